@@ -1,0 +1,11 @@
+//! Benchmark harness: load generators that drive the platform over its real interfaces and
+//! print tables of latency percentiles and throughput. Timings live here, never in tests.
+//!
+//! Layout:
+//! - [`load`]: closed-loop load with N concurrent clients, recording a latency histogram.
+//! - [`table`]: printing results.
+//! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
+
+pub mod load;
+pub mod standalone;
+pub mod table;

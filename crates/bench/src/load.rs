@@ -1,0 +1,79 @@
+//! Closed-loop load: `clients` tasks each send requests back to back until `total` are done.
+
+use hdrhistogram::Histogram;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Latencies in microseconds.
+    pub hist: Histogram<u64>,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+    /// Requests that failed.
+    pub errors: usize,
+}
+
+impl Measured {
+    /// Median, ms.
+    pub fn p50_ms(&self) -> f64 {
+        self.hist.value_at_quantile(0.5) as f64 / 1000.0
+    }
+    /// 99th percentile, ms.
+    pub fn p99_ms(&self) -> f64 {
+        self.hist.value_at_quantile(0.99) as f64 / 1000.0
+    }
+    /// Completed requests per second.
+    pub fn per_sec(&self) -> f64 {
+        self.hist.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Runs `op` `total` times over `clients` concurrent loops; an `Err` counts as an error.
+pub async fn run<F, Fut>(clients: usize, total: usize, op: F) -> Measured
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let op = Arc::new(op);
+    let left = Arc::new(AtomicUsize::new(total));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let op = op.clone();
+        let left = left.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new(3).expect("valid precision");
+            let mut errors = 0;
+            while left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                let t = Instant::now();
+                match op().await {
+                    Ok(()) => hist
+                        .record(t.elapsed().as_micros() as u64)
+                        .expect("in range"),
+                    Err(_) => errors += 1,
+                }
+            }
+            (hist, errors)
+        }));
+    }
+    let mut hist = Histogram::<u64>::new(3).expect("valid precision");
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((h, e)) = t.await {
+            hist.add(h).expect("same bounds");
+            errors += e;
+        }
+    }
+    Measured {
+        hist,
+        elapsed: start.elapsed(),
+        errors,
+    }
+}

@@ -1,0 +1,231 @@
+//! Issue-3 scenarios against an in-process standalone platform: warm blocking invokes of
+//! `noop` at 1 and 8 clients next to direct `POST /run` calls to an action proxy of the same
+//! kind, and cold starts with and without a prewarmed stem.
+
+use crate::load::{self, Measured};
+use crate::table::{self, Row};
+use anyhow::Context;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use whisk_invoker::container::ContainerSpec;
+use whisk_invoker::{ContainerFactory, ProcessFactory};
+use whisk_standalone::{Settings, Standalone};
+
+const NOOP: &str = "def main(args):\n    return {}\n";
+
+/// Sizes of a run.
+pub struct Plan {
+    /// Requests per warm scenario.
+    pub requests: usize,
+    /// Cold starts per cold scenario.
+    pub cold: usize,
+}
+
+fn settings(dir: &std::path::Path, stems: bool) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(None, &HashMap::new())?;
+    s.listen = "127.0.0.1:0".into();
+    s.data_dir = Some(dir.to_path_buf());
+    s.controller.invocations_per_minute = 100_000_000;
+    s.controller.concurrent_invocations = 100_000;
+    if !stems {
+        s.invoker.stem_cells.clear();
+    }
+    Ok(s)
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(addr: std::net::SocketAddr) -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(256)
+            .build()
+            .expect("client");
+        Self {
+            http,
+            base: format!("http://{addr}/api/v1/namespaces/_/actions"),
+        }
+    }
+    async fn put(&self, name: &str, code: &str) -> anyhow::Result<()> {
+        let (u, k) = whisk_core::identity::GUEST_KEY
+            .split_once(':')
+            .context("key")?;
+        let r = self
+            .http
+            .put(format!("{}/{name}?overwrite=true", self.base))
+            .basic_auth(u, Some(k))
+            .json(&json!({"exec": {"kind": "python:3", "code": code}}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "PUT {name}: {}", r.status());
+        Ok(())
+    }
+    async fn invoke(&self, name: &str) -> anyhow::Result<()> {
+        let (u, k) = whisk_core::identity::GUEST_KEY
+            .split_once(':')
+            .context("key")?;
+        let r = self
+            .http
+            .post(format!("{}/{name}?blocking=true&result=true", self.base))
+            .basic_auth(u, Some(k))
+            .json(&json!({}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().as_u16() == 200, "invoke {name}: {}", r.status());
+        let _ = r.bytes().await?;
+        Ok(())
+    }
+}
+
+fn row(scenario: &str, clients: usize, m: &Measured) -> Row {
+    Row {
+        scenario: scenario.into(),
+        clients,
+        requests: m.hist.len(),
+        p50_ms: m.p50_ms(),
+        p99_ms: m.p99_ms(),
+        per_sec: m.per_sec(),
+        errors: m.errors,
+    }
+}
+
+/// Runs every scenario and prints the tables.
+pub async fn run(plan: &Plan) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let platform = Standalone::start(settings(dir.path(), true)?).await?;
+    let api = Arc::new(Api::new(platform.addr));
+    api.put("noop", NOOP).await?;
+
+    // Direct calls to an action proxy of the same kind, started by the same factory.
+    let factory = ProcessFactory::new(ProcessFactory::default_command(), vec![]);
+    let container = factory
+        .create(ContainerSpec {
+            name: "whisk_bench_direct".into(),
+            family: "python".into(),
+            image: None,
+            memory_mb: 256,
+            env: vec![],
+            peers_dir: None,
+        })
+        .await?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .build()?;
+    let proxy = format!("http://{}", container.addr());
+    let init = http.post(format!("{proxy}/init")).json(&json!({"value": {"name": "noop", "main": "main", "code": NOOP, "binary": false, "env": {}}})).send().await?;
+    anyhow::ensure!(
+        init.status().is_success(),
+        "direct /init: {}",
+        init.status()
+    );
+
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    for clients in [1usize, 8] {
+        // Warm up enough containers for this concurrency.
+        let warm = {
+            let api = api.clone();
+            load::run(clients, clients * 20, move || {
+                let api = api.clone();
+                async move { api.invoke("noop").await }
+            })
+            .await
+        };
+        anyhow::ensure!(warm.errors == 0, "warm-up invokes failed");
+        let direct = {
+            let http = http.clone();
+            let url = format!("{proxy}/run");
+            load::run(clients, plan.requests, move || {
+                let http = http.clone();
+                let url = url.clone();
+                async move {
+                    let r = http.post(&url).json(&json!({"value": {}, "activation_id": "0", "namespace": "guest", "action_name": "/guest/noop", "deadline": "0", "transaction_id": "0"})).send().await?;
+                    anyhow::ensure!(r.status().is_success());
+                    let _ = r.bytes().await?;
+                    Ok(())
+                }
+            })
+            .await
+        };
+        let whisk = {
+            let api = api.clone();
+            load::run(clients, plan.requests, move || {
+                let api = api.clone();
+                async move { api.invoke("noop").await }
+            })
+            .await
+        };
+        rows.push(row("direct POST /run to a python proxy", clients, &direct));
+        rows.push(row("whisk blocking invoke of noop (warm)", clients, &whisk));
+        ratios.push((
+            clients,
+            whisk.p50_ms() / direct.p50_ms().max(0.001),
+            whisk.p50_ms() - direct.p50_ms(),
+        ));
+    }
+    container.destroy().await;
+    table::print(
+        "Warm invoke vs direct /run (standalone, process runtime)",
+        &rows,
+    );
+    println!();
+    for (c, ratio, overhead) in ratios {
+        println!("clients {c}: whisk p50 / direct p50 = {ratio:.2}x, overhead {overhead:.3} ms");
+    }
+
+    // Cold starts: a new version per invoke defeats warm reuse.
+    let mut cold_rows = Vec::new();
+    {
+        let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
+        let start = std::time::Instant::now();
+        for i in 0..plan.cold {
+            api.put("cold", &format!("{NOOP}# {i}\n")).await?;
+            tokio::time::sleep(Duration::from_millis(300)).await; // let the stem refill
+            let t = std::time::Instant::now();
+            api.invoke("cold").await?;
+            hist.record(t.elapsed().as_micros() as u64)?;
+        }
+        let m = Measured {
+            hist,
+            elapsed: start.elapsed(),
+            errors: 0,
+        };
+        cold_rows.push(row("cold start, prewarmed python stem", 1, &m));
+    }
+    platform.shutdown().await?;
+
+    let dir2 = tempfile::tempdir()?;
+    let bare = Standalone::start(settings(dir2.path(), false)?).await?;
+    let api2 = Api::new(bare.addr);
+    {
+        let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
+        let start = std::time::Instant::now();
+        for i in 0..plan.cold {
+            api2.put("cold", &format!("{NOOP}# {i}\n")).await?;
+            let t = std::time::Instant::now();
+            api2.invoke("cold").await?;
+            hist.record(t.elapsed().as_micros() as u64)?;
+        }
+        let m = Measured {
+            hist,
+            elapsed: start.elapsed(),
+            errors: 0,
+        };
+        cold_rows.push(row(
+            "cold start, no prewarm (process + interpreter + init)",
+            1,
+            &m,
+        ));
+    }
+    bare.shutdown().await?;
+    table::print("Cold starts (standalone, process runtime)", &cold_rows);
+    Ok(())
+}

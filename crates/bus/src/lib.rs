@@ -1,0 +1,55 @@
+//! The message bus between controllers and invokers: a small trait with topic/consumer-group
+//! semantics (as Kafka's), and the in-process backend used by `standalone` and unit tests.
+//!
+//! Layout:
+//! - this file: the [`Bus`] and [`Consumer`] traits, [`Delivery`], [`BusError`].
+//! - [`memory`]: [`memory::InProcessBus`], channels inside one process.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use thiserror::Error;
+
+pub mod memory;
+
+pub use memory::InProcessBus;
+
+/// A failure of the bus.
+#[derive(Debug, Error)]
+pub enum BusError {
+    /// The bus was shut down; no more messages will arrive.
+    #[error("message bus closed")]
+    Closed,
+    /// The broker (or backend) could not be reached or refused the operation.
+    #[error("message bus unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One message received from a topic.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The encoded message.
+    pub payload: Bytes,
+    /// Position in the topic (for commits); 0 where the backend has none.
+    pub offset: i64,
+}
+
+/// Publish/subscribe with consumer groups: every group of a topic gets every message once,
+/// consumers within a group share them.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Creates `topic` if it does not exist yet.
+    async fn ensure_topic(&self, topic: &str) -> Result<(), BusError>;
+    /// Sends `payload` to `topic`.
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError>;
+    /// Joins `group` on `topic`.
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError>;
+}
+
+/// A member of a consumer group.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Waits for the next message.
+    async fn recv(&mut self) -> Result<Delivery, BusError>;
+    /// Marks `delivery` (and everything before it) as handled (at-least-once backends).
+    async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError>;
+}

@@ -1,0 +1,73 @@
+//! The `whisk` command-line client: a `wsk`-compatible client of the OpenWhisk REST API
+//! (plus `admin` commands for user management). The binary (`src/main.rs`) only parses,
+//! sets up logging and calls [`run`]; `whisk standalone` lives in the binary.
+//!
+//! Layout:
+//! - [`config`]: global flags, `~/.wskprops`, environment, defaults → [`config::Settings`].
+//! - [`client`]: the REST client (URLs, auth, TLS options, error answers).
+//! - [`params`]: `-p`/`-P` values, qualified names, kinds from file extensions.
+//! - [`output`]: pretty JSON and `wsk`'s tables.
+//! - [`error`]: failures and `wsk`'s exit codes.
+//! - commands: [`action`] (with [`action_body`] and [`invoke`]), [`activation`], [`namespace`], [`property`], [`admin`].
+
+pub mod action;
+pub mod action_body;
+pub mod activation;
+pub mod admin;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod invoke;
+pub mod namespace;
+pub mod output;
+pub mod params;
+pub mod property;
+
+use config::{GlobalArgs, Props, Settings};
+use error::{ApiError, Failure};
+
+/// The client's subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Work with actions.
+    #[command(subcommand)]
+    Action(action::ActionCommand),
+    /// Work with activations.
+    #[command(subcommand)]
+    Activation(activation::ActivationCommand),
+    /// Work with namespaces.
+    #[command(subcommand)]
+    Namespace(namespace::NamespaceCommand),
+    /// Work with whisk properties (~/.wskprops).
+    #[command(subcommand)]
+    Property(property::PropertyCommand),
+    /// Administer users (subjects, namespaces and keys).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+/// Runs one client command with the process environment.
+pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let props_path = config::props_path(&env);
+    let props = Props::load(&props_path)?;
+    let client = || client::Client::new(Settings::resolve(global, &props, &env));
+    match command {
+        Command::Property(cmd) => property::run(cmd, global, &props_path, props.clone(), &env),
+        Command::Action(cmd) => action::run(&client()?, global.json, cmd).await,
+        Command::Activation(cmd) => activation::run(&client()?, global.json, cmd).await,
+        Command::Namespace(cmd) => namespace::run(&client()?, global.json, cmd).await,
+        Command::Admin(cmd) => admin::run(&client()?, cmd, &env).await,
+    }
+}
+
+/// The exit code and the message to print (as `error: <message>`) for a failed command.
+pub fn describe_failure(e: &anyhow::Error) -> (i32, Option<String>) {
+    if let Some(f) = e.downcast_ref::<Failure>() {
+        return (f.code, f.message.clone());
+    }
+    if let Some(a) = e.downcast_ref::<ApiError>() {
+        return (a.exit_code(), Some(a.to_string()));
+    }
+    (error::EXIT_GENERAL, Some(format!("{e:#}")))
+}

@@ -1,0 +1,87 @@
+//! `whisk`: the command-line client of whisk-rs (a `wsk`-compatible client) and
+//! `whisk standalone`, the whole platform in one process. Parses the command line, sets up
+//! logging to stderr and dispatches; the client lives in the `whisk_cli` library.
+
+mod standalone;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use whisk_cli::config::GlobalArgs;
+
+/// whisk: a client (and a standalone server) for OpenWhisk-compatible platforms.
+#[derive(Debug, Parser)]
+#[command(name = "whisk", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole platform in one process (REST API on 127.0.0.1:3233).
+    Standalone(standalone::StandaloneArgs),
+    #[command(flatten)]
+    Client(whisk_cli::Command),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let standalone = matches!(cli.command, Command::Standalone(_));
+    init_tracing(cli.global.verbose, standalone);
+    if !standalone {
+        restore_default_sigpipe();
+    }
+    let outcome = match cli.command {
+        Command::Standalone(args) => standalone::run(args).await,
+        Command::Client(cmd) => whisk_cli::run(&cli.global, cmd).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let (code, message) = whisk_cli::describe_failure(&e);
+            if let Some(m) = message {
+                eprintln!("error: {m}");
+            }
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}
+
+/// Lets a client command die quietly when its output pipe closes (`whisk ... | head`), as
+/// `wsk` does, instead of failing on the write. Not for the server, which writes to pipes of
+/// action processes that may have exited.
+fn restore_default_sigpipe() {
+    // SAFETY: called before any other thread writes to a pipe; only resets one signal's
+    // disposition to the default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` wins, else `info` for the server, `warn` (or `debug` with
+/// `-v`) for client commands.
+fn init_tracing(verbose: bool, server: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (server, verbose) {
+        (_, true) => "debug,hyper=info,reqwest=info,h2=info,rustls=info",
+        (true, false) => "info",
+        (false, false) => "warn",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

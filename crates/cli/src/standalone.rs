@@ -1,0 +1,53 @@
+//! `whisk standalone`: every role in one process with the embedded backends, until SIGINT or
+//! SIGTERM (which stop the API, kill every action process and flush the database).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use whisk_standalone::{Settings, Standalone};
+
+/// Flags of `whisk standalone` (each overrides the settings file and `WHISK_*` variables).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StandaloneArgs {
+    /// Address of the REST API [default: 127.0.0.1:3233].
+    #[arg(long, short = 'l')]
+    pub listen: Option<String>,
+    /// Folder for the database and peer maps [default: $HOME/.whisk].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// A TOML settings file (see docs/configuration.md).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Python interpreter for actions.
+    #[arg(long)]
+    pub python: Option<String>,
+}
+
+/// Runs the platform until SIGINT/SIGTERM.
+pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut settings = Settings::load(args.config.as_deref(), &env)?;
+    if let Some(l) = args.listen {
+        settings.listen = l;
+    }
+    if args.data_dir.is_some() {
+        settings.data_dir = args.data_dir;
+    }
+    if args.python.is_some() {
+        settings.python = args.python;
+    }
+    let platform = Standalone::start(settings).await?;
+    println!("whisk standalone: API on http://{}  (guest key: {})", platform.addr, whisk_core::identity::GUEST_KEY);
+    println!("  try: whisk action create fib functions/fib.py && whisk action invoke fib -p number 20 -r");
+    wait_for_signal().await;
+    eprintln!("whisk standalone: shutting down");
+    platform.shutdown().await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

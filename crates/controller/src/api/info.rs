@@ -1,0 +1,89 @@
+//! Routes without authentication: `GET /` (platform limits and runtimes), `GET /api/v1` (API
+//! info), `GET /ping`, and the controller-internal invoker views `/invokers*`.
+
+use crate::service::Controller;
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Map, Value};
+use whisk_core::{kinds, limits};
+
+const MB: u64 = 1024 * 1024;
+
+/// `GET /`.
+pub async fn root(State(ctl): State<Controller>) -> Json<Value> {
+    let cfg = ctl.config();
+    let mut runtimes: Map<String, Value> = Map::new();
+    for k in kinds::KNOWN {
+        let list = runtimes.entry(k.family).or_insert_with(|| json!([]));
+        if let Some(a) = list.as_array_mut() {
+            a.push(json!({
+                "kind": k.kind,
+                "image": k.image,
+                "default": true,
+                "deprecated": false,
+                "attached": false,
+                "requireMain": false,
+            }));
+        }
+    }
+    Json(json!({
+        "description": "OpenWhisk",
+        "support": {
+            "github": "https://github.com/apache/openwhisk/issues",
+            "slack": "http://slack.openwhisk.org",
+        },
+        "api_paths": ["/api/v1"],
+        "limits": {
+            "actions_per_minute": cfg.invocations_per_minute,
+            "triggers_per_minute": cfg.fires_per_minute,
+            "concurrent_actions": cfg.concurrent_invocations,
+            "sequence_length": 50,
+            "min_action_duration": limits::TIMEOUT_MIN_MS,
+            "max_action_duration": limits::TIMEOUT_MAX_MS,
+            "default_action_duration": limits::TIMEOUT_DEFAULT_MS,
+            "min_action_memory": limits::MEMORY_MIN_MB * MB,
+            "max_action_memory": limits::MEMORY_MAX_MB * MB,
+            "default_action_memory": limits::MEMORY_DEFAULT_MB * MB,
+            "min_action_logs": 0,
+            "max_action_logs": limits::LOGS_MAX_MB * MB,
+            "default_action_logs": limits::LOGS_DEFAULT_MB * MB,
+            "min_action_concurrency": 1,
+            "max_action_concurrency": limits::CONCURRENCY_MAX,
+            "default_action_concurrency": limits::CONCURRENCY_DEFAULT,
+        },
+        "runtimes": runtimes,
+    }))
+}
+
+/// `GET /api/v1`.
+pub async fn api_v1() -> Json<Value> {
+    Json(json!({
+        "description": "OpenWhisk API",
+        "api_version": "1.0.0",
+        "api_version_path": "v1",
+        "build": env!("CARGO_PKG_VERSION"),
+        "buildno": concat!("whisk-rs-", env!("CARGO_PKG_VERSION")),
+        "swagger_paths": {"ui": "/docs", "api-docs": "/api-docs"},
+    }))
+}
+
+/// `GET /ping`.
+pub async fn ping() -> &'static str {
+    "pong"
+}
+
+/// `GET /invokers`: `{"invoker0/0": "up", ...}`.
+pub async fn invokers(State(ctl): State<Controller>) -> Json<Value> {
+    let map: Map<String, Value> = ctl
+        .invokers()
+        .states()
+        .into_iter()
+        .map(|(i, s)| (format!("invoker{i}/{i}"), Value::from(s)))
+        .collect();
+    Json(Value::Object(map))
+}
+
+/// `GET /invokers/healthy/count`.
+pub async fn healthy_count(State(ctl): State<Controller>) -> Json<usize> {
+    Json(ctl.invokers().healthy_count())
+}

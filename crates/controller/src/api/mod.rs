@@ -1,0 +1,89 @@
+//! The REST API: the route table, CORS, and the layers that keep every error in OpenWhisk's
+//! `{error, code}` shape.
+//!
+//! - [`info`]: unauthenticated info routes; [`namespaces`]: namespaces and limits;
+//!   [`actions`]: action CRUD and invoke; [`activations`]: activation records;
+//!   [`admin`]: identity administration; [`extract`]: query and body extractors.
+
+pub mod actions;
+pub mod activations;
+pub mod admin;
+pub mod extract;
+pub mod info;
+pub mod namespaces;
+
+use crate::errors;
+use crate::service::Controller;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::{from_fn, Next};
+use axum::response::Response;
+use axum::routing::{get, put};
+use axum::Router;
+
+/// The whole API over `ctl`.
+pub fn router(ctl: Controller) -> Router {
+    let ns = "/api/v1/namespaces/{ns}";
+    Router::new()
+        .route("/", get(info::root))
+        .route("/api/v1", get(info::api_v1))
+        .route("/api/v1/", get(info::api_v1))
+        .route("/ping", get(info::ping))
+        .route("/invokers", get(info::invokers))
+        .route("/invokers/healthy/count", get(info::healthy_count))
+        .route("/api/v1/namespaces", get(namespaces::list))
+        .route(&format!("{ns}/limits"), get(namespaces::limits))
+        .route(&format!("{ns}/packages"), get(namespaces::packages))
+        .route(&format!("{ns}/triggers"), get(namespaces::triggers))
+        .route(&format!("{ns}/rules"), get(namespaces::rules))
+        .route(&format!("{ns}/actions"), get(actions::list))
+        .route(
+            &format!("{ns}/actions/{{*name}}"),
+            get(actions::get)
+                .put(actions::put)
+                .delete(actions::delete)
+                .post(actions::invoke),
+        )
+        .route(&format!("{ns}/activations"), get(activations::list))
+        .route(&format!("{ns}/activations/{{id}}"), get(activations::get))
+        .route(
+            &format!("{ns}/activations/{{id}}/logs"),
+            get(activations::logs),
+        )
+        .route(
+            &format!("{ns}/activations/{{id}}/result"),
+            get(activations::result),
+        )
+        .route("/admin/identities/{subject}", put(admin::put_identity))
+        .fallback(errors::not_found)
+        .with_state(ctl)
+        .layer(from_fn(errors::normalize))
+        .layer(from_fn(cors))
+}
+
+const ALLOW_METHODS: &str = "GET, DELETE, POST, PUT, HEAD";
+const ALLOW_HEADERS: &str =
+    "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent";
+
+/// Answers `OPTIONS` on any path and adds the CORS headers to every response.
+async fn cors(req: Request, next: Next) -> Response {
+    let mut resp = if req.method() == Method::OPTIONS {
+        Response::new(axum::body::Body::empty())
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(ALLOW_METHODS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOW_HEADERS),
+    );
+    resp
+}

@@ -1,0 +1,183 @@
+//! Authentication and entitlement: HTTP Basic `uuid:key` checked against the store's identities
+//! (cached briefly in memory, compared in constant time), and the rule that a caller may only
+//! touch its own namespace (`_` standing for it).
+
+use crate::errors::ApiError;
+use crate::service::Controller;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use whisk_core::names::DEFAULT_NAMESPACE;
+use whisk_core::{ErrorKind, Identity, WhiskError};
+use whisk_store::Store;
+
+/// OpenWhisk's message when no credentials were sent.
+pub const MISSING_MESSAGE: &str =
+    "The resource requires authentication, which was not supplied with the request";
+/// OpenWhisk's message for credentials that do not match.
+pub const INVALID_MESSAGE: &str = "The supplied authentication is invalid";
+
+/// Identities verified recently, by key uuid.
+pub struct IdentityCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Arc<Identity>, Instant)>>,
+}
+
+impl IdentityCache {
+    /// An empty cache whose entries live `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The identity owning `uuid:key`, or 401.
+    pub async fn authenticate(
+        &self,
+        store: &dyn Store,
+        uuid: &str,
+        key: &str,
+    ) -> Result<Arc<Identity>, WhiskError> {
+        let cached = self.entries.lock().get(uuid).cloned();
+        let identity = match cached {
+            Some((id, at)) if at.elapsed() < self.ttl => id,
+            _ => {
+                let found = store.get_identity(uuid).await?;
+                match found {
+                    Some(id) => {
+                        let id = Arc::new(id);
+                        self.entries
+                            .lock()
+                            .insert(uuid.to_string(), (id.clone(), Instant::now()));
+                        id
+                    }
+                    None => {
+                        self.entries.lock().remove(uuid);
+                        return Err(invalid());
+                    }
+                }
+            }
+        };
+        if constant_time_eq(identity.key.as_bytes(), key.as_bytes()) {
+            Ok(identity)
+        } else {
+            Err(invalid())
+        }
+    }
+
+    /// Forgets `uuid` (after its identity changed).
+    pub fn invalidate(&self, uuid: &str) {
+        self.entries.lock().remove(uuid);
+    }
+}
+
+fn invalid() -> WhiskError {
+    WhiskError::new(ErrorKind::Unauthorized, INVALID_MESSAGE)
+}
+
+/// Compares without stopping at the first difference.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Decodes `Authorization: Basic base64(uuid:key)`; `None` when the header is absent.
+pub fn parse_basic(value: Option<&str>) -> Result<Option<(String, String)>, WhiskError> {
+    let Some(value) = value else { return Ok(None) };
+    let (scheme, rest) = value.trim().split_once(' ').ok_or_else(invalid)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(invalid());
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(raw).map_err(|_| invalid())?;
+    let (uuid, key) = whisk_core::identity::split_key(&text)?;
+    Ok(Some((uuid.to_string(), key.to_string())))
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Arc<Identity>);
+
+impl FromRequestParts<Controller> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Controller) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or(""));
+        match parse_basic(header)? {
+            None => Err(ApiError(WhiskError::new(
+                ErrorKind::Unauthorized,
+                MISSING_MESSAGE,
+            ))),
+            Some((uuid, key)) => {
+                let id = state
+                    .identities()
+                    .authenticate(state.store().as_ref(), &uuid, &key)
+                    .await?;
+                Ok(Caller(id))
+            }
+        }
+    }
+}
+
+impl Caller {
+    /// The caller's namespace when `ns` (from the path) is it or `_`, else 403 naming `what`.
+    pub fn entitle(&self, ns: &str, what: &str) -> Result<String, ApiError> {
+        if ns == DEFAULT_NAMESPACE || ns == self.0.namespace {
+            return Ok(self.0.namespace.clone());
+        }
+        let resource = if what.is_empty() {
+            ns.to_string()
+        } else {
+            format!("{ns}/{what}")
+        };
+        Err(ApiError(WhiskError::new(
+            ErrorKind::Forbidden,
+            format!("The supplied authentication is not authorized to access '{resource}'."),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_basic_headers() {
+        let h = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("u:k")
+        );
+        assert_eq!(
+            parse_basic(Some(&h)).unwrap(),
+            Some(("u".into(), "k".into()))
+        );
+        assert_eq!(parse_basic(None).unwrap(), None);
+        assert!(parse_basic(Some("Bearer x")).is_err());
+        assert!(parse_basic(Some("Basic !!!")).is_err());
+        let no_colon = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("uk")
+        );
+        assert!(parse_basic(Some(&no_colon)).is_err());
+    }
+
+    #[test]
+    fn compares_keys() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

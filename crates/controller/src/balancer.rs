@@ -1,0 +1,158 @@
+//! The sharding choice of OpenWhisk's `ShardingContainerPoolBalancer`, as pure functions:
+//! a home invoker from a hash of namespace and action, a probe step co-prime with the number of
+//! invokers, the first healthy invoker with free memory, else a random healthy one.
+
+/// What the balancer knows of one invoker when choosing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Healthy and recently seen.
+    pub healthy: bool,
+    /// Memory (MB) not taken by activations this controller placed there.
+    pub free_mb: u64,
+}
+
+/// Java's `String.hashCode`, which OpenWhisk's balancer hashes names with.
+pub fn java_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// `abs(namespace.hashCode ^ fqActionName.hashCode)`.
+pub fn shard_hash(namespace: &str, fq_action: &str) -> u64 {
+    u64::from((java_hash(namespace) ^ java_hash(fq_action)).unsigned_abs())
+}
+
+/// The numbers in `1..=n` co-prime with `n` (`[1]` for n ≤ 1).
+pub fn coprime_steps(n: usize) -> Vec<usize> {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    if n <= 1 {
+        return vec![1];
+    }
+    (1..=n).filter(|s| gcd(*s, n) == 1).collect()
+}
+
+/// The invokers (a suffix of `0..n`) that may run an action: all for managed kinds, the last
+/// `ceil(n * blackbox_fraction)` (at least one) for blackbox ones.
+pub fn eligible(n: usize, blackbox: bool, blackbox_fraction: f64) -> std::ops::Range<usize> {
+    if !blackbox || n == 0 {
+        return 0..n;
+    }
+    let f = if blackbox_fraction.is_finite() {
+        blackbox_fraction.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let count = ((n as f64 * f).ceil() as usize).clamp(1, n);
+    n - count..n
+}
+
+/// Index (into `slots`) of the invoker to use for an activation needing `memory_mb`, or `None`
+/// when no invoker is healthy. `random` picks among the healthy ones when all are full.
+pub fn choose(
+    slots: &[Slot],
+    hash: u64,
+    memory_mb: u64,
+    random: impl FnOnce(usize) -> usize,
+) -> Option<usize> {
+    let n = slots.len();
+    if n == 0 {
+        return None;
+    }
+    let steps = coprime_steps(n);
+    let home = (hash % n as u64) as usize;
+    let step = steps[(hash % steps.len() as u64) as usize];
+    for i in 0..n {
+        let idx = (home + i * step) % n;
+        let s = slots[idx];
+        if s.healthy && s.free_mb >= memory_mb {
+            return Some(idx);
+        }
+    }
+    let healthy: Vec<usize> = (0..n).filter(|i| slots[*i].healthy).collect();
+    if healthy.is_empty() {
+        return None;
+    }
+    Some(healthy[random(healthy.len()) % healthy.len()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots(n: usize, free: u64) -> Vec<Slot> {
+        vec![
+            Slot {
+                healthy: true,
+                free_mb: free
+            };
+            n
+        ]
+    }
+
+    #[test]
+    fn java_hash_matches_java() {
+        assert_eq!(java_hash(""), 0);
+        assert_eq!(java_hash("guest"), 98_708_952);
+        assert_eq!(java_hash("hello world"), 1_794_106_052);
+    }
+
+    #[test]
+    fn steps_are_coprime() {
+        assert_eq!(coprime_steps(1), vec![1]);
+        assert_eq!(coprime_steps(4), vec![1, 3]);
+        assert_eq!(coprime_steps(6), vec![1, 5]);
+        assert_eq!(coprime_steps(7).len(), 6);
+    }
+
+    #[test]
+    fn home_invoker_is_stable_and_spread() {
+        let s = slots(4, 1024);
+        let mut hits = [0usize; 4];
+        for i in 0..400 {
+            let h = shard_hash("guest", &format!("guest/action{i}"));
+            let a = choose(&s, h, 256, |_| 0).unwrap();
+            assert_eq!(choose(&s, h, 256, |_| 0), Some(a));
+            hits[a] += 1;
+        }
+        assert!(hits.iter().all(|h| *h > 40), "{hits:?}");
+    }
+
+    #[test]
+    fn full_and_unhealthy_invokers_are_skipped() {
+        let h = 5; // home 1 of 4, step 3 (5 % 2 = 1 → steps[1])
+        let mut s = slots(4, 1024);
+        assert_eq!(choose(&s, h, 256, |_| 0), Some(1));
+        s[1].free_mb = 100;
+        assert_eq!(choose(&s, h, 256, |_| 0), Some(0)); // 1 + 3 = 4 ≡ 0
+        s[0].healthy = false;
+        assert_eq!(choose(&s, h, 256, |_| 0), Some(3)); // 1 + 6 ≡ 3
+    }
+
+    #[test]
+    fn overload_picks_a_random_healthy_one_and_none_without_healthy() {
+        let mut s = slots(3, 0);
+        s[0].healthy = false;
+        assert_eq!(choose(&s, 0, 256, |n| n - 1), Some(2));
+        assert_eq!(choose(&s, 0, 256, |_| 0), Some(1));
+        for x in s.iter_mut() {
+            x.healthy = false;
+        }
+        assert_eq!(choose(&s, 0, 256, |_| 0), None);
+        assert_eq!(choose(&[], 0, 256, |_| 0), None);
+    }
+
+    #[test]
+    fn blackbox_goes_to_the_last_invokers() {
+        assert_eq!(eligible(10, false, 0.1), 0..10);
+        assert_eq!(eligible(10, true, 0.1), 9..10);
+        assert_eq!(eligible(10, true, 0.25), 7..10);
+        assert_eq!(eligible(3, true, 1.0), 0..3);
+        assert_eq!(eligible(3, true, 0.0), 2..3);
+    }
+}

@@ -1,0 +1,51 @@
+//! [`ControllerConfig`]: every setting of a controller, with OpenWhisk's defaults. Durations are
+//! integer milliseconds in configuration files and environment variables.
+
+use serde::Deserialize;
+use std::time::Duration;
+use whisk_core::limits;
+
+/// Settings of one controller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ControllerConfig {
+    /// Controller id: consumes topic `completed<id>` and group `health<id>`.
+    pub id: u32,
+    /// Default per-namespace invocations per minute (an identity's limits override it).
+    pub invocations_per_minute: u32,
+    /// Default per-namespace activations in flight (an identity's limits override it).
+    pub concurrent_invocations: u32,
+    /// Default per-namespace trigger fires per minute.
+    pub fires_per_minute: u32,
+    /// Share of invokers (the last ones) that may run blackbox actions; 1.0 = all.
+    pub blackbox_fraction: f64,
+    /// An invoker without a ping for this long is offline.
+    #[serde(with = "millis")]
+    pub invoker_offline_after: Duration,
+    /// How long a verified identity is trusted without asking the store again.
+    #[serde(with = "millis")]
+    pub identity_cache_ttl: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            invocations_per_minute: limits::INVOCATIONS_PER_MINUTE_DEFAULT,
+            concurrent_invocations: limits::CONCURRENT_INVOCATIONS_DEFAULT,
+            fires_per_minute: limits::FIRES_PER_MINUTE_DEFAULT,
+            blackbox_fraction: 1.0,
+            invoker_offline_after: Duration::from_secs(10),
+            identity_cache_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Durations as integer milliseconds.
+mod millis {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}

@@ -1,0 +1,189 @@
+//! What this controller knows of the invokers: state from their `health` pings (offline after a
+//! silence), and the memory its own in-flight activations take on each. Scheduling reads and
+//! reserves under one lock, using the pure choice of [`crate::balancer`].
+
+use crate::balancer::{self, Slot};
+use parking_lot::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use whisk_proto::{InvokerStatus, PingMessage};
+
+/// Invoker ids above this are rejected as malformed pings.
+const MAX_INVOKERS: u32 = 4096;
+
+#[derive(Debug, Clone)]
+struct InvokerState {
+    status: InvokerStatus,
+    last_seen: Instant,
+    user_memory_mb: u64,
+    reserved_mb: u64,
+}
+
+/// The invokers, indexed by id (ids never pinged are offline).
+pub struct Invokers {
+    offline_after: Duration,
+    states: Mutex<Vec<Option<InvokerState>>>,
+    changed: watch::Sender<u64>,
+}
+
+impl Invokers {
+    /// No invoker known yet.
+    pub fn new(offline_after: Duration) -> Self {
+        Self {
+            offline_after,
+            states: Mutex::new(Vec::new()),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    /// Records a ping; `false` when it is malformed.
+    pub fn on_ping(&self, ping: &PingMessage) -> bool {
+        if ping.invoker_id >= MAX_INVOKERS {
+            return false;
+        }
+        let status = InvokerStatus::try_from(ping.status).unwrap_or(InvokerStatus::Unspecified);
+        let id = ping.invoker_id as usize;
+        {
+            let mut states = self.states.lock();
+            if states.len() <= id {
+                states.resize(id + 1, None);
+            }
+            let reserved_mb = states[id].as_ref().map_or(0, |s| s.reserved_mb);
+            states[id] = Some(InvokerState {
+                status,
+                last_seen: Instant::now(),
+                user_memory_mb: ping.user_memory_mb,
+                reserved_mb,
+            });
+        }
+        self.changed.send_modify(|n| *n += 1);
+        true
+    }
+
+    fn is_healthy(&self, s: &InvokerState) -> bool {
+        s.status == InvokerStatus::Healthy && s.last_seen.elapsed() <= self.offline_after
+    }
+
+    /// How many invokers are healthy now.
+    pub fn healthy_count(&self) -> usize {
+        self.states
+            .lock()
+            .iter()
+            .flatten()
+            .filter(|s| self.is_healthy(s))
+            .count()
+    }
+
+    /// `(id, "up" | "unhealthy" | "down")` of every invoker known.
+    pub fn states(&self) -> Vec<(usize, &'static str)> {
+        let states = self.states.lock();
+        (0..states.len())
+            .map(|i| {
+                let word = match &states[i] {
+                    Some(s) if self.is_healthy(s) => "up",
+                    Some(s) if s.last_seen.elapsed() <= self.offline_after => "unhealthy",
+                    _ => "down",
+                };
+                (i, word)
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` invokers are healthy, at most `timeout`.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> bool {
+        let mut rx = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.healthy_count() >= n {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return self.healthy_count() >= n,
+            }
+        }
+    }
+
+    /// Chooses an invoker for an activation and reserves `memory_mb` on it; `None` when no
+    /// invoker is healthy.
+    pub fn schedule(
+        &self,
+        hash: u64,
+        memory_mb: u64,
+        blackbox: bool,
+        blackbox_fraction: f64,
+    ) -> Option<u32> {
+        let mut states = self.states.lock();
+        let range = balancer::eligible(states.len(), blackbox, blackbox_fraction);
+        let slots: Vec<Slot> = states[range.clone()]
+            .iter()
+            .map(|s| match s {
+                Some(s) => Slot {
+                    healthy: self.is_healthy(s),
+                    free_mb: s.user_memory_mb.saturating_sub(s.reserved_mb),
+                },
+                None => Slot {
+                    healthy: false,
+                    free_mb: 0,
+                },
+            })
+            .collect();
+        let pick = balancer::choose(&slots, hash, memory_mb, |n| {
+            use rand::Rng;
+            rand::rng().random_range(0..n)
+        })?;
+        let id = range.start + pick;
+        if let Some(s) = states[id].as_mut() {
+            s.reserved_mb += memory_mb;
+        }
+        Some(id as u32)
+    }
+
+    /// Gives back memory reserved by [`Invokers::schedule`].
+    pub fn release(&self, invoker: u32, memory_mb: u64) {
+        if let Some(Some(s)) = self.states.lock().get_mut(invoker as usize) {
+            s.reserved_mb = s.reserved_mb.saturating_sub(memory_mb);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ping(id: u32, status: InvokerStatus) -> PingMessage {
+        PingMessage {
+            invoker_id: id,
+            user_memory_mb: 512,
+            free_memory_mb: 512,
+            status: status as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn schedules_on_healthy_invokers_with_memory() {
+        let inv = Invokers::new(Duration::from_secs(10));
+        assert_eq!(inv.schedule(0, 256, false, 1.0), None);
+        assert!(inv.on_ping(&ping(1, InvokerStatus::Healthy)));
+        assert!(!inv.on_ping(&ping(MAX_INVOKERS, InvokerStatus::Healthy)));
+        assert_eq!(inv.states(), vec![(0, "down"), (1, "up")]);
+        assert_eq!(inv.schedule(0, 256, false, 1.0), Some(1));
+        assert_eq!(inv.schedule(0, 256, false, 1.0), Some(1));
+        // full: still placed on the only healthy one
+        assert_eq!(inv.schedule(0, 256, false, 1.0), Some(1));
+        inv.release(1, 768);
+        inv.on_ping(&ping(1, InvokerStatus::Unhealthy));
+        assert_eq!(inv.schedule(0, 256, false, 1.0), None);
+        assert_eq!(inv.healthy_count(), 0);
+    }
+
+    #[test]
+    fn goes_offline_without_pings() {
+        let inv = Invokers::new(Duration::ZERO);
+        inv.on_ping(&ping(0, InvokerStatus::Healthy));
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(inv.healthy_count(), 0);
+        assert_eq!(inv.states(), vec![(0, "down")]);
+    }
+}

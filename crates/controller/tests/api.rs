@@ -1,0 +1,363 @@
+//! REST API without invocations: info routes, authentication, entitlement, action CRUD, and the
+//! shape of errors.
+
+mod common;
+
+use common::{error_message, guest, Harness};
+use reqwest::Method;
+use serde_json::json;
+use whisk_core::Identity;
+
+#[tokio::test]
+async fn info_routes_need_no_auth() {
+    let h = Harness::start().await;
+    let (s, v) = h.call(Method::GET, "/api/v1", None, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["api_version"], "1.0.0");
+    assert_eq!(v["swagger_paths"]["api-docs"], "/api-docs");
+    let (s, v) = h.call(Method::GET, "/", None, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["api_paths"], json!(["/api/v1"]));
+    assert_eq!(v["limits"]["actions_per_minute"], 60);
+    assert!(v["runtimes"]["python"].is_array());
+    let (s, v) = h.call(Method::GET, "/ping", None, None).await;
+    assert_eq!((s, v), (200, json!("pong")));
+    let (s, v) = h.call(Method::GET, "/invokers", None, None).await;
+    assert_eq!((s, v), (200, json!({"invoker0/0": "up"})));
+}
+
+#[tokio::test]
+async fn authentication_and_entitlement() {
+    let h = Harness::start().await;
+    let resp = h
+        .req(Method::GET, "/api/v1/namespaces", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Basic realm=\"OpenWhisk secure realm\""
+    );
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        error_message(&v),
+        "The resource requires authentication, which was not supplied with the request"
+    );
+
+    let mut bad = guest();
+    bad.key = "wrong".into();
+    let (s, v) = h
+        .call(Method::GET, "/api/v1/namespaces", Some(&bad), None)
+        .await;
+    assert_eq!(s, 401);
+    assert_eq!(error_message(&v), "The supplied authentication is invalid");
+    let unknown = Identity::generate("nobody", "nobody");
+    let (s, _) = h
+        .call(Method::GET, "/api/v1/namespaces", Some(&unknown), None)
+        .await;
+    assert_eq!(s, 401);
+    let resp = h
+        .req(Method::GET, "/api/v1/namespaces", None)
+        .header("authorization", "Basic %%%")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    let (s, v) = h
+        .call(Method::GET, "/api/v1/namespaces", Some(&guest()), None)
+        .await;
+    assert_eq!((s, v), (200, json!(["guest"])));
+    let (s, v) = h
+        .call(
+            Method::GET,
+            "/api/v1/namespaces/whisk.system/actions",
+            Some(&guest()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(
+        error_message(&v),
+        "The supplied authentication is not authorized to access 'whisk.system/actions'."
+    );
+    let (s, _) = h
+        .call(
+            Method::GET,
+            "/api/v1/namespaces/guest/actions",
+            Some(&guest()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = h
+        .call(
+            Method::GET,
+            "/api/v1/namespaces/_/limits",
+            Some(&guest()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["invocationsPerMinute"], 60);
+    assert_eq!(v["concurrentInvocations"], 30);
+}
+
+#[tokio::test]
+async fn action_lifecycle() {
+    let h = Harness::start().await;
+    let g = guest();
+    let base = "/api/v1/namespaces/_/actions";
+    let created = h
+        .create_action(&g, "hello", json!([{"key": "n", "value": 1}]))
+        .await;
+    assert_eq!(created["version"], "0.0.1");
+    assert_eq!(created["namespace"], "guest");
+    assert_eq!(created["exec"]["kind"], "python:3");
+
+    // without overwrite: 409
+    let body = json!({"exec": {"kind": "python:3", "code": "x"}});
+    let (s, v) = h
+        .call(
+            Method::PUT,
+            &format!("{base}/hello"),
+            Some(&g),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, 409);
+    assert_eq!(error_message(&v), "resource already exists");
+    // update bumps the version and keeps the parameters
+    let (s, v) = h
+        .call(
+            Method::PUT,
+            &format!("{base}/hello?overwrite=true"),
+            Some(&g),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["version"], "0.0.2");
+    assert_eq!(v["parameters"], json!([{"key": "n", "value": 1}]));
+
+    let (s, v) = h
+        .call(Method::GET, &format!("{base}/hello"), Some(&g), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["exec"]["code"], "x");
+    let (_, v) = h
+        .call(
+            Method::GET,
+            &format!("{base}/hello?code=false"),
+            Some(&g),
+            None,
+        )
+        .await;
+    assert!(v["exec"].get("code").is_none(), "{v}");
+
+    // package path becomes part of the namespace
+    h.create_action(&g, "pkg/inner", json!([])).await;
+    let (s, v) = h
+        .call(Method::GET, &format!("{base}/pkg/inner"), Some(&g), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["namespace"], "guest/pkg");
+
+    let (s, v) = h.call(Method::GET, base, Some(&g), None).await;
+    assert_eq!(s, 200);
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|a| a["exec"].get("code").is_none()));
+    let (_, v) = h
+        .call(Method::GET, &format!("{base}?count=true"), Some(&g), None)
+        .await;
+    assert_eq!(v, json!({"actions": 2}));
+    let (_, v) = h
+        .call(
+            Method::GET,
+            &format!("{base}?limit=1&skip=1"),
+            Some(&g),
+            None,
+        )
+        .await;
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let (s, v) = h
+        .call(Method::GET, &format!("{base}?limit=201"), Some(&g), None)
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        error_message(&v),
+        "The value '201' is not in the range of 0 to 200 for actions."
+    );
+
+    let (s, v) = h
+        .call(Method::DELETE, &format!("{base}/hello"), Some(&g), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["name"], "hello");
+    let (s, v) = h
+        .call(Method::GET, &format!("{base}/hello"), Some(&g), None)
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(error_message(&v), "The requested resource does not exist.");
+    let (s, _) = h
+        .call(Method::DELETE, &format!("{base}/hello"), Some(&g), None)
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn bad_action_requests_get_openwhisk_errors() {
+    let h = Harness::start().await;
+    let g = guest();
+    let base = "/api/v1/namespaces/_/actions";
+    let put = |path: String, body: &'static str| {
+        h.req(Method::PUT, &path, Some(&g))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            format!("{base}/a"),
+            "{not json",
+            "The request content was malformed",
+        ),
+        (format!("{base}/a"), "{}", "exec undefined"),
+        (
+            format!("{base}/a"),
+            r#"{"exec":{"kind":"cobol:1","code":"x"}}"#,
+            "kind 'cobol:1'",
+        ),
+        (
+            format!("{base}/bad%20name%20"),
+            r#"{"exec":{"kind":"python:3","code":"x"}}"#,
+            "is not valid",
+        ),
+        (
+            format!("{base}/a/b/c"),
+            r#"{"exec":{"kind":"python:3","code":"x"}}"#,
+            "too many path segments",
+        ),
+    ];
+    for (path, body, want) in cases {
+        let resp = put(path.clone(), body).await.unwrap();
+        assert_eq!(resp.status(), 400, "{path} {body}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert!(error_message(&v).contains(want), "{path} {body}: {v}");
+    }
+    // unknown route and wrong method keep the error shape
+    let (s, v) = h
+        .call(Method::GET, "/api/v1/nothing/here", Some(&g), None)
+        .await;
+    assert_eq!(s, 404);
+    error_message(&v);
+    let (s, v) = h.call(Method::DELETE, base, Some(&g), None).await;
+    assert_eq!(s, 405);
+    assert!(
+        error_message(&v).starts_with("HTTP method not allowed"),
+        "{v}"
+    );
+    let (s, v) = h
+        .call(
+            Method::GET,
+            "/api/v1/namespaces/_/activations/nothex",
+            Some(&g),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    error_message(&v);
+    let (s, v) = h
+        .call(
+            Method::GET,
+            "/api/v1/namespaces/_/actions?skip=-1",
+            Some(&g),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    error_message(&v);
+}
+
+#[tokio::test]
+async fn cors_preflight_and_headers() {
+    let h = Harness::start().await;
+    let resp = h
+        .req(Method::OPTIONS, "/api/v1/namespaces/_/actions/x", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        resp.headers()["access-control-allow-methods"],
+        "GET, DELETE, POST, PUT, HEAD"
+    );
+    assert!(resp.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("Authorization"));
+    let resp = h.req(Method::GET, "/api/v1", None).send().await.unwrap();
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn admin_creates_identities() {
+    let h = Harness::start().await;
+    let sys = Identity::system();
+    let path = "/admin/identities/alice";
+    let (s, _) = h.call(Method::PUT, path, None, Some(json!({}))).await;
+    assert_eq!(s, 401);
+    let (s, v) = h
+        .call(Method::PUT, path, Some(&guest()), Some(json!({})))
+        .await;
+    assert_eq!(s, 403);
+    error_message(&v);
+    let (s, v) = h
+        .call(
+            Method::PUT,
+            path,
+            Some(&sys),
+            Some(json!({"limits": {"invocationsPerMinute": 7}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["subject"], "alice");
+    assert_eq!(v["namespace"], "alice");
+    assert_eq!(v["limits"], json!({"invocationsPerMinute": 7}));
+    let key = v["key"].as_str().unwrap().to_string();
+    // the same namespace again reuses the identity
+    let (_, v2) = h.call(Method::PUT, path, Some(&sys), None).await;
+    assert_eq!(v2["key"], key.as_str());
+    // and the key works
+    let alice = Identity::from_api_key("alice", "alice", &key).unwrap();
+    let (s, v) = h
+        .call(Method::GET, "/api/v1/namespaces", Some(&alice), None)
+        .await;
+    assert_eq!((s, v), (200, json!(["alice"])));
+    let (s, v) = h
+        .call(
+            Method::GET,
+            "/api/v1/namespaces/_/limits",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["invocationsPerMinute"], 7);
+    let (s, _) = h
+        .call(
+            Method::PUT,
+            "/admin/identities/bad%20name%20",
+            Some(&sys),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = h
+        .call(Method::PUT, path, Some(&sys), Some(json!({"nope": 1})))
+        .await;
+    assert_eq!(s, 400);
+}

@@ -1,0 +1,38 @@
+//! System-wide limits and defaults, as OpenWhisk's `application.conf` sets them.
+
+/// Default action timeout in milliseconds.
+pub const TIMEOUT_DEFAULT_MS: u64 = 60_000;
+/// Smallest allowed action timeout.
+pub const TIMEOUT_MIN_MS: u64 = 100;
+/// Largest allowed action timeout.
+pub const TIMEOUT_MAX_MS: u64 = 300_000;
+/// Default action memory in MB.
+pub const MEMORY_DEFAULT_MB: u64 = 256;
+/// Smallest allowed action memory in MB.
+pub const MEMORY_MIN_MB: u64 = 128;
+/// Largest allowed action memory in MB.
+pub const MEMORY_MAX_MB: u64 = 512;
+/// Default log limit in MB.
+pub const LOGS_DEFAULT_MB: u64 = 10;
+/// Largest log limit in MB.
+pub const LOGS_MAX_MB: u64 = 10;
+/// Default intra-container concurrency.
+pub const CONCURRENCY_DEFAULT: u64 = 1;
+/// Largest intra-container concurrency.
+pub const CONCURRENCY_MAX: u64 = 1;
+/// Largest invocation payload (parameters) and result, in bytes.
+pub const PAYLOAD_MAX_BYTES: usize = 1024 * 1024;
+/// Largest action document (code included), in bytes.
+pub const ACTION_MAX_BYTES: usize = 48 * 1024 * 1024;
+/// Longest a blocking invoke waits before answering 202, in milliseconds.
+pub const BLOCKING_WAIT_MAX_MS: u64 = 60_000;
+/// Default page size of list routes.
+pub const LIST_LIMIT_DEFAULT: usize = 30;
+/// Largest page size of list routes.
+pub const LIST_LIMIT_MAX: usize = 200;
+/// Default per-namespace invocations per minute (OpenWhisk standalone).
+pub const INVOCATIONS_PER_MINUTE_DEFAULT: u32 = 60;
+/// Default per-namespace concurrent activations (OpenWhisk standalone).
+pub const CONCURRENT_INVOCATIONS_DEFAULT: u32 = 30;
+/// Default per-namespace trigger fires per minute.
+pub const FIRES_PER_MINUTE_DEFAULT: u32 = 60;

@@ -1,0 +1,353 @@
+//! [`Registry`]: the directory's model, free of any transport. It validates requests, hands
+//! them to a [`RegistryBackend`], and pushes every resulting [`PeerMap`] to the watchers of that
+//! group through one `tokio::sync::watch` channel per watched group (a slow watcher may skip
+//! intermediate versions but always ends on the latest). Two background tasks live as long as
+//! the registry: the lease sweeper, and the reader of the backend's change notifications.
+//!
+//! Choices:
+//! - A duplicate instance id in a group **replaces** the old entry: a restarted instance (or a
+//!   warm container reused under the same `instanceID`) registers again under its id.
+//! - Versions count changes per group and never go back (also across restarts with Redis).
+//!   Watchers only ever move forward: a map older than the one they hold is dropped.
+//! - Leases are per invoker, opt-in: an invoker holds one from its first heartbeat; when it
+//!   lapses, every instance registered by that invoker is removed within one sweep (≤ 50 ms).
+//!   Instances of an invoker that never sent a heartbeat stay until deregistered.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures::stream::{BoxStream, StreamExt};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::backend::{BackendEvent, GroupKey, RegistryBackend};
+use crate::config::{BackendKind, DirectoryConfig, RegistryOptions};
+use crate::error::DirectoryError;
+use crate::memory::{epoch_ms, MemoryBackend};
+use crate::proto::{Peer, PeerMap};
+use crate::validate::{check_instance_id, check_name, check_peer};
+
+/// A stream of whole maps of one group: the current one first, then one after every change.
+pub type PeerMapStream = BoxStream<'static, PeerMap>;
+
+/// The outcome of a deregistration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deregistered {
+    /// The group's version after the call.
+    pub version: u64,
+    /// Whether an instance was removed (false: it was not there, or belonged to another
+    /// activation).
+    pub removed: bool,
+}
+
+/// The outcome of a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// The lease granted.
+    pub ttl: Duration,
+    /// True when no lease was held before: the first heartbeat, or one after the lease lapsed
+    /// and the invoker's instances were removed (it should register them again).
+    pub new_lease: bool,
+}
+
+/// The peer registry: cheap to clone (a handle), usable from many tasks.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Arc<dyn RegistryBackend>,
+    /// One channel per group that has (or recently had) watchers.
+    hub: Mutex<HashMap<GroupKey, watch::Sender<Arc<PeerMap>>>>,
+    options: RegistryOptions,
+    stop: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Registry {
+    /// A registry kept in this process. Must be called inside a Tokio runtime (it spawns the
+    /// lease sweeper).
+    pub fn in_memory(options: RegistryOptions) -> Registry {
+        Registry::with_backend(Arc::new(MemoryBackend::new()), options)
+    }
+
+    /// The registry `config` asks for; with Redis, connects and loads the existing state
+    /// (fails with [`DirectoryError::Unavailable`] when Redis cannot be reached).
+    pub async fn open(config: &DirectoryConfig) -> Result<Registry, DirectoryError> {
+        let options = config.registry_options();
+        match config.backend {
+            BackendKind::Memory => Ok(Registry::in_memory(options)),
+            BackendKind::Redis => {
+                let backend = crate::redis::RedisBackend::connect(&config.redis_url).await?;
+                let registry = Registry::with_backend(Arc::new(backend), options);
+                let groups = registry.inner.backend.load_all().await?;
+                let peers: usize = groups.iter().map(|g| g.peers.len()).sum();
+                info!(
+                    groups = groups.len(),
+                    peers,
+                    url = %config.redis_url,
+                    "directory state loaded from redis"
+                );
+                Ok(registry)
+            }
+        }
+    }
+
+    /// A registry over `backend`. Must be called inside a Tokio runtime.
+    pub fn with_backend(backend: Arc<dyn RegistryBackend>, options: RegistryOptions) -> Registry {
+        let events = backend.take_events();
+        let inner = Arc::new(Inner {
+            backend,
+            hub: Mutex::new(HashMap::new()),
+            options,
+            stop: CancellationToken::new(),
+        });
+        tokio::spawn(sweep(Arc::downgrade(&inner), inner.stop.clone()));
+        if let Some(events) = events {
+            tokio::spawn(follow(Arc::downgrade(&inner), events, inner.stop.clone()));
+        }
+        Registry { inner }
+    }
+
+    /// Adds `peer` to (`namespace`, `group`), replacing an instance with the same id. The IP is
+    /// stored in canonical form; `since_ms` is set to now when 0. Returns the group's new
+    /// version.
+    pub async fn register(
+        &self,
+        namespace: &str,
+        group: &str,
+        mut peer: Peer,
+    ) -> Result<u64, DirectoryError> {
+        let key = group_key(namespace, group)?;
+        check_peer(&mut peer)?;
+        if peer.since_ms == 0 {
+            peer.since_ms = epoch_ms();
+        }
+        debug!(group = %key, id = %peer.id, ip = %peer.ip, invoker = peer.invoker_id, "register");
+        let map = self.inner.backend.register(&key, peer).await?;
+        let version = map.version;
+        self.inner.publish(map);
+        Ok(version)
+    }
+
+    /// Removes instance `id` from (`namespace`, `group`); idempotent. With a non-empty
+    /// `activation_id`, only removes the instance if it still belongs to that activation (a
+    /// newer registration under the same id is left alone).
+    pub async fn deregister(
+        &self,
+        namespace: &str,
+        group: &str,
+        id: &str,
+        activation_id: &str,
+    ) -> Result<Deregistered, DirectoryError> {
+        let key = group_key(namespace, group)?;
+        check_instance_id(id)?;
+        let (removed, map) = self
+            .inner
+            .backend
+            .deregister(&key, id, activation_id)
+            .await?;
+        debug!(group = %key, id, removed, "deregister");
+        let version = map.version;
+        if removed {
+            self.inner.publish(map);
+        }
+        Ok(Deregistered { version, removed })
+    }
+
+    /// Renews the lease of `invoker_id` for `ttl` (zero: the default lease; capped at the
+    /// maximum lease).
+    pub async fn heartbeat(&self, invoker_id: u32, ttl: Duration) -> Result<Lease, DirectoryError> {
+        let ttl = if ttl.is_zero() {
+            self.inner.options.default_lease
+        } else {
+            ttl.min(self.inner.options.max_lease)
+        };
+        let new_lease = self.inner.backend.renew_lease(invoker_id, ttl).await?;
+        if new_lease {
+            debug!(invoker = invoker_id, ?ttl, "new lease");
+        }
+        Ok(Lease { ttl, new_lease })
+    }
+
+    /// The current map of (`namespace`, `group`) (empty at version 0 if it never had peers).
+    pub async fn snapshot(&self, namespace: &str, group: &str) -> Result<PeerMap, DirectoryError> {
+        let key = group_key(namespace, group)?;
+        self.inner.backend.load(&key).await
+    }
+
+    /// The map of (`namespace`, `group`) now, then after every change, pushed as it happens.
+    /// The group need not exist yet. Dropping the stream unsubscribes.
+    pub async fn watch(
+        &self,
+        namespace: &str,
+        group: &str,
+    ) -> Result<PeerMapStream, DirectoryError> {
+        Ok(into_stream(self.watch_receiver(namespace, group).await?))
+    }
+
+    /// Like [`Registry::watch`], as the underlying channel receiver (its current value is the
+    /// snapshot).
+    pub async fn watch_receiver(
+        &self,
+        namespace: &str,
+        group: &str,
+    ) -> Result<watch::Receiver<Arc<PeerMap>>, DirectoryError> {
+        let key = group_key(namespace, group)?;
+        // Subscribe first, then load: a change that lands in between is either in the load or
+        // pushed to the channel; the version guard keeps the newest of both.
+        let rx = {
+            let mut hub = self.inner.hub.lock();
+            hub.entry(key.clone())
+                .or_insert_with(|| watch::Sender::new(Arc::new(key.empty_map(0))))
+                .subscribe()
+        };
+        let map = self.inner.backend.load(&key).await?;
+        self.inner.publish(map);
+        Ok(rx)
+    }
+
+    /// How many watchers (local streams) (`namespace`, `group`) has now.
+    pub fn watcher_count(&self, namespace: &str, group: &str) -> usize {
+        let key = GroupKey::new(namespace, group);
+        self.inner
+            .hub
+            .lock()
+            .get(&key)
+            .map_or(0, |tx| tx.receiver_count())
+    }
+
+    /// The timings this registry runs with.
+    pub fn options(&self) -> RegistryOptions {
+        self.inner.options
+    }
+}
+
+impl Inner {
+    /// Pushes `map` to the watchers of its group, unless they already hold a newer one.
+    fn publish(&self, map: PeerMap) {
+        let key = GroupKey::new(map.namespace.clone(), map.group.clone());
+        let mut hub = self.hub.lock();
+        let Some(tx) = hub.get(&key) else { return };
+        if tx.receiver_count() == 0 {
+            hub.remove(&key);
+            return;
+        }
+        let map = Arc::new(map);
+        tx.send_if_modified(|cur| {
+            if map.version > cur.version {
+                *cur = map;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Reloads `key` from the backend if anyone here watches it.
+    async fn reload(&self, key: &GroupKey) -> Result<(), DirectoryError> {
+        if !self.hub.lock().contains_key(key) {
+            return Ok(());
+        }
+        let map = self.backend.load(key).await?;
+        self.publish(map);
+        Ok(())
+    }
+
+    fn watched_groups(&self) -> Vec<GroupKey> {
+        let mut hub = self.hub.lock();
+        hub.retain(|_, tx| tx.receiver_count() > 0);
+        hub.keys().cloned().collect()
+    }
+}
+
+fn group_key(namespace: &str, group: &str) -> Result<GroupKey, DirectoryError> {
+    check_name("namespace", namespace)?;
+    check_name("group", group)?;
+    Ok(GroupKey::new(namespace, group))
+}
+
+fn into_stream(rx: watch::Receiver<Arc<PeerMap>>) -> PeerMapStream {
+    futures::stream::unfold((rx, true), |(mut rx, first)| async move {
+        if !first {
+            rx.changed().await.ok()?;
+        }
+        let map = PeerMap::clone(&rx.borrow_and_update());
+        Some((map, (rx, false)))
+    })
+    .boxed()
+}
+
+/// Ends lapsed leases every `sweep_interval`, and forgets channels nobody watches any more.
+async fn sweep(inner: Weak<Inner>, stop: CancellationToken) {
+    let Some(period) = inner.upgrade().map(|i| i.options.sweep_interval) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        match inner.backend.expire_leases().await {
+            Ok(changed) => {
+                if failing {
+                    info!("lease sweeper: backend reachable again");
+                    failing = false;
+                }
+                for map in changed {
+                    info!(namespace = %map.namespace, group = %map.group, version = map.version,
+                          "lease lapsed: instances removed");
+                    inner.publish(map);
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    warn!("lease sweeper: {e}");
+                    failing = true;
+                }
+            }
+        }
+        n += 1;
+        if n % 20 == 0 {
+            inner.watched_groups();
+        }
+    }
+}
+
+/// Applies the backend's notifications of changes made by other directories.
+async fn follow(
+    inner: Weak<Inner>,
+    mut events: mpsc::UnboundedReceiver<BackendEvent>,
+    stop: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            e = events.recv() => match e { Some(e) => e, None => return },
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let keys = match event {
+            BackendEvent::Changed(key) => vec![key],
+            BackendEvent::Resync => inner.watched_groups(),
+        };
+        for key in keys {
+            if let Err(e) = inner.reload(&key).await {
+                warn!(group = %key, "cannot reload a group changed elsewhere: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Invoker settings. Every field has a default; the `whisk` binary loads them with the
+//! `config` crate (file, then `WHISK_INVOKER__*` environment variables).
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Prewarmed containers to keep for one kind.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct StemCell {
+    /// Canonical kind, e.g. `python:3`.
+    pub kind: String,
+    /// How many to keep ready.
+    pub count: usize,
+    /// Memory of each, MB.
+    #[serde(default = "default_stem_memory")]
+    pub memory: u64,
+}
+
+fn default_stem_memory() -> u64 {
+    whisk_core::limits::MEMORY_DEFAULT_MB
+}
+
+/// Settings of one invoker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InvokerConfig {
+    /// Invoker id: consumes topic `invoker<id>`.
+    pub id: u32,
+    /// Memory for action containers, MB.
+    pub user_memory_mb: u64,
+    /// Prewarmed stems.
+    pub stem_cells: Vec<StemCell>,
+    /// Idle containers are destroyed after this long unused.
+    #[serde(with = "humantime_ms")]
+    pub idle_timeout: Duration,
+    /// Idle containers are paused after this grace; `None` keeps them running.
+    #[serde(with = "humantime_ms_opt")]
+    pub pause_grace: Option<Duration>,
+    /// Value of `__OW_API_HOST` given to actions.
+    pub api_host: String,
+    /// Interval of health pings.
+    #[serde(with = "humantime_ms")]
+    pub ping_interval: Duration,
+}
+
+impl Default for InvokerConfig {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            user_memory_mb: 4096,
+            stem_cells: vec![
+                StemCell {
+                    kind: "python:3".into(),
+                    count: 2,
+                    memory: 256,
+                },
+                StemCell {
+                    kind: "nodejs:20".into(),
+                    count: 1,
+                    memory: 256,
+                },
+            ],
+            idle_timeout: Duration::from_secs(600),
+            pause_grace: None,
+            api_host: "http://127.0.0.1:3233".into(),
+            ping_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Durations as integer milliseconds in configuration.
+mod humantime_ms {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// Optional durations as integer milliseconds (absent or 0 = none).
+mod humantime_ms_opt {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis))
+    }
+}

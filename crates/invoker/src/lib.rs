@@ -1,0 +1,27 @@
+//! The invoker: consumes activation messages, runs them in containers, stores activation
+//! records, publishes completions and health pings.
+//!
+//! Layout:
+//! - [`container`]: the [`ContainerFactory`]/[`Container`] seam and log collection up to the
+//!   sentinel.
+//! - [`process`]: the process runtime: each container is a local action proxy process bound
+//!   to its own loopback address.
+//! - [`proxy`]: HTTP client of the action proxy protocol (`/init`, `/run`).
+//! - [`pool`]: the container pool: prewarmed stems, warm reuse, memory-bounded capacity,
+//!   idle eviction.
+//! - [`run`]: one activation from message to record.
+//! - [`service`]: the bus consumer, completions and health pings.
+//! - [`config`]: settings and their defaults.
+
+pub mod config;
+pub mod container;
+pub mod pool;
+pub mod process;
+pub mod proxy;
+pub mod run;
+pub mod service;
+
+pub use config::InvokerConfig;
+pub use container::{Container, ContainerError, ContainerFactory, ContainerSpec};
+pub use process::ProcessFactory;
+pub use service::Invoker;

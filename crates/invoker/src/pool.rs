@@ -1,0 +1,425 @@
+//! The container pool of one invoker: warm containers per (namespace, action, version),
+//! prewarmed stems per kind, a memory budget shared by all of them, eviction of idle
+//! containers when memory is short or after the idle timeout, and optional pause of idle
+//! containers after a grace period.
+
+use crate::config::{InvokerConfig, StemCell};
+use crate::container::{Container, ContainerError, ContainerFactory, ContainerSpec};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// What a warm container can be reused for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WarmKey {
+    /// Invoking namespace.
+    pub namespace: String,
+    /// Fully qualified action name.
+    pub action: String,
+    /// Action version.
+    pub version: String,
+}
+
+/// What kind of container an activation needs.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Reuse key.
+    pub key: WarmKey,
+    /// Launcher family.
+    pub family: String,
+    /// Image (Docker factories).
+    pub image: Option<String>,
+    /// Memory, MB.
+    pub memory_mb: u64,
+}
+
+/// Pause state of one container, shared by the pool and its pause timer.
+struct PauseState {
+    in_use: AtomicBool,
+    paused: tokio::sync::Mutex<bool>,
+}
+
+/// A container owned by the pool.
+pub struct Entry {
+    /// The container.
+    pub container: Arc<dyn Container>,
+    /// Its memory, MB.
+    pub memory_mb: u64,
+    /// Launcher family.
+    pub family: String,
+    /// `None` while it is an uninitialised stem.
+    pub key: Option<WarmKey>,
+    last_used: Instant,
+    pause: Arc<PauseState>,
+}
+
+/// A container handed out for one activation.
+pub struct Lease {
+    /// The container and its bookkeeping.
+    pub entry: Entry,
+    /// True when `/init` must still be called.
+    pub needs_init: bool,
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Entry>,
+    used_mb: u64,
+    busy_mb: u64,
+    creating_stems: usize,
+    containers: usize,
+}
+
+/// The pool.
+pub struct ContainerPool {
+    factory: Arc<dyn ContainerFactory>,
+    capacity_mb: u64,
+    stems: Vec<StemCell>,
+    pause_grace: Option<Duration>,
+    idle_timeout: Duration,
+    name_prefix: String,
+    counter: AtomicU64,
+    state: Mutex<State>,
+    freed: Notify,
+}
+
+impl ContainerPool {
+    /// A pool over `factory` with the invoker's settings.
+    pub fn new(factory: Arc<dyn ContainerFactory>, cfg: &InvokerConfig) -> Arc<Self> {
+        Arc::new(Self {
+            factory,
+            capacity_mb: cfg.user_memory_mb,
+            stems: cfg.stem_cells.clone(),
+            pause_grace: cfg.pause_grace,
+            idle_timeout: cfg.idle_timeout,
+            name_prefix: format!("whisk_{}", cfg.id),
+            counter: AtomicU64::new(0),
+            state: Mutex::default(),
+            freed: Notify::new(),
+        })
+    }
+
+    /// Memory not taken by busy containers, MB (idle ones can be evicted).
+    pub fn free_mb(&self) -> u64 {
+        self.capacity_mb.saturating_sub(self.state.lock().busy_mb)
+    }
+
+    /// The memory budget, MB.
+    pub fn capacity_mb(&self) -> u64 {
+        self.capacity_mb
+    }
+
+    /// Containers alive.
+    pub fn containers(&self) -> usize {
+        self.state.lock().containers
+    }
+
+    fn name(&self, what: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let what: String = what
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(40)
+            .collect();
+        format!("{}_{n}_{what}", self.name_prefix)
+    }
+
+    /// Starts the stem refill and idle reaper tasks.
+    pub fn start(self: &Arc<Self>, shutdown: CancellationToken) {
+        self.refill_stems();
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1).min(pool.idle_timeout));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => pool.reap_idle().await,
+                }
+            }
+        });
+    }
+
+    /// Creates missing stems in the background.
+    fn refill_stems(self: &Arc<Self>) {
+        for stem in &self.stems {
+            let family = match whisk_core::kinds::family(&stem.kind) {
+                Some(f) => f.to_string(),
+                None => {
+                    tracing::warn!(kind = %stem.kind, "unknown kind in stem cell configuration");
+                    continue;
+                }
+            };
+            let missing = {
+                let mut s = self.state.lock();
+                let have = s
+                    .idle
+                    .iter()
+                    .filter(|e| e.key.is_none() && e.family == family && e.memory_mb == stem.memory)
+                    .count();
+                let want = stem.count.saturating_sub(have + s.creating_stems);
+                let room =
+                    (self.capacity_mb.saturating_sub(s.used_mb) / stem.memory.max(1)) as usize;
+                let n = want.min(room);
+                s.creating_stems += n;
+                s.used_mb += n as u64 * stem.memory;
+                n
+            };
+            for _ in 0..missing {
+                let pool = self.clone();
+                let family = family.clone();
+                let memory = stem.memory;
+                tokio::spawn(async move {
+                    let spec = ContainerSpec {
+                        name: pool.name(&format!("prewarm_{family}")),
+                        family: family.clone(),
+                        image: None,
+                        memory_mb: memory,
+                        env: vec![],
+                        peers_dir: None,
+                    };
+                    let created = pool.factory.create(spec).await;
+                    let mut s = pool.state.lock();
+                    s.creating_stems -= 1;
+                    match created {
+                        Ok(container) => {
+                            s.containers += 1;
+                            s.idle.push(Entry {
+                                container,
+                                memory_mb: memory,
+                                family,
+                                key: None,
+                                last_used: Instant::now(),
+                                pause: new_pause(),
+                            });
+                        }
+                        Err(e) => {
+                            s.used_mb -= memory;
+                            tracing::warn!(error = %e, "prewarming a container failed");
+                        }
+                    }
+                    drop(s);
+                    pool.freed.notify_waiters();
+                });
+            }
+        }
+    }
+
+    /// A container for `req`: warm if one is idle, else a stem, else a new one (evicting idle
+    /// containers when memory is short, waiting when every container is busy).
+    pub async fn acquire(
+        self: &Arc<Self>,
+        req: &Request,
+        env: Vec<(String, String)>,
+        peers_dir: Option<std::path::PathBuf>,
+    ) -> Result<Lease, ContainerError> {
+        if req.memory_mb > self.capacity_mb {
+            return Err(ContainerError::Start(format!(
+                "the action needs {} MB but the invoker has {} MB in all",
+                req.memory_mb, self.capacity_mb
+            )));
+        }
+        loop {
+            let notified = self.freed.notified();
+            let mut evicted = Vec::new();
+            let picked = {
+                let mut s = self.state.lock();
+                let warm = s
+                    .idle
+                    .iter()
+                    .rposition(|e| e.key.as_ref() == Some(&req.key) && e.container.is_alive());
+                let stem = || {
+                    s.idle.iter().position(|e| {
+                        e.key.is_none()
+                            && e.family == req.family
+                            && e.memory_mb == req.memory_mb
+                            && req.image.is_none()
+                            && e.container.is_alive()
+                    })
+                };
+                if let Some(i) = warm {
+                    let e = s.idle.swap_remove(i);
+                    s.busy_mb += e.memory_mb;
+                    Some((Some(e), false))
+                } else if let Some(i) = stem() {
+                    let e = s.idle.swap_remove(i);
+                    s.busy_mb += e.memory_mb;
+                    Some((Some(e), true))
+                } else {
+                    // Evict least recently used idle containers until the new one fits.
+                    s.idle.sort_by_key(|e| std::cmp::Reverse(e.last_used));
+                    while s.used_mb + req.memory_mb > self.capacity_mb {
+                        match s.idle.pop() {
+                            Some(e) => {
+                                s.used_mb -= e.memory_mb;
+                                s.containers -= 1;
+                                evicted.push(e);
+                            }
+                            None => break,
+                        }
+                    }
+                    if s.used_mb + req.memory_mb <= self.capacity_mb {
+                        s.used_mb += req.memory_mb;
+                        s.busy_mb += req.memory_mb;
+                        Some((None, true))
+                    } else {
+                        None
+                    }
+                }
+            };
+            for e in evicted {
+                tokio::spawn(async move { e.container.destroy().await });
+            }
+            match picked {
+                Some((Some(entry), needs_init)) => {
+                    if needs_init {
+                        self.refill_stems();
+                    }
+                    entry.pause.in_use.store(true, Ordering::SeqCst);
+                    let mut paused = entry.pause.paused.lock().await;
+                    if *paused {
+                        if let Err(e) = entry.container.resume().await {
+                            drop(paused);
+                            self.discard(entry);
+                            tracing::warn!(error = %e, "resuming a paused container failed");
+                            continue;
+                        }
+                        *paused = false;
+                    }
+                    drop(paused);
+                    return Ok(Lease { entry, needs_init });
+                }
+                Some((None, _)) => {
+                    let spec = ContainerSpec {
+                        name: self.name(&req.key.action),
+                        family: req.family.clone(),
+                        image: req.image.clone(),
+                        memory_mb: req.memory_mb,
+                        env,
+                        peers_dir,
+                    };
+                    return match self.factory.create(spec).await {
+                        Ok(container) => {
+                            self.state.lock().containers += 1;
+                            let entry = Entry {
+                                container,
+                                memory_mb: req.memory_mb,
+                                family: req.family.clone(),
+                                key: None,
+                                last_used: Instant::now(),
+                                pause: new_pause(),
+                            };
+                            entry.pause.in_use.store(true, Ordering::SeqCst);
+                            Ok(Lease {
+                                entry,
+                                needs_init: true,
+                            })
+                        }
+                        Err(e) => {
+                            let mut s = self.state.lock();
+                            s.used_mb -= req.memory_mb;
+                            s.busy_mb -= req.memory_mb;
+                            drop(s);
+                            self.freed.notify_waiters();
+                            Err(e)
+                        }
+                    };
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Returns a container after an activation: back to the idle set when `reusable`,
+    /// destroyed otherwise.
+    pub fn release(self: &Arc<Self>, mut entry: Entry, key: WarmKey, reusable: bool) {
+        if !reusable || !entry.container.is_alive() {
+            self.discard(entry);
+            return;
+        }
+        entry.key = Some(key);
+        entry.last_used = Instant::now();
+        entry.pause.in_use.store(false, Ordering::SeqCst);
+        if let Some(grace) = self.pause_grace {
+            let pause = entry.pause.clone();
+            let container = entry.container.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                let mut paused = pause.paused.lock().await;
+                if !pause.in_use.load(Ordering::SeqCst)
+                    && !*paused
+                    && container.suspend().await.is_ok()
+                {
+                    *paused = true;
+                }
+            });
+        }
+        let mut s = self.state.lock();
+        s.busy_mb -= entry.memory_mb;
+        s.idle.push(entry);
+        drop(s);
+        self.freed.notify_waiters();
+    }
+
+    /// Destroys a leased container and frees its memory.
+    pub fn discard(self: &Arc<Self>, entry: Entry) {
+        {
+            let mut s = self.state.lock();
+            s.busy_mb -= entry.memory_mb;
+            s.used_mb -= entry.memory_mb;
+            s.containers -= 1;
+        }
+        self.freed.notify_waiters();
+        let stem_lost = entry.key.is_none();
+        tokio::spawn(async move { entry.container.destroy().await });
+        if stem_lost {
+            self.refill_stems();
+        }
+    }
+
+    async fn reap_idle(self: &Arc<Self>) {
+        let now = Instant::now();
+        let victims: Vec<Entry> = {
+            let mut s = self.state.lock();
+            let (dead, keep): (Vec<Entry>, Vec<Entry>) =
+                std::mem::take(&mut s.idle).into_iter().partition(|e| {
+                    !e.container.is_alive()
+                        || (e.key.is_some() && now.duration_since(e.last_used) > self.idle_timeout)
+                });
+            s.idle = keep;
+            for e in &dead {
+                s.used_mb -= e.memory_mb;
+                s.containers -= 1;
+            }
+            dead
+        };
+        if victims.is_empty() {
+            return;
+        }
+        let stems_died = victims.iter().any(|e| e.key.is_none());
+        for e in victims {
+            e.container.destroy().await;
+        }
+        self.freed.notify_waiters();
+        if stems_died {
+            self.refill_stems();
+        }
+    }
+
+    /// Destroys every idle container (shutdown).
+    pub async fn shutdown(&self) {
+        let idle = std::mem::take(&mut self.state.lock().idle);
+        for e in idle {
+            e.container.destroy().await;
+        }
+    }
+}
+
+fn new_pause() -> Arc<PauseState> {
+    Arc::new(PauseState {
+        in_use: AtomicBool::new(false),
+        paused: tokio::sync::Mutex::new(false),
+    })
+}

@@ -1,0 +1,442 @@
+//! One activation, from the controller's message to the activation record: pick a container,
+//! `/init` it if cold, `/run`, classify the answer as OpenWhisk does, collect the logs, return
+//! the container to the pool (or destroy it after a container error or a timeout).
+
+use crate::container::ContainerError;
+use crate::pool::{ContainerPool, Request, WarmKey};
+use crate::proxy::{CallError, ProxyClient, ProxyResponse};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use whisk_core::entity::KeyValue;
+use whisk_core::limits::PAYLOAD_MAX_BYTES;
+use whisk_core::{kinds, now_ms, Action, Activation, ActivationId, ActivationResponse, StatusCode};
+use whisk_proto::ActivationMessage;
+
+/// What the invoker needs to run activations.
+pub struct Runner {
+    /// The pool.
+    pub pool: Arc<ContainerPool>,
+    /// HTTP client of the proxies.
+    pub client: ProxyClient,
+    /// `__OW_API_HOST` for actions.
+    pub api_host: String,
+}
+
+/// The outcome of one activation.
+pub struct Outcome {
+    /// The record to store and report.
+    pub activation: Activation,
+    /// The platform, not the action, failed.
+    pub system_error: bool,
+    /// Memory the activation held, MB.
+    pub memory_mb: u64,
+}
+
+impl Runner {
+    /// Runs the activation described by `msg`.
+    pub async fn run(&self, msg: &ActivationMessage) -> Outcome {
+        let id =
+            ActivationId::parse(&msg.activation_id).unwrap_or_else(|_| ActivationId::generate());
+        let action: Action = match serde_json::from_slice(&msg.action) {
+            Ok(a) => a,
+            Err(e) => {
+                let stub = stub_action(msg);
+                return self.failed(
+                    msg,
+                    id,
+                    &stub,
+                    ActivationResponse::whisk_error(format!(
+                        "The activation message carries no valid action: {e}"
+                    )),
+                    true,
+                );
+            }
+        };
+        let params: Map<String, Value> = match serde_json::from_slice(&msg.content) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) if msg.content.is_empty() => Map::new(),
+            _ => {
+                return self.failed(
+                    msg,
+                    id,
+                    &action,
+                    ActivationResponse::whisk_error(
+                        "The activation message carries malformed parameters.",
+                    ),
+                    true,
+                );
+            }
+        };
+        let family = match action.exec.kind.as_str() {
+            "blackbox" => action
+                .exec
+                .image
+                .as_deref()
+                .and_then(kinds::family_of_image)
+                .unwrap_or("blackbox"),
+            k => kinds::family(k).unwrap_or("unknown"),
+        };
+        let req = Request {
+            key: WarmKey {
+                namespace: msg.namespace.clone(),
+                action: msg.action_path.clone(),
+                version: action.version.clone(),
+            },
+            family: family.to_string(),
+            image: action.exec.image.clone(),
+            memory_mb: action.limits.memory,
+        };
+        let timeout = Duration::from_millis(action.limits.timeout);
+        let lease = match self
+            .pool
+            .acquire(
+                &req,
+                vec![("__OW_API_HOST".into(), self.api_host.clone())],
+                None,
+            )
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                let response = match e {
+                    ContainerError::Start(m) => ActivationResponse::developer_error(format!(
+                        "Failed to start a container for the action: {m}"
+                    )),
+                    other => ActivationResponse::whisk_error(format!(
+                        "Failed to start a container for the action: {other}"
+                    )),
+                };
+                let system = response.status_code == StatusCode::WhiskError;
+                return self.failed(msg, id, &action, response, system);
+            }
+        };
+        let container = lease.entry.container.clone();
+        let addr = container.addr();
+        let started = now_ms();
+        let mut init_time = None;
+        let mut timed_out = false;
+        let mut response = None;
+        if lease.needs_init {
+            let body = init_body(&action, msg, &self.api_host);
+            let t0 = std::time::Instant::now();
+            let r = self
+                .client
+                .call(addr, "/init", body, timeout, 64 * 1024)
+                .await;
+            init_time = Some(t0.elapsed().as_millis() as i64);
+            match r {
+                Ok(ProxyResponse { status: 200, .. }) => {}
+                Ok(resp) => {
+                    response = Some(ActivationResponse::developer_error(
+                        error_text(&resp.body)
+                            .unwrap_or_else(|| "The action failed to initialize.".into()),
+                    ))
+                }
+                Err(CallError::Timeout) => {
+                    timed_out = true;
+                    response = Some(ActivationResponse::developer_error(format!("The action exceeded its time limits of {} milliseconds during initialization.", action.limits.timeout)));
+                }
+                Err(CallError::Connection(_)) => {
+                    response = Some(ActivationResponse::developer_error(
+                        "The action did not initialize and exited unexpectedly.",
+                    ))
+                }
+            }
+        }
+        let response = match response {
+            Some(r) => r,
+            None => {
+                let body = run_body(&action, msg, params, &id);
+                match self
+                    .client
+                    .call(addr, "/run", body, timeout, PAYLOAD_MAX_BYTES)
+                    .await
+                {
+                    Ok(resp) => classify(resp),
+                    Err(CallError::Timeout) => {
+                        timed_out = true;
+                        ActivationResponse::developer_error(format!(
+                            "The action exceeded its time limits of {} milliseconds.",
+                            action.limits.timeout
+                        ))
+                    }
+                    Err(CallError::Connection(_)) => ActivationResponse::developer_error(
+                        "The action did not produce a valid response and exited unexpectedly.",
+                    ),
+                }
+            }
+        };
+        let end = now_ms();
+        let reusable = !timed_out
+            && matches!(
+                response.status_code,
+                StatusCode::Success | StatusCode::ApplicationError
+            )
+            && container.is_alive();
+        let log_wait = if reusable {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_millis(100)
+        };
+        if timed_out {
+            container.destroy().await;
+        }
+        let logs = container
+            .logs((action.limits.logs as usize) * 1024 * 1024, log_wait)
+            .await;
+        self.pool.release(lease.entry, req.key, reusable);
+        let wait_time = (started - msg.accepted_at_ms).max(0);
+        let activation = record(
+            msg, id, &action, response, started, end, wait_time, timed_out, init_time, logs,
+        );
+        Outcome {
+            activation,
+            system_error: false,
+            memory_mb: action.limits.memory,
+        }
+    }
+
+    fn failed(
+        &self,
+        msg: &ActivationMessage,
+        id: ActivationId,
+        action: &Action,
+        response: ActivationResponse,
+        system_error: bool,
+    ) -> Outcome {
+        let now = now_ms();
+        let wait_time = (now - msg.accepted_at_ms).max(0);
+        let activation = record(
+            msg,
+            id,
+            action,
+            response,
+            now,
+            now,
+            wait_time,
+            false,
+            None,
+            vec![],
+        );
+        Outcome {
+            activation,
+            system_error,
+            memory_mb: action.limits.memory,
+        }
+    }
+}
+
+/// Classifies a `/run` answer as OpenWhisk's invoker does.
+pub fn classify(resp: ProxyResponse) -> ActivationResponse {
+    if resp.truncated {
+        return ActivationResponse::developer_error(format!(
+            "The action produced a response that exceeded the allowed length: more than {PAYLOAD_MAX_BYTES} bytes."
+        ));
+    }
+    match serde_json::from_slice::<Value>(&resp.body) {
+        Ok(Value::Object(mut obj)) => {
+            if let Some(err) = obj.remove("error") {
+                ActivationResponse::application_error(json!({ "error": err }))
+            } else if resp.status == 200 {
+                ActivationResponse::success(Value::Object(obj))
+            } else {
+                ActivationResponse::developer_error(format!(
+                    "The action did not produce a valid response: {}",
+                    Value::Object(obj)
+                ))
+            }
+        }
+        Ok(other) if resp.status == 200 && other.is_array() => ActivationResponse::success(other),
+        _ => {
+            let text: String = String::from_utf8_lossy(&resp.body)
+                .chars()
+                .take(200)
+                .collect();
+            ActivationResponse::developer_error(format!(
+                "The action did not produce a valid JSON response: {text}"
+            ))
+        }
+    }
+}
+
+fn error_text(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    match v.get("error")? {
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn fq_action_name(msg: &ActivationMessage) -> String {
+    format!("/{}", msg.action_path)
+}
+
+fn init_body(action: &Action, msg: &ActivationMessage, api_host: &str) -> Vec<u8> {
+    let body = json!({"value": {
+        "name": action.name,
+        "main": action.exec.main.clone().unwrap_or_else(|| "main".into()),
+        "code": action.exec.code.clone().unwrap_or_default(),
+        "binary": action.exec.binary,
+        "env": {
+            "__OW_API_HOST": api_host,
+            "__OW_NAMESPACE": msg.namespace,
+            "__OW_ACTION_NAME": fq_action_name(msg),
+            "__OW_ACTION_VERSION": action.version,
+        },
+    }});
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+fn run_body(
+    action: &Action,
+    msg: &ActivationMessage,
+    params: Map<String, Value>,
+    id: &ActivationId,
+) -> Vec<u8> {
+    let deadline = now_ms() + action.limits.timeout as i64;
+    let mut body = json!({
+        "value": Value::Object(params),
+        "namespace": msg.namespace,
+        "action_name": fq_action_name(msg),
+        "action_version": action.version,
+        "activation_id": id.as_str(),
+        "transaction_id": msg.transaction_id,
+        "deadline": deadline.to_string(),
+    });
+    let provide_key = whisk_core::entity::lookup(&action.annotations, "provide-api-key")
+        .map(|v| v.as_bool() == Some(true))
+        .unwrap_or(true);
+    if provide_key {
+        body["api_key"] = Value::String(msg.api_key.clone());
+    }
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    msg: &ActivationMessage,
+    id: ActivationId,
+    action: &Action,
+    response: ActivationResponse,
+    start: i64,
+    end: i64,
+    wait_time: i64,
+    timed_out: bool,
+    init_time: Option<i64>,
+    logs: Vec<String>,
+) -> Activation {
+    let mut annotations = vec![
+        KeyValue {
+            key: "path".into(),
+            value: json!(msg.action_path),
+        },
+        KeyValue {
+            key: "waitTime".into(),
+            value: json!(wait_time),
+        },
+        KeyValue {
+            key: "kind".into(),
+            value: json!(action.exec.kind),
+        },
+        KeyValue {
+            key: "timeout".into(),
+            value: json!(timed_out),
+        },
+        KeyValue {
+            key: "limits".into(),
+            value: json!(action.limits),
+        },
+    ];
+    if let Some(t) = init_time {
+        annotations.push(KeyValue {
+            key: "initTime".into(),
+            value: json!(t),
+        });
+    }
+    Activation {
+        namespace: msg.namespace.clone(),
+        name: action.name.clone(),
+        version: action.version.clone(),
+        subject: msg.subject.clone(),
+        activation_id: id,
+        start,
+        end,
+        duration: end - start,
+        response,
+        logs,
+        annotations,
+        publish: false,
+        cause: (!msg.cause.is_empty()).then(|| msg.cause.clone()),
+    }
+}
+
+fn stub_action(msg: &ActivationMessage) -> Action {
+    let name = msg
+        .action_path
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Action {
+        namespace: msg.namespace.clone(),
+        name,
+        version: msg.action_version.clone(),
+        publish: false,
+        exec: whisk_core::Exec {
+            kind: "unknown".into(),
+            code: None,
+            image: None,
+            main: None,
+            binary: false,
+        },
+        parameters: vec![],
+        annotations: vec![],
+        limits: Default::default(),
+        updated: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn resp(status: u16, body: &str) -> ProxyResponse {
+        ProxyResponse {
+            status,
+            body: Bytes::from(body.to_string()),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn classifies_like_openwhisk() {
+        assert_eq!(
+            classify(resp(200, r#"{"a":1}"#)).status_code,
+            StatusCode::Success
+        );
+        let app = classify(resp(200, r#"{"error":"boom"}"#));
+        assert_eq!(app.status_code, StatusCode::ApplicationError);
+        assert_eq!(app.result, Some(json!({"error": "boom"})));
+        assert_eq!(
+            classify(resp(502, r#"{"error":"x"}"#)).status_code,
+            StatusCode::ApplicationError
+        );
+        assert_eq!(
+            classify(resp(502, r#"{"a":1}"#)).status_code,
+            StatusCode::DeveloperError
+        );
+        assert_eq!(
+            classify(resp(200, "not json")).status_code,
+            StatusCode::DeveloperError
+        );
+        assert_eq!(
+            classify(resp(200, "42")).status_code,
+            StatusCode::DeveloperError
+        );
+        let mut big = resp(200, "{}");
+        big.truncated = true;
+        assert_eq!(classify(big).status_code, StatusCode::DeveloperError);
+    }
+}

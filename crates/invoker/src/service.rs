@@ -1,0 +1,185 @@
+//! The invoker service: consumes `invoker<id>`, runs each activation in its own task, stores
+//! the record, publishes the completion to the controller's topic, and pings `health`.
+
+use crate::config::InvokerConfig;
+use crate::container::ContainerFactory;
+use crate::pool::ContainerPool;
+use crate::proxy::ProxyClient;
+use crate::run::Runner;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+use whisk_bus::{Bus, BusError};
+use whisk_core::now_ms;
+use whisk_proto::{ActivationMessage, CompletionMessage, InvokerStatus, Message, PingMessage};
+use whisk_store::Store;
+
+/// Why the invoker could not start.
+#[derive(Debug, Error)]
+pub enum InvokerError {
+    /// The bus refused.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// Leftover containers could not be removed.
+    #[error(transparent)]
+    Container(#[from] crate::container::ContainerError),
+}
+
+/// A running invoker.
+pub struct Invoker {
+    cfg: InvokerConfig,
+    pool: Arc<ContainerPool>,
+    runner: Runner,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    /// Messages on the topic that could not be decoded.
+    pub malformed: AtomicU64,
+    /// Activations handled.
+    pub handled: AtomicU64,
+}
+
+impl Invoker {
+    /// Starts consuming and pinging; stops when `shutdown` is cancelled.
+    pub async fn start(
+        cfg: InvokerConfig,
+        factory: Arc<dyn ContainerFactory>,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, InvokerError> {
+        factory.cleanup().await?;
+        let pool = ContainerPool::new(factory, &cfg);
+        pool.start(shutdown.clone());
+        let topic = whisk_proto::invoker_topic(cfg.id);
+        bus.ensure_topic(&topic).await?;
+        bus.ensure_topic(whisk_proto::HEALTH_TOPIC).await?;
+        let mut consumer = bus.subscribe(&topic, &topic).await?;
+        let runner = Runner {
+            pool: pool.clone(),
+            client: ProxyClient::new(),
+            api_host: cfg.api_host.clone(),
+        };
+        let inv = Arc::new(Self {
+            cfg,
+            pool,
+            runner,
+            store,
+            bus,
+            malformed: AtomicU64::new(0),
+            handled: AtomicU64::new(0),
+        });
+        inv.ping().await;
+        {
+            let inv = inv.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(inv.cfg.ping_interval);
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tick.tick() => inv.ping().await,
+                    }
+                }
+            });
+        }
+        {
+            let inv = inv.clone();
+            tokio::spawn(async move {
+                loop {
+                    let delivery = tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        d = consumer.recv() => d,
+                    };
+                    let delivery = match delivery {
+                        Ok(d) => d,
+                        Err(BusError::Closed) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "receiving activations failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
+                    };
+                    match ActivationMessage::decode(delivery.payload.as_ref()) {
+                        Ok(msg) => {
+                            let inv = inv.clone();
+                            tokio::spawn(async move { inv.handle(msg).await });
+                        }
+                        Err(e) => {
+                            inv.malformed.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(error = %e, "skipping a malformed activation message");
+                        }
+                    }
+                    if let Err(e) = consumer.commit(&delivery).await {
+                        tracing::warn!(error = %e, "commit failed");
+                    }
+                }
+                inv.pool.shutdown().await;
+            });
+        }
+        Ok(inv)
+    }
+
+    /// The container pool (for status and tests).
+    pub fn pool(&self) -> &Arc<ContainerPool> {
+        &self.pool
+    }
+
+    async fn ping(&self) {
+        let ping = PingMessage {
+            invoker_id: self.cfg.id,
+            user_memory_mb: self.pool.capacity_mb(),
+            free_memory_mb: self.pool.free_mb(),
+            status: InvokerStatus::Healthy as i32,
+            containers: self.pool.containers() as u32,
+            sent_at_ms: now_ms(),
+        };
+        if let Err(e) = self
+            .bus
+            .publish(whisk_proto::HEALTH_TOPIC, Bytes::from(ping.encode_to_vec()))
+            .await
+        {
+            tracing::warn!(error = %e, "health ping failed");
+        }
+    }
+
+    async fn handle(&self, msg: ActivationMessage) {
+        let outcome = self.runner.run(&msg).await;
+        self.handled.fetch_add(1, Ordering::Relaxed);
+        let mut stored = false;
+        for attempt in 0..5u64 {
+            match self.store.put_activation(&outcome.activation).await {
+                Ok(()) => {
+                    stored = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, activation = %outcome.activation.activation_id, "storing the activation failed");
+                    tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+                }
+            }
+        }
+        if !stored {
+            tracing::error!(activation = %outcome.activation.activation_id, "activation record could not be stored; it is still sent to the controller");
+        }
+        let completion = CompletionMessage {
+            transaction_id: msg.transaction_id.clone(),
+            activation_id: msg.activation_id.clone(),
+            invoker_id: self.cfg.id,
+            activation: serde_json::to_vec(&outcome.activation).unwrap_or_default(),
+            system_error: outcome.system_error,
+            memory_mb: outcome.memory_mb,
+        };
+        if !msg.reply_to.is_empty() {
+            if let Err(e) = self
+                .bus
+                .publish(&msg.reply_to, Bytes::from(completion.encode_to_vec()))
+                .await
+            {
+                tracing::warn!(error = %e, "publishing a completion failed");
+            }
+        }
+    }
+}

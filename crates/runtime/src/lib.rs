@@ -1,0 +1,25 @@
+//! `whisk-runtime`: the action proxy that runs inside every action container.
+//!
+//! It speaks OpenWhisk's action proxy protocol (`POST /init`, `POST /run`,
+//! `GET /health`) and runs Python 3 or Node.js functions in one long-lived
+//! launcher process per proxy, started (prewarmed) before `/init` arrives.
+//!
+//! Layout:
+//! - [`config`]: the runtime family and paths the proxy is started with.
+//! - [`protocol`]: the `/init` and `/run` request bodies and the `__OW_*` env.
+//! - [`action`]: writes an action's code (source or zip) into its directory.
+//! - [`launcher`]: spawns the launcher and talks to it over stdin / fd 3.
+//! - [`error`]: proxy errors and their HTTP status and `{"error": ...}` body.
+//! - [`server`]: the axum routes, the one-run-at-a-time state and the
+//!   end-of-activation sentinels.
+
+pub mod action;
+pub mod config;
+pub mod error;
+pub mod launcher;
+pub mod protocol;
+pub mod server;
+
+pub use config::{Family, ProxyConfig};
+pub use error::ProxyError;
+pub use server::{router, serve, Proxy, SENTINEL};

@@ -1,0 +1,92 @@
+//! `whisk standalone`: every role (controller, invoker) in one process, wired over the
+//! embedded backends — a redb file for the store, in-process channels for the bus, local
+//! action proxy processes for containers.
+//!
+//! Layout:
+//! - [`settings`]: every setting of the platform, loaded with the `config` crate.
+//! - this file: [`Standalone::start`] and shutdown.
+
+pub mod settings;
+
+pub use settings::Settings;
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use whisk_bus::{Bus, InProcessBus};
+use whisk_controller::Controller;
+use whisk_core::Identity;
+use whisk_invoker::{Invoker, ProcessFactory};
+use whisk_store::{EmbeddedStore, Store};
+
+/// A running standalone platform.
+pub struct Standalone {
+    /// Where the REST API listens.
+    pub addr: SocketAddr,
+    /// The store (shared with the roles).
+    pub store: Arc<dyn Store>,
+    /// The invoker.
+    pub invoker: Arc<Invoker>,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    factory: Arc<ProcessFactory>,
+}
+
+impl Standalone {
+    /// Opens the store, starts the invoker and the controller, and binds the API.
+    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        let data_dir = settings.data_dir();
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let db = data_dir.join("whisk.redb");
+        let store: Arc<dyn Store> = Arc::new(
+            EmbeddedStore::open(&db).with_context(|| format!("cannot open the database {} (is another whisk running on it?)", db.display()))?,
+        );
+        ensure_identity(store.as_ref(), Identity::guest()).await?;
+        ensure_identity(store.as_ref(), Identity::system()).await?;
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let shutdown = CancellationToken::new();
+
+        let listener = tokio::net::TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+
+        let mut env = vec![];
+        if let Some(py) = &settings.python {
+            env.push(("WHISK_PYTHON".to_string(), py.clone()));
+        }
+        let command = settings.proxy_command.clone().unwrap_or_else(ProcessFactory::default_command);
+        let factory = Arc::new(ProcessFactory::new(command, env));
+        let mut invoker_cfg = settings.invoker.clone();
+        if invoker_cfg.api_host.is_empty() || settings.invoker_api_host_from_listen {
+            invoker_cfg.api_host = format!("http://{addr}");
+        }
+        let invoker = Invoker::start(invoker_cfg, factory.clone(), store.clone(), bus.clone(), shutdown.clone()).await?;
+        let controller = Controller::start(settings.controller.clone(), store.clone(), bus.clone(), shutdown.clone()).await?;
+        if !controller.wait_for_invokers(1, Duration::from_secs(10)).await {
+            anyhow::bail!("the invoker did not report healthy within 10 s");
+        }
+        let server = tokio::spawn(whisk_controller::serve(listener, controller.router(), shutdown.clone()));
+        tracing::info!(%addr, data_dir = %data_dir.display(), "whisk standalone is up");
+        Ok(Self { addr, store, invoker, shutdown, server, factory })
+    }
+
+    /// Stops serving, kills every action process and makes the store durable.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+        self.invoker.pool().shutdown().await;
+        self.factory.kill_all();
+        self.store.flush().await?;
+        Ok(())
+    }
+}
+
+async fn ensure_identity(store: &dyn Store, identity: Identity) -> anyhow::Result<()> {
+    if store.get_identity(&identity.uuid).await?.is_none() {
+        store.put_identity(&identity).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Every setting of a whisk process, with defaults, loaded with the `config` crate: built-in
+//! defaults, then an optional TOML file, then `WHISK_*` environment variables (nested keys
+//! joined by `__`, e.g. `WHISK_CONTROLLER__INVOCATIONS_PER_MINUTE=1000`,
+//! `WHISK_INVOKER__USER_MEMORY_MB=8192`). `docs/configuration.md` lists them.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use whisk_controller::ControllerConfig;
+use whisk_invoker::InvokerConfig;
+
+/// All settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address of the REST API.
+    pub listen: String,
+    /// Folder for the database and peer maps (default `$HOME/.whisk`).
+    pub data_dir: Option<PathBuf>,
+    /// Python interpreter for actions (default: Debian's `/usr/bin/python3` when present).
+    pub python: Option<String>,
+    /// Command that starts an action proxy (default: `whisk-proxy` beside the binary, else
+    /// `whisk proxy`).
+    pub proxy_command: Option<Vec<String>>,
+    /// Give actions `__OW_API_HOST` = the address the API listens on.
+    pub invoker_api_host_from_listen: bool,
+    /// Controller settings.
+    pub controller: ControllerConfig,
+    /// Invoker settings.
+    pub invoker: InvokerConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3233".into(),
+            data_dir: None,
+            python: None,
+            proxy_command: None,
+            invoker_api_host_from_listen: true,
+            controller: ControllerConfig::default(),
+            invoker: InvokerConfig::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then the `WHISK_*` variables of `env`.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, config::ConfigError> {
+        let mut b = config::Config::builder();
+        if let Some(f) = file {
+            b = b.add_source(config::File::from(f));
+        }
+        let env_source = config::Environment::with_prefix("WHISK")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(" ")
+            .with_list_parse_key("proxy_command")
+            .source(Some(env.clone()));
+        b = b.add_source(env_source);
+        b.build()?.try_deserialize()
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".whisk")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults() {
+        let env: HashMap<String, String> = [
+            ("WHISK_LISTEN", "127.0.0.1:0"),
+            ("WHISK_CONTROLLER__INVOCATIONS_PER_MINUTE", "5000"),
+            ("WHISK_INVOKER__USER_MEMORY_MB", "1024"),
+            ("UNRELATED", "x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let s = Settings::load(None, &env).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:0");
+        assert_eq!(s.controller.invocations_per_minute, 5000);
+        assert_eq!(s.invoker.user_memory_mb, 1024);
+        assert_eq!(s.invoker.stem_cells.len(), 2);
+    }
+}

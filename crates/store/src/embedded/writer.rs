@@ -1,0 +1,328 @@
+//! The single writer thread of [`super::EmbeddedStore`]: every write of the store goes through
+//! it, queued writes are group-committed in one redb transaction, and non-durable activation
+//! commits are made durable by a periodic `Immediate` commit.
+
+use super::{inverted, tables, StoredActivationKey};
+use crate::StoreError;
+use redb::{Database, Durability, ReadableTable, Table};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// At most this many queued writes share one transaction.
+const MAX_BATCH: usize = 512;
+
+/// What a write answers: the new revision for entity puts, `None` for the rest.
+pub(super) type Reply = Result<Option<String>, StoreError>;
+
+/// One write.
+pub(super) enum Write {
+    /// Insert or replace an activation record (non-durable commit).
+    Activation {
+        /// Activation id.
+        id: String,
+        /// Namespace of the record.
+        namespace: String,
+        /// Start, epoch ms.
+        start: i64,
+        /// The record as JSON.
+        json: Vec<u8>,
+    },
+    /// Create or update an entity, checking the revision (durable commit).
+    PutEntity {
+        /// `"<kind>\0<key>"`.
+        key: String,
+        /// The document as JSON.
+        json: Vec<u8>,
+        /// Expected revision; `None` to create.
+        rev: Option<String>,
+    },
+    /// Delete an entity, checking the revision if given (durable commit).
+    DeleteEntity {
+        /// `"<kind>\0<key>"`.
+        key: String,
+        /// Expected revision.
+        rev: Option<String>,
+    },
+    /// Create or replace an identity (durable commit).
+    Identity {
+        /// The key's uuid.
+        uuid: String,
+        /// The identity as JSON.
+        json: Vec<u8>,
+    },
+    /// Make everything durable.
+    Flush,
+}
+
+impl Write {
+    fn needs_durability(&self) -> bool {
+        !matches!(self, Write::Activation { .. })
+    }
+}
+
+struct Request {
+    write: Write,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// Handle to the writer thread; dropping it makes every write durable and joins the thread.
+pub(super) struct Writer {
+    tx: Option<Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the thread; it owns a handle to `db` until the `Writer` is dropped.
+    pub(super) fn start(db: Arc<Database>, durable_interval: Duration) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("whisk-store-writer".into())
+            .spawn(move || run(&db, &rx, durable_interval))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer: {e}")))?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `write` and waits until it is committed.
+    pub(super) async fn submit(&self, write: Write) -> Reply {
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Unavailable("the store writer has stopped".into());
+        self.tx
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(Request { write, reply })
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the channel makes the thread commit durably and exit.
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("the store writer thread panicked");
+            }
+        }
+    }
+}
+
+/// The thread's loop: batch, commit, answer; durable commit when the interval elapsed.
+fn run(db: &Database, rx: &Receiver<Request>, interval: Duration) {
+    // Set while non-durable commits exist: when they must be made durable.
+    let mut durable_by: Option<Instant> = None;
+    loop {
+        let first = match durable_by {
+            Some(deadline) => {
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(r) => Some(r),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            None => match rx.recv() {
+                Ok(r) => Some(r),
+                Err(_) => break,
+            },
+        };
+        if let Some(first) = first {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            commit_batch(db, batch, interval, &mut durable_by);
+        }
+        if durable_by.is_some_and(|d| Instant::now() >= d) {
+            durable_commit(db, interval, &mut durable_by);
+        }
+    }
+    if durable_by.is_some() {
+        durable_commit(db, interval, &mut durable_by);
+    }
+}
+
+/// An empty `Immediate` commit: makes the preceding non-durable commits durable.
+fn durable_commit(db: &Database, interval: Duration, durable_by: &mut Option<Instant>) {
+    let result = db.begin_write().map_err(failure).and_then(|mut txn| {
+        txn.set_durability(Durability::Immediate);
+        txn.commit().map_err(failure)
+    });
+    match result {
+        Ok(()) => *durable_by = None,
+        Err(e) => {
+            tracing::warn!(error = %e, "durable commit of activation records failed; retrying");
+            *durable_by = Some(Instant::now() + interval);
+        }
+    }
+}
+
+/// Applies a batch in one transaction, then answers every request.
+fn commit_batch(
+    db: &Database,
+    batch: Vec<Request>,
+    interval: Duration,
+    durable_by: &mut Option<Instant>,
+) {
+    let durable = batch.iter().any(|r| r.write.needs_durability());
+    if batch.iter().all(|r| matches!(r.write, Write::Flush)) && durable_by.is_none() {
+        for r in batch {
+            let _ = r.reply.send(Ok(None));
+        }
+        return;
+    }
+    match apply_all(db, &batch, durable) {
+        Ok(answers) => {
+            if durable {
+                *durable_by = None;
+            } else if durable_by.is_none() {
+                *durable_by = Some(Instant::now() + interval);
+            }
+            for (r, a) in batch.into_iter().zip(answers) {
+                let _ = r.reply.send(a);
+            }
+        }
+        Err(msg) => {
+            tracing::warn!(error = %msg, "store write failed");
+            for r in batch {
+                let _ = r.reply.send(Err(StoreError::Unavailable(msg.clone())));
+            }
+        }
+    }
+}
+
+fn apply_all(db: &Database, batch: &[Request], durable: bool) -> Result<Vec<Reply>, String> {
+    let mut txn = db.begin_write().map_err(failure)?;
+    txn.set_durability(if durable {
+        Durability::Immediate
+    } else {
+        Durability::None
+    });
+    let mut answers = Vec::with_capacity(batch.len());
+    {
+        let mut t = Tables {
+            entities: txn.open_table(tables::ENTITIES).map_err(failure)?,
+            activations: txn.open_table(tables::ACTIVATIONS).map_err(failure)?,
+            index: txn.open_table(tables::ACTIVATIONS_BY_NS).map_err(failure)?,
+            identities: txn.open_table(tables::IDENTITIES).map_err(failure)?,
+        };
+        for r in batch {
+            answers.push(t.apply(&r.write)?);
+        }
+    }
+    txn.commit().map_err(failure)?;
+    Ok(answers)
+}
+
+struct Tables<'t> {
+    entities: Table<'t, &'static str, (&'static str, &'static [u8])>,
+    activations: Table<'t, &'static str, &'static [u8]>,
+    index: Table<'t, (&'static str, u64, &'static str), ()>,
+    identities: Table<'t, &'static str, &'static [u8]>,
+}
+
+impl Tables<'_> {
+    /// Applies one write; `Err` only for storage failures (which abort the whole batch).
+    fn apply(&mut self, write: &Write) -> Result<Reply, String> {
+        match write {
+            Write::Activation {
+                id,
+                namespace,
+                start,
+                json,
+            } => {
+                // A re-put of the same id replaces the record: drop its old index entry.
+                let old = self
+                    .activations
+                    .get(id.as_str())
+                    .map_err(failure)?
+                    .map(|g| g.value().to_vec());
+                if let Some(old) =
+                    old.and_then(|o| serde_json::from_slice::<StoredActivationKey>(&o).ok())
+                {
+                    self.index
+                        .remove((old.namespace.as_str(), inverted(old.start), id.as_str()))
+                        .map_err(failure)?;
+                }
+                self.activations
+                    .insert(id.as_str(), json.as_slice())
+                    .map_err(failure)?;
+                self.index
+                    .insert((namespace.as_str(), inverted(*start), id.as_str()), ())
+                    .map_err(failure)?;
+                Ok(Ok(None))
+            }
+            Write::PutEntity { key, json, rev } => {
+                let current = self
+                    .entities
+                    .get(key.as_str())
+                    .map_err(failure)?
+                    .map(|g| g.value().0.to_string());
+                let n = match (current.as_deref(), rev.as_deref()) {
+                    (None, None) => 0,
+                    (Some(cur), Some(given)) if cur == given => rev_number(cur),
+                    _ => return Ok(Err(StoreError::Conflict)),
+                };
+                let new_rev = format!("{}-{}", n.saturating_add(1), uuid::Uuid::new_v4().simple());
+                self.entities
+                    .insert(key.as_str(), (new_rev.as_str(), json.as_slice()))
+                    .map_err(failure)?;
+                Ok(Ok(Some(new_rev)))
+            }
+            Write::DeleteEntity { key, rev } => {
+                let current = self
+                    .entities
+                    .get(key.as_str())
+                    .map_err(failure)?
+                    .map(|g| g.value().0.to_string());
+                match (current, rev) {
+                    (None, _) => Ok(Err(StoreError::NotFound)),
+                    (Some(cur), Some(given)) if &cur != given => Ok(Err(StoreError::Conflict)),
+                    _ => {
+                        self.entities.remove(key.as_str()).map_err(failure)?;
+                        Ok(Ok(None))
+                    }
+                }
+            }
+            Write::Identity { uuid, json } => {
+                self.identities
+                    .insert(uuid.as_str(), json.as_slice())
+                    .map_err(failure)?;
+                Ok(Ok(None))
+            }
+            Write::Flush => Ok(Ok(None)),
+        }
+    }
+}
+
+/// A storage failure, as the message every request of the failed batch gets.
+fn failure(e: impl Into<redb::Error>) -> String {
+    e.into().to_string()
+}
+
+/// The `n` of a `"<n>-<hex>"` revision (0 when unreadable).
+fn rev_number(rev: &str) -> u64 {
+    rev.split_once('-')
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rev_number;
+
+    #[test]
+    fn revision_numbers() {
+        assert_eq!(rev_number("3-abc"), 3);
+        assert_eq!(rev_number("junk"), 0);
+        assert_eq!(rev_number("-x"), 0);
+    }
+}

@@ -1,0 +1,4 @@
+// A Node.js action: greets `name`.
+function main(params) {
+  return { payload: `hello ${params.name || "stranger"}` };
+}

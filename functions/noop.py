@@ -1,0 +1,5 @@
+"""Does nothing: measures the platform's own overhead."""
+
+
+def main(args):
+    return {}
