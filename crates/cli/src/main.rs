@@ -22,6 +22,9 @@ struct Cli {
 enum Command {
     /// Run the whole platform in one process (REST API on 127.0.0.1:3233).
     Standalone(standalone::StandaloneArgs),
+    /// Run one action proxy (what the process runtime starts per container).
+    #[command(hide = true)]
+    Proxy(whisk_runtime::cli::ProxyArgs),
     #[command(flatten)]
     Client(whisk_cli::Command),
 }
@@ -29,13 +32,15 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The proxy's stderr is the action's log: it logs warnings only, like a client.
     let standalone = matches!(cli.command, Command::Standalone(_));
     init_tracing(cli.global.verbose, standalone);
-    if !standalone {
+    if !standalone && !matches!(cli.command, Command::Proxy(_)) {
         restore_default_sigpipe();
     }
     let outcome = match cli.command {
         Command::Standalone(args) => standalone::run(args).await,
+        Command::Proxy(args) => whisk_runtime::cli::run(args).await,
         Command::Client(cmd) => whisk_cli::run(&cli.global, cmd).await,
     };
     match outcome {

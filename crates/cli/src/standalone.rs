@@ -36,7 +36,11 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
         settings.python = args.python;
     }
     let platform = Standalone::start(settings).await?;
-    println!("whisk standalone: API on http://{}  (guest key: {})", platform.addr, whisk_core::identity::GUEST_KEY);
+    println!(
+        "whisk standalone: API on http://{}  (guest key: {})",
+        platform.addr,
+        whisk_core::identity::GUEST_KEY
+    );
     println!("  try: whisk action create fib functions/fib.py && whisk action invoke fib -p number 20 -r");
     wait_for_signal().await;
     eprintln!("whisk standalone: shutting down");

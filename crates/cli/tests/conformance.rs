@@ -44,15 +44,28 @@ impl Server {
         let log_path = log_dir.join(format!("whisk-standalone-{port}.log"));
         let log = File::create(&log_path).expect("creating the server log file");
         let child = Command::new(whisk_bin())
-            .args(["standalone", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .args([
+                "standalone",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
             .arg(data_dir)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("cloning the log file handle"))
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {} standalone: {e}", whisk_bin().display()));
-        let mut server = Server { child: Some(child), port, data_dir: data_dir.to_path_buf(), log_path };
+        let mut server = Server {
+            child: Some(child),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            log_path,
+        };
         server.wait_ready().await;
         server
     }
@@ -72,11 +85,23 @@ impl Server {
     }
 
     async fn wait_ready(&mut self) {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
         let deadline = Instant::now() + STARTUP;
         loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("polling the server") {
-                panic!("whisk standalone exited during startup with {status}; its output:\n{}", self.log_tail());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .unwrap()
+                .try_wait()
+                .expect("polling the server")
+            {
+                panic!(
+                    "whisk standalone exited during startup with {status}; its output:\n{}",
+                    self.log_tail()
+                );
             }
             if let Ok(resp) = http.get(self.url("/api/v1")).send().await {
                 if resp.status().is_success() {
@@ -102,7 +127,10 @@ impl Server {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("whisk standalone did not exit within {SHUTDOWN:?} of SIGTERM; its output:\n{}", self.log_tail());
+                panic!(
+                    "whisk standalone did not exit within {SHUTDOWN:?} of SIGTERM; its output:\n{}",
+                    self.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -112,7 +140,11 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("---- whisk standalone output (tail of {}) ----\n{}\n----", self.log_path.display(), self.log_tail());
+            eprintln!(
+                "---- whisk standalone output (tail of {}) ----\n{}\n----",
+                self.log_path.display(),
+                self.log_tail()
+            );
         }
         if let Some(mut child) = self.child.take() {
             if let Ok(None) = child.try_wait() {
@@ -136,11 +168,19 @@ fn whisk_bin() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("binding a free port").local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("binding a free port")
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().expect("running kill");
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("running kill");
     assert!(status.success(), "kill -{sig} {pid} failed");
 }
 
@@ -149,7 +189,10 @@ fn signal(pid: u32, sig: &str) {
 // ---------------------------------------------------------------------------------------------
 
 fn conformance_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance").canonicalize().expect("tests/conformance exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/conformance")
+        .canonicalize()
+        .expect("tests/conformance exists")
 }
 
 /// Runs a tool, failing loudly (not skipping) when it is not installed.
@@ -168,10 +211,22 @@ fn run_tool(cmd: &mut Command, what: &str) -> Output {
 fn check_node() {
     let out = run_tool(Command::new("node").arg("--version"), "checking node");
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    assert!(out.status.success() && major >= 18, "node --version gave {version:?}; the conformance tests need Node.js >= 18");
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        out.status.success() && major >= 18,
+        "node --version gave {version:?}; the conformance tests need Node.js >= 18"
+    );
     let npm = run_tool(Command::new("npm").arg("--version"), "checking npm");
-    assert!(npm.status.success(), "npm --version failed: {}", String::from_utf8_lossy(&npm.stderr));
+    assert!(
+        npm.status.success(),
+        "npm --version failed: {}",
+        String::from_utf8_lossy(&npm.stderr)
+    );
 }
 
 /// `npm ci` (or `npm install` without a lock file) when `node_modules` is missing.
@@ -179,18 +234,36 @@ fn ensure_node_modules(dir: &Path) {
     if dir.join("node_modules/openwhisk/package.json").exists() {
         return;
     }
-    let verb = if dir.join("package-lock.json").exists() { "ci" } else { "install" };
+    let verb = if dir.join("package-lock.json").exists() {
+        "ci"
+    } else {
+        "install"
+    };
     let out = run_tool(
-        Command::new("npm").arg(verb).args(["--no-audit", "--no-fund"]).current_dir(dir),
+        Command::new("npm")
+            .arg(verb)
+            .args(["--no-audit", "--no-fund"])
+            .current_dir(dir),
         &format!("npm {verb} in {}", dir.display()),
     );
     print_output(&format!("npm {verb}"), &out);
-    assert!(out.status.success(), "npm {verb} in {} failed with {}", dir.display(), out.status);
+    assert!(
+        out.status.success(),
+        "npm {verb} in {} failed with {}",
+        dir.display(),
+        out.status
+    );
 }
 
 fn print_output(what: &str, out: &Output) {
-    println!("---- {what}: stdout ----\n{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("---- {what}: stderr ----\n{}", String::from_utf8_lossy(&out.stderr));
+    println!(
+        "---- {what}: stdout ----\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    eprintln!(
+        "---- {what}: stderr ----\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,10 +296,19 @@ async fn openwhisk_client_conformance() {
         .env_remove("__OW_APIGW_TOKEN")
         .stdin(Stdio::null());
     // The client sends every request through a proxy named in these; the server is local.
-    for var in ["PROXY", "proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
+    for var in [
+        "PROXY",
+        "proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+    ] {
         node.env_remove(var);
     }
-    let out = tokio::task::spawn_blocking(move || run_tool(&mut node, "running node --test")).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || run_tool(&mut node, "running node --test"))
+        .await
+        .unwrap();
     print_output("node --test", &out);
     assert!(
         out.status.success(),
@@ -237,7 +319,8 @@ async fn openwhisk_client_conformance() {
     );
 }
 
-const PY_HELLO: &str = "def main(args):\n    return {\"greeting\": \"hello \" + args.get(\"name\", \"stranger\")}\n";
+const PY_HELLO: &str =
+    "def main(args):\n    return {\"greeting\": \"hello \" + args.get(\"name\", \"stranger\")}\n";
 
 /// SIGTERM ends the server and every action process it started; a restart on the same data
 /// directory still has the action and its activation.
@@ -245,7 +328,10 @@ const PY_HELLO: &str = "def main(args):\n    return {\"greeting\": \"hello \" + 
 async fn restart_keeps_actions_and_activations() {
     let data = tempfile::tempdir().expect("tempdir");
     let logs = tempfile::tempdir().expect("tempdir");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
 
     let mut first = Server::start(data.path(), logs.path()).await;
     let action_url = first.url("/api/v1/namespaces/_/actions/survivor");
@@ -270,8 +356,15 @@ async fn restart_keeps_actions_and_activations() {
     let status = resp.status();
     let record: Value = resp.json().await.expect("invoke answers JSON");
     assert_eq!(status, 200, "blocking invoke: {record}");
-    assert_eq!(record["response"]["result"], json!({"greeting": "hello disk"}), "{record}");
-    let activation_id = record["activationId"].as_str().expect("activationId").to_string();
+    assert_eq!(
+        record["response"]["result"],
+        json!({"greeting": "hello disk"}),
+        "{record}"
+    );
+    let activation_id = record["activationId"]
+        .as_str()
+        .expect("activationId")
+        .to_string();
 
     // The action process(es) the server started, identified by pid and start time.
     let before = descendants(first.pid());
@@ -282,7 +375,11 @@ async fn restart_keeps_actions_and_activations() {
     );
 
     let exit = first.terminate();
-    assert!(exit.success(), "whisk standalone exited with {exit} after SIGTERM; output:\n{}", first.log_tail());
+    assert!(
+        exit.success(),
+        "whisk standalone exited with {exit} after SIGTERM; output:\n{}",
+        first.log_tail()
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut left = alive(&before);
     while !left.is_empty() && Instant::now() < deadline {
@@ -291,7 +388,10 @@ async fn restart_keeps_actions_and_activations() {
     }
     if !left.is_empty() {
         for (pid, _) in &left {
-            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
         }
         panic!("SIGTERM left processes of the stopped server running (now killed): {left:?}");
     }
@@ -320,7 +420,11 @@ async fn restart_keeps_actions_and_activations() {
     let stored: Value = resp.json().await.expect("GET activation answers JSON");
     assert_eq!(status, 200, "activation after restart: {stored}");
     assert_eq!(stored["activationId"], json!(activation_id));
-    assert_eq!(stored["response"]["result"], json!({"greeting": "hello disk"}), "{stored}");
+    assert_eq!(
+        stored["response"]["result"],
+        json!({"greeting": "hello disk"}),
+        "{stored}"
+    );
 
     let resp = http
         .get(second.url("/api/v1/namespaces/_/activations?name=survivor"))
@@ -330,7 +434,8 @@ async fn restart_keeps_actions_and_activations() {
         .expect("GET activations");
     let list: Value = resp.json().await.expect("list answers JSON");
     assert!(
-        list.as_array().is_some_and(|l| l.iter().any(|a| a["activationId"] == json!(activation_id))),
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|a| a["activationId"] == json!(activation_id))),
         "activation list after restart lacks {activation_id}: {list}"
     );
 
@@ -357,10 +462,16 @@ fn descendants(pid: u32) -> BTreeMap<u32, u64> {
     let mut found = BTreeMap::new();
     let mut queue = vec![pid];
     while let Some(p) = queue.pop() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
         for task in tasks.flatten() {
-            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
                 if let Some(start) = start_time(child) {
                     if found.insert(child, start).is_none() {
                         queue.push(child);
@@ -391,7 +502,13 @@ fn alive(procs: &BTreeMap<u32, u64>) -> Vec<(u32, String)> {
         .filter(|(pid, start)| start_time(**pid) == Some(**start))
         .map(|(pid, _)| {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            (*pid, String::from_utf8_lossy(&cmd).replace('\0', " ").trim().to_string())
+            (
+                *pid,
+                String::from_utf8_lossy(&cmd)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string(),
+            )
         })
         .collect()
 }

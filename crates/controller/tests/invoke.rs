@@ -253,6 +253,20 @@ async fn throttles_answer_429() {
         "Too many concurrent requests in flight (count: 1, allowed: 1)."
     );
 
+    // completions of non-blocking invocations give concurrency back too
+    let nb = limited("nonblocking", 100, 1);
+    h.store.put_identity(&nb).await.unwrap();
+    h.create_action(&nb, "hello", json!([])).await;
+    for _ in 0..3 {
+        let (s, _) = h.call(Method::POST, HELLO, Some(&nb), None).await;
+        assert_eq!(s, 202);
+        for _ in 0..200 {
+            if h.controller.activations_in_flight() <= 1 {
+                break; // only conc's hanging activation left
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     // completions give concurrency back
     let one = limited("one", 100, 1);
     h.store.put_identity(&one).await.unwrap();

@@ -322,7 +322,7 @@ async fn sweep(inner: Weak<Inner>, stop: CancellationToken) {
             }
         }
         n += 1;
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             inner.watched_groups();
         }
     }

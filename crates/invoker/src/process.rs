@@ -27,6 +27,8 @@ pub struct ProcessFactory {
     extra_env: Vec<(String, String)>,
     next: AtomicU32,
     live: Arc<Mutex<HashSet<i32>>>,
+    /// Parent of every proxy's working directory; removed with the factory.
+    root: tempfile::TempDir,
 }
 
 impl ProcessFactory {
@@ -36,11 +38,16 @@ impl ProcessFactory {
         // Start at a random point of 127.1.0.0 - 127.254.255.255 so that two invokers on one
         // host rarely probe the same addresses; a bind check settles collisions.
         let start = 0x0001_0000 + rand::random::<u32>() % 0x00fd_0000;
+        let root = tempfile::Builder::new()
+            .prefix("whisk-containers-")
+            .tempdir()
+            .expect("the system temp folder is writable");
         Self {
             command,
             extra_env,
             next: AtomicU32::new(start),
             live: Arc::default(),
+            root,
         }
     }
 
@@ -106,8 +113,11 @@ impl ContainerFactory for ProcessFactory {
         }
         let ip = self.allocate_ip()?;
         let addr = SocketAddr::new(IpAddr::V4(ip), PROXY_PORT);
+        let workdir = self.root.path().join(format!("{}_{}", spec.name, ip));
         let mut cmd = Command::new(program);
         cmd.args(args)
+            .arg("--workdir")
+            .arg(&workdir)
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--family")
@@ -164,6 +174,7 @@ impl ContainerFactory for ProcessFactory {
             alive,
             logs,
             live: self.live.clone(),
+            workdir,
         };
         wait_ready(&container).await?;
         Ok(Arc::new(container))
@@ -237,6 +248,7 @@ pub struct ProcessContainer {
     alive: Arc<AtomicBool>,
     logs: LogCollector,
     live: Arc<Mutex<HashSet<i32>>>,
+    workdir: PathBuf,
 }
 
 #[async_trait]
@@ -271,6 +283,7 @@ impl Container for ProcessContainer {
         kill_group(self.pid, libc::SIGKILL);
         self.live.lock().remove(&self.pid);
         self.alive.store(false, Ordering::SeqCst);
+        let _ = tokio::fs::remove_dir_all(&self.workdir).await;
     }
     async fn logs(&self, limit_bytes: usize, wait: Duration) -> Vec<String> {
         self.logs.collect(limit_bytes, wait).await

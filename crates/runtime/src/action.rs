@@ -14,17 +14,15 @@ use crate::protocol::InitRequest;
 
 /// Writes the code of `init` into `dir` (created if missing).
 pub fn materialize(family: Family, dir: &Path, init: &InitRequest) -> Result<(), ProxyError> {
-    std::fs::create_dir_all(dir).map_err(|err| {
-        ProxyError::Internal(format!("cannot create {}: {err}", dir.display()))
-    })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|err| ProxyError::Internal(format!("cannot create {}: {err}", dir.display())))?;
     if init.binary {
         let zip = decode_base64(&init.code)?;
         unzip(&zip, dir)
     } else {
         let path = dir.join(family.source_file());
-        std::fs::write(&path, &init.code).map_err(|err| {
-            ProxyError::Internal(format!("cannot write {}: {err}", path.display()))
-        })
+        std::fs::write(&path, &init.code)
+            .map_err(|err| ProxyError::Internal(format!("cannot write {}: {err}", path.display())))
     }
 }
 
@@ -52,7 +50,9 @@ fn unzip(bytes: &[u8], dir: &Path) -> Result<(), ProxyError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|err| ProxyError::InitFailed(format!("Invalid action: bad zip file: {err}")))?;
     archive.extract(dir).map_err(|err| {
-        ProxyError::InitFailed(format!("Invalid action: cannot extract the zip file: {err}"))
+        ProxyError::InitFailed(format!(
+            "Invalid action: cannot extract the zip file: {err}"
+        ))
     })
 }
 
@@ -75,7 +75,10 @@ mod tests {
     fn source_is_written_to_the_family_file() {
         let dir = tempfile::tempdir().unwrap();
         materialize(Family::Nodejs, dir.path(), &request("x", false)).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("index.js")).unwrap(), "x");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("index.js")).unwrap(),
+            "x"
+        );
     }
 
     #[test]

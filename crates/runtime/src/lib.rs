@@ -10,10 +10,12 @@
 //! - [`action`]: writes an action's code (source or zip) into its directory.
 //! - [`launcher`]: spawns the launcher and talks to it over stdin / fd 3.
 //! - [`error`]: proxy errors and their HTTP status and `{"error": ...}` body.
+//! - [`cli`]: the proxy's flags and its run-until-signal entry point.
 //! - [`server`]: the axum routes, the one-run-at-a-time state and the
 //!   end-of-activation sentinels.
 
 pub mod action;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod launcher;
@@ -23,3 +25,6 @@ pub mod server;
 pub use config::{Family, ProxyConfig};
 pub use error::ProxyError;
 pub use server::{router, serve, Proxy, SENTINEL};
+
+/// The peers library for Python actions, written into `<workdir>/lib` (on `sys.path`).
+pub const PEERS_PY: &str = include_str!("../python/whisk_peers.py");

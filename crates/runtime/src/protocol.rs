@@ -53,7 +53,9 @@ pub fn stringify(value: Value) -> Value {
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ProxyError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ProxyError::BadRequest("The request body is not a JSON object.".into())),
+        Ok(_) => Err(ProxyError::BadRequest(
+            "The request body is not a JSON object.".into(),
+        )),
         Err(err) => Err(ProxyError::BadRequest(format!(
             "The request body is not valid JSON: {err}"
         ))),
@@ -70,7 +72,11 @@ pub fn parse_init(body: &[u8]) -> Result<InitRequest, ProxyError> {
     };
     let code = match value.remove("code") {
         Some(Value::String(code)) if !code.is_empty() => code,
-        _ => return Err(ProxyError::BadRequest("Missing main/no code to execute.".into())),
+        _ => {
+            return Err(ProxyError::BadRequest(
+                "Missing main/no code to execute.".into(),
+            ))
+        }
     };
     let text = |v: Option<Value>| match v {
         Some(Value::String(s)) if !s.is_empty() => Some(s),
@@ -126,10 +132,16 @@ mod tests {
 
     #[test]
     fn init_rejects_missing_value_or_code() {
-        assert!(matches!(parse_init(b"nope"), Err(ProxyError::BadRequest(_))));
+        assert!(matches!(
+            parse_init(b"nope"),
+            Err(ProxyError::BadRequest(_))
+        ));
         assert!(matches!(parse_init(b"{}"), Err(ProxyError::BadRequest(_))));
         let no_code = json!({"value": {"main": "main"}}).to_string();
-        assert!(matches!(parse_init(no_code.as_bytes()), Err(ProxyError::BadRequest(_))));
+        assert!(matches!(
+            parse_init(no_code.as_bytes()),
+            Err(ProxyError::BadRequest(_))
+        ));
     }
 
     #[test]

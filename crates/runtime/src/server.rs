@@ -64,7 +64,10 @@ impl Proxy {
         let launcher = Launcher::spawn(&config)?;
         Ok(Arc::new(Proxy {
             config,
-            slot: Mutex::new(Slot { launcher, phase: Phase::Fresh }),
+            slot: Mutex::new(Slot {
+                launcher,
+                phase: Phase::Fresh,
+            }),
         }))
     }
 

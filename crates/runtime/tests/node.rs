@@ -8,10 +8,10 @@ use support::{have_node, zip_base64, Running, SENTINEL};
 
 macro_rules! require_node {
     () => {
-        if !have_node() {
-            eprintln!("node not found; skipping");
-            return;
-        }
+        assert!(
+            have_node(),
+            "node is not installed: these tests need Node.js (scripts/test.sh installs it)"
+        );
     };
 }
 
@@ -27,7 +27,10 @@ function main(p) {
     let init = json!({"value": {"name": "n", "main": "main", "code": code, "env": {"FOO": true}}});
     assert_eq!(proxy.post("/init", init).await, (200, json!({"ok": true})));
     let (status, body) = proxy.run(json!({"name": "ann"})).await;
-    assert_eq!((status, body), (200, json!({"payload": "hello ann", "foo": "true"})));
+    assert_eq!(
+        (status, body),
+        (200, json!({"payload": "hello ann", "foo": "true"}))
+    );
     let stdout = proxy.stdout_with(1);
     assert!(stdout.find("node log act-1").unwrap() < stdout.find(SENTINEL).unwrap());
 }
@@ -44,13 +47,22 @@ async function main(p) {
   return {payload: "hello " + p.name};
 }"#;
     assert_eq!(async_main.init(code).await.0, 200);
-    assert_eq!(async_main.run(json!({"name": "a"})).await, (200, json!({"payload": "hello a"})));
-    assert_eq!(async_main.run(json!({"fail": true})).await, (200, json!({"error": "nope"})));
+    assert_eq!(
+        async_main.run(json!({"name": "a"})).await,
+        (200, json!({"payload": "hello a"}))
+    );
+    assert_eq!(
+        async_main.run(json!({"fail": true})).await,
+        (200, json!({"error": "nope"}))
+    );
     assert_eq!(async_main.run(json!({"list": true})).await.0, 502);
 
     let code = "exports.main = (p) => Promise.resolve({twice: p.n * 2});";
     assert_eq!(exported.init(code).await.0, 200);
-    assert_eq!(exported.run(json!({"n": 21})).await, (200, json!({"twice": 42})));
+    assert_eq!(
+        exported.run(json!({"n": 21})).await,
+        (200, json!({"twice": 42}))
+    );
 }
 
 #[tokio::test]
@@ -62,16 +74,31 @@ async fn node_init_failures_and_exit() {
         Running::start("nodejs"),
     );
     let (status, body) = no_main.init("function other() { return {}; }").await;
-    assert_eq!((status, body), (502, json!({"error": "Invalid function: main not defined"})));
+    assert_eq!(
+        (status, body),
+        (502, json!({"error": "Invalid function: main not defined"}))
+    );
 
     let (status, body) = syntax.init("function main( {").await;
     assert_eq!(status, 502);
-    assert!(body["error"].as_str().unwrap().starts_with("SyntaxError"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("SyntaxError"),
+        "{body}"
+    );
 
-    assert_eq!(exits.init("function main() { process.exit(1); }").await.0, 200);
+    assert_eq!(
+        exits.init("function main() { process.exit(1); }").await.0,
+        200
+    );
     let (status, body) = exits.run(json!({})).await;
     assert_eq!(status, 502);
-    assert!(body["error"].as_str().unwrap().contains("exited unexpectedly"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited unexpectedly"),
+        "{body}"
+    );
     assert_eq!(exits.run(json!({})).await.0, 502);
 }
 
@@ -81,7 +108,10 @@ async fn node_zip_package() {
     let proxy = Running::start("nodejs").await;
     let code = zip_base64(&[
         ("package.json", r#"{"name": "z", "main": "lib/entry.js"}"#),
-        ("lib/entry.js", "const h = require('./h');\nexports.main = (p) => ({v: h(p.x)});\n"),
+        (
+            "lib/entry.js",
+            "const h = require('./h');\nexports.main = (p) => ({v: h(p.x)});\n",
+        ),
         ("lib/h.js", "module.exports = (x) => x + 1;\n"),
     ]);
     let init = json!({"value": {"code": code, "binary": true}});

@@ -51,7 +51,10 @@ async fn python_init_and_run() {
 
     let stdout = proxy.stdout_with(2);
     let first = stdout.find("log line for act-1").expect("print captured");
-    assert!(first < stdout.find(SENTINEL).unwrap(), "logs precede the sentinel: {stdout:?}");
+    assert!(
+        first < stdout.find(SENTINEL).unwrap(),
+        "logs precede the sentinel: {stdout:?}"
+    );
     let stderr = proxy.stderr_with(2);
     assert!(stderr.find("to stderr").unwrap() < stderr.find(SENTINEL).unwrap());
 }
@@ -62,15 +65,24 @@ async fn python_failures_during_run() {
     let (status, body) = proxy.run(json!({"mode": "raise"})).await;
     assert_eq!((status, body), (200, json!({"error": "boom"})));
     let stderr = proxy.stderr_with(1);
-    assert!(stderr.contains("ValueError: boom"), "traceback on stderr: {stderr:?}");
+    assert!(
+        stderr.contains("ValueError: boom"),
+        "traceback on stderr: {stderr:?}"
+    );
 
     for mode in ["list", "none"] {
         let (status, body) = proxy.run(json!({"mode": mode})).await;
         assert_eq!(status, 502, "{mode}");
-        assert_eq!(body, json!({"error": "The action did not return a dictionary."}));
+        assert_eq!(
+            body,
+            json!({"error": "The action did not return a dictionary."})
+        );
     }
     // Still healthy after errors.
-    assert_eq!(proxy.run(json!({"name": "x"})).await.1["greeting"], "hello x");
+    assert_eq!(
+        proxy.run(json!({"name": "x"})).await.1["greeting"],
+        "hello x"
+    );
 
     let (status, body) = proxy.run(json!({"mode": "exit"})).await;
     assert_eq!(status, 502);
@@ -96,10 +108,19 @@ async fn python_init_failures() {
     assert_eq!(twice.run(json!({})).await.0, 403, "run before init");
     assert_eq!(twice.init("def main(a): return {}").await.0, 200);
     let (status, body) = twice.init("def main(a): return {}").await;
-    assert_eq!((status, body), (403, json!({"error": "Cannot initialize the action more than once."})));
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"error": "Cannot initialize the action more than once."})
+        )
+    );
 
     let (status, body) = no_main.init("def other(a): return {}").await;
-    assert_eq!((status, body), (502, json!({"error": "Invalid function: main not defined"})));
+    assert_eq!(
+        (status, body),
+        (502, json!({"error": "Invalid function: main not defined"}))
+    );
     assert!(no_main.stdout_with(1).contains(SENTINEL));
     assert_eq!(no_main.run(json!({})).await.0, 502, "run after failed init");
 
@@ -113,7 +134,11 @@ async fn python_init_failures() {
         assert_eq!(status, 400, "{text}: {body}");
         assert!(body["error"].is_string());
     }
-    assert_eq!(bad_body.post_raw("/run", "nope".into()).await.0, 403, "not initialized yet");
+    assert_eq!(
+        bad_body.post_raw("/run", "nope".into()).await.0,
+        403,
+        "not initialized yet"
+    );
     assert_eq!(bad_body.init("def main(a): return {'ok': 1}").await.0, 200);
     assert_eq!(bad_body.post_raw("/run", "nope".into()).await.0, 400);
 }
@@ -122,12 +147,18 @@ async fn python_init_failures() {
 async fn python_zip_action() {
     let proxy = Running::start("python").await;
     let code = zip_base64(&[
-        ("__main__.py", "from helper import shout\ndef start(a):\n    return {'said': shout(a['w'])}\n"),
+        (
+            "__main__.py",
+            "from helper import shout\ndef start(a):\n    return {'said': shout(a['w'])}\n",
+        ),
         ("helper.py", "def shout(w):\n    return w.upper() + '!'\n"),
     ]);
     let init = json!({"value": {"name": "z", "main": "start", "code": code, "binary": true}});
     assert_eq!(proxy.post("/init", init).await, (200, json!({"ok": true})));
-    assert_eq!(proxy.run(json!({"w": "hey"})).await, (200, json!({"said": "HEY!"})));
+    assert_eq!(
+        proxy.run(json!({"w": "hey"})).await,
+        (200, json!({"said": "HEY!"}))
+    );
 
     let bad = Running::start("python").await;
     let init = json!({"value": {"code": "bm90IGEgemlw", "binary": true}});

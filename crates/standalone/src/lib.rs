@@ -38,11 +38,15 @@ impl Standalone {
     /// Opens the store, starts the invoker and the controller, and binds the API.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         let data_dir = settings.data_dir();
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         let db = data_dir.join("whisk.redb");
-        let store: Arc<dyn Store> = Arc::new(
-            EmbeddedStore::open(&db).with_context(|| format!("cannot open the database {} (is another whisk running on it?)", db.display()))?,
-        );
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&db).with_context(|| {
+            format!(
+                "cannot open the database {} (is another whisk running on it?)",
+                db.display()
+            )
+        })?);
         ensure_identity(store.as_ref(), Identity::guest()).await?;
         ensure_identity(store.as_ref(), Identity::system()).await?;
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
@@ -57,20 +61,50 @@ impl Standalone {
         if let Some(py) = &settings.python {
             env.push(("WHISK_PYTHON".to_string(), py.clone()));
         }
-        let command = settings.proxy_command.clone().unwrap_or_else(ProcessFactory::default_command);
+        let command = settings
+            .proxy_command
+            .clone()
+            .unwrap_or_else(ProcessFactory::default_command);
         let factory = Arc::new(ProcessFactory::new(command, env));
         let mut invoker_cfg = settings.invoker.clone();
         if invoker_cfg.api_host.is_empty() || settings.invoker_api_host_from_listen {
             invoker_cfg.api_host = format!("http://{addr}");
         }
-        let invoker = Invoker::start(invoker_cfg, factory.clone(), store.clone(), bus.clone(), shutdown.clone()).await?;
-        let controller = Controller::start(settings.controller.clone(), store.clone(), bus.clone(), shutdown.clone()).await?;
-        if !controller.wait_for_invokers(1, Duration::from_secs(10)).await {
+        let invoker = Invoker::start(
+            invoker_cfg,
+            factory.clone(),
+            store.clone(),
+            bus.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        let controller = Controller::start(
+            settings.controller.clone(),
+            store.clone(),
+            bus.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        if !controller
+            .wait_for_invokers(1, Duration::from_secs(10))
+            .await
+        {
             anyhow::bail!("the invoker did not report healthy within 10 s");
         }
-        let server = tokio::spawn(whisk_controller::serve(listener, controller.router(), shutdown.clone()));
+        let server = tokio::spawn(whisk_controller::serve(
+            listener,
+            controller.router(),
+            shutdown.clone(),
+        ));
         tracing::info!(%addr, data_dir = %data_dir.display(), "whisk standalone is up");
-        Ok(Self { addr, store, invoker, shutdown, server, factory })
+        Ok(Self {
+            addr,
+            store,
+            invoker,
+            shutdown,
+            server,
+            factory,
+        })
     }
 
     /// Stops serving, kills every action process and makes the store durable.

@@ -46,7 +46,10 @@ impl Default for Settings {
 
 impl Settings {
     /// Loads defaults, then `file` (if any), then the `WHISK_*` variables of `env`.
-    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, config::ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, config::ConfigError> {
         let mut b = config::Config::builder();
         if let Some(f) = file {
             b = b.add_source(config::File::from(f));
@@ -65,7 +68,10 @@ impl Settings {
     /// The data folder.
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(|| {
-            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".whisk")
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(".whisk")
         })
     }
 }

@@ -24,10 +24,7 @@ pub async fn list(
         Some(n) => {
             let n = n.trim_start_matches('/');
             let parts: Vec<&str> = n.split('/').collect();
-            if parts.len() > 2 {
-                return Err(bad_name(n));
-            }
-            if parts.iter().any(|p| EntityName::new(p).is_err()) {
+            if parts.len() > 2 || parts.iter().any(|p| EntityName::new(p).is_err()) {
                 return Err(bad_name(n));
             }
             Some(n.to_string())

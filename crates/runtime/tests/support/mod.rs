@@ -72,7 +72,11 @@ impl Running {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let health = running.client.get(format!("{}/health", running.base)).send().await;
+            let health = running
+                .client
+                .get(format!("{}/health", running.base))
+                .send()
+                .await;
             if matches!(&health, Ok(r) if r.status() == 200) {
                 return running;
             }
@@ -103,8 +107,11 @@ impl Running {
 
     /// `/init` with source code and `main`.
     pub async fn init(&self, code: &str) -> (u16, Value) {
-        self.post("/init", json!({"value": {"name": "t", "main": "main", "code": code}}))
-            .await
+        self.post(
+            "/init",
+            json!({"value": {"name": "t", "main": "main", "code": code}}),
+        )
+        .await
     }
 
     /// `/run` with these params and an activation id.
@@ -123,7 +130,10 @@ impl Running {
             if text.matches(SENTINEL).count() >= count {
                 return text;
             }
-            assert!(Instant::now() < deadline, "no {count} sentinels in {text:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no {count} sentinels in {text:?}"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }

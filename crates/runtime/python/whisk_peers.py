@@ -1,0 +1,332 @@
+"""whisk_peers: direct messaging between the instances of a whisk-rs action (MPI-style).
+
+Every instance started with an `instanceID` (or by a gang invoke) sees its group's live peer
+map in the folder named by WHISK_PEERS_DIR (`/addrMap` in Docker): `addrMap.txt` in the
+seed's format `id=ip&id=ip`, and `peers.json` with versions and ports. This module reads that
+map and moves bytes between instances over plain TCP, framed as the seed's functions frame
+them: a 4-byte big-endian length, then the payload. A connection opens with one frame
+`WHISK1 <sender id>` so that the receiver knows who is talking.
+
+    import whisk_peers as wp
+    wp.wait_for(4, timeout=10)          # until 4 instances are listed
+    wp.send("1", b"hello")              # to instance "1"
+    sender, data = wp.recv(timeout=5)
+    wp.barrier()
+    total = wp.allreduce(rank, "sum")
+
+The listening socket (port 65432 by default, or the port published in peers.json) is bound
+only when first needed, so a function that opens its own socket on that port still can.
+"""
+
+import json
+import os
+import pickle
+import queue
+import socket
+import struct
+import threading
+import time
+
+__all__ = [
+    "PeerError", "PeerTimeout", "PeerGone", "me", "peers", "rank", "size", "wait_for",
+    "send", "recv", "barrier", "broadcast", "allreduce", "DEFAULT_PORT",
+]
+
+DEFAULT_PORT = 65432
+_HELLO = b"WHISK1 "
+_USER, _COLL = 0, 1
+
+
+class PeerError(Exception):
+    """A peer operation failed."""
+
+
+class PeerTimeout(PeerError):
+    """A peer operation did not complete in time."""
+
+
+class PeerGone(PeerError):
+    """A peer left the group (its activation ended or its container died)."""
+
+
+def _dir():
+    return os.environ.get("WHISK_PEERS_DIR", "/addrMap")
+
+
+def me():
+    """This instance's id (the invocation's `instanceID`, as text)."""
+    v = os.environ.get("__OW_INSTANCE_ID")
+    if not v:
+        raise PeerError("this activation has no instanceID: invoke it with -p instanceID NAME")
+    return v
+
+
+def _read_map():
+    try:
+        with open(os.path.join(_dir(), "peers.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {"version": 0, "peers": []}
+    except ValueError:
+        # Files are replaced atomically, so this only happens with a foreign writer.
+        return {"version": 0, "peers": []}
+
+
+def peers():
+    """The live peers of this group: {id: (ip, port)}, this instance included."""
+    return {p["id"]: (p["ip"], int(p.get("port") or DEFAULT_PORT)) for p in _read_map()["peers"]}
+
+
+def _sort_key(i):
+    return (0, int(i), i) if i.lstrip("-").isdigit() else (1, 0, i)
+
+
+def _members():
+    return sorted(peers(), key=_sort_key)
+
+
+def size():
+    """Expected group size: the gang size for gang invokes, else the peers listed now."""
+    n = os.environ.get("__OW_GANG_SIZE")
+    return int(n) if n else len(peers())
+
+
+def rank():
+    """This instance's position among the sorted ids of the group (numeric ids sort numerically)."""
+    return _members().index(me())
+
+
+def wait_for(n, timeout=30.0):
+    """Waits until at least `n` instances are listed; returns {id: (ip, port)}."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        p = peers()
+        if len(p) >= n:
+            return p
+        if time.monotonic() > deadline:
+            raise PeerTimeout("only %d of %d peers appeared within %.1f s: %s" % (len(p), n, timeout, sorted(p)))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+
+
+# ---- transport -----------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_inbox = {}        # (kind, sender) -> queue.Queue of payloads
+_any_user = queue.Queue()  # (sender, payload) of user messages in arrival order
+_conns = {}        # peer id -> socket
+_listener = None
+_epoch = None      # activation id the connections and queues belong to
+
+
+def _new_activation():
+    """Drops connections and queued messages of an earlier activation of this container."""
+    global _epoch, _any_user
+    current = os.environ.get("__OW_ACTIVATION_ID")
+    with _lock:
+        if current == _epoch:
+            return
+        _epoch = current
+        for c in _conns.values():
+            try:
+                c.close()
+            except OSError:
+                pass
+        _conns.clear()
+        _inbox.clear()
+        _any_user = queue.Queue()
+
+
+def _recvall(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf.extend(chunk)
+    return bytes(buf)
+
+
+def _read_frame(sock):
+    (n,) = struct.unpack(">I", _recvall(sock, 4))
+    return _recvall(sock, n)
+
+
+def _write_frame(sock, payload):
+    sock.sendall(struct.pack(">I", len(payload)) + payload)
+
+
+def _queue(kind, sender):
+    with _lock:
+        q = _inbox.get((kind, sender))
+        if q is None:
+            q = _inbox[(kind, sender)] = queue.Queue()
+        return q
+
+
+def _serve_conn(sock):
+    try:
+        hello = _read_frame(sock)
+        if not hello.startswith(_HELLO):
+            sock.close()
+            return
+        sender = hello[len(_HELLO):].decode()
+        while True:
+            frame = _read_frame(sock)
+            kind, payload = frame[0], frame[1:]
+            if kind == _USER:
+                _any_user.put((sender, payload))
+            else:
+                _queue(kind, sender).put(payload)
+    except (OSError, ConnectionError, struct.error):
+        sock.close()
+
+
+def _ensure_listening():
+    global _listener
+    _new_activation()
+    with _lock:
+        if _listener is not None:
+            return
+        ip, port = peers().get(me(), ("0.0.0.0", DEFAULT_PORT))
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((ip, port))
+        s.listen(128)
+        _listener = s
+
+    def accept_loop():
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=_serve_conn, args=(c,), daemon=True).start()
+
+    threading.Thread(target=accept_loop, daemon=True).start()
+
+
+def _connect(peer_id, timeout):
+    with _lock:
+        c = _conns.get(peer_id)
+    if c is not None:
+        return c
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        addr = peers().get(peer_id)
+        if addr is None:
+            if time.monotonic() > deadline:
+                raise PeerGone("peer %r is not in the group" % peer_id)
+        else:
+            try:
+                c = socket.create_connection(addr, timeout=max(0.05, deadline - time.monotonic()))
+                c.settimeout(None)
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                _write_frame(c, _HELLO + me().encode())
+                with _lock:
+                    _conns[peer_id] = c
+                return c
+            except OSError:
+                # Not listening yet (it binds on first use): retry until the deadline.
+                if time.monotonic() > deadline:
+                    raise PeerTimeout("cannot connect to peer %r at %s:%d" % (peer_id, addr[0], addr[1]))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _send(peer_id, kind, data, timeout):
+    _ensure_listening()
+    c = _connect(peer_id, timeout)
+    try:
+        _write_frame(c, bytes([kind]) + data)
+    except OSError:
+        with _lock:
+            _conns.pop(peer_id, None)
+        raise PeerGone("peer %r closed the connection" % peer_id)
+
+
+def send(peer_id, data, timeout=30.0):
+    """Sends bytes to the instance `peer_id`."""
+    if isinstance(data, str):
+        data = data.encode()
+    _send(str(peer_id), _USER, bytes(data), timeout)
+
+
+def _wait(q, timeout, who):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return q.get(timeout=min(0.05, max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            if who is not None and who not in peers():
+                raise PeerGone("peer %r left the group" % who)
+            if time.monotonic() >= deadline:
+                raise PeerTimeout("nothing received within %.1f s" % timeout)
+
+
+def recv(timeout=30.0):
+    """Waits for the next message from any peer: returns (sender id, bytes)."""
+    _ensure_listening()
+    return _wait(_any_user, timeout, None)
+
+
+def _coll_send(peer_id, obj, timeout):
+    _send(peer_id, _COLL, pickle.dumps(obj), timeout)
+
+
+def _coll_recv(peer_id, timeout):
+    _ensure_listening()
+    return pickle.loads(_wait(_queue(_COLL, peer_id), timeout, peer_id))
+
+
+def _group(timeout):
+    n = size()
+    wait_for(n, timeout)
+    return _members()[:n] if os.environ.get("__OW_GANG_SIZE") else _members()
+
+
+def broadcast(root, obj=None, timeout=30.0):
+    """Sends `obj` from instance `root` to every instance; returns it everywhere."""
+    root = str(root)
+    group = _group(timeout)
+    if me() == root:
+        for p in group:
+            if p != root:
+                _coll_send(p, obj, timeout)
+        return obj
+    return _coll_recv(root, timeout)
+
+
+_OPS = {
+    "sum": lambda a, b: a + b,
+    "max": max,
+    "min": min,
+    "prod": lambda a, b: a * b,
+}
+
+
+def allreduce(value, op="sum", timeout=30.0):
+    """Combines `value` of every instance with `op` ("sum", "max", "min", "prod" or a
+    two-argument function); every instance gets the result."""
+    fn = _OPS.get(op, op) if isinstance(op, str) else op
+    if not callable(fn):
+        raise PeerError("unknown reduction %r" % (op,))
+    group = _group(timeout)
+    root = group[0]
+    if me() == root:
+        acc = value
+        for p in group[1:]:
+            acc = fn(acc, _coll_recv(p, timeout))
+        for p in group[1:]:
+            _coll_send(p, acc, timeout)
+        return acc
+    _coll_send(root, value, timeout)
+    return _coll_recv(root, timeout)
+
+
+def barrier(timeout=30.0):
+    """Returns once every instance of the group has called barrier()."""
+    allreduce(0, "sum", timeout)

@@ -1,0 +1,73 @@
+//! The proxy's command line (`whisk-proxy`, or `whisk proxy`): flags, workdir, start and
+//! serve until SIGINT/SIGTERM.
+
+use crate::{config::default_python, serve, Family, Proxy, ProxyConfig};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Flags of the action proxy.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProxyArgs {
+    /// Address to listen on.
+    #[arg(long, env = "WHISK_PROXY_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Runtime family: python or nodejs.
+    #[arg(long, env = "WHISK_RUNTIME_FAMILY", default_value = "python")]
+    pub family: Family,
+    /// Python interpreter [default: /usr/bin/python3 if present, else python3].
+    #[arg(long, env = "WHISK_PYTHON")]
+    pub python: Option<PathBuf>,
+    /// Node.js interpreter.
+    #[arg(long, env = "WHISK_NODE", default_value = "node")]
+    pub node: PathBuf,
+    /// Working directory [default: a fresh temporary directory, removed on exit].
+    #[arg(long, env = "WHISK_PROXY_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+}
+
+/// Runs the proxy until SIGINT/SIGTERM.
+pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let temp = match &args.workdir {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("whisk-proxy-").tempdir()?),
+    };
+    let workdir = match (&args.workdir, &temp) {
+        (Some(dir), _) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.clone()
+        }
+        (None, Some(temp)) => temp.path().to_path_buf(),
+        (None, None) => anyhow::bail!("no working directory"),
+    };
+    let lib = workdir.join("lib");
+    std::fs::create_dir_all(&lib).with_context(|| format!("creating {}", lib.display()))?;
+    std::fs::write(lib.join("whisk_peers.py"), crate::PEERS_PY)
+        .context("writing whisk_peers.py")?;
+    let config = ProxyConfig {
+        family: args.family,
+        python: args.python.unwrap_or_else(default_python),
+        node: args.node,
+        workdir,
+    };
+    let proxy = Proxy::start(config).context("starting the launcher")?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, family = %args.family, "whisk-proxy listening");
+    serve(listener, proxy, shutdown_signal()).await?;
+    drop(temp);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
