@@ -120,8 +120,8 @@ test('list activations with a name filter and a limit', { timeout: 120000 }, asy
 
 test('an unknown activation id is 404', { timeout: 30000 }, async () => {
   const id = '0123456789abcdef0123456789abcdef'
-  for (const call of [ow.activations.get(id), ow.activations.logs(id), ow.activations.result(id)]) {
-    const err = await h.rejectsWith(call, 404)
+  for (const call of [() => ow.activations.get(id), () => ow.activations.logs(id), () => ow.activations.result(id)]) {
+    const err = await h.rejectsWith(call(), 404)
     h.assertErrorBody(err.error, '404')
   }
 })

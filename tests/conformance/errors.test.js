@@ -108,6 +108,10 @@ test('a 2 MB invoke payload is 413', { timeout: 60000 }, async () => {
   const big = 'x'.repeat(2 * 1024 * 1024)
   const err = await h.rejectsWith(ow.actions.invoke({ name: hello, blocking: true, params: { big } }), 413)
   h.assertErrorBody(err.error, '413')
+  // The client keeps connections alive: a server that answers 413 before reading the body must
+  // say `Connection: close` (or drain the body), else the next request on that socket fails.
+  const next = await ow.actions.get({ name: hello })
+  assert.equal(next.name, hello)
 })
 
 test('an action that raises is an application error (502)', { timeout: 90000 }, async () => {
@@ -174,7 +178,10 @@ test('the platform still serves a normal invoke afterwards', { timeout: 90000 },
   const result = await ow.actions.invoke({ name: hello, blocking: true, result: true, params: { name: 'survivor' } })
   assert.deepEqual(result, { greeting: 'hello survivor' })
   for (const name of created.filter(n => n.startsWith('py-exit') || n.startsWith('py-sleep'))) {
-    // An action whose process died or was killed gets a fresh one.
-    await invokeFails(name, 'action developer error')
+    // After a developer error OpenWhisk destroys the container: the next invocation is a cold
+    // start in a fresh one (and fails again the same way).
+    const record = await invokeFails(name, 'action developer error')
+    assert.ok(record.annotations.some(a => a.key === 'initTime'),
+      `${name}: re-invocation after a developer error must be a cold start: ${JSON.stringify(record)}`)
   }
 })

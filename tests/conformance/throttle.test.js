@@ -17,7 +17,9 @@ function createUser (subject, namespace, perMinute, concurrent) {
     '--namespace', namespace,
     '--invocations-per-minute', String(perMinute),
     '--concurrent-invocations', String(concurrent),
-    '--data-dir', dataDir]
+    '--data-dir', dataDir,
+    // The server holding the data dir answers here (the command falls back to its admin route).
+    '--apihost', h.apihost]
   let out
   try {
     out = execFileSync(bin, args, { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] })

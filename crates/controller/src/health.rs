@@ -139,6 +139,17 @@ impl Invokers {
         Some(id as u32)
     }
 
+    /// Memory not reserved on healthy invokers, MB (the room a gang can use).
+    pub fn free_total_mb(&self) -> u64 {
+        self.states
+            .lock()
+            .iter()
+            .flatten()
+            .filter(|s| self.is_healthy(s))
+            .map(|s| s.user_memory_mb.saturating_sub(s.reserved_mb))
+            .sum()
+    }
+
     /// Gives back memory reserved by [`Invokers::schedule`].
     pub fn release(&self, invoker: u32, memory_mb: u64) {
         if let Some(Some(s)) = self.states.lock().get_mut(invoker as usize) {

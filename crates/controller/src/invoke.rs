@@ -68,6 +68,12 @@ pub struct Invocation<'a> {
     pub wait: Duration,
     /// Transaction id of the request.
     pub transaction_id: String,
+    /// Size of the gang this invocation belongs to (0: none).
+    pub gang_size: u32,
+    /// Parent activation id (the gang's), if any.
+    pub cause: Option<String>,
+    /// The throttles already admitted it (gangs are admitted as a whole).
+    pub preadmitted: bool,
 }
 
 /// `max(action timeout, 60 s) * 2 + 60 s`: after this a lost completion frees its slots.
@@ -76,6 +82,32 @@ pub fn ack_timeout(action_timeout_ms: u64) -> Duration {
 }
 
 impl Controller {
+    /// Admits a gang of `n` invocations of `identity` at once, or answers 429 (throttles) or
+    /// 503 (the healthy invokers lack the memory to run them all at once).
+    pub fn admit_gang(
+        &self,
+        identity: &Identity,
+        n: u32,
+        memory_mb: u64,
+    ) -> Result<(), WhiskError> {
+        let free = self.invokers().free_total_mb();
+        let need = u64::from(n) * memory_mb;
+        if need > free {
+            return Err(WhiskError::unavailable(format!(
+                "A gang of {n} instances needs {need} MB at once but the healthy invokers have {free} MB free."
+            )));
+        }
+        let limits = identity.limits;
+        let per_minute = limits
+            .invocations_per_minute
+            .unwrap_or(self.config().invocations_per_minute);
+        let concurrent = limits
+            .concurrent_invocations
+            .unwrap_or(self.config().concurrent_invocations);
+        self.throttles()
+            .admit_n(&identity.namespace, n, per_minute, concurrent)
+    }
+
     /// Runs `inv`: 429 when throttled, 503 when no invoker is healthy or the bus fails.
     pub async fn invoke(&self, inv: Invocation<'_>) -> Result<Invoked, WhiskError> {
         let ns = inv.identity.namespace.clone();
@@ -86,7 +118,9 @@ impl Controller {
         let concurrent = limits
             .concurrent_invocations
             .unwrap_or(self.config().concurrent_invocations);
-        self.throttles().admit(&ns, per_minute, concurrent)?;
+        if !inv.preadmitted {
+            self.throttles().admit(&ns, per_minute, concurrent)?;
+        }
 
         let path = inv.fqn.to_string();
         let memory_mb = inv.action.limits.memory;
@@ -130,8 +164,9 @@ impl Controller {
             content: serde_json::to_vec(&inv.content).unwrap_or_default(),
             reply_to: self.reply_to().to_string(),
             accepted_at_ms: now_ms(),
-            cause: String::new(),
+            cause: inv.cause.clone().unwrap_or_default(),
             trace_context: HashMap::new(),
+            gang_size: inv.gang_size,
         };
         let topic = whisk_proto::invoker_topic(invoker);
         if let Err(e) = self

@@ -38,6 +38,17 @@ impl Throttles {
         per_minute: u32,
         concurrent: u32,
     ) -> Result<(), WhiskError> {
+        self.admit_n(namespace, 1, per_minute, concurrent)
+    }
+
+    /// Admits `n` invocations at once (a gang: all or none) or answers 429.
+    pub fn admit_n(
+        &self,
+        namespace: &str,
+        n: u32,
+        per_minute: u32,
+        concurrent: u32,
+    ) -> Result<(), WhiskError> {
         let window = self.epoch.elapsed().as_millis() / WINDOW_MS;
         let mut all = self.namespaces.lock();
         let c = all.entry(namespace.to_string()).or_default();
@@ -45,7 +56,7 @@ impl Throttles {
             c.window = window;
             c.in_window = 0;
         }
-        if c.in_window >= per_minute {
+        if c.in_window + n > per_minute {
             return Err(WhiskError::new(
                 ErrorKind::Throttled,
                 format!(
@@ -54,7 +65,7 @@ impl Throttles {
                 ),
             ));
         }
-        if c.in_flight >= concurrent {
+        if c.in_flight + n > concurrent {
             return Err(WhiskError::new(
                 ErrorKind::Throttled,
                 format!(
@@ -63,8 +74,8 @@ impl Throttles {
                 ),
             ));
         }
-        c.in_window += 1;
-        c.in_flight += 1;
+        c.in_window += n;
+        c.in_flight += n;
         Ok(())
     }
 

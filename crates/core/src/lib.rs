@@ -17,6 +17,7 @@ pub mod identity;
 pub mod kinds;
 pub mod limits;
 pub mod names;
+pub mod peers;
 
 pub use activation::{Activation, ActivationId, ActivationResponse, StatusCode};
 pub use entity::{Action, ActionLimits, Exec, KeyValue};

@@ -253,13 +253,39 @@ impl Inner {
         });
     }
 
+    /// After a backend reconnect: pushes `map` if it differs from what watchers hold, even
+    /// with a lower version. A lower version means the backend lost its state (a Redis
+    /// restarted without persistence); watchers must then follow the backend rather than keep
+    /// a map nobody can change any more. (A local change racing with this reload can be
+    /// overwritten by it; the next change of the group repairs that.)
+    fn publish_resync(&self, map: PeerMap) {
+        let key = GroupKey::new(map.namespace.clone(), map.group.clone());
+        let hub = self.hub.lock();
+        let Some(tx) = hub.get(&key) else { return };
+        tx.send_if_modified(|cur| {
+            if **cur == map {
+                return false;
+            }
+            if map.version < cur.version {
+                warn!(group = %key, held = cur.version, backend = map.version,
+                      "the backend's version went back (state lost?); following the backend");
+            }
+            *cur = Arc::new(map);
+            true
+        });
+    }
+
     /// Reloads `key` from the backend if anyone here watches it.
-    async fn reload(&self, key: &GroupKey) -> Result<(), DirectoryError> {
+    async fn reload(&self, key: &GroupKey, resync: bool) -> Result<(), DirectoryError> {
         if !self.hub.lock().contains_key(key) {
             return Ok(());
         }
         let map = self.backend.load(key).await?;
-        self.publish(map);
+        if resync {
+            self.publish_resync(map);
+        } else {
+            self.publish(map);
+        }
         Ok(())
     }
 
@@ -340,14 +366,18 @@ async fn follow(
             e = events.recv() => match e { Some(e) => e, None => return },
         };
         let Some(inner) = inner.upgrade() else { return };
-        let keys = match event {
-            BackendEvent::Changed(key) => vec![key],
-            BackendEvent::Resync => inner.watched_groups(),
+        let (keys, resync) = match event {
+            BackendEvent::Changed(key) => (vec![key], false),
+            BackendEvent::Resync => (inner.watched_groups(), true),
         };
         for key in keys {
-            if let Err(e) = inner.reload(&key).await {
+            if let Err(e) = inner.reload(&key, resync).await {
                 warn!(group = %key, "cannot reload a group changed elsewhere: {e}");
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;

@@ -18,7 +18,9 @@ fn check_text(field: &str, value: &str, allow_empty: bool) -> Result<(), Directo
         if allow_empty {
             return Ok(());
         }
-        return Err(DirectoryError::invalid(format!("{field} must not be empty")));
+        return Err(DirectoryError::invalid(format!(
+            "{field} must not be empty"
+        )));
     }
     // Counting stops early so that a huge value costs no more than a short one.
     if value.chars().nth(MAX_NAME_CHARS).is_some() {

@@ -41,6 +41,11 @@ pub struct InvokerConfig {
     /// Interval of health pings.
     #[serde(with = "humantime_ms")]
     pub ping_interval: Duration,
+    /// Folder for peer maps: `<data_dir>/addrMap/<namespace>/<group>/` (host copies) and
+    /// `<data_dir>/containers/<name>/` (each container's folder). Default: a temporary folder.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Lease this invoker holds at the directory, ms (heartbeats every third of it).
+    pub peer_lease_ms: u64,
 }
 
 impl Default for InvokerConfig {
@@ -64,6 +69,8 @@ impl Default for InvokerConfig {
             pause_grace: None,
             api_host: "http://127.0.0.1:3233".into(),
             ping_interval: Duration::from_secs(1),
+            data_dir: None,
+            peer_lease_ms: 300,
         }
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod container;
+pub mod peers;
 pub mod pool;
 pub mod process;
 pub mod proxy;

@@ -50,6 +50,8 @@ pub struct Entry {
     pub memory_mb: u64,
     /// Launcher family.
     pub family: String,
+    /// Its peer-map folder (given to the container as `WHISK_PEERS_DIR`).
+    pub peers_dir: std::path::PathBuf,
     /// `None` while it is an uninitialised stem.
     pub key: Option<WarmKey>,
     last_used: Instant,
@@ -81,6 +83,7 @@ pub struct ContainerPool {
     pause_grace: Option<Duration>,
     idle_timeout: Duration,
     name_prefix: String,
+    peers_root: std::path::PathBuf,
     counter: AtomicU64,
     state: Mutex<State>,
     freed: Notify,
@@ -88,7 +91,12 @@ pub struct ContainerPool {
 
 impl ContainerPool {
     /// A pool over `factory` with the invoker's settings.
-    pub fn new(factory: Arc<dyn ContainerFactory>, cfg: &InvokerConfig) -> Arc<Self> {
+    /// Each container gets its own peer-map folder under `peers_root`.
+    pub fn new(
+        factory: Arc<dyn ContainerFactory>,
+        cfg: &InvokerConfig,
+        peers_root: std::path::PathBuf,
+    ) -> Arc<Self> {
         Arc::new(Self {
             factory,
             capacity_mb: cfg.user_memory_mb,
@@ -96,6 +104,7 @@ impl ContainerPool {
             pause_grace: cfg.pause_grace,
             idle_timeout: cfg.idle_timeout,
             name_prefix: format!("whisk_{}", cfg.id),
+            peers_root,
             counter: AtomicU64::new(0),
             state: Mutex::default(),
             freed: Notify::new(),
@@ -115,6 +124,15 @@ impl ContainerPool {
     /// Containers alive.
     pub fn containers(&self) -> usize {
         self.state.lock().containers
+    }
+
+    fn with_peers_dir(&self, mut spec: ContainerSpec) -> ContainerSpec {
+        let dir = self.peers_root.join(&spec.name);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot create a peer map folder");
+        }
+        spec.peers_dir = Some(dir);
+        spec
     }
 
     fn name(&self, what: &str) -> String {
@@ -180,6 +198,8 @@ impl ContainerPool {
                         env: vec![],
                         peers_dir: None,
                     };
+                    let spec = pool.with_peers_dir(spec);
+                    let peers_dir = spec.peers_dir.clone().unwrap_or_default();
                     let created = pool.factory.create(spec).await;
                     let mut s = pool.state.lock();
                     s.creating_stems -= 1;
@@ -187,6 +207,7 @@ impl ContainerPool {
                         Ok(container) => {
                             s.containers += 1;
                             s.idle.push(Entry {
+                                peers_dir,
                                 container,
                                 memory_mb: memory,
                                 family,
@@ -213,7 +234,6 @@ impl ContainerPool {
         self: &Arc<Self>,
         req: &Request,
         env: Vec<(String, String)>,
-        peers_dir: Option<std::path::PathBuf>,
     ) -> Result<Lease, ContainerError> {
         if req.memory_mb > self.capacity_mb {
             return Err(ContainerError::Start(format!(
@@ -270,7 +290,7 @@ impl ContainerPool {
                 }
             };
             for e in evicted {
-                tokio::spawn(async move { e.container.destroy().await });
+                tokio::spawn(destroy_entry(e));
             }
             match picked {
                 Some((Some(entry), needs_init)) => {
@@ -298,12 +318,15 @@ impl ContainerPool {
                         image: req.image.clone(),
                         memory_mb: req.memory_mb,
                         env,
-                        peers_dir,
+                        peers_dir: None,
                     };
+                    let spec = self.with_peers_dir(spec);
+                    let peers_dir = spec.peers_dir.clone().unwrap_or_default();
                     return match self.factory.create(spec).await {
                         Ok(container) => {
                             self.state.lock().containers += 1;
                             let entry = Entry {
+                                peers_dir,
                                 container,
                                 memory_mb: req.memory_mb,
                                 family: req.family.clone(),
@@ -373,7 +396,7 @@ impl ContainerPool {
         }
         self.freed.notify_waiters();
         let stem_lost = entry.key.is_none();
-        tokio::spawn(async move { entry.container.destroy().await });
+        tokio::spawn(destroy_entry(entry));
         if stem_lost {
             self.refill_stems();
         }
@@ -400,7 +423,7 @@ impl ContainerPool {
         }
         let stems_died = victims.iter().any(|e| e.key.is_none());
         for e in victims {
-            e.container.destroy().await;
+            destroy_entry(e).await;
         }
         self.freed.notify_waiters();
         if stems_died {
@@ -412,9 +435,15 @@ impl ContainerPool {
     pub async fn shutdown(&self) {
         let idle = std::mem::take(&mut self.state.lock().idle);
         for e in idle {
-            e.container.destroy().await;
+            destroy_entry(e).await;
         }
     }
+}
+
+/// Destroys a container and removes its peer-map folder.
+async fn destroy_entry(e: Entry) {
+    e.container.destroy().await;
+    let _ = tokio::fs::remove_dir_all(&e.peers_dir).await;
 }
 
 fn new_pause() -> Arc<PauseState> {

@@ -3,6 +3,7 @@
 //! the container to the pool (or destroy it after a container error or a timeout).
 
 use crate::container::ContainerError;
+use crate::peers::Peers;
 use crate::pool::{ContainerPool, Request, WarmKey};
 use crate::proxy::{CallError, ProxyClient, ProxyResponse};
 use serde_json::{json, Map, Value};
@@ -21,6 +22,8 @@ pub struct Runner {
     pub client: ProxyClient,
     /// `__OW_API_HOST` for actions.
     pub api_host: String,
+    /// Peer maps and directory registrations.
+    pub peers: Arc<Peers>,
 }
 
 /// The outcome of one activation.
@@ -68,6 +71,13 @@ impl Runner {
                 );
             }
         };
+        let instance = match whisk_core::peers::instance(&params, &msg.action_path) {
+            Ok(i) => i,
+            Err(e) => {
+                let response = ActivationResponse::application_error(json!({ "error": e.message }));
+                return self.failed(msg, id, &action, response, false);
+            }
+        };
         let family = match action.exec.kind.as_str() {
             "blackbox" => action
                 .exec
@@ -90,11 +100,7 @@ impl Runner {
         let timeout = Duration::from_millis(action.limits.timeout);
         let lease = match self
             .pool
-            .acquire(
-                &req,
-                vec![("__OW_API_HOST".into(), self.api_host.clone())],
-                None,
-            )
+            .acquire(&req, vec![("__OW_API_HOST".into(), self.api_host.clone())])
             .await
         {
             Ok(l) => l,
@@ -147,12 +153,27 @@ impl Runner {
         let response = match response {
             Some(r) => r,
             None => {
-                let body = run_body(&action, msg, params, &id);
-                match self
+                if let Some(i) = &instance {
+                    let folder = &lease.entry.peers_dir;
+                    self.peers.attach(&msg.namespace, &i.group, folder).await;
+                    self.peers
+                        .register(&msg.namespace, &i.group, &i.id, container.ip(), id.as_str())
+                        .await;
+                }
+                let body = run_body(&action, msg, params, &id, instance.as_ref());
+                let answer = self
                     .client
                     .call(addr, "/run", body, timeout, PAYLOAD_MAX_BYTES)
-                    .await
-                {
+                    .await;
+                if let Some(i) = &instance {
+                    self.peers
+                        .deregister(&msg.namespace, &i.group, &i.id, id.as_str())
+                        .await;
+                    self.peers
+                        .detach(&msg.namespace, &i.group, &lease.entry.peers_dir)
+                        .await;
+                }
+                match answer {
                     Ok(resp) => classify(resp),
                     Err(CallError::Timeout) => {
                         timed_out = true;
@@ -293,6 +314,7 @@ fn run_body(
     msg: &ActivationMessage,
     params: Map<String, Value>,
     id: &ActivationId,
+    instance: Option<&whisk_core::peers::Instance>,
 ) -> Vec<u8> {
     let deadline = now_ms() + action.limits.timeout as i64;
     let mut body = json!({
@@ -309,6 +331,14 @@ fn run_body(
         .unwrap_or(true);
     if provide_key {
         body["api_key"] = Value::String(msg.api_key.clone());
+    }
+    // Every key but `value` reaches the function as `__OW_<KEY>`.
+    if let Some(i) = instance {
+        body["instance_id"] = Value::String(i.id.clone());
+        body["peer_group"] = Value::String(i.group.clone());
+    }
+    if msg.gang_size > 0 {
+        body["gang_size"] = Value::String(msg.gang_size.to_string());
     }
     serde_json::to_vec(&body).unwrap_or_default()
 }

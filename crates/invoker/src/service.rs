@@ -3,6 +3,7 @@
 
 use crate::config::InvokerConfig;
 use crate::container::ContainerFactory;
+use crate::peers::Peers;
 use crate::pool::ContainerPool;
 use crate::proxy::ProxyClient;
 use crate::run::Runner;
@@ -14,6 +15,7 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use whisk_bus::{Bus, BusError};
 use whisk_core::now_ms;
+use whisk_directory::PeerDirectory;
 use whisk_proto::{ActivationMessage, CompletionMessage, InvokerStatus, Message, PingMessage};
 use whisk_store::Store;
 
@@ -26,6 +28,9 @@ pub enum InvokerError {
     /// Leftover containers could not be removed.
     #[error(transparent)]
     Container(#[from] crate::container::ContainerError),
+    /// The data folder could not be prepared.
+    #[error("invoker data folder: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// A running invoker.
@@ -39,6 +44,8 @@ pub struct Invoker {
     pub malformed: AtomicU64,
     /// Activations handled.
     pub handled: AtomicU64,
+    peers: Arc<Peers>,
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl Invoker {
@@ -48,10 +55,27 @@ impl Invoker {
         factory: Arc<dyn ContainerFactory>,
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
+        directory: Arc<dyn PeerDirectory>,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, InvokerError> {
         factory.cleanup().await?;
-        let pool = ContainerPool::new(factory, &cfg);
+        let (data_dir, temp) = match &cfg.data_dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("whisk-invoker-")
+                    .tempdir()?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let containers = data_dir.join("containers");
+        let _ = std::fs::remove_dir_all(&containers);
+        let pool = ContainerPool::new(factory, &cfg, containers);
+        let peers = Peers::new(directory, cfg.id, data_dir.join("addrMap"));
+        peers.start_heartbeat(
+            Duration::from_millis(cfg.peer_lease_ms.max(30)),
+            shutdown.clone(),
+        );
         pool.start(shutdown.clone());
         let topic = whisk_proto::invoker_topic(cfg.id);
         bus.ensure_topic(&topic).await?;
@@ -61,8 +85,11 @@ impl Invoker {
             pool: pool.clone(),
             client: ProxyClient::new(),
             api_host: cfg.api_host.clone(),
+            peers: peers.clone(),
         };
         let inv = Arc::new(Self {
+            peers,
+            _temp: temp,
             cfg,
             pool,
             runner,
@@ -120,6 +147,11 @@ impl Invoker {
             });
         }
         Ok(inv)
+    }
+
+    /// Peer maps (for benchmarks and tests).
+    pub fn peers(&self) -> &Arc<Peers> {
+        &self.peers
     }
 
     /// The container pool (for status and tests).

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use whisk_bus::{Bus, InProcessBus};
 use whisk_controller::Controller;
 use whisk_core::Identity;
+use whisk_directory::Registry;
 use whisk_invoker::{Invoker, ProcessFactory};
 use whisk_store::{EmbeddedStore, Store};
 
@@ -29,6 +30,8 @@ pub struct Standalone {
     pub store: Arc<dyn Store>,
     /// The invoker.
     pub invoker: Arc<Invoker>,
+    /// The in-process directory.
+    pub directory: Registry,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     factory: Arc<ProcessFactory>,
@@ -66,7 +69,11 @@ impl Standalone {
             .clone()
             .unwrap_or_else(ProcessFactory::default_command);
         let factory = Arc::new(ProcessFactory::new(command, env));
+        let directory = Registry::in_memory(settings.directory.registry_options());
         let mut invoker_cfg = settings.invoker.clone();
+        if invoker_cfg.data_dir.is_none() {
+            invoker_cfg.data_dir = Some(data_dir.clone());
+        }
         if invoker_cfg.api_host.is_empty() || settings.invoker_api_host_from_listen {
             invoker_cfg.api_host = format!("http://{addr}");
         }
@@ -75,6 +82,7 @@ impl Standalone {
             factory.clone(),
             store.clone(),
             bus.clone(),
+            Arc::new(directory.clone()),
             shutdown.clone(),
         )
         .await?;
@@ -101,6 +109,7 @@ impl Standalone {
             addr,
             store,
             invoker,
+            directory,
             shutdown,
             server,
             factory,

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use whisk_controller::ControllerConfig;
+use whisk_directory::DirectoryConfig;
 use whisk_invoker::InvokerConfig;
 
 /// All settings.
@@ -28,6 +29,8 @@ pub struct Settings {
     pub controller: ControllerConfig,
     /// Invoker settings.
     pub invoker: InvokerConfig,
+    /// Directory settings (standalone runs it in-process; only the lease timings apply).
+    pub directory: DirectoryConfig,
 }
 
 impl Default for Settings {
@@ -40,6 +43,7 @@ impl Default for Settings {
             invoker_api_host_from_listen: true,
             controller: ControllerConfig::default(),
             invoker: InvokerConfig::default(),
+            directory: DirectoryConfig::default(),
         }
     }
 }

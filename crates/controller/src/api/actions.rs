@@ -2,6 +2,7 @@
 //! Packages do not exist as entities yet: `pkg/name` only becomes namespace `ns/pkg`.
 
 use crate::api::extract::{json_object, Body, Params};
+use crate::api::gang;
 use crate::auth::Caller;
 use crate::errors::{transaction_id, ApiError, ApiResult};
 use crate::invoke::{merge_parameters, Invocation, Invoked};
@@ -156,6 +157,22 @@ pub async fn invoke(
     let body = json_object(&body)?;
     let action = load(&ctl, &fqn).await?.doc;
     let content = merge_parameters(&action, body)?;
+    if let Some(n) = params.get("instances") {
+        let n = parse_instances(n)?;
+        return gang::invoke(
+            &ctl,
+            &caller.0,
+            &fqn,
+            &action,
+            content,
+            n,
+            blocking,
+            result_only,
+            Duration::from_millis(wait),
+        )
+        .await;
+    }
+    whisk_core::peers::instance(&content, &fqn.to_string())?;
     let outcome = ctl
         .invoke(Invocation {
             identity: &caller.0,
@@ -165,12 +182,27 @@ pub async fn invoke(
             blocking,
             wait: Duration::from_millis(wait),
             transaction_id: transaction_id(),
+            gang_size: 0,
+            cause: None,
+            preadmitted: false,
         })
         .await?;
     Ok(match outcome {
         Invoked::Accepted(id) => accepted(&id),
         Invoked::Completed(a) => completed(&a, result_only),
     })
+}
+
+/// Largest gang one request may start.
+pub const MAX_INSTANCES: u32 = 1024;
+
+fn parse_instances(v: &str) -> ApiResult<u32> {
+    match v.parse::<u32>() {
+        Ok(n) if (1..=MAX_INSTANCES).contains(&n) => Ok(n),
+        _ => Err(ApiError(WhiskError::bad_request(format!(
+            "The value of 'instances' must be a number from 1 to {MAX_INSTANCES}."
+        )))),
+    }
 }
 
 fn with_id(mut resp: Response, id: &ActivationId) -> Response {

@@ -9,6 +9,7 @@ pub mod actions;
 pub mod activations;
 pub mod admin;
 pub mod extract;
+pub mod gang;
 pub mod info;
 pub mod namespaces;
 

@@ -1,0 +1,253 @@
+//! Shared helpers of the integration tests: a real `redis-server` per test, a directory served
+//! on 127.0.0.1:0, and one conformance suite run on every [`PeerDirectory`].
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use whisk_directory::{
+    BackendKind, DirectoryConfig, Peer, PeerDirectory, PeerMap, PeerMapStream, Registry,
+};
+
+pub fn peer(id: &str, ip: &str, invoker: u32) -> Peer {
+    Peer {
+        id: id.into(),
+        ip: ip.into(),
+        port: 65432,
+        invoker_id: invoker,
+        ..Default::default()
+    }
+}
+
+pub fn ids(m: &PeerMap) -> Vec<&str> {
+    m.peers.iter().map(|p| p.id.as_str()).collect()
+}
+
+/// The next map, or a panic after 10 s.
+pub async fn next(s: &mut PeerMapStream) -> PeerMap {
+    tokio::time::timeout(Duration::from_secs(10), s.next())
+        .await
+        .expect("no map within 10 s")
+        .expect("watch stream ended")
+}
+
+/// Reads maps until one satisfies `want` (or panics after 10 s).
+pub async fn until(s: &mut PeerMapStream, want: impl Fn(&PeerMap) -> bool) -> PeerMap {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let m = tokio::time::timeout(left, s.next())
+            .await
+            .expect("the expected map did not come within 10 s")
+            .expect("watch stream ended");
+        if want(&m) {
+            return m;
+        }
+    }
+}
+
+/// Waits for `cond` (polling every 10 ms, panics after 10 s).
+pub async fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A directory served over gRPC on 127.0.0.1.
+pub struct Served {
+    pub addr: SocketAddr,
+    pub registry: Registry,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<()>,
+}
+
+impl Served {
+    pub async fn start(registry: Registry) -> Served {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), registry).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, registry: Registry) -> Served {
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let serve = whisk_directory::serve(listener, registry.clone(), shutdown.clone());
+        let task = tokio::spawn(async move { serve.await.expect("serve failed") });
+        Served {
+            addr,
+            registry,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Stops the server and waits until it is done.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server did not stop within 10 s")
+            .unwrap();
+    }
+}
+
+/// A `redis-server` started for one test on a free port, with no persistence, in a temporary
+/// directory; killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one; fails the test with a clear message if `redis-server` is not installed.
+    pub async fn start() -> RedisServer {
+        let port = StdListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port).await
+    }
+
+    pub async fn start_on(port: u16) -> RedisServer {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run `redis-server` ({e}): the Redis tests need a real Redis; \
+                     install it (Debian: `apt-get install -y redis-server`)"
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        RedisServer {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn config(&self) -> DirectoryConfig {
+        DirectoryConfig {
+            backend: BackendKind::Redis,
+            redis_url: self.url(),
+            ..Default::default()
+        }
+    }
+
+    /// Kills it (like a crash) and waits for the process to end.
+    pub fn kill(mut self) -> u16 {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.port
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The same behaviour, whatever the directory: in-process or gRPC, memory or Redis. `ns` keeps
+/// runs apart when they share a backend.
+pub async fn conformance(dir: &dyn PeerDirectory, ns: &str) {
+    // Register four and a watcher sees all of them, sorted by id.
+    let mut w = dir.watch(ns, "g").await.unwrap();
+    assert_eq!(next(&mut w).await.peers.len(), 0);
+    for (i, id) in ["d", "b", "a", "c"].iter().enumerate() {
+        dir.register(ns, "g", peer(id, &format!("10.0.0.{}", i + 1), 1))
+            .await
+            .unwrap();
+    }
+    let m = until(&mut w, |m| m.peers.len() == 4).await;
+    assert_eq!(ids(&m), ["a", "b", "c", "d"]);
+    let v4 = m.version;
+
+    // Duplicate id replaces.
+    let v = dir
+        .register(ns, "g", peer("a", "10.0.0.99", 1))
+        .await
+        .unwrap();
+    assert!(v > v4);
+    let m = until(&mut w, |m| m.version == v).await;
+    assert_eq!((m.peers.len(), m.peers[0].ip.as_str()), (4, "10.0.0.99"));
+
+    // Deregister; a second time is a no-op.
+    let d = dir.deregister(ns, "g", "b", "").await.unwrap();
+    assert!(d.removed && d.version > v);
+    let m = until(&mut w, |m| m.version == d.version).await;
+    assert_eq!(ids(&m), ["a", "c", "d"]);
+    let again = dir.deregister(ns, "g", "b", "").await.unwrap();
+    assert_eq!((again.removed, again.version), (false, d.version));
+
+    // Another namespace with the same group is invisible.
+    dir.register(&format!("{ns}-other"), "g", peer("x", "10.1.0.1", 1))
+        .await
+        .unwrap();
+
+    // A lapsed lease removes its invoker's instances only.
+    let invoker = 1000 + (ns.len() as u32);
+    assert!(
+        dir.heartbeat(invoker, Duration::from_millis(150))
+            .await
+            .unwrap()
+            .new_lease
+    );
+    dir.register(ns, "g", peer("leased1", "10.0.1.1", invoker))
+        .await
+        .unwrap();
+    dir.register(ns, "g", peer("leased2", "10.0.1.2", invoker))
+        .await
+        .unwrap();
+    until(&mut w, |m| m.peers.len() == 5).await;
+    let t = Instant::now();
+    let m = until(&mut w, |m| m.peers.len() == 3).await;
+    eprintln!(
+        "[{ns}] lease of 150 ms: instances removed {:?} after the last register",
+        t.elapsed()
+    );
+    assert_eq!(ids(&m), ["a", "c", "d"]);
+    assert!(
+        dir.heartbeat(invoker, Duration::ZERO)
+            .await
+            .unwrap()
+            .new_lease
+    );
+
+    // Bad input is refused with a clear error.
+    let e = dir
+        .register(ns, "g", peer("a=b", "10.0.0.1", 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, whisk_directory::DirectoryError::Invalid(ref m) if m.contains("'='")),
+        "{e:?}"
+    );
+}
