@@ -52,7 +52,7 @@ impl Default for InvokerConfig {
     fn default() -> Self {
         Self {
             id: 0,
-            user_memory_mb: 4096,
+            user_memory_mb: 16384,
             stem_cells: vec![
                 StemCell {
                     kind: "python:3".into(),

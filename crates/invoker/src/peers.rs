@@ -21,6 +21,13 @@ pub const PEER_PORT: u32 = 65432;
 
 type Key = (String, String);
 
+/// The group a folder serves and the newest version written into it.
+#[derive(Default)]
+struct Owner {
+    key: Option<Key>,
+    version: u64,
+}
+
 struct Group {
     folders: HashSet<PathBuf>,
     last: Option<PeerMap>,
@@ -35,6 +42,10 @@ pub struct Peers {
     host_root: PathBuf,
     groups: Mutex<HashMap<Key, Group>>,
     running: Mutex<HashMap<(String, String, String), Peer>>,
+    /// Which group each container folder serves now; every write to a folder holds its lock
+    /// and checks the owner, so a late write of a group never lands in a folder that has
+    /// moved on to another group.
+    owners: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Owner>>>>,
 }
 
 impl Peers {
@@ -50,6 +61,7 @@ impl Peers {
             host_root,
             groups: Mutex::default(),
             running: Mutex::default(),
+            owners: Mutex::default(),
         })
     }
 
@@ -121,10 +133,33 @@ impl Peers {
                 None
             }
         };
+        let lock = self.owner_lock(folder);
+        let mut owner = lock.lock().await;
+        *owner = Owner { key: Some(key), version: 0 };
         if let Some(map) = last {
-            write_map(folder, &map).await;
+            if map.version >= owner.version {
+                owner.version = map.version;
+                write_map(folder, &map).await;
+            }
         }
     }
+
+    fn owner_lock(&self, folder: &Path) -> Arc<tokio::sync::Mutex<Owner>> {
+        self.owners.lock().entry(folder.to_path_buf()).or_default().clone()
+    }
+
+    /// Writes `map` into `folder` if the folder still serves `key` and has nothing newer.
+    async fn write_owned(&self, folder: &Path, key: &Key, map: &PeerMap) {
+        let Some(lock) = self.owners.lock().get(folder).cloned() else {
+            return;
+        };
+        let mut owner = lock.lock().await;
+        if owner.key.as_ref() == Some(key) && map.version >= owner.version {
+            owner.version = map.version;
+            write_map(folder, map).await;
+        }
+    }
+
 
     /// Stops giving maps to `folder` and empties it; the group's watch ends with its last
     /// folder.
@@ -147,7 +182,11 @@ impl Peers {
             version: 0,
             peers: vec![],
         };
+        let lock = self.owner_lock(folder);
+        let mut owner = lock.lock().await;
+        *owner = Owner::default();
         write_map(folder, &empty).await;
+        self.owners.lock().remove(folder);
     }
 
     /// Registers an instance (its activation starts running).
@@ -225,9 +264,10 @@ impl Peers {
                         None => return,
                     }
                 };
-                for f in folders.iter().chain(std::iter::once(&host)) {
-                    write_map(f, &map).await;
+                for f in &folders {
+                    self.write_owned(f, &key, &map).await;
                 }
+                write_map(&host, &map).await;
                 if let Some(g) = self.groups.lock().get(&key) {
                     g.written.send_replace(map.version);
                 }

@@ -5,7 +5,7 @@ map in the folder named by WHISK_PEERS_DIR (`/addrMap` in Docker): `addrMap.txt`
 seed's format `id=ip&id=ip`, and `peers.json` with versions and ports. This module reads that
 map and moves bytes between instances over plain TCP, framed as the seed's functions frame
 them: a 4-byte big-endian length, then the payload. A connection opens with one frame
-`WHISK1 <sender id>` so that the receiver knows who is talking.
+`WHISK1 <group>\n<sender id>` so that the receiver knows who is talking.
 
     import whisk_peers as wp
     wp.wait_for(4, timeout=10)          # until 4 instances are listed
@@ -91,8 +91,15 @@ def size():
     return int(n) if n else len(peers())
 
 
-def rank():
-    """This instance's position among the sorted ids of the group (numeric ids sort numerically)."""
+def rank(timeout=30.0):
+    """This instance's position among the sorted ids of the group (numeric ids sort
+    numerically); waits until the group is complete (gangs) or this instance is listed."""
+    deadline = time.monotonic() + timeout
+    wait_for(size() or 1, timeout)
+    while me() not in peers():
+        if time.monotonic() > deadline:
+            raise PeerTimeout("this instance %r is not listed in its peer map" % me())
+        time.sleep(0.001)
     return _members().index(me())
 
 
@@ -113,29 +120,13 @@ def wait_for(n, timeout=30.0):
 # ---- transport -----------------------------------------------------------------------------
 
 _lock = threading.Lock()
-_inbox = {}        # (kind, sender) -> queue.Queue of payloads
-_any_user = queue.Queue()  # (sender, payload) of user messages in arrival order
-_conns = {}        # peer id -> socket
+_inbox = {}        # (group, kind, sender or None) -> queue.Queue
+_conns = {}        # (my group, my id, peer id) -> socket
 _listener = None
-_epoch = None      # activation id the connections and queues belong to
 
 
-def _new_activation():
-    """Drops connections and queued messages of an earlier activation of this container."""
-    global _epoch, _any_user
-    current = os.environ.get("__OW_ACTIVATION_ID")
-    with _lock:
-        if current == _epoch:
-            return
-        _epoch = current
-        for c in _conns.values():
-            try:
-                c.close()
-            except OSError:
-                pass
-        _conns.clear()
-        _inbox.clear()
-        _any_user = queue.Queue()
+def _group_name():
+    return os.environ.get("__OW_PEER_GROUP", "")
 
 
 def _recvall(sock, n):
@@ -157,11 +148,15 @@ def _write_frame(sock, payload):
     sock.sendall(struct.pack(">I", len(payload)) + payload)
 
 
-def _queue(kind, sender):
+def _queue(group, kind, sender):
+    """Messages are kept per (group, kind, sender): an instance reused by a later activation
+    (warm container) never mixes them up, and one that starts late loses none. User messages
+    of a group share one queue, in arrival order."""
+    key = (group, kind, None if kind == _USER else sender)
     with _lock:
-        q = _inbox.get((kind, sender))
+        q = _inbox.get(key)
         if q is None:
-            q = _inbox[(kind, sender)] = queue.Queue()
+            q = _inbox[key] = queue.Queue()
         return q
 
 
@@ -171,21 +166,20 @@ def _serve_conn(sock):
         if not hello.startswith(_HELLO):
             sock.close()
             return
-        sender = hello[len(_HELLO):].decode()
+        group, _, sender = hello[len(_HELLO):].decode().partition("\n")
         while True:
             frame = _read_frame(sock)
             kind, payload = frame[0], frame[1:]
             if kind == _USER:
-                _any_user.put((sender, payload))
+                _queue(group, _USER, None).put((sender, payload))
             else:
-                _queue(kind, sender).put(payload)
+                _queue(group, kind, sender).put(payload)
     except (OSError, ConnectionError, struct.error):
         sock.close()
 
 
 def _ensure_listening():
     global _listener
-    _new_activation()
     with _lock:
         if _listener is not None:
             return
@@ -209,8 +203,9 @@ def _ensure_listening():
 
 
 def _connect(peer_id, timeout):
+    key = (_group_name(), me(), peer_id)
     with _lock:
-        c = _conns.get(peer_id)
+        c = _conns.get(key)
     if c is not None:
         return c
     deadline = time.monotonic() + timeout
@@ -225,9 +220,9 @@ def _connect(peer_id, timeout):
                 c = socket.create_connection(addr, timeout=max(0.05, deadline - time.monotonic()))
                 c.settimeout(None)
                 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                _write_frame(c, _HELLO + me().encode())
+                _write_frame(c, _HELLO + ("%s\n%s" % (_group_name(), me())).encode())
                 with _lock:
-                    _conns[peer_id] = c
+                    _conns[key] = c
                 return c
             except OSError:
                 # Not listening yet (it binds on first use): retry until the deadline.
@@ -244,7 +239,7 @@ def _send(peer_id, kind, data, timeout):
         _write_frame(c, bytes([kind]) + data)
     except OSError:
         with _lock:
-            _conns.pop(peer_id, None)
+            _conns.pop((_group_name(), me(), peer_id), None)
         raise PeerGone("peer %r closed the connection" % peer_id)
 
 
@@ -270,7 +265,7 @@ def _wait(q, timeout, who):
 def recv(timeout=30.0):
     """Waits for the next message from any peer: returns (sender id, bytes)."""
     _ensure_listening()
-    return _wait(_any_user, timeout, None)
+    return _wait(_queue(_group_name(), _USER, None), timeout, None)
 
 
 def _coll_send(peer_id, obj, timeout):
@@ -279,7 +274,7 @@ def _coll_send(peer_id, obj, timeout):
 
 def _coll_recv(peer_id, timeout):
     _ensure_listening()
-    return pickle.loads(_wait(_queue(_COLL, peer_id), timeout, peer_id))
+    return pickle.loads(_wait(_queue(_group_name(), _COLL, peer_id), timeout, peer_id))
 
 
 def _group(timeout):

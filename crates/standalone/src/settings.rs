@@ -41,7 +41,13 @@ impl Default for Settings {
             python: None,
             proxy_command: None,
             invoker_api_host_from_listen: true,
-            controller: ControllerConfig::default(),
+            // A laptop platform for parallel jobs: OpenWhisk's 60/min and 30 in flight would
+            // stop a 64-instance gang (the seed raised them to 216000 for the same reason).
+            controller: ControllerConfig {
+                invocations_per_minute: 60_000,
+                concurrent_invocations: 1_000,
+                ..ControllerConfig::default()
+            },
             invoker: InvokerConfig::default(),
             directory: DirectoryConfig::default(),
         }
