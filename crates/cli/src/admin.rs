@@ -104,7 +104,16 @@ pub async fn run(
                     }
                     Err(e) if is_locked(&e) => {
                         tracing::debug!(error = %e, "store locked by a running server; using its admin route");
-                        create_remote(client, &subject, &namespace, &limits).await?
+                        // The server holding this store wrote its address beside it.
+                        let beside = path.parent().map(|d| d.join(APIHOST_FILE));
+                        let served = beside.and_then(|f| std::fs::read_to_string(f).ok());
+                        match served {
+                            Some(host) => {
+                                let there = client.with_apihost(host.trim())?;
+                                create_remote(&there, &subject, &namespace, &limits).await?
+                            }
+                            None => create_remote(client, &subject, &namespace, &limits).await?,
+                        }
                     }
                     Err(e) => return Err(store_failure(&path, e).into()),
                 }
@@ -167,6 +176,9 @@ fn is_locked(e: &StoreError) -> bool {
 fn store_failure(path: &std::path::Path, e: StoreError) -> Failure {
     Failure::general(format!("Cannot use the store {}: {e}", path.display()))
 }
+
+/// File in the data dir where a running `whisk standalone` writes its API address.
+pub const APIHOST_FILE: &str = "apihost";
 
 /// `PUT {apihost}/admin/identities/{subject}` as whisk.system; returns `uuid:key`.
 async fn create_remote(

@@ -28,6 +28,13 @@ pub struct Client {
 }
 
 impl Client {
+    /// The same client pointed at another API host.
+    pub fn with_apihost(&self, apihost: &str) -> anyhow::Result<Self> {
+        let mut settings = self.settings.clone();
+        settings.apihost = apihost.trim_end_matches('/').to_string();
+        Self::new(settings)
+    }
+
     /// Builds the HTTP client (TLS checks off with `insecure`, extra CA with `cacert`).
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let mut builder = reqwest::Client::builder()

@@ -311,7 +311,12 @@ async fn openwhisk_client_conformance() {
         .unwrap();
     print_output("node --test", &out);
     // On failure the server's output follows (printed by its guard).
-    assert!(out.status.success(), "node --test in {} failed with {} (its output is above)", dir.display(), out.status);
+    assert!(
+        out.status.success(),
+        "node --test in {} failed with {} (its output is above)",
+        dir.display(),
+        out.status
+    );
 }
 
 const PY_HELLO: &str =

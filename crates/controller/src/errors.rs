@@ -61,6 +61,18 @@ impl IntoResponse for ApiError {
 /// Middleware: runs the request inside its transaction id, and rewrites error responses that
 /// are not JSON (router 404/405, extractor rejections) into OpenWhisk's body.
 pub async fn normalize(req: Request, next: Next) -> Response {
+    let mut resp = normalize_body(req, next).await;
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body was not read to its end: the connection cannot carry another request.
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
+
+async fn normalize_body(req: Request, next: Next) -> Response {
     let tid = whisk_core::transaction_id();
     TRANSACTION_ID
         .scope(tid, async move {

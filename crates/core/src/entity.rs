@@ -257,8 +257,9 @@ fn check_keys(list: &[KeyValue], what: &str) -> Result<(), WhiskError> {
     Ok(())
 }
 
+/// The `exec` annotation OpenWhisk adds: the whole kind (`python:3`, `blackbox`).
 fn exec_annotation(kind: &str) -> String {
-    kind.split(':').next().unwrap_or(kind).to_string()
+    kind.to_string()
 }
 
 fn validate_exec(mut e: Exec) -> Result<Exec, WhiskError> {
@@ -365,7 +366,7 @@ mod tests {
         assert_eq!(a.exec.kind, "python:3");
         assert_eq!(
             lookup(&a.annotations, "exec"),
-            Some(&Value::String("python".into()))
+            Some(&Value::String("python:3".into()))
         );
         assert_eq!(
             lookup(&a.annotations, "provide-api-key"),

@@ -135,7 +135,10 @@ impl Peers {
         };
         let lock = self.owner_lock(folder);
         let mut owner = lock.lock().await;
-        *owner = Owner { key: Some(key), version: 0 };
+        *owner = Owner {
+            key: Some(key),
+            version: 0,
+        };
         if let Some(map) = last {
             if map.version >= owner.version {
                 owner.version = map.version;
@@ -145,7 +148,11 @@ impl Peers {
     }
 
     fn owner_lock(&self, folder: &Path) -> Arc<tokio::sync::Mutex<Owner>> {
-        self.owners.lock().entry(folder.to_path_buf()).or_default().clone()
+        self.owners
+            .lock()
+            .entry(folder.to_path_buf())
+            .or_default()
+            .clone()
     }
 
     /// Writes `map` into `folder` if the folder still serves `key` and has nothing newer.
@@ -159,7 +166,6 @@ impl Peers {
             write_map(folder, map).await;
         }
     }
-
 
     /// Stops giving maps to `folder` and empties it; the group's watch ends with its last
     /// folder.

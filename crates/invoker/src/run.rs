@@ -256,18 +256,20 @@ pub fn classify(resp: ProxyResponse) -> ActivationResponse {
         ));
     }
     match serde_json::from_slice::<Value>(&resp.body) {
-        Ok(Value::Object(mut obj)) => {
-            if let Some(err) = obj.remove("error") {
-                ActivationResponse::application_error(json!({ "error": err }))
-            } else if resp.status == 200 {
-                ActivationResponse::success(Value::Object(obj))
-            } else {
-                ActivationResponse::developer_error(format!(
-                    "The action did not produce a valid response: {}",
-                    Value::Object(obj)
-                ))
-            }
-        }
+        // As OpenWhisk: `{"error": ...}` is the action's own error only on a 200 answer;
+        // any other status means the proxy or the runtime failed: a developer error.
+        Ok(Value::Object(mut obj)) if resp.status == 200 => match obj.remove("error") {
+            Some(err) => ActivationResponse::application_error(json!({ "error": err })),
+            None => ActivationResponse::success(Value::Object(obj)),
+        },
+        Ok(Value::Object(mut obj)) => match obj.remove("error") {
+            Some(Value::String(m)) => ActivationResponse::developer_error(m),
+            Some(other) => ActivationResponse::developer_error(other.to_string()),
+            None => ActivationResponse::developer_error(format!(
+                "The action did not produce a valid response: {}",
+                Value::Object(obj)
+            )),
+        },
         Ok(other) if resp.status == 200 && other.is_array() => ActivationResponse::success(other),
         _ => {
             let text: String = String::from_utf8_lossy(&resp.body)
@@ -451,7 +453,7 @@ mod tests {
         assert_eq!(app.result, Some(json!({"error": "boom"})));
         assert_eq!(
             classify(resp(502, r#"{"error":"x"}"#)).status_code,
-            StatusCode::ApplicationError
+            StatusCode::DeveloperError
         );
         assert_eq!(
             classify(resp(502, r#"{"a":1}"#)).status_code,

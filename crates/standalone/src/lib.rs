@@ -104,6 +104,10 @@ impl Standalone {
             controller.router(),
             shutdown.clone(),
         ));
+        // `whisk admin user create --data-dir` finds the server holding the store here.
+        if let Err(e) = std::fs::write(data_dir.join("apihost"), format!("http://{addr}\n")) {
+            tracing::warn!(error = %e, "cannot record the API address in the data dir");
+        }
         tracing::info!(%addr, data_dir = %data_dir.display(), "whisk standalone is up");
         Ok(Self {
             addr,
