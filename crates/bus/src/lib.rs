@@ -1,16 +1,20 @@
 //! The message bus between controllers and invokers: a small trait with topic/consumer-group
-//! semantics (as Kafka's), and the in-process backend used by `standalone` and unit tests.
+//! semantics (as Kafka's), the in-process backend used by `standalone` and unit tests, and the
+//! Kafka backend of the distributed mode.
 //!
 //! Layout:
 //! - this file: the [`Bus`] and [`Consumer`] traits, [`Delivery`], [`BusError`].
 //! - [`memory`]: [`memory::InProcessBus`], channels inside one process.
+//! - [`kafka`]: [`kafka::KafkaBus`], Kafka-protocol brokers through rdkafka.
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use thiserror::Error;
 
+pub mod kafka;
 pub mod memory;
 
+pub use kafka::{KafkaBus, KafkaConfig};
 pub use memory::InProcessBus;
 
 /// A failure of the bus.
@@ -22,6 +26,9 @@ pub enum BusError {
     /// The broker (or backend) could not be reached or refused the operation.
     #[error("message bus unavailable: {0}")]
     Unavailable(String),
+    /// A setting or argument the backend cannot use (bad configuration, invalid topic name).
+    #[error("message bus misconfigured: {0}")]
+    Config(String),
 }
 
 /// One message received from a topic.
@@ -31,6 +38,9 @@ pub struct Delivery {
     pub payload: Bytes,
     /// Position in the topic (for commits); 0 where the backend has none.
     pub offset: i64,
+    /// Partition of the topic the message came from (commits are per partition); 0 where the
+    /// backend has none.
+    pub partition: i32,
 }
 
 /// Publish/subscribe with consumer groups: every group of a topic gets every message once,

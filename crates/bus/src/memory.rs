@@ -80,6 +80,7 @@ impl Consumer for InProcessConsumer {
         Ok(Delivery {
             payload,
             offset: self.offset,
+            partition: 0,
         })
     }
 

@@ -2,6 +2,7 @@
 //! `whisk standalone`, the whole platform in one process. Parses the command line, sets up
 //! logging to stderr and dispatches; the client lives in the `whisk_cli` library.
 
+mod directory;
 mod standalone;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the whole platform in one process (REST API on 127.0.0.1:3233).
     Standalone(standalone::StandaloneArgs),
+    /// Run the directory service alone (peer maps over gRPC).
+    Directory(directory::DirectoryArgs),
     /// Run one action proxy (what the process runtime starts per container).
     #[command(hide = true)]
     Proxy(whisk_runtime::cli::ProxyArgs),
@@ -33,13 +36,18 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The proxy's stderr is the action's log: it logs warnings only, like a client.
-    let standalone = matches!(cli.command, Command::Standalone(_));
-    init_tracing(cli.global.verbose, standalone);
+    let standalone = matches!(cli.command, Command::Standalone(_) | Command::Directory(_));
+    if matches!(cli.command, Command::Proxy(_)) {
+        whisk_runtime::cli::init_tracing();
+    } else {
+        init_tracing(cli.global.verbose, standalone);
+    }
     if !standalone && !matches!(cli.command, Command::Proxy(_)) {
         restore_default_sigpipe();
     }
     let outcome = match cli.command {
         Command::Standalone(args) => standalone::run(args).await,
+        Command::Directory(args) => directory::run(args).await,
         Command::Proxy(args) => whisk_runtime::cli::run(args).await,
         Command::Client(cmd) => whisk_cli::run(&cli.global, cmd).await,
     };

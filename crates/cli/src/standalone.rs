@@ -20,6 +20,12 @@ pub struct StandaloneArgs {
     /// Python interpreter for actions.
     #[arg(long)]
     pub python: Option<String>,
+    /// Use the directory service at this address instead of the in-process one.
+    #[arg(long)]
+    pub directory: Option<String>,
+    /// Id of this platform's invoker (distinct per platform sharing one directory).
+    #[arg(long)]
+    pub invoker_id: Option<u32>,
 }
 
 /// Runs the platform until SIGINT/SIGTERM.
@@ -35,6 +41,12 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
     if args.python.is_some() {
         settings.python = args.python;
     }
+    if args.directory.is_some() {
+        settings.directory_url = args.directory;
+    }
+    if let Some(id) = args.invoker_id {
+        settings.invoker.id = id;
+    }
     let platform = Standalone::start(settings).await?;
     println!(
         "whisk standalone: API on http://{}  (guest key: {})",
@@ -47,7 +59,7 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
     platform.shutdown().await
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
     tokio::select! {

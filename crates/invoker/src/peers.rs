@@ -111,6 +111,14 @@ impl Peers {
     /// once, when known).
     pub async fn attach(self: &Arc<Self>, namespace: &str, group: &str, folder: &Path) {
         let key = (namespace.to_string(), group.to_string());
+        // Own the folder first: a write of the group that races with this attach waits for
+        // the lock, then finds the folder owned and writes only what is newer.
+        let lock = self.owner_lock(folder);
+        let mut owner = lock.lock().await;
+        *owner = Owner {
+            key: Some(key.clone()),
+            version: 0,
+        };
         let last = {
             let mut groups = self.groups.lock();
             if let Some(g) = groups.get_mut(&key) {
@@ -133,17 +141,9 @@ impl Peers {
                 None
             }
         };
-        let lock = self.owner_lock(folder);
-        let mut owner = lock.lock().await;
-        *owner = Owner {
-            key: Some(key),
-            version: 0,
-        };
         if let Some(map) = last {
-            if map.version >= owner.version {
-                owner.version = map.version;
-                write_map(folder, &map).await;
-            }
+            owner.version = map.version;
+            write_map(folder, &map).await;
         }
     }
 
@@ -270,6 +270,7 @@ impl Peers {
                         None => return,
                     }
                 };
+                tracing::debug!(namespace = %key.0, group = %key.1, version = map.version, peers = map.peers.len(), folders = folders.len(), "peer map changed");
                 for f in &folders {
                     self.write_owned(f, &key, &map).await;
                 }
@@ -305,9 +306,10 @@ pub fn render_peers_json(map: &PeerMap) -> String {
 /// Writes both files into `folder`, each by temp file + rename.
 pub async fn write_map(folder: &Path, map: &PeerMap) {
     let folder = folder.to_path_buf();
+    // addrMap.txt first: whoever sees a version in peers.json finds it in addrMap.txt too.
     let files = [
-        ("peers.json", render_peers_json(map)),
         ("addrMap.txt", render_addr_map(map)),
+        ("peers.json", render_peers_json(map)),
     ];
     let res = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         std::fs::create_dir_all(&folder)?;

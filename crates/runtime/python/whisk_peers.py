@@ -114,7 +114,7 @@ def wait_for(n, timeout=30.0):
         if time.monotonic() > deadline:
             raise PeerTimeout("only %d of %d peers appeared within %.1f s: %s" % (len(p), n, timeout, sorted(p)))
         time.sleep(delay)
-        delay = min(delay * 2, 0.01)
+        delay = min(delay * 2, 0.002)
 
 
 # ---- transport -----------------------------------------------------------------------------

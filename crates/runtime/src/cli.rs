@@ -26,6 +26,19 @@ pub struct ProxyArgs {
     pub workdir: Option<PathBuf>,
 }
 
+/// Logs to stderr — which is the action's log — at `WHISK_PROXY_LOG` (default `warn`; the
+/// platform's `RUST_LOG` is deliberately not used, so that its level never floods activation
+/// logs).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHISK_PROXY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
+}
+
 /// Runs the proxy until SIGINT/SIGTERM.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let temp = match &args.workdir {

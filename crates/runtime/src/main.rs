@@ -2,7 +2,6 @@
 //! [`whisk_runtime::cli::run`].
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use whisk_runtime::cli::ProxyArgs;
 
 /// OpenWhisk action proxy: serves /init and /run for Python or Node.js.
@@ -16,10 +15,6 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .init();
+    whisk_runtime::cli::init_tracing();
     whisk_runtime::cli::run(args.proxy).await
 }

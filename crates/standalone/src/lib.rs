@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use whisk_bus::{Bus, InProcessBus};
 use whisk_controller::Controller;
 use whisk_core::Identity;
-use whisk_directory::Registry;
+use whisk_directory::{DirectoryClient, PeerDirectory, Registry};
 use whisk_invoker::{Invoker, ProcessFactory};
 use whisk_store::{EmbeddedStore, Store};
 
@@ -70,6 +70,11 @@ impl Standalone {
             .unwrap_or_else(ProcessFactory::default_command);
         let factory = Arc::new(ProcessFactory::new(command, env));
         let directory = Registry::in_memory(settings.directory.registry_options());
+        // An external directory (`whisk directory`) lets several platforms share peer maps.
+        let peer_directory: Arc<dyn PeerDirectory> = match &settings.directory_url {
+            Some(url) => Arc::new(DirectoryClient::connect_lazy(url)?),
+            None => Arc::new(directory.clone()),
+        };
         let mut invoker_cfg = settings.invoker.clone();
         if invoker_cfg.data_dir.is_none() {
             invoker_cfg.data_dir = Some(data_dir.clone());
@@ -82,7 +87,7 @@ impl Standalone {
             factory.clone(),
             store.clone(),
             bus.clone(),
-            Arc::new(directory.clone()),
+            peer_directory,
             shutdown.clone(),
         )
         .await?;

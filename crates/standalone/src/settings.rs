@@ -29,6 +29,8 @@ pub struct Settings {
     pub controller: ControllerConfig,
     /// Invoker settings.
     pub invoker: InvokerConfig,
+    /// Address of an external directory service (`whisk directory`); default: in-process.
+    pub directory_url: Option<String>,
     /// Directory settings (standalone runs it in-process; only the lease timings apply).
     pub directory: DirectoryConfig,
 }
@@ -49,6 +51,7 @@ impl Default for Settings {
                 ..ControllerConfig::default()
             },
             invoker: InvokerConfig::default(),
+            directory_url: None,
             directory: DirectoryConfig::default(),
         }
     }

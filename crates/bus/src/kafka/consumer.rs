@@ -1,0 +1,245 @@
+//! The group consumer of [`super::KafkaBus`]: a driver task per consumer keeps polling
+//! librdkafka (so rebalances are served even while the application is busy) and hands messages
+//! over through a bounded channel; [`Consumer::commit`] commits offset + 1 asynchronously.
+//!
+//! A message fetched from a partition that was revoked before the application read it is
+//! dropped here: the partition's new owner reads it again from the committed offset.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::{BorrowedMessage, Message as _};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+
+use super::KafkaConfig;
+use crate::{BusError, Consumer, Delivery};
+
+/// Sends librdkafka's logs and client errors to `tracing`.
+pub(crate) struct LogContext;
+
+fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    use RDKafkaLogLevel::*;
+    match level {
+        Emerg | Alert | Critical | Error => tracing::error!(fac, "librdkafka: {message}"),
+        Warning => tracing::warn!(fac, "librdkafka: {message}"),
+        Notice | Info => tracing::info!(fac, "librdkafka: {message}"),
+        Debug => tracing::debug!(fac, "librdkafka: {message}"),
+    }
+}
+
+impl ClientContext for LogContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        log(level, fac, message)
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, "kafka client: {reason}");
+    }
+}
+
+/// What the driver task, the rebalance callbacks and the handle share.
+struct Shared {
+    topic: String,
+    group: String,
+    /// Assigned partitions, each with the epoch of its assignment.
+    assigned: Mutex<HashMap<i32, u64>>,
+    next_epoch: AtomicU64,
+    /// Becomes true at the first assignment (possibly empty: more members than partitions).
+    joined: watch::Sender<bool>,
+}
+
+struct GroupContext(Arc<Shared>);
+
+impl ClientContext for GroupContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        log(level, fac, message)
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        let s = &self.0;
+        tracing::warn!(topic = %s.topic, group = %s.group, %error, "kafka consumer: {reason}");
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let s = &self.0;
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let mut assigned = s.assigned.lock();
+                for e in tpl.elements() {
+                    let epoch = s.next_epoch.fetch_add(1, Ordering::Relaxed);
+                    assigned.insert(e.partition(), epoch);
+                }
+                tracing::debug!(topic = %s.topic, group = %s.group, partitions = ?assigned.keys().collect::<Vec<_>>(), "kafka partitions assigned");
+                drop(assigned);
+                s.joined.send_replace(true);
+            }
+            Rebalance::Revoke(tpl) => {
+                let mut assigned = s.assigned.lock();
+                for e in tpl.elements() {
+                    assigned.remove(&e.partition());
+                }
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!(topic = %s.topic, group = %s.group, error = %e, "kafka rebalance failed")
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            let s = &self.0;
+            tracing::warn!(topic = %s.topic, group = %s.group, error = %e, ?offsets, "kafka commit failed; those messages may be delivered again");
+        }
+    }
+}
+
+type Inner = StreamConsumer<GroupContext>;
+
+struct Tagged {
+    delivery: Delivery,
+    epoch: u64,
+}
+
+/// A member of a consumer group on one topic.
+pub(crate) struct KafkaConsumer {
+    consumer: Option<Arc<Inner>>,
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Tagged>,
+}
+
+impl KafkaConsumer {
+    /// Joins `group` on `topic` and returns once the group gave this member its partitions
+    /// (so that with `latest` nothing published after this returns is missed), or
+    /// [`BusError::Unavailable`] after `request_timeout_ms`.
+    pub(crate) async fn join(cfg: &KafkaConfig, topic: &str, group: &str) -> Result<Self, BusError> {
+        let (joined, mut joined_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            topic: topic.to_string(),
+            group: group.to_string(),
+            assigned: Mutex::default(),
+            next_epoch: AtomicU64::new(0),
+            joined,
+        });
+        let consumer: Inner = cfg
+            .consumer(topic, group)
+            .create_with_context(GroupContext(shared.clone()))
+            .map_err(|e| BusError::Config(format!("kafka consumer: {e}")))?;
+        consumer
+            .subscribe(&[topic])
+            .map_err(|e| BusError::Unavailable(format!("subscribing to {topic:?}: {e}")))?;
+        let consumer = Arc::new(consumer);
+        let (tx, rx) = mpsc::channel(cfg.prefetch_messages);
+        tokio::spawn(drive(consumer.clone(), shared.clone(), tx));
+        let this = Self {
+            consumer: Some(consumer),
+            shared,
+            rx,
+        };
+        let timeout = Duration::from_millis(cfg.request_timeout_ms.into());
+        let joined = tokio::time::timeout(timeout, joined_rx.wait_for(|j| *j))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        match joined {
+            true => Ok(this),
+            false => Err(BusError::Unavailable(format!(
+                "consumer group {group:?} on topic {topic:?} got no partitions from kafka \
+                 brokers {} within {timeout:?}",
+                cfg.brokers
+            ))),
+        }
+    }
+}
+
+fn owned(m: &BorrowedMessage<'_>) -> Delivery {
+    Delivery {
+        payload: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
+        offset: m.offset(),
+        partition: m.partition(),
+    }
+}
+
+/// Polls `consumer` until the handle is dropped, then closes it (leaving the group) off the
+/// async threads: closing blocks until pending commits are sent.
+async fn drive(consumer: Arc<Inner>, shared: Arc<Shared>, tx: mpsc::Sender<Tagged>) {
+    loop {
+        let received = tokio::select! {
+            _ = tx.closed() => break,
+            m = consumer.recv() => m.map(|m| owned(&m)),
+        };
+        let delivery = match received {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(topic = %shared.topic, group = %shared.group, error = %e, "kafka consumer error");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(epoch) = shared.assigned.lock().get(&delivery.partition).copied() else {
+            continue;
+        };
+        if tx.send(Tagged { delivery, epoch }).await.is_err() {
+            break;
+        }
+    }
+    close(consumer);
+}
+
+fn close(consumer: Arc<Inner>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(move || drop(consumer))),
+        Err(_) => drop(consumer),
+    }
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn recv(&mut self) -> Result<Delivery, BusError> {
+        loop {
+            let t = self.rx.recv().await.ok_or(BusError::Closed)?;
+            let current = self.shared.assigned.lock().get(&t.delivery.partition).copied();
+            if current == Some(t.epoch) {
+                return Ok(t.delivery);
+            }
+            // Revoked since it was fetched: the partition's new owner gets it instead.
+        }
+    }
+
+    async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
+        let consumer = self.consumer.as_ref().ok_or(BusError::Closed)?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(
+            &self.shared.topic,
+            delivery.partition,
+            Offset::Offset(delivery.offset + 1),
+        )
+        .map_err(|e| BusError::Unavailable(format!("commit: {e}")))?;
+        consumer.commit(&tpl, CommitMode::Async).map_err(|e| {
+            BusError::Unavailable(format!(
+                "committing offset {} of {}/{} for group {:?}: {e}",
+                delivery.offset + 1,
+                self.shared.topic,
+                delivery.partition,
+                self.shared.group
+            ))
+        })
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        if let Some(c) = self.consumer.take() {
+            close(c);
+        }
+    }
+}

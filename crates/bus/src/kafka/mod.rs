@@ -1,0 +1,229 @@
+//! Kafka backend of the bus (rdkafka over a bundled librdkafka): one async producer shared by
+//! every publish, one admin client for topics, one group consumer per [`Bus::subscribe`].
+//!
+//! Layout:
+//! - this file: [`KafkaBus`] (topics, publish, subscribe).
+//! - [`config`]: [`KafkaConfig`], every key and default, mapped onto librdkafka properties.
+//! - [`consumer`]: the group consumer, its driver task and at-least-once commits.
+//!
+//! Delivery is at-least-once: a consumer commits a message's offset + 1 after handling it;
+//! whatever was received but not committed when a consumer leaves its group is delivered again
+//! to the next member. Consumers must tolerate duplicates.
+//!
+//! Faults. A broker that cannot be reached makes [`Bus::ensure_topic`], [`Bus::publish`] and
+//! [`Bus::subscribe`] return [`BusError::Unavailable`] after `request_timeout_ms` or
+//! `message_timeout_ms`; the clients keep reconnecting, so the same bus works once the broker
+//! is up. A broker restarted with memory storage (tansu `memory://`) comes back without topics,
+//! offsets or groups: a publish that meets an unknown topic re-creates it and sends again;
+//! consumers rejoin their groups, see the re-created topic within `metadata_refresh_ms` and
+//! read it from its start (their committed offsets are gone). Messages that were only in the
+//! lost broker's memory are lost with it; persistent storage avoids that.
+
+pub mod config;
+mod consumer;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+pub use config::KafkaConfig;
+
+use crate::{Bus, BusError, Consumer};
+
+/// A [`Bus`] over Kafka-protocol brokers.
+#[derive(Clone)]
+pub struct KafkaBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: KafkaConfig,
+    producer: FutureProducer<consumer::LogContext>,
+    admin: AdminClient<DefaultClientContext>,
+    /// Topics this bus created or found; a publish to another topic ensures it first.
+    known: Mutex<HashSet<String>>,
+}
+
+impl KafkaBus {
+    /// Builds the clients. Nothing is contacted yet: an unreachable broker shows up as
+    /// [`BusError::Unavailable`] from the first operation, not here. Errors here are bad
+    /// configuration ([`BusError::Config`]).
+    pub fn new(config: KafkaConfig) -> Result<Self, BusError> {
+        config.validate()?;
+        let producer = config
+            .producer()
+            .create_with_context(consumer::LogContext)
+            .map_err(|e| BusError::Config(format!("kafka producer: {e}")))?;
+        let admin = config
+            .admin()
+            .create()
+            .map_err(|e| BusError::Config(format!("kafka admin client: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                producer,
+                admin,
+                known: Mutex::default(),
+            }),
+        })
+    }
+
+    /// The settings this bus was built with.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.inner.config
+    }
+
+    async fn create_topic(&self, topic: &str) -> Result<(), BusError> {
+        let cfg = &self.inner.config;
+        let timeout = Duration::from_millis(cfg.request_timeout_ms.into());
+        let new = NewTopic::new(
+            topic,
+            cfg.topic_partitions,
+            TopicReplication::Fixed(cfg.replication_factor),
+        );
+        let opts = AdminOptions::new()
+            .request_timeout(Some(timeout))
+            .operation_timeout(Some(timeout));
+        let unavailable = |e: String| {
+            BusError::Unavailable(format!(
+                "cannot create topic {topic:?} on kafka brokers {}: {e}",
+                cfg.brokers
+            ))
+        };
+        // The admin request has its own timeout; this one bounds it should librdkafka not.
+        let results = tokio::time::timeout(
+            timeout + Duration::from_secs(1),
+            self.inner.admin.create_topics([&new], &opts),
+        )
+        .await
+        .map_err(|_| unavailable(format!("no answer within {timeout:?}")))?
+        .map_err(|e| unavailable(e.to_string()))?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => return Err(unavailable(code.to_string())),
+            }
+        }
+        self.inner.known.lock().insert(topic.to_string());
+        Ok(())
+    }
+
+    async fn send(&self, topic: &str, payload: &Bytes) -> Result<(), KafkaError> {
+        let record: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic).payload(&payload[..]);
+        let queue_timeout = Duration::from_millis(self.inner.config.message_timeout_ms.into());
+        self.inner
+            .producer
+            .send(record, queue_timeout)
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e)
+    }
+}
+
+fn unknown_topic(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownPartition
+        )
+    )
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    async fn ensure_topic(&self, topic: &str) -> Result<(), BusError> {
+        validate_topic(topic)?;
+        self.create_topic(topic).await
+    }
+
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
+        validate_topic(topic)?;
+        if !self.inner.known.lock().contains(topic) {
+            self.create_topic(topic).await?;
+        }
+        let mut result = self.send(topic, &payload).await;
+        if let Err(e) = &result {
+            if unknown_topic(e) {
+                // The broker lost the topic (a restart with memory storage): create it again.
+                tracing::warn!(topic, error = %e, "topic unknown to the broker; re-creating it");
+                self.inner.known.lock().remove(topic);
+                self.create_topic(topic).await?;
+                result = self.send(topic, &payload).await;
+            }
+        }
+        result.map_err(|e| {
+            BusError::Unavailable(format!(
+                "publishing to topic {topic:?} on kafka brokers {} failed: {e}",
+                self.inner.config.brokers
+            ))
+        })
+    }
+
+    /// Creates `topic` when missing, joins `group` and returns once the group assigned this
+    /// member its partitions (none when the group has more members than partitions).
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError> {
+        validate_topic(topic)?;
+        if group.is_empty() {
+            return Err(BusError::Config("empty consumer group name".into()));
+        }
+        if !self.inner.known.lock().contains(topic) {
+            self.create_topic(topic).await?;
+        }
+        let c = consumer::KafkaConsumer::join(&self.inner.config, topic, group).await?;
+        Ok(Box::new(c))
+    }
+}
+
+/// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`.
+fn validate_topic(topic: &str) -> Result<(), BusError> {
+    let ok = !topic.is_empty()
+        && topic.len() <= 249
+        && topic != "."
+        && topic != ".."
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(BusError::Config(format!(
+            "invalid kafka topic name {topic:?} (1 to 249 of a-z A-Z 0-9 . _ -)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names() {
+        for ok in ["invoker0", "completed12", "health", "a.b_c-d"] {
+            validate_topic(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a b", "ä", &"x".repeat(250)] {
+            assert!(matches!(validate_topic(bad), Err(BusError::Config(_))));
+        }
+    }
+
+    #[test]
+    fn bad_config_is_refused_up_front() {
+        let e = KafkaBus::new(KafkaConfig {
+            acks: "many".into(),
+            ..Default::default()
+        })
+        .err()
+        .unwrap();
+        assert!(matches!(e, BusError::Config(_)), "{e}");
+    }
+}

@@ -1,0 +1,441 @@
+//! Peer maps end to end, with the real binaries: instances invoked as in the seed see each
+//! other in `addrMap.txt` with distinct IPs; an instance that ends disappears; a 50 ms instance
+//! is seen by a peer waiting for it; numeric and string ids; namespace isolation; a killed
+//! platform's instances vanish when its invoker's lease lapses (two platforms sharing a
+//! `whisk directory`); a directory restarted on Redis serves the same map; ring and allreduce
+//! over gangs of 2, 8 and 32.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const SEEN: &str = include_str!("../../../functions/peers_seen.py");
+const RING: &str = include_str!("../../../functions/ring.py");
+const ALLREDUCE: &str = include_str!("../../../functions/allreduce.py");
+
+/// Waits until instance `target` appears in this group's map, then until it is gone.
+const WATCHER: &str = r#"
+import json, os, time
+def listed(target):
+    try:
+        with open(os.path.join(os.environ["WHISK_PEERS_DIR"], "peers.json")) as f:
+            return any(p["id"] == target for p in json.load(f)["peers"])
+    except (OSError, ValueError):
+        return False
+def main(args):
+    target, deadline = args["target"], time.time() + float(args.get("timeout", 20))
+    while not listed(target):
+        if time.time() > deadline:
+            return {"seen": False, "gone": False}
+        time.sleep(0.001)
+    t = time.time()
+    while listed(target):
+        if time.time() > deadline:
+            return {"seen": True, "gone": False}
+        time.sleep(0.001)
+    return {"seen": True, "gone": True, "gone_after_ms": int((time.time() - t) * 1000)}
+"#;
+
+/// Lives `ms` milliseconds.
+const SLEEPER: &str = r#"
+import time
+def main(args):
+    time.sleep(float(args.get("ms", 50)) / 1000)
+    return {"slept": args.get("ms", 50)}
+"#;
+
+/// Lists its group's peers after `ms` milliseconds, then stays `hold` ms more.
+const LISTER: &str = r#"
+import time, whisk_peers
+def main(args):
+    time.sleep(float(args.get("ms", 0)) / 1000)
+    peers = sorted(whisk_peers.peers())
+    time.sleep(float(args.get("hold", 0)) / 1000)
+    return {"peers": peers}
+"#;
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    auth: (String, String),
+}
+
+impl Api {
+    fn new(server: &Server, key: &str) -> Self {
+        let (u, k) = key.split_once(':').expect("uuid:key");
+        Api {
+            http: reqwest::Client::new(),
+            base: server.url("/api/v1/namespaces/_"),
+            auth: (u.to_string(), k.to_string()),
+        }
+    }
+
+    async fn put(&self, name: &str, code: &str) {
+        let r = self
+            .http
+            .put(format!("{}/actions/{name}?overwrite=true", self.base))
+            .basic_auth(&self.auth.0, Some(&self.auth.1))
+            .json(&json!({"exec": {"kind": "python:3", "code": code}, "limits": {"memory": 128}}))
+            .send()
+            .await
+            .expect("PUT action");
+        assert!(
+            r.status().is_success(),
+            "PUT {name}: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    async fn invoke(&self, name: &str, query: &str, params: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/actions/{name}?{query}", self.base))
+            .basic_auth(&self.auth.0, Some(&self.auth.1))
+            .json(&params)
+            .send()
+            .await
+            .expect("invoke");
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("JSON answer"))
+    }
+
+    /// Starts an activation; returns its id.
+    async fn start(&self, name: &str, params: Value) -> String {
+        let (status, body) = self.invoke(name, "blocking=false", params).await;
+        assert_eq!(status, 202, "{body}");
+        body["activationId"]
+            .as_str()
+            .expect("activationId")
+            .to_string()
+    }
+
+    /// Waits for an activation record and returns its result (asserting success).
+    async fn result(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self
+                .http
+                .get(format!("{}/activations/{id}", self.base))
+                .basic_auth(&self.auth.0, Some(&self.auth.1))
+                .send()
+                .await
+                .expect("GET activation");
+            if r.status().as_u16() == 200 {
+                let a: Value = r.json().await.unwrap();
+                assert_eq!(a["response"]["status"], "success", "activation {id}: {a}");
+                return a["response"]["result"].clone();
+            }
+            assert!(Instant::now() < deadline, "activation {id} did not finish");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn standalone(dir: &Path, extra: &[&str]) -> Server {
+    Server::start_with(&dir.join("data"), dir, extra).await
+}
+
+#[tokio::test]
+async fn four_instances_as_in_the_seed_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = standalone(dir.path(), &[]).await;
+    let api = Api::new(&server, GUEST_KEY);
+    api.put("fib4", SEEN).await;
+    let mut ids = vec![];
+    for i in 0..4 {
+        ids.push(
+            api.start("fib4", json!({"instanceID": format!("myname{i}"), "n": 4}))
+                .await,
+        );
+    }
+    let mut maps = vec![];
+    for id in &ids {
+        maps.push(api.result(id).await);
+    }
+    let first = &maps[0]["peers"];
+    let ips: std::collections::BTreeSet<&str> = first
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(ips.len(), 4, "four distinct IPs: {first}");
+    for (i, m) in maps.iter().enumerate() {
+        assert_eq!(m["me"], format!("myname{i}"));
+        let keys: Vec<&String> = m["peers"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            vec!["myname0", "myname1", "myname2", "myname3"],
+            "{m}"
+        );
+        assert_eq!(&m["peers"], first, "every instance sees the same map");
+        let line = m["addrMap"].as_str().unwrap();
+        assert!(
+            line.starts_with("myname0=") && line.matches('&').count() == 3,
+            "seed format: {line}"
+        );
+    }
+    let host_copy = server
+        .data_dir
+        .join("addrMap/guest/guest%2Ffib4/addrMap.txt");
+    assert!(host_copy.exists(), "host copy at {}", host_copy.display());
+}
+
+#[tokio::test]
+async fn short_instances_are_seen_and_ended_ones_disappear() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = standalone(dir.path(), &[]).await;
+    let api = Api::new(&server, GUEST_KEY);
+    api.put("watcher", WATCHER).await;
+    api.put("sleeper", SLEEPER).await;
+    for ms in [50, 300] {
+        let target = format!("short{ms}");
+        let w = api
+            .start(
+                "watcher",
+                json!({"instanceID": "w", "group": "life", "target": target}),
+            )
+            .await;
+        // The watcher is listening before the short instance starts.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let s = api
+            .start(
+                "sleeper",
+                json!({"instanceID": target, "group": "life", "ms": ms}),
+            )
+            .await;
+        let seen = api.result(&w).await;
+        assert_eq!(seen["seen"], true, "a {ms} ms instance was seen: {seen}");
+        assert_eq!(seen["gone"], true, "and disappeared when it ended: {seen}");
+        api.result(&s).await;
+    }
+}
+
+#[tokio::test]
+async fn numeric_and_string_ids_and_namespaces_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = standalone(dir.path(), &[]).await;
+    let api = Api::new(&server, GUEST_KEY);
+    api.put("lister", LISTER).await;
+    // The number 0 and the string "1" are both ids; the string "0" names the same as 0.
+    // Both list their peers while both run.
+    let a = api
+        .start(
+            "lister",
+            json!({"instanceID": 0, "group": "ids", "ms": 1500, "hold": 2000}),
+        )
+        .await;
+    let b = api
+        .start(
+            "lister",
+            json!({"instanceID": "1", "group": "ids", "ms": 1500, "hold": 2000}),
+        )
+        .await;
+    assert_eq!(api.result(&a).await["peers"], json!(["0", "1"]));
+    assert_eq!(api.result(&b).await["peers"], json!(["0", "1"]));
+    let (status, body) = api
+        .invoke("lister", "blocking=true", json!({"instanceID": "a&b"}))
+        .await;
+    assert_eq!(status, 400, "an id with & is refused: {body}");
+    assert!(body["error"].as_str().unwrap().contains("instanceID"));
+
+    // Another namespace, same group name: never sees guest's instances.
+    let out = Command::new(whisk_bin())
+        .args(["admin", "user", "create", "other", "--data-dir"])
+        .arg(&server.data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin user create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let other = Api::new(&server, &other_key);
+    other.put("lister", LISTER).await;
+    let g = api
+        .start(
+            "lister",
+            json!({"instanceID": "guest0", "group": "shared", "ms": 1500, "hold": 1000}),
+        )
+        .await;
+    let o = other
+        .start(
+            "lister",
+            json!({"instanceID": "other0", "group": "shared", "ms": 1500, "hold": 1000}),
+        )
+        .await;
+    assert_eq!(other.result(&o).await["peers"], json!(["other0"]));
+    assert_eq!(api.result(&g).await["peers"], json!(["guest0"]));
+}
+
+fn spawn_directory(dir: &Path, port: u16, redis: Option<&str>) -> Child {
+    let log = std::fs::File::create(dir.join(format!("directory-{port}.log"))).unwrap();
+    let mut cmd = Command::new(whisk_bin());
+    cmd.args(["directory", "--listen", &format!("127.0.0.1:{port}")]);
+    if let Some(url) = redis {
+        cmd.args(["--redis", url]);
+    }
+    cmd.stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("whisk directory")
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_killed_platforms_instances_vanish_when_its_lease_lapses() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _directory = Killed(spawn_directory(dir.path(), port, None));
+    let url = format!("127.0.0.1:{port}");
+    let d1 = dir.path().join("one");
+    let d2 = dir.path().join("two");
+    std::fs::create_dir_all(&d1).unwrap();
+    std::fs::create_dir_all(&d2).unwrap();
+    let mut victim_host = standalone(&d1, &["--directory", &url, "--invoker-id", "1"]).await;
+    let watcher_host = standalone(&d2, &["--directory", &url, "--invoker-id", "2"]).await;
+    let victim_api = Api::new(&victim_host, GUEST_KEY);
+    let api = Api::new(&watcher_host, GUEST_KEY);
+    victim_api.put("sleeper", SLEEPER).await;
+    api.put("watcher", WATCHER).await;
+    let w = api
+        .start(
+            "watcher",
+            json!({"instanceID": "w", "group": "crash", "target": "victim", "timeout": 30}),
+        )
+        .await;
+    victim_api
+        .start(
+            "sleeper",
+            json!({"instanceID": "victim", "group": "crash", "ms": 60000}),
+        )
+        .await;
+    // Wait until the victim runs, then kill its whole platform without a goodbye.
+    let peers_file = victim_host.data_dir.join("addrMap/guest/crash/addrMap.txt");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&peers_file)
+        .unwrap_or_default()
+        .contains("victim=")
+    {
+        assert!(Instant::now() < deadline, "the victim never appeared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(victim_host.pid(), "KILL");
+    let seen = api.result(&w).await;
+    assert_eq!(seen["seen"], true, "{seen}");
+    assert_eq!(
+        seen["gone"], true,
+        "the killed instance vanished from the other platform's map: {seen}"
+    );
+    let _ = victim_host.terminate_quietly();
+}
+
+#[tokio::test]
+async fn a_directory_restarted_on_redis_serves_the_same_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis_port = free_port();
+    let redis = Command::new("redis-server")
+        .args([
+            "--port",
+            &redis_port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .spawn();
+    let _redis =
+        Killed(redis.expect("redis-server is needed for this test (scripts/test.sh installs it)"));
+    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let port = free_port();
+    let mut directory = Killed(spawn_directory(dir.path(), port, Some(&redis_url)));
+    let url = format!("127.0.0.1:{port}");
+    let server = standalone(dir.path(), &["--directory", &url]).await;
+    let api = Api::new(&server, GUEST_KEY);
+    api.put("sleeper", SLEEPER).await;
+    api.put("lister", LISTER).await;
+    let holder = api
+        .start(
+            "sleeper",
+            json!({"instanceID": "holder", "group": "durable", "ms": 8000}),
+        )
+        .await;
+    let host_copy = server.data_dir.join("addrMap/guest/durable/addrMap.txt");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&host_copy)
+        .unwrap_or_default()
+        .contains("holder=")
+    {
+        assert!(Instant::now() < deadline, "the holder never appeared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Restart the directory on the same Redis and port.
+    let _ = directory.0.kill();
+    let _ = directory.0.wait();
+    directory = Killed(spawn_directory(dir.path(), port, Some(&redis_url)));
+    let l = api
+        .start(
+            "lister",
+            json!({"instanceID": "late", "group": "durable", "ms": 1000}),
+        )
+        .await;
+    assert_eq!(
+        api.result(&l).await["peers"],
+        json!(["holder", "late"]),
+        "the restarted directory still lists the holder"
+    );
+    api.result(&holder).await;
+    drop(directory);
+}
+
+#[tokio::test]
+async fn ring_and_allreduce_give_the_right_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = standalone(dir.path(), &[]).await;
+    let api = Api::new(&server, GUEST_KEY);
+    api.put("ring", RING).await;
+    api.put("allreduce", ALLREDUCE).await;
+    for n in [2u64, 8, 32] {
+        let expected = n * (n - 1) / 2;
+        let (status, body) = api
+            .invoke(
+                "ring",
+                &format!("blocking=true&result=true&instances={n}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "ring of {n}: {body}");
+        let results = body["results"].as_array().unwrap();
+        assert_eq!(results.len() as u64, n);
+        assert_eq!(results[0]["token"], expected, "ring of {n}: {body}");
+        let (status, body) = api
+            .invoke(
+                "allreduce",
+                &format!("blocking=true&result=true&instances={n}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "allreduce of {n}: {body}");
+        for r in body["results"].as_array().unwrap() {
+            assert_eq!(r["sum"], expected, "allreduce of {n}: {body}");
+        }
+    }
+}
