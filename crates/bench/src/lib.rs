@@ -4,8 +4,11 @@
 //! Layout:
 //! - [`load`]: closed-loop load with N concurrent clients, recording a latency histogram.
 //! - [`table`]: printing results.
+//! - [`peers`]: the issue-4 scenarios (peer-map propagation vs polling, crashes, peer
+//!   messaging, gangs).
 //! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
 
 pub mod load;
+pub mod peers;
 pub mod standalone;
 pub mod table;

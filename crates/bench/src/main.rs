@@ -5,31 +5,51 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "whisk-rs benchmarks")]
 struct Args {
-    /// Scenario set to run.
-    #[arg(value_parser = ["standalone"], default_value = "standalone")]
-    scenario: String,
+    /// Scenario sets to run: `standalone` (issue 3), `peers` (issue 4); default all.
+    #[arg(value_parser = ["standalone", "peers"])]
+    scenarios: Vec<String>,
     /// Requests per warm scenario.
     #[arg(long, default_value_t = 5000)]
     requests: usize,
     /// Cold starts per cold scenario.
     #[arg(long, default_value_t = 30)]
     cold: usize,
+    /// Peer-map changes measured on the pushed path.
+    #[arg(long, default_value_t = 1000)]
+    changes: usize,
+    /// Peer-map changes measured on the 1 s polling baseline.
+    #[arg(long, default_value_t = 20)]
+    polled: usize,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     println!(
-        "machine: {} cores; {}",
+        "machine: {} cores, {}; whisk-bench {}",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        std::env::consts::ARCH
+        std::env::consts::ARCH,
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
-    // One scenario set so far; `scenario` names it for the tables and future sets.
-    whisk_bench::standalone::run(&whisk_bench::standalone::Plan {
-        requests: args.requests,
-        cold: args.cold,
-    })
-    .await
+    let all = args.scenarios.is_empty();
+    let wants = |s: &str| all || args.scenarios.iter().any(|x| x == s);
+    if wants("standalone") {
+        whisk_bench::standalone::run(&whisk_bench::standalone::Plan {
+            requests: args.requests,
+            cold: args.cold,
+        })
+        .await?;
+    }
+    if wants("peers") {
+        whisk_bench::peers::run(&whisk_bench::peers::Plan {
+            changes: args.changes,
+            polled: args.polled,
+            watchers: 32,
+            crashes: 30,
+        })
+        .await?;
+    }
+    Ok(())
 }

@@ -155,15 +155,31 @@ impl Peers {
             .clone()
     }
 
-    /// Writes `map` into `folder` if the folder still serves `key` and has nothing newer.
-    async fn write_owned(&self, folder: &Path, key: &Key, map: &PeerMap) {
-        let Some(lock) = self.owners.lock().get(folder).cloned() else {
-            return;
+    /// Writes `map` into every folder of `folders` that still serves `key` and has nothing
+    /// newer, and into the host copy, in one blocking batch. Folder locks are taken in path
+    /// order, so two writers never wait on each other in a cycle.
+    async fn write_owned(&self, mut folders: Vec<PathBuf>, host: &Path, key: &Key, map: &PeerMap) {
+        folders.sort();
+        let locks: Vec<_> = {
+            let owners = self.owners.lock();
+            folders
+                .into_iter()
+                .filter_map(|f| owners.get(&f).cloned().map(|l| (f, l)))
+                .collect()
         };
-        let mut owner = lock.lock().await;
-        if owner.key.as_ref() == Some(key) && map.version >= owner.version {
-            owner.version = map.version;
-            write_map(folder, map).await;
+        let mut guards = Vec::with_capacity(locks.len());
+        let mut targets = Vec::with_capacity(locks.len() + 1);
+        for (folder, lock) in locks {
+            let owner = lock.lock_owned().await;
+            if owner.key.as_ref() == Some(key) && map.version >= owner.version {
+                targets.push(folder);
+                guards.push(owner);
+            }
+        }
+        targets.push(host.to_path_buf());
+        write_maps(targets, map).await;
+        for g in &mut guards {
+            g.version = map.version;
         }
     }
 
@@ -271,10 +287,7 @@ impl Peers {
                     }
                 };
                 tracing::debug!(namespace = %key.0, group = %key.1, version = map.version, peers = map.peers.len(), folders = folders.len(), "peer map changed");
-                for f in &folders {
-                    self.write_owned(f, &key, &map).await;
-                }
-                write_map(&host, &map).await;
+                self.write_owned(folders, &host, &key, &map).await;
                 if let Some(g) = self.groups.lock().get(&key) {
                     g.written.send_replace(map.version);
                 }
@@ -305,25 +318,33 @@ pub fn render_peers_json(map: &PeerMap) -> String {
 
 /// Writes both files into `folder`, each by temp file + rename.
 pub async fn write_map(folder: &Path, map: &PeerMap) {
-    let folder = folder.to_path_buf();
+    write_maps(vec![folder.to_path_buf()], map).await;
+}
+
+/// Writes both files into every folder of `folders` (rendered once, one blocking task).
+pub async fn write_maps(folders: Vec<PathBuf>, map: &PeerMap) {
     // addrMap.txt first: whoever sees a version in peers.json finds it in addrMap.txt too.
     let files = [
         ("addrMap.txt", render_addr_map(map)),
         ("peers.json", render_peers_json(map)),
     ];
-    let res = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&folder)?;
-        for (name, content) in files {
-            let tmp = folder.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, content)?;
-            std::fs::rename(&tmp, folder.join(name))?;
+    let write = move || {
+        for folder in folders {
+            let one = || -> std::io::Result<()> {
+                std::fs::create_dir_all(&folder)?;
+                for (name, content) in &files {
+                    let tmp = folder.join(format!(".{name}.tmp"));
+                    std::fs::write(&tmp, content)?;
+                    std::fs::rename(&tmp, folder.join(name))?;
+                }
+                Ok(())
+            };
+            if let Err(e) = one() {
+                tracing::warn!(error = %e, folder = %folder.display(), "writing a peer map failed");
+            }
         }
-        Ok(())
-    })
-    .await;
-    if let Ok(Err(e)) = res {
-        tracing::warn!(error = %e, "writing a peer map failed");
-    }
+    };
+    let _ = tokio::task::spawn_blocking(write).await;
 }
 
 /// A namespace or group as one path segment (`/` and `%` percent-encoded).

@@ -130,12 +130,14 @@ def _group_name():
 
 
 def _recvall(sock, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if not k:
             raise ConnectionError("connection closed")
-        buf.extend(chunk)
+        got += k
     return bytes(buf)
 
 
@@ -145,7 +147,23 @@ def _read_frame(sock):
 
 
 def _write_frame(sock, payload):
-    sock.sendall(struct.pack(">I", len(payload)) + payload)
+    header = struct.pack(">I", len(payload))
+    if len(payload) < 65536:
+        sock.sendall(header + payload)
+    else:
+        # No copy of large payloads: the header, then the payload itself.
+        sock.sendall(header)
+        sock.sendall(payload)
+
+
+def _write_kind_frame(sock, kind, data):
+    """One frame whose payload is the kind byte, then `data` (not copied when large)."""
+    header = struct.pack(">IB", len(data) + 1, kind)
+    if len(data) < 65536:
+        sock.sendall(header + data)
+    else:
+        sock.sendall(header)
+        sock.sendall(data)
 
 
 def _queue(group, kind, sender):
@@ -168,8 +186,11 @@ def _serve_conn(sock):
             return
         group, _, sender = hello[len(_HELLO):].decode().partition("\n")
         while True:
-            frame = _read_frame(sock)
-            kind, payload = frame[0], frame[1:]
+            (n,) = struct.unpack(">I", _recvall(sock, 4))
+            if n == 0:
+                continue
+            kind = _recvall(sock, 1)[0]
+            payload = _recvall(sock, n - 1)
             if kind == _USER:
                 _queue(group, _USER, None).put((sender, payload))
             else:
@@ -236,7 +257,7 @@ def _send(peer_id, kind, data, timeout):
     _ensure_listening()
     c = _connect(peer_id, timeout)
     try:
-        _write_frame(c, bytes([kind]) + data)
+        _write_kind_frame(c, kind, data)
     except OSError:
         with _lock:
             _conns.pop((_group_name(), me(), peer_id), None)
