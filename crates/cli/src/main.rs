@@ -3,6 +3,8 @@
 //! logging to stderr and dispatches; the client lives in the `whisk_cli` library.
 
 mod directory;
+mod gateway;
+mod roles;
 mod standalone;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +25,14 @@ struct Cli {
 enum Command {
     /// Run the whole platform in one process (REST API on 127.0.0.1:3233).
     Standalone(standalone::StandaloneArgs),
+    /// Run a controller alone (REST API; Kafka bus, CouchDB store).
+    Controller(roles::RoleArgs),
+    /// Run an invoker alone (`--id N` consumes topic invoker<N>).
+    Invoker(roles::RoleArgs),
+    /// Run the gateway (TLS, routing to controllers, limits).
+    Gateway(gateway::GatewayArgs),
+    /// Make a CA and server certificates (for the gateway and a private registry).
+    Certs(gateway::CertsArgs),
     /// Run the directory service alone (peer maps over gRPC).
     Directory(directory::DirectoryArgs),
     /// Run one action proxy (what the process runtime starts per container).
@@ -36,7 +46,14 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The proxy's stderr is the action's log: it logs warnings only, like a client.
-    let standalone = matches!(cli.command, Command::Standalone(_) | Command::Directory(_));
+    let standalone = matches!(
+        cli.command,
+        Command::Standalone(_)
+            | Command::Directory(_)
+            | Command::Controller(_)
+            | Command::Invoker(_)
+            | Command::Gateway(_)
+    );
     if matches!(cli.command, Command::Proxy(_)) {
         whisk_runtime::cli::init_tracing();
     } else {
@@ -48,6 +65,10 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Standalone(args) => standalone::run(args).await,
         Command::Directory(args) => directory::run(args).await,
+        Command::Gateway(args) => gateway::run(args).await,
+        Command::Certs(args) => gateway::certs(args),
+        Command::Controller(args) => roles::controller(args).await,
+        Command::Invoker(args) => roles::invoker(args).await,
         Command::Proxy(args) => whisk_runtime::cli::run(args).await,
         Command::Client(cmd) => whisk_cli::run(&cli.global, cmd).await,
     };

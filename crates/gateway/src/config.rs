@@ -22,6 +22,10 @@ pub struct GatewayConfig {
     pub tls_cert: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the HTTPS listener.
     pub tls_key: PathBuf,
+    /// Event-loop threads of [`run`](crate::run), each a single-threaded runtime with its own
+    /// listening sockets (`SO_REUSEPORT`) and keep-alive pool, like nginx's worker processes;
+    /// limits, health and the certificate are shared. 0 = one per CPU.
+    pub workers: usize,
     /// Offer HTTP/2 through ALPN on the HTTPS listener (plain HTTP is always HTTP/1.1).
     pub http2: bool,
     /// Base URLs of the controllers (`http://host:port`, optionally with a path prefix).
@@ -87,6 +91,7 @@ impl Default for GatewayConfig {
             listen_https: None,
             tls_cert: PathBuf::from("certs/out/domain.crt"),
             tls_key: PathBuf::from("certs/out/domain.key"),
+            workers: 0,
             http2: true,
             backends: vec!["http://127.0.0.1:3233".to_string()],
             max_body_bytes: 50 * 1024 * 1024,

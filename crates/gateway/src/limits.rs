@@ -13,7 +13,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -109,9 +109,7 @@ impl<V> Sharded<V> {
     }
 
     fn shard(&self, key: &str) -> &Mutex<HashMap<String, V>> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[h.finish() as usize % SHARDS]
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
 }
 
@@ -143,11 +141,9 @@ impl RateLimiter {
                 *tokens + now.duration_since(*last).as_secs_f64() * rate < burst
             });
         }
-        let (tokens, last) = shard
-            .entry(key.to_string())
-            .or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second)
-            .min(self.burst);
+        let (tokens, last) = shard.entry(key.to_string()).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -440,7 +436,10 @@ mod tests {
     fn namespace_keys() {
         let b64 = base64::engine::general_purpose::STANDARD.encode("uuid-1:secret");
         assert_eq!(
-            namespace_key(&req("/api/v1/namespaces/_/actions", Some(&format!("Basic {b64}")))),
+            namespace_key(&req(
+                "/api/v1/namespaces/_/actions",
+                Some(&format!("Basic {b64}"))
+            )),
             Some("subject:uuid-1".into())
         );
         assert_eq!(
@@ -451,7 +450,10 @@ mod tests {
             namespace_key(&req("/api/v1/web/guest/default/hello.json", None)),
             Some("ns:guest".into())
         );
-        assert_eq!(namespace_key(&req("/api/v1/namespaces/_/actions", None)), None);
+        assert_eq!(
+            namespace_key(&req("/api/v1/namespaces/_/actions", None)),
+            None
+        );
         assert_eq!(namespace_key(&req("/api/v1", Some("Basic !!!"))), None);
         assert_eq!(namespace_key(&req("/api/v1", Some("Bearer x"))), None);
     }

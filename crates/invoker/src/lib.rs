@@ -11,8 +11,10 @@
 //!   idle eviction.
 //! - [`run`]: one activation from message to record.
 //! - [`service`]: the bus consumer, completions and health pings.
+//! - [`commits`]: which offsets may be committed (at-least-once with concurrency).
 //! - [`config`]: settings and their defaults.
 
+pub mod commits;
 pub mod config;
 pub mod container;
 pub mod peers;

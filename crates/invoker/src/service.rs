@@ -115,9 +115,20 @@ impl Invoker {
         {
             let inv = inv.clone();
             tokio::spawn(async move {
+                let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(i32, i64)>();
+                let mut tracker = crate::commits::CommitTracker::default();
                 loop {
                     let delivery = tokio::select! {
                         _ = shutdown.cancelled() => break,
+                        Some((partition, offset)) = done_rx.recv() => {
+                            if let Some(upto) = tracker.done(partition, offset) {
+                                let mark = whisk_bus::Delivery { payload: Default::default(), offset: upto, partition };
+                                if let Err(e) = consumer.commit(&mark).await {
+                                    tracing::warn!(error = %e, "commit failed");
+                                }
+                            }
+                            continue;
+                        }
                         d = consumer.recv() => d,
                     };
                     let delivery = match delivery {
@@ -129,18 +140,22 @@ impl Invoker {
                             continue;
                         }
                     };
+                    tracker.start(delivery.partition, delivery.offset);
+                    let done = done_tx.clone();
+                    let (partition, offset) = (delivery.partition, delivery.offset);
                     match ActivationMessage::decode(delivery.payload.as_ref()) {
                         Ok(msg) => {
                             let inv = inv.clone();
-                            tokio::spawn(async move { inv.handle(msg).await });
+                            tokio::spawn(async move {
+                                inv.handle(msg).await;
+                                let _ = done.send((partition, offset));
+                            });
                         }
                         Err(e) => {
                             inv.malformed.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(error = %e, "skipping a malformed activation message");
+                            let _ = done.send((partition, offset));
                         }
-                    }
-                    if let Err(e) = consumer.commit(&delivery).await {
-                        tracing::warn!(error = %e, "commit failed");
                     }
                 }
                 inv.pool.shutdown().await;

@@ -3,9 +3,11 @@
 //! action proxy processes for containers.
 //!
 //! Layout:
+//! - [`roles`]: the backends every role opens, and the roles as separate processes.
 //! - [`settings`]: every setting of the platform, loaded with the `config` crate.
 //! - this file: [`Standalone::start`] and shutdown.
 
+pub mod roles;
 pub mod settings;
 
 pub use settings::Settings;
@@ -15,12 +17,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use whisk_bus::{Bus, InProcessBus};
 use whisk_controller::Controller;
-use whisk_core::Identity;
-use whisk_directory::{DirectoryClient, PeerDirectory, Registry};
+use whisk_directory::Registry;
 use whisk_invoker::{Invoker, ProcessFactory};
-use whisk_store::{EmbeddedStore, Store};
+use whisk_store::Store;
 
 /// A running standalone platform.
 pub struct Standalone {
@@ -43,16 +43,8 @@ impl Standalone {
         let data_dir = settings.data_dir();
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let db = data_dir.join("whisk.redb");
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&db).with_context(|| {
-            format!(
-                "cannot open the database {} (is another whisk running on it?)",
-                db.display()
-            )
-        })?);
-        ensure_identity(store.as_ref(), Identity::guest()).await?;
-        ensure_identity(store.as_ref(), Identity::system()).await?;
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let store = roles::open_store(&settings).await?;
+        let bus = roles::open_bus(&settings)?;
         let shutdown = CancellationToken::new();
 
         let listener = tokio::net::TcpListener::bind(&settings.listen)
@@ -69,12 +61,7 @@ impl Standalone {
             .clone()
             .unwrap_or_else(ProcessFactory::default_command);
         let factory = Arc::new(ProcessFactory::new(command, env));
-        let directory = Registry::in_memory(settings.directory.registry_options());
-        // An external directory (`whisk directory`) lets several platforms share peer maps.
-        let peer_directory: Arc<dyn PeerDirectory> = match &settings.directory_url {
-            Some(url) => Arc::new(DirectoryClient::connect_lazy(url)?),
-            None => Arc::new(directory.clone()),
-        };
+        let (peer_directory, directory) = roles::open_directory(&settings)?;
         let mut invoker_cfg = settings.invoker.clone();
         if invoker_cfg.data_dir.is_none() {
             invoker_cfg.data_dir = Some(data_dir.clone());
@@ -134,11 +121,4 @@ impl Standalone {
         self.store.flush().await?;
         Ok(())
     }
-}
-
-async fn ensure_identity(store: &dyn Store, identity: Identity) -> anyhow::Result<()> {
-    if store.get_identity(&identity.uuid).await?.is_none() {
-        store.put_identity(&identity).await?;
-    }
-    Ok(())
 }

@@ -6,9 +6,34 @@
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use whisk_bus::KafkaConfig;
 use whisk_controller::ControllerConfig;
 use whisk_directory::DirectoryConfig;
+use whisk_gateway::GatewayConfig;
 use whisk_invoker::InvokerConfig;
+use whisk_store::CouchConfig;
+
+/// Where actions, activations and subjects live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// A redb file in the data dir (one process only).
+    #[default]
+    Embedded,
+    /// A CouchDB-compatible server (`couchdb.*`).
+    Couchdb,
+}
+
+/// How controllers and invokers exchange messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusBackend {
+    /// Channels inside one process (standalone only).
+    #[default]
+    Memory,
+    /// A Kafka-protocol broker (`kafka.*`).
+    Kafka,
+}
 
 /// All settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,6 +50,16 @@ pub struct Settings {
     pub proxy_command: Option<Vec<String>>,
     /// Give actions `__OW_API_HOST` = the address the API listens on.
     pub invoker_api_host_from_listen: bool,
+    /// `embedded` (default) or `couchdb`.
+    pub store: StoreBackend,
+    /// CouchDB settings (`store = "couchdb"`).
+    pub couchdb: CouchConfig,
+    /// `memory` (default) or `kafka`.
+    pub bus: BusBackend,
+    /// Kafka settings (`bus = "kafka"`).
+    pub kafka: KafkaConfig,
+    /// Gateway settings (`whisk gateway`).
+    pub gateway: GatewayConfig,
     /// Controller settings.
     pub controller: ControllerConfig,
     /// Invoker settings.
@@ -52,6 +87,11 @@ impl Default for Settings {
             },
             invoker: InvokerConfig::default(),
             directory_url: None,
+            gateway: GatewayConfig::default(),
+            store: StoreBackend::default(),
+            couchdb: CouchConfig::default(),
+            bus: BusBackend::default(),
+            kafka: KafkaConfig::default(),
             directory: DirectoryConfig::default(),
         }
     }

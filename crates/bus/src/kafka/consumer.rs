@@ -5,7 +5,7 @@
 //! A message fetched from a partition that was revoked before the application read it is
 //! dropped here: the partition's new owner reads it again from the committed offset.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
@@ -25,25 +25,37 @@ use tokio::sync::{mpsc, watch};
 use super::KafkaConfig;
 use crate::{BusError, Consumer, Delivery};
 
-/// Sends librdkafka's logs and client errors to `tracing`.
-pub(crate) struct LogContext;
+/// The producer's context: sends librdkafka's logs and client errors to `tracing`, and
+/// forgets which topics exist when the connection to the brokers breaks (a broker restarted
+/// with memory storage comes back without them, and tansu 0.6.0 acknowledges a message for an
+/// unknown topic without storing it), so the next publish ensures its topic again.
+pub(crate) struct ProducerContext {
+    pub(crate) known: Arc<Mutex<HashSet<String>>>,
+}
 
 fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
     use RDKafkaLogLevel::*;
     match level {
-        Emerg | Alert | Critical | Error => tracing::error!(fac, "librdkafka: {message}"),
-        Warning => tracing::warn!(fac, "librdkafka: {message}"),
+        Emerg | Alert | Critical => tracing::error!(fac, "librdkafka: {message}"),
+        // librdkafka reports every failed connection attempt as an error.
+        Error | Warning => tracing::warn!(fac, "librdkafka: {message}"),
         Notice | Info => tracing::info!(fac, "librdkafka: {message}"),
         Debug => tracing::debug!(fac, "librdkafka: {message}"),
     }
 }
 
-impl ClientContext for LogContext {
+impl ClientContext for ProducerContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         log(level, fac, message)
     }
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(%error, "kafka client: {reason}");
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            self.known.lock().clear();
+        }
+        tracing::warn!(%error, "kafka producer: {reason}");
     }
 }
 
@@ -122,7 +134,11 @@ impl KafkaConsumer {
     /// Joins `group` on `topic` and returns once the group gave this member its partitions
     /// (so that with `latest` nothing published after this returns is missed), or
     /// [`BusError::Unavailable`] after `request_timeout_ms`.
-    pub(crate) async fn join(cfg: &KafkaConfig, topic: &str, group: &str) -> Result<Self, BusError> {
+    pub(crate) async fn join(
+        cfg: &KafkaConfig,
+        topic: &str,
+        group: &str,
+    ) -> Result<Self, BusError> {
         let (joined, mut joined_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             topic: topic.to_string(),
@@ -207,7 +223,12 @@ impl Consumer for KafkaConsumer {
     async fn recv(&mut self) -> Result<Delivery, BusError> {
         loop {
             let t = self.rx.recv().await.ok_or(BusError::Closed)?;
-            let current = self.shared.assigned.lock().get(&t.delivery.partition).copied();
+            let current = self
+                .shared
+                .assigned
+                .lock()
+                .get(&t.delivery.partition)
+                .copied();
             if current == Some(t.epoch) {
                 return Ok(t.delivery);
             }

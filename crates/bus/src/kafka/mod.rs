@@ -11,13 +11,22 @@
 //! to the next member. Consumers must tolerate duplicates.
 //!
 //! Faults. A broker that cannot be reached makes [`Bus::ensure_topic`], [`Bus::publish`] and
-//! [`Bus::subscribe`] return [`BusError::Unavailable`] after `request_timeout_ms` or
-//! `message_timeout_ms`; the clients keep reconnecting, so the same bus works once the broker
-//! is up. A broker restarted with memory storage (tansu `memory://`) comes back without topics,
-//! offsets or groups: a publish that meets an unknown topic re-creates it and sends again;
-//! consumers rejoin their groups, see the re-created topic within `metadata_refresh_ms` and
-//! read it from its start (their committed offsets are gone). Messages that were only in the
-//! lost broker's memory are lost with it; persistent storage avoids that.
+//! [`Bus::subscribe`] return [`BusError::Unavailable`] after `request_timeout_ms` (topic
+//! creation, group join) and `message_timeout_ms` (delivery); the clients keep reconnecting, so
+//! the same bus works once the broker is up. The producer retries within `message_timeout_ms`.
+//!
+//! A broker restarted with memory storage (tansu `memory://`) comes back without topics,
+//! offsets or groups, and what it held is lost. The bus forgets which topics exist whenever the
+//! connection breaks, so the next publish re-creates its topic (tansu 0.6.0 acknowledges a
+//! message for an unknown topic without storing it, so this cannot wait for an error), and
+//! `subscribe` always ensures its topic.
+//!
+//! Known defect (tansu 0.6.0 with librdkafka 2.12): a consumer that fetches a topic the broker
+//! does not know crashes the process with SIGSEGV. tansu answers such a fetch with a zero topic
+//! id and a current-leader tag; librdkafka's leader discovery (KIP-951) then looks the topic up
+//! by a null name (`rd_kafka_metadata_update_op`). So consumers must not be running across a
+//! restart of a memory-storage tansu: restart them with it, or give the broker persistent
+//! storage (tansu `postgres://`), where topics survive.
 
 pub mod config;
 mod consumer;
@@ -46,10 +55,11 @@ pub struct KafkaBus {
 
 struct Inner {
     config: KafkaConfig,
-    producer: FutureProducer<consumer::LogContext>,
+    producer: FutureProducer<consumer::ProducerContext>,
     admin: AdminClient<DefaultClientContext>,
-    /// Topics this bus created or found; a publish to another topic ensures it first.
-    known: Mutex<HashSet<String>>,
+    /// Topics this bus created or found; a publish to another topic ensures it first. Cleared
+    /// when the connection to the brokers breaks.
+    known: Arc<Mutex<HashSet<String>>>,
 }
 
 impl KafkaBus {
@@ -58,9 +68,12 @@ impl KafkaBus {
     /// configuration ([`BusError::Config`]).
     pub fn new(config: KafkaConfig) -> Result<Self, BusError> {
         config.validate()?;
+        let known = Arc::new(Mutex::default());
         let producer = config
             .producer()
-            .create_with_context(consumer::LogContext)
+            .create_with_context(consumer::ProducerContext {
+                known: known.clone(),
+            })
             .map_err(|e| BusError::Config(format!("kafka producer: {e}")))?;
         let admin = config
             .admin()
@@ -71,7 +84,7 @@ impl KafkaBus {
                 config,
                 producer,
                 admin,
-                known: Mutex::default(),
+                known,
             }),
         })
     }
@@ -176,9 +189,8 @@ impl Bus for KafkaBus {
         if group.is_empty() {
             return Err(BusError::Config("empty consumer group name".into()));
         }
-        if !self.inner.known.lock().contains(topic) {
-            self.create_topic(topic).await?;
-        }
+        // Always: a topic this bus published to may have been lost since (a broker restart).
+        self.create_topic(topic).await?;
         let c = consumer::KafkaConsumer::join(&self.inner.config, topic, group).await?;
         Ok(Box::new(c))
     }

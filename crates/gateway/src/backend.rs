@@ -1,0 +1,189 @@
+//! The controllers behind the gateway: [`Backends`] parses their base URLs, hands them out in
+//! round-robin order (healthy ones first), and keeps their health up to date — passively (a
+//! failed connect marks a controller down at once) and actively ([`Backends::run_health_checks`]
+//! probes each one every interval and brings it back when it answers).
+
+use crate::error::GatewayError;
+use bytes::Bytes;
+use http::uri::{Authority, Scheme};
+use http::{Request, Uri};
+use http_body_util::Empty;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// One controller.
+#[derive(Debug)]
+pub struct Backend {
+    /// The base URL as configured (for logs).
+    pub name: Arc<str>,
+    authority: Authority,
+    /// Path prefix without a trailing `/` (usually empty).
+    prefix: String,
+    healthy: AtomicBool,
+}
+
+impl Backend {
+    /// Parses `http://host:port[/prefix]`.
+    pub fn parse(url: &str) -> Result<Self, GatewayError> {
+        let bad = |why: &str| GatewayError::Config(format!("backend {url:?}: {why}"));
+        let uri: Uri = url.trim().parse().map_err(|_| bad("not a URL"))?;
+        if uri.scheme() != Some(&Scheme::HTTP) {
+            return Err(bad("only http:// controllers are supported"));
+        }
+        let authority = uri.authority().cloned().ok_or_else(|| bad("no host"))?;
+        if uri.query().is_some() {
+            return Err(bad("a query is not allowed"));
+        }
+        let prefix = uri.path().trim_end_matches('/').to_string();
+        Ok(Self {
+            name: url.trim().trim_end_matches('/').into(),
+            authority,
+            prefix,
+            healthy: AtomicBool::new(true),
+        })
+    }
+
+    /// The URI of `path_and_query` on this controller.
+    pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{}", self.prefix, path_and_query))
+            .build()
+    }
+
+    /// `host:port` of this controller.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// Whether the last probe or request reached it.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Records a probe or request outcome; logs transitions.
+    pub fn set_healthy(&self, healthy: bool) {
+        let was = self.healthy.swap(healthy, Ordering::Relaxed);
+        if was != healthy {
+            if healthy {
+                tracing::info!(backend = %self.name, "controller is up");
+            } else {
+                tracing::warn!(backend = %self.name, "controller is down");
+            }
+        }
+    }
+}
+
+/// The controllers, in configured order.
+#[derive(Debug)]
+pub struct Backends {
+    list: Vec<Arc<Backend>>,
+    next: AtomicUsize,
+}
+
+impl Backends {
+    /// Parses every base URL; at least one is needed.
+    pub fn new(urls: &[String]) -> Result<Self, GatewayError> {
+        if urls.is_empty() {
+            return Err(GatewayError::Config("no backends configured".into()));
+        }
+        let list = urls
+            .iter()
+            .map(|u| Backend::parse(u).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            list,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// All controllers.
+    pub fn all(&self) -> &[Arc<Backend>] {
+        &self.list
+    }
+
+    /// The order to try controllers in for one request: healthy ones starting at the next
+    /// round-robin position, then the unhealthy ones (in case their state is stale).
+    pub fn pick_order(&self) -> Vec<Arc<Backend>> {
+        let n = self.list.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let rotated = (0..n).map(|i| &self.list[(start + i) % n]);
+        let (mut healthy, unhealthy): (Vec<_>, Vec<_>) =
+            rotated.cloned().partition(|b| b.is_healthy());
+        healthy.extend(unhealthy);
+        healthy
+    }
+
+    /// Probes every controller each `interval` until `shutdown`.
+    pub async fn run_health_checks(
+        self: Arc<Self>,
+        client: Client<HttpConnector, Empty<Bytes>>,
+        path: String,
+        interval: Duration,
+        timeout: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let probes = self.list.iter().map(|b| {
+                let client = client.clone();
+                let path = path.clone();
+                async move {
+                    let ok = match b.uri(&path) {
+                        Ok(uri) => probe(&client, uri, timeout).await,
+                        Err(_) => false,
+                    };
+                    b.set_healthy(ok);
+                }
+            });
+            futures::future::join_all(probes).await;
+        }
+    }
+}
+
+async fn probe(client: &Client<HttpConnector, Empty<Bytes>>, uri: Uri, timeout: Duration) -> bool {
+    let Ok(req) = Request::get(uri).body(Empty::new()) else {
+        return false;
+    };
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Ok(Ok(resp)) => resp.status().as_u16() < 500,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_order() {
+        assert!(Backends::new(&[]).is_err());
+        assert!(Backend::parse("https://x:1").is_err());
+        assert!(Backend::parse("nonsense url").is_err());
+        let b = Backend::parse("http://127.0.0.1:3233/base/").unwrap();
+        assert_eq!(
+            b.uri("/api/v1?x=1").unwrap().to_string(),
+            "http://127.0.0.1:3233/base/api/v1?x=1"
+        );
+        let bs = Backends::new(&["http://a:1".into(), "http://b:2".into()]).unwrap();
+        let first = bs.pick_order()[0].name.clone();
+        let second = bs.pick_order()[0].name.clone();
+        assert_ne!(first, second);
+        bs.all()[0].set_healthy(false);
+        for _ in 0..3 {
+            let order = bs.pick_order();
+            assert_eq!(&*order[0].name, "http://b:2");
+            assert_eq!(order.len(), 2);
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! [`Gateway`]: binds the listeners, accepts connections (TLS handshakes under a timeout),
+//! serves HTTP/1.1 (and HTTP/2 when ALPN picks it) through the layer stack, runs the health
+//! checks, and shuts down gracefully: stop accepting, let requests in flight finish within
+//! [`GatewayConfig::drain_timeout`], then drop what is left.
+
+use crate::backend::Backends;
+use crate::config::GatewayConfig;
+use crate::error::{Body, GatewayError};
+use crate::limits::{ConcurrencyLimitLayer, InFlightLimitLayer, LimitKey, RateLimitLayer};
+use crate::proxy::{backend_client, Proxy};
+use crate::request_id::{ConnInfo, RequestIdLayer, ResponseFuture};
+use crate::tls::{server_config, CertReloader};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tower::{Service, ServiceBuilder};
+
+/// A bound gateway, ready to [`serve`](Gateway::serve).
+pub struct Gateway {
+    config: GatewayConfig,
+    http: Option<TcpListener>,
+    https: Option<TcpListener>,
+    parts: SharedParts,
+    health_checks: bool,
+}
+
+/// What the event-loop threads of one gateway share: the controllers and their health, the
+/// limit counters, the certificate, the connection slots.
+#[derive(Clone)]
+pub(crate) struct SharedParts {
+    backends: Arc<Backends>,
+    tls: Option<(Arc<CertReloader>, TlsAcceptor)>,
+    in_flight: InFlightLimitLayer,
+    client_rate: RateLimitLayer,
+    client_concurrency: ConcurrencyLimitLayer,
+    namespace_rate: RateLimitLayer,
+    namespace_concurrency: ConcurrencyLimitLayer,
+    slots: Arc<Semaphore>,
+}
+
+impl SharedParts {
+    /// Checks `config`, parses the controllers, loads the certificate when `tls`.
+    pub(crate) fn new(config: &GatewayConfig, tls: bool) -> Result<Self, GatewayError> {
+        if config.max_header_bytes < 1024 || config.max_headers == 0 {
+            return Err(GatewayError::Config(
+                "max_header_bytes must be at least 1024 and max_headers at least 1".into(),
+            ));
+        }
+        if config.max_connections == 0 {
+            return Err(GatewayError::Config(
+                "max_connections must be at least 1".into(),
+            ));
+        }
+        let backends = Arc::new(Backends::new(&config.backends)?);
+        let tls = if tls {
+            let reloader = Arc::new(CertReloader::load(&config.tls_cert, &config.tls_key)?);
+            let acceptor = TlsAcceptor::from(server_config(reloader.clone(), config.http2)?);
+            Some((reloader, acceptor))
+        } else {
+            None
+        };
+        let (rate, conc) = (&config.rate_limit, &config.concurrency_limit);
+        Ok(Self {
+            backends,
+            tls,
+            in_flight: InFlightLimitLayer::new(config.max_in_flight),
+            client_rate: RateLimitLayer::new(
+                LimitKey::Client,
+                rate.client.per_second,
+                rate.client.burst,
+            ),
+            client_concurrency: ConcurrencyLimitLayer::new(LimitKey::Client, conc.client),
+            namespace_rate: RateLimitLayer::new(
+                LimitKey::Namespace,
+                rate.namespace.per_second,
+                rate.namespace.burst,
+            ),
+            namespace_concurrency: ConcurrencyLimitLayer::new(LimitKey::Namespace, conc.namespace),
+            slots: Arc::new(Semaphore::new(config.max_connections)),
+        })
+    }
+
+    pub(crate) fn cert_reloader(&self) -> Option<Arc<CertReloader>> {
+        self.tls.as_ref().map(|(r, _)| r.clone())
+    }
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("http", &self.http_addr())
+            .field("https", &self.https_addr())
+            .field("backends", &self.parts.backends)
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// Checks `config`, loads the certificate (when HTTPS is on) and binds the listeners.
+    pub async fn bind(config: GatewayConfig) -> Result<Self, GatewayError> {
+        let bind = |addr: Option<SocketAddr>| async move {
+            match addr {
+                None => Ok(None),
+                Some(addr) => TcpListener::bind(addr)
+                    .await
+                    .map(Some)
+                    .map_err(|source| GatewayError::Bind { addr, source }),
+            }
+        };
+        let http = bind(config.listen_http).await?;
+        let https = bind(config.listen_https).await?;
+        Self::from_listeners(config, http, https)
+    }
+
+    /// Uses listeners bound by the caller (the addresses in `config` are ignored); HTTPS is on
+    /// when `https` is given.
+    pub fn from_listeners(
+        config: GatewayConfig,
+        http: Option<TcpListener>,
+        https: Option<TcpListener>,
+    ) -> Result<Self, GatewayError> {
+        if http.is_none() && https.is_none() {
+            return Err(GatewayError::Config("no listener configured".into()));
+        }
+        let parts = SharedParts::new(&config, https.is_some())?;
+        Ok(Self::with_parts(config, http, https, parts, true))
+    }
+
+    /// A gateway (one event loop) on `parts` shared with others; only one of them should run
+    /// the `health_checks`.
+    pub(crate) fn with_parts(
+        config: GatewayConfig,
+        http: Option<TcpListener>,
+        https: Option<TcpListener>,
+        parts: SharedParts,
+        health_checks: bool,
+    ) -> Self {
+        Self {
+            config,
+            http,
+            https,
+            parts,
+            health_checks,
+        }
+    }
+
+    /// The address of the HTTP listener.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address of the HTTPS listener.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The reloadable certificate (for a SIGHUP handler), when HTTPS is on.
+    pub fn cert_reloader(&self) -> Option<Arc<CertReloader>> {
+        self.parts.cert_reloader()
+    }
+
+    /// Reads the certificate files again (what SIGHUP does).
+    pub fn reload_tls(&self) -> Result<(), GatewayError> {
+        self.cert_reloader().ok_or(GatewayError::NoTls)?.reload()
+    }
+
+    /// The controllers and their health.
+    pub fn backends(&self) -> Arc<Backends> {
+        self.parts.backends.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), GatewayError> {
+        let cfg = &self.config;
+        let parts = &self.parts;
+        let stack = ServiceBuilder::new()
+            .layer(RequestIdLayer::new(cfg.access_log))
+            .layer(parts.in_flight.clone())
+            .layer(parts.client_rate.clone())
+            .layer(parts.client_concurrency.clone())
+            .layer(parts.namespace_rate.clone())
+            .layer(parts.namespace_concurrency.clone())
+            .service(Proxy::new(cfg, parts.backends.clone()));
+
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .header_read_timeout(cfg.header_read_timeout)
+            .max_headers(cfg.max_headers)
+            .max_header_size(cfg.max_header_bytes)
+            .max_buf_size(cfg.max_header_bytes.max(8192) * 4);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX))
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(20));
+        let shared = Arc::new(Shared {
+            stack,
+            h1,
+            h2,
+            tls: parts.tls.as_ref().map(|(_, a)| a.clone()),
+            handshake_timeout: cfg.tls_handshake_timeout,
+        });
+
+        let checks = shutdown.child_token();
+        if self.health_checks {
+            tokio::spawn(parts.backends.clone().run_health_checks(
+                backend_client(cfg),
+                cfg.health_path.clone(),
+                cfg.health_interval,
+                cfg.health_timeout,
+                checks.clone(),
+            ));
+        }
+        tracing::info!(
+            http = ?self.http_addr(),
+            https = ?self.https_addr(),
+            backends = ?cfg.backends,
+            "gateway listening"
+        );
+
+        let graceful = GracefulShutdown::new();
+        let hard_stop = CancellationToken::new();
+        let slots = parts.slots.clone();
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let (accepted, tls) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = accept(&self.http) => (r, false),
+                r = accept(&self.https) => (r, true),
+            };
+            let (stream, peer) = match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let conn = Conn {
+                shared: shared.clone(),
+                watcher: graceful.watcher(),
+                shutdown: shutdown.clone(),
+                hard_stop: hard_stop.clone(),
+                _permit: permit,
+            };
+            tokio::spawn(conn.serve(stream, peer, tls));
+        }
+
+        drop(self.http);
+        drop(self.https);
+        checks.cancel();
+        tracing::info!(
+            connections = graceful.count(),
+            "gateway stopping: draining requests in flight"
+        );
+        if tokio::time::timeout(cfg.drain_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain timeout reached: dropping the remaining connections");
+            hard_stop.cancel();
+        }
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}
+
+async fn accept(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Shared<S> {
+    stack: S,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
+}
+
+struct Conn<S> {
+    shared: Arc<Shared<S>>,
+    watcher: Watcher,
+    shutdown: CancellationToken,
+    hard_stop: CancellationToken,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<S> Conn<S>
+where
+    S: Service<
+            Request<Incoming>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future = ResponseFuture,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    async fn serve(self, stream: TcpStream, peer: SocketAddr, tls: bool) {
+        let _ = stream.set_nodelay(true);
+        let info = ConnInfo { client: peer, tls };
+        let stack = self.shared.stack.clone();
+        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(info);
+            stack.clone().call(req)
+        });
+        let shared = &self.shared;
+        let hard_stop = self.hard_stop.clone();
+        if !tls {
+            let conn = shared.h1.serve_connection(TokioIo::new(stream), svc);
+            finish(self.watcher.watch(conn), &hard_stop, peer).await;
+            return;
+        }
+        let Some(acceptor) = &shared.tls else { return };
+        let handshake = tokio::time::timeout(shared.handshake_timeout, acceptor.accept(stream));
+        let stream = tokio::select! {
+            _ = self.shutdown.cancelled() => return,
+            r = handshake => match r {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(client = %peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+        };
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        if h2 {
+            let conn = shared.h2.serve_connection(TokioIo::new(stream), svc);
+            finish(self.watcher.watch(conn), &hard_stop, peer).await;
+        } else {
+            let conn = shared.h1.serve_connection(TokioIo::new(stream), svc);
+            finish(self.watcher.watch(conn), &hard_stop, peer).await;
+        }
+    }
+}
+
+async fn finish(
+    conn: impl std::future::Future<Output = Result<(), hyper::Error>>,
+    hard_stop: &CancellationToken,
+    peer: SocketAddr,
+) {
+    tokio::select! {
+        r = conn => if let Err(e) = r {
+            tracing::debug!(client = %peer, error = %e, "connection ended with an error");
+        },
+        _ = hard_stop.cancelled() => {}
+    }
+}

@@ -1,0 +1,151 @@
+//! The roles as separate processes (`whisk controller`, `whisk invoker`), and the backends
+//! every role opens from the same settings: the store (embedded file or CouchDB) and the bus
+//! (in-process or Kafka). Standalone uses the same functions with its defaults.
+
+use crate::settings::{BusBackend, Settings, StoreBackend};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use whisk_bus::{Bus, InProcessBus, KafkaBus};
+use whisk_controller::Controller;
+use whisk_core::Identity;
+use whisk_directory::{DirectoryClient, PeerDirectory, Registry};
+use whisk_invoker::{Invoker, ProcessFactory};
+use whisk_store::{CouchStore, EmbeddedStore, Store};
+
+/// Opens the configured store, with the guest and whisk.system identities present.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match settings.store {
+        StoreBackend::Embedded => {
+            let dir = settings.data_dir();
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+            let db = dir.join("whisk.redb");
+            Arc::new(EmbeddedStore::open(&db).with_context(|| {
+                format!(
+                    "cannot open the database {} (is another whisk running on it?)",
+                    db.display()
+                )
+            })?)
+        }
+        StoreBackend::Couchdb => Arc::new(
+            retry("CouchDB", || CouchStore::connect(settings.couchdb.clone()))
+                .await
+                .context("cannot reach CouchDB")?,
+        ),
+    };
+    for identity in [Identity::guest(), Identity::system()] {
+        if store.get_identity(&identity.uuid).await?.is_none() {
+            store.put_identity(&identity).await?;
+        }
+    }
+    Ok(store)
+}
+
+/// Opens the configured bus (`memory` only makes sense inside one process).
+pub fn open_bus(settings: &Settings) -> anyhow::Result<Arc<dyn Bus>> {
+    Ok(match settings.bus {
+        BusBackend::Memory => Arc::new(InProcessBus::new()),
+        BusBackend::Kafka => Arc::new(KafkaBus::new(settings.kafka.clone())?),
+    })
+}
+
+/// The directory the invoker registers with: the service at `directory_url`, else one in
+/// this process.
+pub fn open_directory(settings: &Settings) -> anyhow::Result<(Arc<dyn PeerDirectory>, Registry)> {
+    let local = Registry::in_memory(settings.directory.registry_options());
+    let dir: Arc<dyn PeerDirectory> = match &settings.directory_url {
+        Some(url) => Arc::new(DirectoryClient::connect_lazy(url)?),
+        None => Arc::new(local.clone()),
+    };
+    Ok((dir, local))
+}
+
+/// Retries a start-up connection for up to a minute, logging each failure clearly.
+async fn retry<T, E, F, Fut>(what: &str, f: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "{what} is not reachable yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `whisk controller`: the REST API over the configured store and bus, until `shutdown`.
+pub async fn run_controller(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let bus = open_bus(&settings)?;
+    let controller = retry("the message bus", || {
+        Controller::start(
+            settings.controller.clone(),
+            store.clone(),
+            bus.clone(),
+            shutdown.clone(),
+        )
+    })
+    .await
+    .context("cannot start the controller")?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "whisk controller {}: API on http://{addr}",
+        settings.controller.id
+    );
+    whisk_controller::serve(listener, controller.router(), shutdown).await?;
+    store.flush().await?;
+    Ok(())
+}
+
+/// `whisk invoker`: runs activations from `invoker<id>` until `shutdown`.
+pub async fn run_invoker(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let bus = open_bus(&settings)?;
+    let (directory, _local) = open_directory(&settings)?;
+    let mut env = vec![];
+    if let Some(py) = &settings.python {
+        env.push(("WHISK_PYTHON".to_string(), py.clone()));
+    }
+    let command = settings
+        .proxy_command
+        .clone()
+        .unwrap_or_else(ProcessFactory::default_command);
+    let factory = Arc::new(ProcessFactory::new(command, env));
+    let mut cfg = settings.invoker.clone();
+    if cfg.data_dir.is_none() {
+        cfg.data_dir = Some(settings.data_dir().join(format!("invoker{}", cfg.id)));
+    }
+    let id = cfg.id;
+    let invoker = retry("the message bus", || {
+        Invoker::start(
+            cfg.clone(),
+            factory.clone(),
+            store.clone(),
+            bus.clone(),
+            directory.clone(),
+            shutdown.clone(),
+        )
+    })
+    .await
+    .context("cannot start the invoker")?;
+    println!("whisk invoker {id}: consuming invoker{id}");
+    shutdown.cancelled().await;
+    invoker.pool().shutdown().await;
+    factory.kill_all();
+    store.flush().await?;
+    Ok(())
+}
