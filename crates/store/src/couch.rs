@@ -29,6 +29,7 @@ use crate::{ActivationQuery, EntityKind, Revisioned, Store, StoreError};
 use async_trait::async_trait;
 use couch_rs::database::Database;
 use couch_rs::error::CouchError;
+use couch_rs::http::{Method, StatusCode};
 use couch_rs::types::query::QueryParams;
 use couch_rs::Client;
 use docs::DESIGN;
@@ -41,6 +42,36 @@ use whisk_core::{Activation, ActivationId, Identity};
 /// How often a read-modify-write (delete without revision, identity replace, activation
 /// re-put) retries when another writer got in between.
 const RMW_ATTEMPTS: usize = 5;
+
+/// Sends a request built on couch_rs's raw client (`Client::req`) and decodes the JSON
+/// answer; an error status becomes a [`CouchError`] with that status and CouchDB's
+/// `error: reason`. (A macro: couch_rs does not re-export reqwest's request type.)
+///
+/// Single-document reads and writes use this rather than `Database::get`/`save`: couch_rs
+/// 0.13 form-encodes document ids in paths (a space becomes `+`, which CouchDB takes
+/// literally), so ids with spaces would be written under one id and read under another.
+macro_rules! answer {
+    ($request:expr) => {
+        async {
+            let response = $request.send().await?;
+            let code = response.status();
+            let body: Value = response.json().await?;
+            if code.is_success() {
+                return Ok::<Value, CouchError>(body);
+            }
+            let text = |k: &str| {
+                body.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            Err(CouchError::new(
+                format!("{}: {}", text("error"), text("reason")),
+                code,
+            ))
+        }
+    };
+}
 
 /// A [`Store`] in CouchDB (see the module docs).
 pub struct CouchStore {
@@ -89,7 +120,10 @@ impl CouchStore {
             suspect: AtomicBool::new(false),
         });
         inner
-            .call(inner.ensure_schema())
+            .call(async {
+                inner.check_login(&config.username).await?;
+                inner.ensure_schema().await
+            })
             .await
             .map_err(|e| match e {
                 StoreError::Unavailable(m) => StoreError::Unavailable(format!(
@@ -146,6 +180,27 @@ impl Inner {
         }
     }
 
+    /// Fails unless the server accepts the credentials. (Checked before anything else:
+    /// pouchdb-server 4.2 crashes on a database create that follows a refused one.)
+    /// couch_rs has no call for this, so it goes through its raw request builder.
+    async fn check_login(&self, username: &str) -> Result<(), StoreError> {
+        let answer = self
+            .client
+            .req(Method::GET, "/_session", None)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("CouchDB unreachable: {e}")))?;
+        match answer.status().as_u16() {
+            200 => Ok(()),
+            401 | 403 => Err(StoreError::Unavailable(format!(
+                "CouchDB refused the credentials of user {username:?}"
+            ))),
+            other => Err(StoreError::Unavailable(format!(
+                "CouchDB answered {other} to GET /_session"
+            ))),
+        }
+    }
+
     /// Creates the databases and design documents that are missing.
     async fn ensure_schema(&self) -> Result<(), StoreError> {
         let schema = [
@@ -191,7 +246,10 @@ impl Inner {
 
     /// Reads a document (`None` if absent).
     async fn get(&self, db: &Database, id: &str) -> Result<Option<Value>, StoreError> {
-        match db.get_raw(id).await {
+        let request = self
+            .client
+            .req(Method::GET, &docs::doc_path(db.name(), id), None);
+        match answer!(request).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if status(&e) == Some(404) => Ok(None),
             Err(e) => Err(store_error(e)),
@@ -208,11 +266,27 @@ impl Inner {
 
     /// Writes `doc` (with `_id`, and `_rev` unless creating); answers the new revision.
     async fn save(&self, db: &Database, doc: &Value) -> Result<String, CouchError> {
-        self.with_schema(|| async {
-            let mut doc = doc.clone();
-            db.save(&mut doc).await.map(|created| created.rev)
-        })
-        .await
+        self.with_schema(|| self.put(db, doc)).await
+    }
+
+    /// One `PUT` of a document; answers the new revision.
+    async fn put(&self, db: &Database, doc: &Value) -> Result<String, CouchError> {
+        let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default();
+        let request = self
+            .client
+            .req(Method::PUT, &docs::doc_path(db.name(), id), None)
+            .body(doc.to_string());
+        let created = answer!(request).await?;
+        created
+            .get("rev")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                CouchError::new(
+                    format!("write answered without a revision: {created}"),
+                    StatusCode::BAD_GATEWAY,
+                )
+            })
     }
 
     /// Creates or replaces `doc` whatever its current revision (retrying when raced).
@@ -285,10 +359,7 @@ impl Inner {
         params: QueryParams<Value>,
     ) -> Result<usize, StoreError> {
         let rows = self.query(db, view, params).await?;
-        Ok(rows
-            .first()
-            .and_then(|row| row.value.as_u64())
-            .unwrap_or(0) as usize)
+        Ok(rows.first().and_then(|row| row.value.as_u64()).unwrap_or(0) as usize)
     }
 }
 
@@ -379,7 +450,7 @@ impl Store for CouchStore {
                             .ok_or(StoreError::NotFound)?,
                     };
                     let tombstone = json!({"_id": id, "_rev": current, "_deleted": true});
-                    match db.save(&mut tombstone.clone()).await {
+                    match inner.put(db, &tombstone).await {
                         Ok(_) => return Ok(()),
                         // Stale or malformed revision, or no such document (CouchDB and
                         // pouchdb-server answer these differently): look.

@@ -5,6 +5,7 @@
 //! - this file: the [`Store`] trait, [`StoreError`], [`EntityKind`], [`ActivationQuery`] and
 //!   typed helpers over the generic entity methods.
 //! - [`embedded`]: [`embedded::EmbeddedStore`], a redb database file.
+//! - [`couch`]: [`couch::CouchStore`], CouchDB (or pouchdb-server) through couch_rs.
 //! - [`testsuite`]: the conformance suite every backend runs.
 
 use async_trait::async_trait;
@@ -12,9 +13,11 @@ use serde_json::Value;
 use thiserror::Error;
 use whisk_core::{Action, Activation, ActivationId, FullyQualifiedName, Identity, WhiskError};
 
+pub mod couch;
 pub mod embedded;
 pub mod testsuite;
 
+pub use couch::{CouchConfig, CouchStore};
 pub use embedded::EmbeddedStore;
 
 /// A failure of the store.

@@ -32,7 +32,8 @@ pub struct CouchConfig {
     /// How long the first activation record of a batch waits for others, ms (default 0: a
     /// batch takes what queued while earlier batches were being written, and no more).
     pub activation_batch_window_ms: u64,
-    /// How many `_bulk_docs` requests may be in flight at once (default 4).
+    /// How many `_bulk_docs` requests may be in flight at once (default 2; pouchdb-server is
+    /// single-threaded, so more only shrinks batches).
     pub activation_writers: usize,
 }
 
@@ -47,7 +48,7 @@ impl Default for CouchConfig {
             request_timeout_ms: 10_000,
             activation_batch_max: 256,
             activation_batch_window_ms: 0,
-            activation_writers: 4,
+            activation_writers: 2,
         }
     }
 }
@@ -62,7 +63,10 @@ impl std::fmt::Debug for CouchConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("activation_batch_max", &self.activation_batch_max)
-            .field("activation_batch_window_ms", &self.activation_batch_window_ms)
+            .field(
+                "activation_batch_window_ms",
+                &self.activation_batch_window_ms,
+            )
             .field("activation_writers", &self.activation_writers)
             .finish()
     }
@@ -85,7 +89,8 @@ impl CouchConfig {
     /// Validates every key, with a message naming the bad one.
     pub(super) fn check(&self) -> Result<Checked, StoreError> {
         let bad = |m: String| StoreError::Unavailable(format!("bad CouchDB configuration: {m}"));
-        let url = url::Url::parse(&self.url).map_err(|e| bad(format!("url {:?}: {e}", self.url)))?;
+        let url =
+            url::Url::parse(&self.url).map_err(|e| bad(format!("url {:?}: {e}", self.url)))?;
         if url.scheme() != "http" {
             return Err(bad(format!(
                 "url {:?}: only http:// is supported (the client is built without TLS)",
@@ -127,7 +132,10 @@ impl CouchConfig {
 
 /// CouchDB's rule for database names, applied to the prefix.
 fn valid_prefix(prefix: &str) -> bool {
-    prefix.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+    prefix
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase())
         && prefix
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_$()+-".contains(c))

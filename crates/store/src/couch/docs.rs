@@ -94,6 +94,20 @@ pub(super) fn identity_id(uuid: &str) -> String {
     doc_id(uuid)
 }
 
+/// The URL path of document `id` in database `db`: every byte of the id but ASCII letters,
+/// digits and `-_~` percent-encoded (so `/`, `+`, space and `.` all survive).
+pub(super) fn doc_path(db: &str, id: &str) -> String {
+    let mut path = format!("/{db}/");
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_~".contains(&b) {
+            path.push(b as char);
+        } else {
+            path.push_str(&format!("%{b:02X}"));
+        }
+    }
+    path
+}
+
 /// The stored form of an entity: the caller's document under `doc`, beside the fields the
 /// view indexes (`kind`, `root` namespace, `updated`, `name`) and the full `key`. Wrapping
 /// keeps any field name of the caller's document (even `_id`) out of CouchDB's way.

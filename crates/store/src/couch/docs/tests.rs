@@ -26,6 +26,15 @@ fn ids_never_start_with_an_underscore_and_stay_distinct() {
 }
 
 #[test]
+fn paths_encode_every_special_byte() {
+    assert_eq!(doc_path("db", "a-b_c~9"), "/db/a-b_c~9");
+    assert_eq!(
+        doc_path("db", "actions/ns/we ird+\u{e9}/..%2F?#"),
+        "/db/actions%2Fns%2Fwe%20ird%2B%C3%A9%2F%2E%2E%252F%3F%23"
+    );
+}
+
+#[test]
 fn entity_envelopes_round_trip_any_document() {
     let doc = json!({"name": "hello", "updated": 42, "_id": "not mine", "_rev": "9-x", "x": [1]});
     let env = entity_envelope(EntityKind::Rule, "guest/pkg/hello", &doc, Some("3-abc"));
@@ -40,7 +49,10 @@ fn entity_envelopes_round_trip_any_document() {
 
     // Missing name/updated fall back to the key's last segment and 0.
     let env = entity_envelope(EntityKind::Action, "ns/a/b", &json!({}), None);
-    assert_eq!((env["name"].clone(), env["updated"].clone()), (json!("b"), json!(0)));
+    assert_eq!(
+        (env["name"].clone(), env["updated"].clone()),
+        (json!("b"), json!(0))
+    );
     assert!(env.get("_rev").is_none());
     assert!(matches!(
         entity_from_envelope(env),
@@ -60,7 +72,16 @@ fn name_keys_mirror_the_query_filter() {
     // Every key matches, and every other plausible filter is decided the same way.
     for a in [&plain, &packaged, &leading] {
         let keys = name_keys(a);
-        for name in ["fib", "pkg/fib", "ns/pkg/fib", "ns/fib", "ib", "kg/fib", "/fib", "x"] {
+        for name in [
+            "fib",
+            "pkg/fib",
+            "ns/pkg/fib",
+            "ns/fib",
+            "ib",
+            "kg/fib",
+            "/fib",
+            "x",
+        ] {
             let q = ActivationQuery {
                 name: Some(name.into()),
                 ..Default::default()
