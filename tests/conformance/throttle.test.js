@@ -17,7 +17,8 @@ function createUser (subject, namespace, perMinute, concurrent) {
     '--namespace', namespace,
     '--invocations-per-minute', String(perMinute),
     '--concurrent-invocations', String(concurrent),
-    '--data-dir', dataDir,
+    // Distributed mode (CouchDB): always through the controller's admin route.
+    ...(process.env.WHISK_ADMIN_REMOTE ? ['--remote'] : ['--data-dir', dataDir]),
     // The server holding the data dir answers here (the command falls back to its admin route).
     '--apihost', h.apihost]
   let out

@@ -6,8 +6,8 @@
 //! `CONFORMANCE_TEST_PATTERN` narrows the Node tests (`node --test-name-pattern`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,138 +16,21 @@ mod support;
 use support::*;
 
 // ---------------------------------------------------------------------------------------------
-// Node.js
-// ---------------------------------------------------------------------------------------------
-
-fn conformance_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/conformance")
-        .canonicalize()
-        .expect("tests/conformance exists")
-}
-
-/// Runs a tool, failing loudly (not skipping) when it is not installed.
-fn run_tool(cmd: &mut Command, what: &str) -> Output {
-    match cmd.output() {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "{what}: `{}` is not installed or not on PATH. The conformance test needs Node.js >= 18 \
-             and npm (e.g. `apt-get install nodejs npm`); it is not skipped without them.",
-            cmd.get_program().to_string_lossy()
-        ),
-        Err(e) => panic!("{what}: running `{}`: {e}", cmd.get_program().to_string_lossy()),
-    }
-}
-
-fn check_node() {
-    let out = run_tool(Command::new("node").arg("--version"), "checking node");
-    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let major: u32 = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        out.status.success() && major >= 18,
-        "node --version gave {version:?}; the conformance tests need Node.js >= 18"
-    );
-    let npm = run_tool(Command::new("npm").arg("--version"), "checking npm");
-    assert!(
-        npm.status.success(),
-        "npm --version failed: {}",
-        String::from_utf8_lossy(&npm.stderr)
-    );
-}
-
-/// `npm ci` (or `npm install` without a lock file) when `node_modules` is missing.
-fn ensure_node_modules(dir: &Path) {
-    if dir.join("node_modules/openwhisk/package.json").exists() {
-        return;
-    }
-    let verb = if dir.join("package-lock.json").exists() {
-        "ci"
-    } else {
-        "install"
-    };
-    let out = run_tool(
-        Command::new("npm")
-            .arg(verb)
-            .args(["--no-audit", "--no-fund"])
-            .current_dir(dir),
-        &format!("npm {verb} in {}", dir.display()),
-    );
-    print_output(&format!("npm {verb}"), &out);
-    assert!(
-        out.status.success(),
-        "npm {verb} in {} failed with {}",
-        dir.display(),
-        out.status
-    );
-}
-
-fn print_output(what: &str, out: &Output) {
-    println!(
-        "---- {what}: stdout ----\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    eprintln!(
-        "---- {what}: stderr ----\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------------
 
 /// The Node.js suite in `tests/conformance`, through the `openwhisk` npm client.
 #[tokio::test(flavor = "multi_thread")]
 async fn openwhisk_client_conformance() {
-    check_node();
-    let dir = conformance_dir();
-    ensure_node_modules(&dir);
-
     let data = tempfile::tempdir().expect("tempdir");
     let logs = tempfile::tempdir().expect("tempdir");
     let server = Server::start(data.path(), logs.path()).await;
-
-    let mut node = Command::new("node");
-    node.args(["--test", "--test-reporter=spec"]);
-    if let Ok(pattern) = std::env::var("CONFORMANCE_TEST_PATTERN") {
-        node.arg(format!("--test-name-pattern={pattern}"));
-    }
-    node.current_dir(&dir)
-        .env("__OW_API_HOST", format!("http://127.0.0.1:{}", server.port))
-        .env("__OW_API_KEY", GUEST_KEY)
-        .env("__OW_NAMESPACE", "guest")
-        .env("WHISK_BIN", whisk_bin())
-        .env("WHISK_DATA_DIR", &server.data_dir)
-        .env_remove("__OW_IGNORE_CERTS")
-        .env_remove("__OW_APIGW_TOKEN")
-        .stdin(Stdio::null());
-    // The client sends every request through a proxy named in these; the server is local.
-    for var in [
-        "PROXY",
-        "proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-    ] {
-        node.env_remove(var);
-    }
-    let out = tokio::task::spawn_blocking(move || run_tool(&mut node, "running node --test"))
-        .await
-        .unwrap();
-    print_output("node --test", &out);
-    // On failure the server's output follows (printed by its guard).
-    assert!(
-        out.status.success(),
-        "node --test in {} failed with {} (its output is above)",
-        dir.display(),
-        out.status
-    );
+    run_conformance(
+        &format!("http://127.0.0.1:{}", server.port),
+        &server.data_dir,
+        &[],
+    )
+    .await;
 }
 
 const PY_HELLO: &str =

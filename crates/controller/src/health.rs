@@ -64,6 +64,15 @@ impl Invokers {
         s.status == InvokerStatus::Healthy && s.last_seen.elapsed() <= self.offline_after
     }
 
+    /// True when invoker `id` pinged before but has been silent longer than the offline
+    /// threshold.
+    pub fn is_offline(&self, id: u32) -> bool {
+        match self.states.lock().get(id as usize) {
+            Some(Some(s)) => s.last_seen.elapsed() > self.offline_after,
+            _ => false,
+        }
+    }
+
     /// How many invokers are healthy now.
     pub fn healthy_count(&self) -> usize {
         self.states

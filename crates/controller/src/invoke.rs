@@ -24,6 +24,18 @@ struct InFlight {
     memory_mb: u64,
     deadline: Instant,
     waiter: Option<oneshot::Sender<Option<Activation>>>,
+    origin: Origin,
+}
+
+/// What the record of an activation lost with its invoker is made of.
+struct Origin {
+    subject: String,
+    path: String,
+    name: String,
+    version: String,
+    kind: String,
+    limits: Value,
+    accepted_at: i64,
 }
 
 /// Activations placed by this controller and not yet completed, by activation id.
@@ -149,6 +161,15 @@ impl Controller {
                 memory_mb,
                 deadline: Instant::now() + ack_timeout(inv.action.limits.timeout),
                 waiter: tx,
+                origin: Origin {
+                    subject: inv.identity.subject.clone(),
+                    path: path.clone(),
+                    name: inv.action.name.clone(),
+                    version: inv.action.version.clone(),
+                    kind: inv.action.exec.kind.clone(),
+                    limits: serde_json::to_value(inv.action.limits).unwrap_or_default(),
+                    accepted_at: now_ms(),
+                },
             },
         );
         let msg = ActivationMessage {
@@ -232,19 +253,95 @@ impl Controller {
     }
 
     /// Frees the slots of activations whose completion never came.
-    pub(crate) fn expire_lost(&self) {
+    ///
+    /// Activations of an invoker that went offline end at once with a whisk error record (so
+    /// no accepted activation vanishes silently); others after the active-ack timeout.
+    pub(crate) async fn expire_lost(&self) {
         let now = Instant::now();
-        let lost: Vec<String> = self
+        let lost: Vec<(String, bool)> = self
             .pending()
             .map
             .lock()
             .iter()
-            .filter(|(_, f)| f.deadline <= now)
-            .map(|(id, _)| id.clone())
+            .filter_map(|(id, f)| {
+                let offline = self.invokers().is_offline(f.invoker);
+                (offline || f.deadline <= now).then(|| (id.clone(), offline))
+            })
             .collect();
-        for id in lost {
-            tracing::warn!(activation = %id, "no completion within the active-ack timeout; freeing its slots");
-            self.finish(&id);
+        for (id, offline) in lost {
+            let Some(entry) = self.pending().map.lock().remove(&id) else {
+                continue;
+            };
+            self.throttles().release(&entry.namespace);
+            self.invokers().release(entry.invoker, entry.memory_mb);
+            let message = if offline {
+                format!("The invoker running this activation (invoker{}) stopped responding; the activation did not complete.", entry.invoker)
+            } else {
+                "No completion arrived within the active-ack timeout; the activation did not complete.".to_string()
+            };
+            tracing::warn!(activation = %id, invoker = entry.invoker, "{message}");
+            let Ok(activation_id) = ActivationId::parse(&id) else {
+                continue;
+            };
+            let o = entry.origin;
+            let end = now_ms();
+            let record = Activation {
+                namespace: entry.namespace.clone(),
+                name: o.name,
+                version: o.version,
+                subject: o.subject,
+                activation_id,
+                start: o.accepted_at,
+                end,
+                duration: end - o.accepted_at,
+                response: whisk_core::ActivationResponse::whisk_error(message),
+                logs: vec![],
+                annotations: vec![
+                    whisk_core::KeyValue {
+                        key: "path".into(),
+                        value: Value::String(o.path),
+                    },
+                    whisk_core::KeyValue {
+                        key: "waitTime".into(),
+                        value: Value::from(0),
+                    },
+                    whisk_core::KeyValue {
+                        key: "kind".into(),
+                        value: Value::String(o.kind),
+                    },
+                    whisk_core::KeyValue {
+                        key: "timeout".into(),
+                        value: Value::Bool(false),
+                    },
+                    whisk_core::KeyValue {
+                        key: "limits".into(),
+                        value: o.limits,
+                    },
+                ],
+                publish: false,
+                cause: None,
+            };
+            // A record the invoker stored before it died wins over this one.
+            match self
+                .store()
+                .get_activation(&entry.namespace, &record.activation_id)
+                .await
+            {
+                Ok(Some(existing)) => {
+                    if let Some(w) = entry.waiter {
+                        let _ = w.send(Some(existing));
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "reading a lost activation failed"),
+            }
+            if let Err(e) = self.store().put_activation(&record).await {
+                tracing::error!(error = %e, activation = %id, "storing the record of a lost activation failed");
+            }
+            if let Some(w) = entry.waiter {
+                let _ = w.send(Some(record));
+            }
         }
     }
 }

@@ -104,7 +104,7 @@ impl Controller {
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => c.expire_lost(),
+                    _ = tick.tick() => c.expire_lost().await,
                 }
             }
         });

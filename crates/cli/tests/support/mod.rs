@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const GUEST_KEY: &str =
@@ -195,4 +195,132 @@ pub fn signal(pid: u32, sig: &str) {
         .status()
         .expect("running kill");
     assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node.js
+// ---------------------------------------------------------------------------------------------
+
+pub fn conformance_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/conformance")
+        .canonicalize()
+        .expect("tests/conformance exists")
+}
+
+/// Runs a tool, failing loudly (not skipping) when it is not installed.
+pub fn run_tool(cmd: &mut Command, what: &str) -> Output {
+    match cmd.output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "{what}: `{}` is not installed or not on PATH. The conformance test needs Node.js >= 18 \
+             and npm (e.g. `apt-get install nodejs npm`); it is not skipped without them.",
+            cmd.get_program().to_string_lossy()
+        ),
+        Err(e) => panic!("{what}: running `{}`: {e}", cmd.get_program().to_string_lossy()),
+    }
+}
+
+pub fn check_node() {
+    let out = run_tool(Command::new("node").arg("--version"), "checking node");
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        out.status.success() && major >= 18,
+        "node --version gave {version:?}; the conformance tests need Node.js >= 18"
+    );
+    let npm = run_tool(Command::new("npm").arg("--version"), "checking npm");
+    assert!(
+        npm.status.success(),
+        "npm --version failed: {}",
+        String::from_utf8_lossy(&npm.stderr)
+    );
+}
+
+/// `npm ci` (or `npm install` without a lock file) when `node_modules` is missing.
+pub fn ensure_node_modules(dir: &Path) {
+    if dir.join("node_modules/openwhisk/package.json").exists() {
+        return;
+    }
+    let verb = if dir.join("package-lock.json").exists() {
+        "ci"
+    } else {
+        "install"
+    };
+    let out = run_tool(
+        Command::new("npm")
+            .arg(verb)
+            .args(["--no-audit", "--no-fund"])
+            .current_dir(dir),
+        &format!("npm {verb} in {}", dir.display()),
+    );
+    print_output(&format!("npm {verb}"), &out);
+    assert!(
+        out.status.success(),
+        "npm {verb} in {} failed with {}",
+        dir.display(),
+        out.status
+    );
+}
+
+pub fn print_output(what: &str, out: &Output) {
+    println!(
+        "---- {what}: stdout ----\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    eprintln!(
+        "---- {what}: stderr ----\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the Node.js suite in `tests/conformance` (the `openwhisk` npm client) against
+/// `apihost`, failing with its output when a test fails.
+pub async fn run_conformance(apihost: &str, data_dir: &Path, extra_env: &[(&str, &str)]) {
+    check_node();
+    let dir = conformance_dir();
+    ensure_node_modules(&dir);
+    let mut node = Command::new("node");
+    node.args(["--test", "--test-reporter=spec"]);
+    if let Ok(pattern) = std::env::var("CONFORMANCE_TEST_PATTERN") {
+        node.arg(format!("--test-name-pattern={pattern}"));
+    }
+    node.current_dir(&dir)
+        .env("__OW_API_HOST", apihost)
+        .env("__OW_API_KEY", GUEST_KEY)
+        .env("__OW_NAMESPACE", "guest")
+        .env("WHISK_BIN", whisk_bin())
+        .env("WHISK_DATA_DIR", data_dir)
+        .env_remove("__OW_IGNORE_CERTS")
+        .env_remove("__OW_APIGW_TOKEN")
+        .stdin(Stdio::null());
+    for (k, v) in extra_env {
+        node.env(k, v);
+    }
+    // The client sends every request through a proxy named in these; the server is local.
+    for var in [
+        "PROXY",
+        "proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+    ] {
+        node.env_remove(var);
+    }
+    let out = tokio::task::spawn_blocking(move || run_tool(&mut node, "running node --test"))
+        .await
+        .unwrap();
+    print_output("node --test", &out);
+    assert!(
+        out.status.success(),
+        "node --test in {} failed with {} (its output is above)",
+        dir.display(),
+        out.status
+    );
 }

@@ -1,0 +1,371 @@
+//! Distributed mode end to end: a Kafka-protocol broker (tansu), a CouchDB-compatible server
+//! (pouchdb-server) and Redis started by `scripts/services.sh`, then `whisk directory`, one
+//! `whisk controller` and three `whisk invoker`s as separate processes. The `openwhisk`
+//! npm-client conformance suite runs against it; then: work spreads over the invokers; four
+//! instances on different invokers see each other; an invoker killed mid-load loses no
+//! accepted activation and new work goes to the others; a restarted controller still finds
+//! every action in CouchDB.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Where an instance runs: the folder of its invoker, and its peers.
+const WHERE: &str = r#"
+import os, time, whisk_peers
+def main(args):
+    if args.get("instanceID") is not None:
+        whisk_peers.wait_for(int(args.get("n", 1)), timeout=30)
+        peers = sorted(whisk_peers.peers())
+        time.sleep(float(args.get("hold", 0)))
+    else:
+        peers = []
+        time.sleep(float(args.get("sleep", 0)))
+    d = os.environ.get("WHISK_PEERS_DIR", "")
+    return {"invoker": d.split("/containers/")[0].rsplit("/", 1)[-1], "peers": peers}
+"#;
+
+struct Services {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Services {
+    fn up(dir: &Path) -> Services {
+        let env = vec![
+            ("WHISK_SERVICES_DIR".to_string(), dir.display().to_string()),
+            ("WHISK_KAFKA_PORT".to_string(), free_port().to_string()),
+            ("WHISK_COUCHDB_PORT".to_string(), free_port().to_string()),
+            ("WHISK_REDIS_PORT".to_string(), free_port().to_string()),
+        ];
+        let s = Services {
+            dir: dir.to_path_buf(),
+            env,
+        };
+        let out = s.script("up");
+        assert!(
+            out.status.success(),
+            "scripts/services.sh up failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        s
+    }
+    fn script(&self, verb: &str) -> std::process::Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services.sh");
+        Command::new("bash")
+            .arg(script)
+            .arg(verb)
+            .envs(self.env.iter().cloned())
+            .output()
+            .expect("running scripts/services.sh")
+    }
+    fn port(&self, name: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        let _ = self.script("down");
+        let _ = &self.dir;
+    }
+}
+
+/// A `whisk` role process, killed when dropped.
+struct Role {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Role {
+    fn spawn(dir: &Path, name: &str, args: &[String], env: &[(String, String)]) -> Role {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(whisk_bin())
+            .args(args)
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("spawning whisk");
+        Role {
+            child: Some(child),
+            log,
+        }
+    }
+    fn kill(&mut self, sig: &str) {
+        if let Some(mut c) = self.child.take() {
+            signal(c.id(), sig);
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            eprintln!(
+                "---- {} (tail) ----\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        self.kill("KILL");
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn put(&self, name: &str, code: &str, memory: u64) {
+        let r = self
+            .req(
+                reqwest::Method::PUT,
+                &format!("actions/{name}?overwrite=true"),
+            )
+            .json(
+                &json!({"exec": {"kind": "python:3", "code": code}, "limits": {"memory": memory}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "PUT {name}: {}", r.status());
+    }
+    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let (u, k) = GUEST_KEY.split_once(':').unwrap();
+        self.http
+            .request(m, format!("{}/api/v1/namespaces/_/{path}", self.base))
+            .basic_auth(u, Some(k))
+    }
+    async fn invoke(&self, name: &str, query: &str, params: Value) -> (u16, Value) {
+        let r = self
+            .req(reqwest::Method::POST, &format!("actions/{name}?{query}"))
+            .json(&params)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+    async fn record(&self, id: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let r = self
+                .req(reqwest::Method::GET, &format!("activations/{id}"))
+                .send()
+                .await;
+            if let Ok(r) = r {
+                if r.status().as_u16() == 200 {
+                    return r.json().await.unwrap();
+                }
+            }
+            assert!(Instant::now() < deadline, "activation {id} has no record");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn wait_invokers(base: &str, n: usize) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/invokers")).send().await {
+            if let Ok(v) = r.json::<BTreeMap<String, String>>().await {
+                if v.values().filter(|s| *s == "up").count() >= n {
+                    return;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} invokers did not report healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_invokers_over_kafka_and_couchdb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let services = Services::up(&dir.join("services"));
+    let kafka = format!("127.0.0.1:{}", services.port("WHISK_KAFKA_PORT"));
+    let couch = format!("http://127.0.0.1:{}", services.port("WHISK_COUCHDB_PORT"));
+    let redis = format!("redis://127.0.0.1:{}", services.port("WHISK_REDIS_PORT"));
+    let dir_port = free_port();
+    let api_port = free_port();
+    let env = vec![
+        (
+            "WHISK_INVOKER__USER_MEMORY_MB".to_string(),
+            "1024".to_string(),
+        ),
+        (
+            "WHISK_CONTROLLER__INVOKER_OFFLINE_AFTER".to_string(),
+            "3000".to_string(),
+        ),
+        (
+            "WHISK_COUCHDB__DB_PREFIX".to_string(),
+            "whisk_test_".to_string(),
+        ),
+    ];
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let _directory = Role::spawn(
+        dir,
+        "directory",
+        &s(&[
+            "directory",
+            "--listen",
+            &format!("127.0.0.1:{dir_port}"),
+            "--redis",
+            &redis,
+        ]),
+        &env,
+    );
+    let controller_args = s(&[
+        "controller",
+        "--kafka",
+        &kafka,
+        "--couchdb",
+        &couch,
+        "--listen",
+        &format!("127.0.0.1:{api_port}"),
+    ]);
+    let mut controller = Role::spawn(dir, "controller", &controller_args, &env);
+    let mut invokers: Vec<Role> = (0..3)
+        .map(|i| {
+            let data = dir.join(format!("i{i}"));
+            Role::spawn(
+                dir,
+                &format!("invoker{i}"),
+                &s(&[
+                    "invoker",
+                    "--id",
+                    &i.to_string(),
+                    "--kafka",
+                    &kafka,
+                    "--couchdb",
+                    &couch,
+                    "--directory",
+                    &format!("127.0.0.1:{dir_port}"),
+                    "--data-dir",
+                    &data.display().to_string(),
+                ]),
+                &env,
+            )
+        })
+        .collect();
+    let base = format!("http://127.0.0.1:{api_port}");
+    wait_invokers(&base, 3).await;
+
+    // The same conformance suite as standalone, through the npm client.
+    run_conformance(&base, &dir.join("c"), &[("WHISK_ADMIN_REMOTE", "1")]).await;
+
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+    };
+    // Work spreads: different actions have different home invokers.
+    let mut used = BTreeSet::new();
+    for i in 0..12 {
+        let name = format!("where{i}");
+        api.put(&name, WHERE, 256).await;
+        let (status, body) = api
+            .invoke(&name, "blocking=true&result=true", json!({}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        used.insert(body["invoker"].as_str().unwrap().to_string());
+    }
+    assert!(
+        used.len() >= 2,
+        "12 actions ran on one invoker only: {used:?}"
+    );
+
+    // Four instances on different invokers (512 MB each, two fit per invoker) see each other.
+    api.put("gang4", WHERE, 512).await;
+    let (status, body) = api
+        .invoke(
+            "gang4",
+            "blocking=true&result=true&instances=4",
+            json!({"n": 4, "hold": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    let hosts: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["invoker"].as_str().unwrap())
+        .collect();
+    assert!(hosts.len() >= 2, "the gang ran on one invoker: {body}");
+    for r in results {
+        assert_eq!(r["peers"], json!(["0", "1", "2", "3"]), "{body}");
+    }
+
+    // Kill an invoker mid-load: every accepted activation ends with a result or a whisk error.
+    api.put("slow", WHERE, 256).await;
+    let mut ids = vec![];
+    for _ in 0..12 {
+        let (status, body) = api
+            .invoke("slow", "blocking=false", json!({"sleep": 2}))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["activationId"].as_str().unwrap().to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    invokers[1].kill("KILL");
+    let mut outcomes = BTreeMap::new();
+    for id in &ids {
+        let rec = api.record(id, Duration::from_secs(90)).await;
+        let status = rec["response"]["status"].as_str().unwrap().to_string();
+        assert!(
+            status == "success" || status == "whisk internal error",
+            "{rec}"
+        );
+        *outcomes.entry(status).or_insert(0) += 1;
+    }
+    eprintln!("after killing invoker1: {outcomes:?}");
+    tokio::time::sleep(Duration::from_secs(4)).await; // invoker1 is offline now
+    for i in 0..6 {
+        let (status, body) = api
+            .invoke(&format!("where{i}"), "blocking=true&result=true", json!({}))
+            .await;
+        assert_eq!(status, 200, "new work after the kill: {body}");
+        assert_ne!(body["invoker"], "i1", "{body}");
+    }
+
+    // A restarted controller still finds every action in CouchDB.
+    controller.kill("TERM");
+    let _controller = Role::spawn(dir, "controller2", &controller_args, &env);
+    wait_invokers(&base, 2).await;
+    for i in 0..12 {
+        let r = api
+            .req(reqwest::Method::GET, &format!("actions/where{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            200,
+            "where{i} after the controller restart"
+        );
+    }
+    let (status, body) = api
+        .invoke("where0", "blocking=true&result=true", json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    drop(invokers);
+}
