@@ -2,12 +2,14 @@
 //! print tables of latency percentiles and throughput. Timings live here, never in tests.
 //!
 //! Layout:
+//! - [`distributed`]: the issue-5 scenarios (through Kafka vs standalone, idle RSS).
 //! - [`load`]: closed-loop load with N concurrent clients, recording a latency histogram.
 //! - [`table`]: printing results.
 //! - [`peers`]: the issue-4 scenarios (peer-map propagation vs polling, crashes, peer
 //!   messaging, gangs).
 //! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
 
+pub mod distributed;
 pub mod load;
 pub mod peers;
 pub mod standalone;

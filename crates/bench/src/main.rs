@@ -5,8 +5,9 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "whisk-rs benchmarks")]
 struct Args {
-    /// Scenario sets to run: `standalone` (issue 3), `peers` (issue 4); default all.
-    #[arg(value_parser = ["standalone", "peers"])]
+    /// Scenario sets to run: `standalone` (issue 3), `peers` (issue 4), `distributed`
+    /// (issue 5, needs `scripts/services.sh up`); default: standalone and peers.
+    #[arg(value_parser = ["standalone", "peers", "distributed"])]
     scenarios: Vec<String>,
     /// Requests per warm scenario.
     #[arg(long, default_value_t = 5000)]
@@ -34,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     let all = args.scenarios.is_empty();
-    let wants = |s: &str| all || args.scenarios.iter().any(|x| x == s);
+    let wants = |s: &str| (all && s != "distributed") || args.scenarios.iter().any(|x| x == s);
     if wants("standalone") {
         whisk_bench::standalone::run(&whisk_bench::standalone::Plan {
             requests: args.requests,
@@ -48,6 +49,12 @@ async fn main() -> anyhow::Result<()> {
             polled: args.polled,
             watchers: 32,
             crashes: 30,
+        })
+        .await?;
+    }
+    if wants("distributed") {
+        whisk_bench::distributed::run(&whisk_bench::distributed::Plan {
+            requests: args.requests,
         })
         .await?;
     }

@@ -1,0 +1,216 @@
+//! Issue-5 scenarios: warm blocking `noop` invokes through Kafka (separate `whisk controller`
+//! and `whisk invoker` processes, CouchDB store) at 1, 8 and 64 clients, side by side with
+//! standalone in the same run, and the idle memory (RSS) of the controller and the invoker.
+//! Needs the services of `scripts/services.sh up` (Kafka on 9092, CouchDB on 5984).
+
+use crate::load::{self, Measured};
+use crate::table::{self, Row};
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NOOP: &str = "def main(args):\n    return {}\n";
+
+/// Sizes of a run.
+pub struct Plan {
+    /// Requests per scenario.
+    pub requests: usize,
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn whisk_bin() -> std::path::PathBuf {
+    std::env::current_exe()
+        .map(|p| p.with_file_name("whisk"))
+        .unwrap_or_else(|_| "whisk".into())
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+async fn prepare(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let (u, k) = whisk_core::identity::GUEST_KEY
+        .split_once(':')
+        .unwrap_or_default();
+    let r = http
+        .put(format!(
+            "{base}/api/v1/namespaces/_/actions/noop?overwrite=true"
+        ))
+        .basic_auth(u, Some(k))
+        .json(&json!({"exec": {"kind": "python:3", "code": NOOP}}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "PUT noop: {}", r.status());
+    Ok(())
+}
+
+async fn measure(base: &str, clients: usize, requests: usize) -> Measured {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let url = Arc::new(format!(
+        "{base}/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
+    ));
+    let (u, k) = whisk_core::identity::GUEST_KEY
+        .split_once(':')
+        .unwrap_or_default();
+    let (u, k) = (Arc::new(u.to_string()), Arc::new(k.to_string()));
+    load::run(clients, requests, move || {
+        let (http, url, u, k) = (http.clone(), url.clone(), u.clone(), k.clone());
+        async move {
+            let r = http
+                .post(url.as_str())
+                .basic_auth(u.as_str(), Some(k.as_str()))
+                .json(&json!({}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().as_u16() == 200, "{}", r.status());
+            let _ = r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+fn row(scenario: &str, clients: usize, m: &Measured) -> Row {
+    Row {
+        scenario: scenario.into(),
+        clients,
+        requests: m.hist.len(),
+        p50_ms: m.p50_ms(),
+        p99_ms: m.p99_ms(),
+        per_sec: m.per_sec(),
+        errors: m.errors,
+    }
+}
+
+/// Runs the scenarios and prints the tables.
+pub async fn run(plan: &Plan) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let api_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let env = [
+        ("WHISK_CONTROLLER__INVOCATIONS_PER_MINUTE", "100000000"),
+        ("WHISK_CONTROLLER__CONCURRENT_INVOCATIONS", "100000"),
+        ("WHISK_COUCHDB__DB_PREFIX", "whisk_bench_"),
+        ("RUST_LOG", "warn"),
+    ];
+    let spawn = |args: &[String]| -> anyhow::Result<Proc> {
+        Ok(Proc(
+            Command::new(whisk_bin())
+                .args(args)
+                .envs(env)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        ))
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let controller = spawn(&s(&[
+        "controller",
+        "--kafka",
+        "127.0.0.1:9092",
+        "--couchdb",
+        "http://127.0.0.1:5984",
+        "--listen",
+        &format!("127.0.0.1:{api_port}"),
+    ]))?;
+    let data = tmp.path().join("i0").display().to_string();
+    let invoker = spawn(&s(&[
+        "invoker",
+        "--id",
+        "0",
+        "--kafka",
+        "127.0.0.1:9092",
+        "--couchdb",
+        "http://127.0.0.1:5984",
+        "--data-dir",
+        &data,
+    ]))?;
+    let base = format!("http://127.0.0.1:{api_port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let up = http
+            .get(format!("{base}/invokers/healthy/count"))
+            .send()
+            .await
+            .ok();
+        let n = match up {
+            Some(r) => r.text().await.unwrap_or_default(),
+            None => String::new(),
+        };
+        if n.trim().trim_matches('"').parse::<u32>().unwrap_or(0) >= 1 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the distributed platform did not come up (is `scripts/services.sh up` running?)"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle = (rss_mb(controller.0.id()), rss_mb(invoker.0.id()));
+    prepare(&http, &base).await?;
+
+    let dir = tempfile::tempdir()?;
+    let mut settings = whisk_standalone::Settings::load(None, &Default::default())?;
+    settings.listen = "127.0.0.1:0".into();
+    settings.data_dir = Some(dir.path().to_path_buf());
+    settings.controller.invocations_per_minute = 100_000_000;
+    settings.controller.concurrent_invocations = 100_000;
+    let platform = whisk_standalone::Standalone::start(settings).await?;
+    let sbase = format!("http://{}", platform.addr);
+    prepare(&http, &sbase).await?;
+
+    let mut rows = vec![];
+    for clients in [1usize, 8, 64] {
+        let _ = measure(&base, clients, clients * 10).await; // warm containers
+        let d = measure(&base, clients, plan.requests).await;
+        let _ = measure(&sbase, clients, clients * 10).await;
+        let st = measure(&sbase, clients, plan.requests).await;
+        rows.push(row(
+            "distributed: controller → Kafka → invoker (CouchDB store)",
+            clients,
+            &d,
+        ));
+        rows.push(row(
+            "standalone: one process, in-process bus, embedded store",
+            clients,
+            &st,
+        ));
+    }
+    platform.shutdown().await?;
+    table::print(
+        "Warm blocking noop invoke: distributed vs standalone",
+        &rows,
+    );
+    println!(
+        "\nidle RSS: controller {:.1} MB + invoker {:.1} MB = {:.1} MB",
+        idle.0,
+        idle.1,
+        idle.0 + idle.1
+    );
+    drop(invoker);
+    drop(controller);
+    Ok(())
+}
