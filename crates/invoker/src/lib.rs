@@ -4,6 +4,8 @@
 //! Layout:
 //! - [`container`]: the [`ContainerFactory`]/[`Container`] seam and log collection up to the
 //!   sentinel.
+//! - [`docker`]: the Docker runtime (bollard): action containers on a user-defined bridge
+//!   network, limits, log following, cleanup of labelled leftovers.
 //! - [`process`]: the process runtime: each container is a local action proxy process bound
 //!   to its own loopback address.
 //! - [`proxy`]: HTTP client of the action proxy protocol (`/init`, `/run`).
@@ -17,6 +19,7 @@
 pub mod commits;
 pub mod config;
 pub mod container;
+pub mod docker;
 pub mod peers;
 pub mod pool;
 pub mod process;
@@ -26,5 +29,6 @@ pub mod service;
 
 pub use config::InvokerConfig;
 pub use container::{Container, ContainerError, ContainerFactory, ContainerSpec};
+pub use docker::{DockerConfig, DockerFactory};
 pub use process::ProcessFactory;
 pub use service::Invoker;
