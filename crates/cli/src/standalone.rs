@@ -20,6 +20,10 @@ pub struct StandaloneArgs {
     /// Python interpreter for actions.
     #[arg(long)]
     pub python: Option<String>,
+    /// Where actions run: `process` (local processes) or `docker` (needs a Docker daemon and
+    /// the image of deploy/images/build.sh).
+    #[arg(long)]
+    pub runtime: Option<String>,
     /// Use the directory service at this address instead of the in-process one.
     #[arg(long)]
     pub directory: Option<String>,
@@ -40,6 +44,12 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
     }
     if args.python.is_some() {
         settings.python = args.python;
+    }
+    match args.runtime.as_deref() {
+        None => {}
+        Some("process") => settings.runtime = whisk_standalone::settings::Runtime::Process,
+        Some("docker") => settings.runtime = whisk_standalone::settings::Runtime::Docker,
+        Some(other) => anyhow::bail!("unknown runtime '{other}': use process or docker"),
     }
     if args.directory.is_some() {
         settings.directory_url = args.directory;

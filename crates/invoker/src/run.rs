@@ -206,7 +206,17 @@ impl Runner {
         let logs = container
             .logs((action.limits.logs as usize) * 1024 * 1024, log_wait)
             .await;
-        self.pool.release(lease.entry, req.key, reusable);
+        // The Docker runtime appends this line when the kernel killed the action for memory.
+        let oom = logs.iter().any(|l| l.contains("exceeded its memory limit"));
+        let response = if oom && response.status_code == StatusCode::DeveloperError {
+            ActivationResponse::developer_error(format!(
+                "The action exceeded its memory limit of {} MB.",
+                action.limits.memory
+            ))
+        } else {
+            response
+        };
+        self.pool.release(lease.entry, req.key, reusable && !oom);
         let wait_time = (started - msg.accepted_at_ms).max(0);
         let activation = record(
             msg, id, &action, response, started, end, wait_time, timed_out, init_time, logs,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use whisk_controller::Controller;
 use whisk_directory::Registry;
-use whisk_invoker::{Invoker, ProcessFactory};
+use whisk_invoker::{ContainerFactory, Invoker};
 use whisk_store::Store;
 
 /// A running standalone platform.
@@ -34,7 +34,7 @@ pub struct Standalone {
     pub directory: Registry,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    factory: Arc<ProcessFactory>,
+    factory: Arc<dyn ContainerFactory>,
 }
 
 impl Standalone {
@@ -52,20 +52,9 @@ impl Standalone {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
 
-        let mut env = vec![];
-        if let Some(py) = &settings.python {
-            env.push(("WHISK_PYTHON".to_string(), py.clone()));
-        }
-        let command = settings
-            .proxy_command
-            .clone()
-            .unwrap_or_else(ProcessFactory::default_command);
-        let factory = Arc::new(ProcessFactory::new(command, env));
+        let factory = roles::open_factory(&settings);
         let (peer_directory, directory) = roles::open_directory(&settings)?;
-        let mut invoker_cfg = settings.invoker.clone();
-        if invoker_cfg.data_dir.is_none() {
-            invoker_cfg.data_dir = Some(data_dir.clone());
-        }
+        let mut invoker_cfg = roles::invoker_config(&settings, data_dir.clone());
         if invoker_cfg.api_host.is_empty() || settings.invoker_api_host_from_listen {
             invoker_cfg.api_host = format!("http://{addr}");
         }
@@ -117,7 +106,9 @@ impl Standalone {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
         self.invoker.pool().shutdown().await;
-        self.factory.kill_all();
+        if let Err(e) = self.factory.cleanup().await {
+            tracing::warn!(error = %e, "removing action containers failed");
+        }
         self.store.flush().await?;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! every role opens from the same settings: the store (embedded file or CouchDB) and the bus
 //! (in-process or Kafka). Standalone uses the same functions with its defaults.
 
-use crate::settings::{BusBackend, Settings, StoreBackend};
+use crate::settings::{BusBackend, Runtime, Settings, StoreBackend};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use whisk_bus::{Bus, InProcessBus, KafkaBus};
 use whisk_controller::Controller;
 use whisk_core::Identity;
 use whisk_directory::{DirectoryClient, PeerDirectory, Registry};
-use whisk_invoker::{Invoker, ProcessFactory};
+use whisk_invoker::{ContainerFactory, DockerFactory, Invoker, ProcessFactory};
 use whisk_store::{CouchStore, EmbeddedStore, Store};
 
 /// Opens the configured store, with the guest and whisk.system identities present.
@@ -60,6 +60,44 @@ pub fn open_directory(settings: &Settings) -> anyhow::Result<(Arc<dyn PeerDirect
         None => Arc::new(local.clone()),
     };
     Ok((dir, local))
+}
+
+/// The container runtime: local action processes, or Docker containers (`runtime =
+/// "docker"`, `--runtime docker`).
+pub fn open_factory(settings: &Settings) -> Arc<dyn ContainerFactory> {
+    match settings.runtime {
+        Runtime::Process => {
+            let mut env = vec![];
+            if let Some(py) = &settings.python {
+                env.push(("WHISK_PYTHON".to_string(), py.clone()));
+            }
+            let command = settings
+                .proxy_command
+                .clone()
+                .unwrap_or_else(ProcessFactory::default_command);
+            Arc::new(ProcessFactory::new(command, env))
+        }
+        Runtime::Docker => Arc::new(DockerFactory::new(settings.docker.clone())),
+    }
+}
+
+/// The invoker settings with what the platform decides: the data folder and, in Docker, only
+/// the stems whose image exists (the project builds the Python image).
+pub fn invoker_config(
+    settings: &Settings,
+    data_dir: std::path::PathBuf,
+) -> whisk_invoker::InvokerConfig {
+    let mut cfg = settings.invoker.clone();
+    if cfg.data_dir.is_none() {
+        cfg.data_dir = Some(data_dir);
+    }
+    if settings.runtime == Runtime::Docker {
+        cfg.stem_cells.retain(|s| {
+            whisk_core::kinds::family(&s.kind)
+                .is_some_and(|f| settings.docker.images.contains_key(f))
+        });
+    }
+    cfg
 }
 
 /// Retries a start-up connection for up to a minute, logging each failure clearly.
@@ -116,19 +154,11 @@ pub async fn run_invoker(settings: Settings, shutdown: CancellationToken) -> any
     let store = open_store(&settings).await?;
     let bus = open_bus(&settings)?;
     let (directory, _local) = open_directory(&settings)?;
-    let mut env = vec![];
-    if let Some(py) = &settings.python {
-        env.push(("WHISK_PYTHON".to_string(), py.clone()));
-    }
-    let command = settings
-        .proxy_command
-        .clone()
-        .unwrap_or_else(ProcessFactory::default_command);
-    let factory = Arc::new(ProcessFactory::new(command, env));
-    let mut cfg = settings.invoker.clone();
-    if cfg.data_dir.is_none() {
-        cfg.data_dir = Some(settings.data_dir().join(format!("invoker{}", cfg.id)));
-    }
+    let factory = open_factory(&settings);
+    let dir = settings
+        .data_dir()
+        .join(format!("invoker{}", settings.invoker.id));
+    let cfg = invoker_config(&settings, dir);
     let id = cfg.id;
     let invoker = retry("the message bus", || {
         Invoker::start(
@@ -145,7 +175,9 @@ pub async fn run_invoker(settings: Settings, shutdown: CancellationToken) -> any
     println!("whisk invoker {id}: consuming invoker{id}");
     shutdown.cancelled().await;
     invoker.pool().shutdown().await;
-    factory.kill_all();
+    if let Err(e) = factory.cleanup().await {
+        tracing::warn!(error = %e, "removing action containers failed");
+    }
     store.flush().await?;
     Ok(())
 }

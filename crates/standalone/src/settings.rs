@@ -10,7 +10,7 @@ use whisk_bus::KafkaConfig;
 use whisk_controller::ControllerConfig;
 use whisk_directory::DirectoryConfig;
 use whisk_gateway::GatewayConfig;
-use whisk_invoker::InvokerConfig;
+use whisk_invoker::{DockerConfig, InvokerConfig};
 use whisk_store::CouchConfig;
 
 /// Where actions, activations and subjects live.
@@ -33,6 +33,17 @@ pub enum BusBackend {
     Memory,
     /// A Kafka-protocol broker (`kafka.*`).
     Kafka,
+}
+
+/// Where actions run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// Local action proxy processes, one loopback IP each.
+    #[default]
+    Process,
+    /// Docker containers (`docker.*`).
+    Docker,
 }
 
 /// All settings.
@@ -58,6 +69,10 @@ pub struct Settings {
     pub bus: BusBackend,
     /// Kafka settings (`bus = "kafka"`).
     pub kafka: KafkaConfig,
+    /// `process` (default) or `docker`.
+    pub runtime: Runtime,
+    /// Docker settings (`runtime = "docker"`).
+    pub docker: DockerConfig,
     /// Gateway settings (`whisk gateway`).
     pub gateway: GatewayConfig,
     /// Controller settings.
@@ -87,6 +102,8 @@ impl Default for Settings {
             },
             invoker: InvokerConfig::default(),
             directory_url: None,
+            runtime: Runtime::default(),
+            docker: DockerConfig::default(),
             gateway: GatewayConfig::default(),
             store: StoreBackend::default(),
             couchdb: CouchConfig::default(),

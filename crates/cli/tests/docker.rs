@@ -1,0 +1,168 @@
+//! The Docker runtime end to end (needs a Docker daemon; `scripts/test.sh` installs and starts
+//! one, and the image comes from `deploy/images/build.sh`): the seed's workflow —
+//! `whisk action update --docker whisk/python3action fib ...`, four instances with
+//! `-p instanceID myname0..3`, each reading all four container IPs from
+//! `/addrMap/addrMap.txt` — and ring / allreduce across containers.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn ensure_image() {
+    let info = Command::new("docker").arg("info").output();
+    assert!(
+        matches!(&info, Ok(o) if o.status.success()),
+        "the Docker tests need a running Docker daemon (scripts/test.sh installs and starts one): {info:?}"
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/images/build.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .output()
+        .expect("running deploy/images/build.sh");
+    assert!(
+        out.status.success(),
+        "building the image failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let (u, k) = GUEST_KEY.split_once(':').unwrap();
+        self.http
+            .request(m, format!("{}/api/v1/namespaces/_/{path}", self.base))
+            .basic_auth(u, Some(k))
+    }
+    /// `whisk action update --docker IMAGE name file.py`: a blackbox action with the file as code.
+    async fn put_docker(&self, name: &str, code: &str) {
+        let body = json!({"exec": {"kind": "blackbox", "image": "whisk/python3action", "code": code}, "limits": {"memory": 128}});
+        let r = self
+            .req(
+                reqwest::Method::PUT,
+                &format!("actions/{name}?overwrite=true"),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "PUT {name}: {}", r.status());
+    }
+    async fn invoke(&self, name: &str, query: &str, params: Value) -> (u16, Value) {
+        let r = self
+            .req(reqwest::Method::POST, &format!("actions/{name}?{query}"))
+            .json(&params)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+    async fn result(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let r = self
+                .req(reqwest::Method::GET, &format!("activations/{id}"))
+                .send()
+                .await
+                .unwrap();
+            if r.status().as_u16() == 200 {
+                let a: Value = r.json().await.unwrap();
+                assert_eq!(a["response"]["status"], "success", "{a}");
+                return a["response"]["result"].clone();
+            }
+            assert!(Instant::now() < deadline, "activation {id} did not finish");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seeds_workflow_and_collectives_in_containers() {
+    ensure_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        tmp.path(),
+        &["--runtime", "docker"],
+    )
+    .await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: server.url(""),
+    };
+
+    api.put_docker("fib", include_str!("../../../functions/fib.py"))
+        .await;
+    let (status, body) = api
+        .invoke("fib", "blocking=true&result=true", json!({"number": 20}))
+        .await;
+    assert_eq!((status, &body), (200, &json!({"fibonacci": 6765})));
+
+    api.put_docker("seen", include_str!("../../../functions/peers_seen.py"))
+        .await;
+    let mut ids = vec![];
+    for i in 0..4 {
+        let (status, body) = api
+            .invoke(
+                "seen",
+                "blocking=false",
+                json!({"instanceID": format!("myname{i}"), "n": 4, "timeout": 60}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["activationId"].as_str().unwrap().to_string());
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let r = api.result(id).await;
+        assert_eq!(r["me"], format!("myname{i}"));
+        let peers = r["peers"].as_object().unwrap();
+        assert_eq!(
+            peers.keys().collect::<Vec<_>>(),
+            vec!["myname0", "myname1", "myname2", "myname3"],
+            "{r}"
+        );
+        let ips: std::collections::BTreeSet<&str> =
+            peers.values().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(ips.len(), 4, "four container IPs: {r}");
+        assert!(
+            ips.iter().all(|ip| !ip.starts_with("127.")),
+            "container network addresses: {r}"
+        );
+    }
+
+    api.put_docker("ring", include_str!("../../../functions/ring.py"))
+        .await;
+    api.put_docker("allreduce", include_str!("../../../functions/allreduce.py"))
+        .await;
+    for n in [2u64, 4] {
+        let expected = n * (n - 1) / 2;
+        let (status, body) = api
+            .invoke(
+                "ring",
+                &format!("blocking=true&result=true&instances={n}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["results"][0]["token"], expected, "{body}");
+        let (status, body) = api
+            .invoke(
+                "allreduce",
+                &format!("blocking=true&result=true&instances={n}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        for r in body["results"].as_array().unwrap() {
+            assert_eq!(r["sum"], expected, "{body}");
+        }
+    }
+}
