@@ -59,11 +59,18 @@ async fn folders(root: &Path, peers: &Arc<Peers>, n: usize) -> Vec<PathBuf> {
     out
 }
 
+/// Where the containers' folders live: tmpfs when the host has it, as the invoker does.
+fn folders_root() -> anyhow::Result<tempfile::TempDir> {
+    Ok(tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir())?)
+}
+
 /// Pushed propagation: register/deregister → the file replaced in every folder.
 async fn pushed(plan: &Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let dir = folders_root()?;
     let registry = Registry::in_memory(RegistryOptions::default());
-    let peers = Peers::new(Arc::new(registry.clone()), 0, dir.path().join("host"));
+    // The host copy lives in the data dir (on disk), as in the invoker.
+    let data = tempfile::tempdir()?;
+    let peers = Peers::new(Arc::new(registry.clone()), 0, data.path().join("addrMap"));
     let _folders = folders(dir.path(), &peers, plan.watchers).await;
     let mut written = peers
         .written(NS, GROUP)
@@ -109,7 +116,7 @@ async fn pushed(plan: &Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
 
 /// The seed's design: every second, read the registry and rewrite the files.
 async fn polled(plan: &Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let dir = folders_root()?;
     let registry = Registry::in_memory(RegistryOptions::default());
     let folders: Vec<PathBuf> = (0..plan.watchers)
         .map(|i| dir.path().join(format!("c{i}")))
@@ -158,10 +165,12 @@ async fn polled(plan: &Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
 
 /// A crashed invoker: its lease lapses and its instances leave every folder.
 async fn crashes(plan: &Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let dir = folders_root()?;
     let options = RegistryOptions::default();
     let registry = Registry::in_memory(options);
-    let peers = Peers::new(Arc::new(registry.clone()), 0, dir.path().join("host"));
+    // The host copy lives in the data dir (on disk), as in the invoker.
+    let data = tempfile::tempdir()?;
+    let peers = Peers::new(Arc::new(registry.clone()), 0, data.path().join("addrMap"));
     let _folders = folders(dir.path(), &peers, plan.watchers).await;
     let mut written = peers
         .written(NS, GROUP)

@@ -44,6 +44,9 @@ pub struct InvokerConfig {
     /// Folder for peer maps: `<data_dir>/addrMap/<namespace>/<group>/` (host copies) and
     /// `<data_dir>/containers/<name>/` (each container's folder). Default: a temporary folder.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Parent of the containers' own peer-map folders (default: a fresh folder in /dev/shm
+    /// when the host has it, else `<data_dir>/containers`).
+    pub containers_dir: Option<std::path::PathBuf>,
     /// Lease this invoker holds at the directory, ms (heartbeats every third of it).
     pub peer_lease_ms: u64,
 }
@@ -70,6 +73,7 @@ impl Default for InvokerConfig {
             api_host: "http://127.0.0.1:3233".into(),
             ping_interval: Duration::from_secs(1),
             data_dir: None,
+            containers_dir: None,
             peer_lease_ms: 300,
         }
     }

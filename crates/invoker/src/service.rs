@@ -45,7 +45,7 @@ pub struct Invoker {
     /// Activations handled.
     pub handled: AtomicU64,
     peers: Arc<Peers>,
-    _temp: Option<tempfile::TempDir>,
+    _temp: (Option<tempfile::TempDir>, Option<tempfile::TempDir>),
 }
 
 impl Invoker {
@@ -68,7 +68,18 @@ impl Invoker {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let containers = data_dir.join("containers");
+        // Containers' peer-map folders are rewritten on every change of their group: keep them
+        // in memory (tmpfs) when the host has it — about 10x faster than a disk's metadata.
+        let (containers, shm) = match &cfg.containers_dir {
+            Some(d) => (d.clone(), None),
+            None => match tempfile::Builder::new()
+                .prefix("whisk-containers-")
+                .tempdir_in("/dev/shm")
+            {
+                Ok(t) => (t.path().to_path_buf(), Some(t)),
+                Err(_) => (data_dir.join("containers"), None),
+            },
+        };
         let _ = std::fs::remove_dir_all(&containers);
         let pool = ContainerPool::new(factory, &cfg, containers);
         let peers = Peers::new(directory, cfg.id, data_dir.join("addrMap"));
@@ -89,7 +100,7 @@ impl Invoker {
         };
         let inv = Arc::new(Self {
             peers,
-            _temp: temp,
+            _temp: (temp, shm),
             cfg,
             pool,
             runner,
