@@ -9,6 +9,9 @@ struct Args {
     /// (issue 5, needs `scripts/services.sh up`); default: standalone and peers.
     #[arg(value_parser = ["standalone", "peers", "distributed"])]
     scenarios: Vec<String>,
+    /// Runtime of the standalone scenarios: process or docker.
+    #[arg(long, default_value = "process", value_parser = ["process", "docker"])]
+    runtime: String,
     /// Requests per warm scenario.
     #[arg(long, default_value_t = 5000)]
     requests: usize,
@@ -37,7 +40,13 @@ async fn main() -> anyhow::Result<()> {
     let all = args.scenarios.is_empty();
     let wants = |s: &str| (all && s != "distributed") || args.scenarios.iter().any(|x| x == s);
     if wants("standalone") {
+        let runtime = if args.runtime == "docker" {
+            whisk_standalone::settings::Runtime::Docker
+        } else {
+            whisk_standalone::settings::Runtime::Process
+        };
         whisk_bench::standalone::run(&whisk_bench::standalone::Plan {
+            runtime,
             requests: args.requests,
             cold: args.cold,
         })

@@ -10,21 +10,27 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use whisk_invoker::container::ContainerSpec;
-use whisk_invoker::{ContainerFactory, ProcessFactory};
 use whisk_standalone::{Settings, Standalone};
 
 const NOOP: &str = "def main(args):\n    return {}\n";
 
 /// Sizes of a run.
 pub struct Plan {
+    /// Where actions run: `process` or `docker`.
+    pub runtime: whisk_standalone::settings::Runtime,
     /// Requests per warm scenario.
     pub requests: usize,
     /// Cold starts per cold scenario.
     pub cold: usize,
 }
 
-fn settings(dir: &std::path::Path, stems: bool) -> anyhow::Result<Settings> {
+fn settings(
+    dir: &std::path::Path,
+    stems: bool,
+    runtime: whisk_standalone::settings::Runtime,
+) -> anyhow::Result<Settings> {
     let mut s = Settings::load(None, &HashMap::new())?;
+    s.runtime = runtime;
     s.listen = "127.0.0.1:0".into();
     s.data_dir = Some(dir.to_path_buf());
     s.controller.invocations_per_minute = 100_000_000;
@@ -99,15 +105,15 @@ fn row(scenario: &str, clients: usize, m: &Measured) -> Row {
 /// Runs every scenario and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let platform = Standalone::start(settings(dir.path(), true)?).await?;
+    let platform = Standalone::start(settings(dir.path(), true, plan.runtime)?).await?;
     let api = Arc::new(Api::new(platform.addr));
     api.put("noop", NOOP).await?;
 
     // Direct calls to an action proxy of the same kind, started by the same factory.
-    let factory = ProcessFactory::new(ProcessFactory::default_command(), vec![]);
+    let factory = whisk_standalone::roles::open_factory(&settings(dir.path(), true, plan.runtime)?);
     let container = factory
         .create(ContainerSpec {
-            name: "whisk_bench_direct".into(),
+            name: format!("whisk_bench_direct_{}", std::process::id()),
             family: "python".into(),
             image: None,
             memory_mb: 256,
@@ -163,7 +169,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             })
             .await
         };
-        rows.push(row("direct POST /run to a python proxy", clients, &direct));
+        rows.push(row(
+            "direct POST /run to the same kind of python proxy",
+            clients,
+            &direct,
+        ));
         rows.push(row("whisk blocking invoke of noop (warm)", clients, &whisk));
         ratios.push((
             clients,
@@ -203,7 +213,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     platform.shutdown().await?;
 
     let dir2 = tempfile::tempdir()?;
-    let bare = Standalone::start(settings(dir2.path(), false)?).await?;
+    let bare = Standalone::start(settings(dir2.path(), false, plan.runtime)?).await?;
     let api2 = Api::new(bare.addr);
     {
         let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
@@ -226,6 +236,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         ));
     }
     bare.shutdown().await?;
-    table::print("Cold starts (standalone, process runtime)", &cold_rows);
+    table::print(
+        &format!("Cold starts (standalone, {:?} runtime)", plan.runtime),
+        &cold_rows,
+    );
     Ok(())
 }
