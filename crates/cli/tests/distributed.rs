@@ -8,7 +8,7 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -127,59 +127,6 @@ impl Drop for Role {
     }
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn put(&self, name: &str, code: &str, memory: u64) {
-        let r = self
-            .req(
-                reqwest::Method::PUT,
-                &format!("actions/{name}?overwrite=true"),
-            )
-            .json(
-                &json!({"exec": {"kind": "python:3", "code": code}, "limits": {"memory": memory}}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "PUT {name}: {}", r.status());
-    }
-    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let (u, k) = GUEST_KEY.split_once(':').unwrap();
-        self.http
-            .request(m, format!("{}/api/v1/namespaces/_/{path}", self.base))
-            .basic_auth(u, Some(k))
-    }
-    async fn invoke(&self, name: &str, query: &str, params: Value) -> (u16, Value) {
-        let r = self
-            .req(reqwest::Method::POST, &format!("actions/{name}?{query}"))
-            .json(&params)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-    async fn record(&self, id: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let r = self
-                .req(reqwest::Method::GET, &format!("activations/{id}"))
-                .send()
-                .await;
-            if let Ok(r) = r {
-                if r.status().as_u16() == 200 {
-                    return r.json().await.unwrap();
-                }
-            }
-            assert!(Instant::now() < deadline, "activation {id} has no record");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
 async fn wait_invokers(base: &str, n: usize) {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -275,15 +222,12 @@ async fn three_invokers_over_kafka_and_couchdb() {
     // The same conformance suite as standalone, through the npm client.
     run_conformance(&base, &dir.join("c"), &[("WHISK_ADMIN_REMOTE", "1")]).await;
 
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: base.clone(),
-    };
+    let api = Api::new(&base, GUEST_KEY);
     // Work spreads: different actions have different home invokers.
     let mut used = BTreeSet::new();
     for i in 0..12 {
         let name = format!("where{i}");
-        api.put(&name, WHERE, 256).await;
+        api.put_python(&name, WHERE, 256).await;
         let (status, body) = api
             .invoke(&name, "blocking=true&result=true", json!({}))
             .await;
@@ -296,7 +240,7 @@ async fn three_invokers_over_kafka_and_couchdb() {
     );
 
     // Four instances on different invokers (512 MB each, two fit per invoker) see each other.
-    api.put("gang4", WHERE, 512).await;
+    api.put_python("gang4", WHERE, 512).await;
     let (status, body) = api
         .invoke(
             "gang4",
@@ -316,7 +260,7 @@ async fn three_invokers_over_kafka_and_couchdb() {
     }
 
     // Kill an invoker mid-load: every accepted activation ends with a result or a whisk error.
-    api.put("slow", WHERE, 256).await;
+    api.put_python("slow", WHERE, 256).await;
     let mut ids = vec![];
     for _ in 0..12 {
         let (status, body) = api

@@ -6,10 +6,9 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 use support::*;
 
 fn ensure_image() {
@@ -30,60 +29,6 @@ fn ensure_image() {
     );
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let (u, k) = GUEST_KEY.split_once(':').unwrap();
-        self.http
-            .request(m, format!("{}/api/v1/namespaces/_/{path}", self.base))
-            .basic_auth(u, Some(k))
-    }
-    /// `whisk action update --docker IMAGE name file.py`: a blackbox action with the file as code.
-    async fn put_docker(&self, name: &str, code: &str) {
-        let body = json!({"exec": {"kind": "blackbox", "image": "whisk/python3action", "code": code}, "limits": {"memory": 128}});
-        let r = self
-            .req(
-                reqwest::Method::PUT,
-                &format!("actions/{name}?overwrite=true"),
-            )
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "PUT {name}: {}", r.status());
-    }
-    async fn invoke(&self, name: &str, query: &str, params: Value) -> (u16, Value) {
-        let r = self
-            .req(reqwest::Method::POST, &format!("actions/{name}?{query}"))
-            .json(&params)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-    async fn result(&self, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let r = self
-                .req(reqwest::Method::GET, &format!("activations/{id}"))
-                .send()
-                .await
-                .unwrap();
-            if r.status().as_u16() == 200 {
-                let a: Value = r.json().await.unwrap();
-                assert_eq!(a["response"]["status"], "success", "{a}");
-                return a["response"]["result"].clone();
-            }
-            assert!(Instant::now() < deadline, "activation {id} did not finish");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seeds_workflow_and_collectives_in_containers() {
     ensure_image();
@@ -94,20 +39,15 @@ async fn the_seeds_workflow_and_collectives_in_containers() {
         &["--runtime", "docker"],
     )
     .await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: server.url(""),
-    };
+    let api = Api::new(&server.url(""), GUEST_KEY);
 
-    api.put_docker("fib", include_str!("../../../functions/fib.py"))
-        .await;
+    api.put_action("fib", json!({"kind": "blackbox", "image": "whisk/python3action", "code": include_str!("../../../functions/fib.py")}), 128).await;
     let (status, body) = api
         .invoke("fib", "blocking=true&result=true", json!({"number": 20}))
         .await;
     assert_eq!((status, &body), (200, &json!({"fibonacci": 6765})));
 
-    api.put_docker("seen", include_str!("../../../functions/peers_seen.py"))
-        .await;
+    api.put_action("seen", json!({"kind": "blackbox", "image": "whisk/python3action", "code": include_str!("../../../functions/peers_seen.py")}), 128).await;
     let mut ids = vec![];
     for i in 0..4 {
         let (status, body) = api
@@ -138,10 +78,8 @@ async fn the_seeds_workflow_and_collectives_in_containers() {
         );
     }
 
-    api.put_docker("ring", include_str!("../../../functions/ring.py"))
-        .await;
-    api.put_docker("allreduce", include_str!("../../../functions/allreduce.py"))
-        .await;
+    api.put_action("ring", json!({"kind": "blackbox", "image": "whisk/python3action", "code": include_str!("../../../functions/ring.py")}), 128).await;
+    api.put_action("allreduce", json!({"kind": "blackbox", "image": "whisk/python3action", "code": include_str!("../../../functions/allreduce.py")}), 128).await;
     for n in [2u64, 4] {
         let expected = n * (n - 1) / 2;
         let (status, body) = api

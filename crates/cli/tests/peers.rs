@@ -7,7 +7,7 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,84 +58,6 @@ def main(args):
     return {"peers": peers}
 "#;
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    auth: (String, String),
-}
-
-impl Api {
-    fn new(server: &Server, key: &str) -> Self {
-        let (u, k) = key.split_once(':').expect("uuid:key");
-        Api {
-            http: reqwest::Client::new(),
-            base: server.url("/api/v1/namespaces/_"),
-            auth: (u.to_string(), k.to_string()),
-        }
-    }
-
-    async fn put(&self, name: &str, code: &str) {
-        let r = self
-            .http
-            .put(format!("{}/actions/{name}?overwrite=true", self.base))
-            .basic_auth(&self.auth.0, Some(&self.auth.1))
-            .json(&json!({"exec": {"kind": "python:3", "code": code}, "limits": {"memory": 128}}))
-            .send()
-            .await
-            .expect("PUT action");
-        assert!(
-            r.status().is_success(),
-            "PUT {name}: {} {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        );
-    }
-
-    async fn invoke(&self, name: &str, query: &str, params: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/actions/{name}?{query}", self.base))
-            .basic_auth(&self.auth.0, Some(&self.auth.1))
-            .json(&params)
-            .send()
-            .await
-            .expect("invoke");
-        let status = r.status().as_u16();
-        (status, r.json().await.expect("JSON answer"))
-    }
-
-    /// Starts an activation; returns its id.
-    async fn start(&self, name: &str, params: Value) -> String {
-        let (status, body) = self.invoke(name, "blocking=false", params).await;
-        assert_eq!(status, 202, "{body}");
-        body["activationId"]
-            .as_str()
-            .expect("activationId")
-            .to_string()
-    }
-
-    /// Waits for an activation record and returns its result (asserting success).
-    async fn result(&self, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let r = self
-                .http
-                .get(format!("{}/activations/{id}", self.base))
-                .basic_auth(&self.auth.0, Some(&self.auth.1))
-                .send()
-                .await
-                .expect("GET activation");
-            if r.status().as_u16() == 200 {
-                let a: Value = r.json().await.unwrap();
-                assert_eq!(a["response"]["status"], "success", "activation {id}: {a}");
-                return a["response"]["result"].clone();
-            }
-            assert!(Instant::now() < deadline, "activation {id} did not finish");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
 async fn standalone(dir: &Path, extra: &[&str]) -> Server {
     Server::start_with(&dir.join("data"), dir, extra).await
 }
@@ -144,8 +66,8 @@ async fn standalone(dir: &Path, extra: &[&str]) -> Server {
 async fn four_instances_as_in_the_seed_see_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let server = standalone(dir.path(), &[]).await;
-    let api = Api::new(&server, GUEST_KEY);
-    api.put("fib4", SEEN).await;
+    let api = Api::new(&server.url(""), GUEST_KEY);
+    api.put_python("fib4", SEEN, 128).await;
     let mut ids = vec![];
     for i in 0..4 {
         ids.push(
@@ -190,9 +112,9 @@ async fn four_instances_as_in_the_seed_see_each_other() {
 async fn short_instances_are_seen_and_ended_ones_disappear() {
     let dir = tempfile::tempdir().unwrap();
     let server = standalone(dir.path(), &[]).await;
-    let api = Api::new(&server, GUEST_KEY);
-    api.put("watcher", WATCHER).await;
-    api.put("sleeper", SLEEPER).await;
+    let api = Api::new(&server.url(""), GUEST_KEY);
+    api.put_python("watcher", WATCHER, 128).await;
+    api.put_python("sleeper", SLEEPER, 128).await;
     for ms in [50, 300] {
         let target = format!("short{ms}");
         let w = api
@@ -220,8 +142,8 @@ async fn short_instances_are_seen_and_ended_ones_disappear() {
 async fn numeric_and_string_ids_and_namespaces_are_isolated() {
     let dir = tempfile::tempdir().unwrap();
     let server = standalone(dir.path(), &[]).await;
-    let api = Api::new(&server, GUEST_KEY);
-    api.put("lister", LISTER).await;
+    let api = Api::new(&server.url(""), GUEST_KEY);
+    api.put_python("lister", LISTER, 128).await;
     // The number 0 and the string "1" are both ids; the string "0" names the same as 0.
     // Both list their peers while both run.
     let a = api
@@ -256,8 +178,8 @@ async fn numeric_and_string_ids_and_namespaces_are_isolated() {
         String::from_utf8_lossy(&out.stderr)
     );
     let other_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let other = Api::new(&server, &other_key);
-    other.put("lister", LISTER).await;
+    let other = Api::new(&server.url(""), &other_key);
+    other.put_python("lister", LISTER, 128).await;
     let g = api
         .start(
             "lister",
@@ -308,10 +230,10 @@ async fn a_killed_platforms_instances_vanish_when_its_lease_lapses() {
     std::fs::create_dir_all(&d2).unwrap();
     let mut victim_host = standalone(&d1, &["--directory", &url, "--invoker-id", "1"]).await;
     let watcher_host = standalone(&d2, &["--directory", &url, "--invoker-id", "2"]).await;
-    let victim_api = Api::new(&victim_host, GUEST_KEY);
-    let api = Api::new(&watcher_host, GUEST_KEY);
-    victim_api.put("sleeper", SLEEPER).await;
-    api.put("watcher", WATCHER).await;
+    let victim_api = Api::new(&victim_host.url(""), GUEST_KEY);
+    let api = Api::new(&watcher_host.url(""), GUEST_KEY);
+    victim_api.put_python("sleeper", SLEEPER, 128).await;
+    api.put_python("watcher", WATCHER, 128).await;
     let w = api
         .start(
             "watcher",
@@ -369,9 +291,9 @@ async fn a_directory_restarted_on_redis_serves_the_same_map() {
     let mut directory = Killed(spawn_directory(dir.path(), port, Some(&redis_url)));
     let url = format!("127.0.0.1:{port}");
     let server = standalone(dir.path(), &["--directory", &url]).await;
-    let api = Api::new(&server, GUEST_KEY);
-    api.put("sleeper", SLEEPER).await;
-    api.put("lister", LISTER).await;
+    let api = Api::new(&server.url(""), GUEST_KEY);
+    api.put_python("sleeper", SLEEPER, 128).await;
+    api.put_python("lister", LISTER, 128).await;
     let holder = api
         .start(
             "sleeper",
@@ -410,9 +332,9 @@ async fn a_directory_restarted_on_redis_serves_the_same_map() {
 async fn ring_and_allreduce_give_the_right_answers() {
     let dir = tempfile::tempdir().unwrap();
     let server = standalone(dir.path(), &[]).await;
-    let api = Api::new(&server, GUEST_KEY);
-    api.put("ring", RING).await;
-    api.put("allreduce", ALLREDUCE).await;
+    let api = Api::new(&server.url(""), GUEST_KEY);
+    api.put_python("ring", RING, 128).await;
+    api.put_python("allreduce", ALLREDUCE, 128).await;
     for n in [2u64, 8, 32] {
         let expected = n * (n - 1) / 2;
         let (status, body) = api

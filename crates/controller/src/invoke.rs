@@ -109,28 +109,30 @@ impl Controller {
                 "A gang of {n} instances needs {need} MB at once but the healthy invokers have {free} MB free."
             )));
         }
-        let limits = identity.limits;
-        let per_minute = limits
-            .invocations_per_minute
-            .unwrap_or(self.config().invocations_per_minute);
-        let concurrent = limits
-            .concurrent_invocations
-            .unwrap_or(self.config().concurrent_invocations);
+        let (per_minute, concurrent) = self.throttle_limits(identity);
         self.throttles()
             .admit_n(&identity.namespace, n, per_minute, concurrent)
+    }
+
+    /// Invocations per minute and in flight allowed to `identity`'s namespace: its own limits,
+    /// else the controller's defaults.
+    fn throttle_limits(&self, identity: &Identity) -> (u32, u32) {
+        let limits = identity.limits;
+        (
+            limits
+                .invocations_per_minute
+                .unwrap_or(self.config().invocations_per_minute),
+            limits
+                .concurrent_invocations
+                .unwrap_or(self.config().concurrent_invocations),
+        )
     }
 
     /// Runs `inv`: 429 when throttled, 503 when no invoker is healthy or the bus fails.
     pub async fn invoke(&self, inv: Invocation<'_>) -> Result<Invoked, WhiskError> {
         let ns = inv.identity.namespace.clone();
-        let limits = inv.identity.limits;
-        let per_minute = limits
-            .invocations_per_minute
-            .unwrap_or(self.config().invocations_per_minute);
-        let concurrent = limits
-            .concurrent_invocations
-            .unwrap_or(self.config().concurrent_invocations);
         if !inv.preadmitted {
+            let (per_minute, concurrent) = self.throttle_limits(inv.identity);
             self.throttles().admit(&ns, per_minute, concurrent)?;
         }
 

@@ -324,3 +324,113 @@ pub async fn run_conformance(apihost: &str, data_dir: &Path, extra_env: &[(&str,
         out.status
     );
 }
+
+/// A small REST client of the platform under test, in the caller's namespace.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    auth: (String, String),
+}
+
+impl Api {
+    /// A client of `base` (`http://host:port`) with the key `uuid:key`.
+    pub fn new(base: &str, key: &str) -> Api {
+        let (u, k) = key.split_once(':').expect("uuid:key");
+        Api {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_string(),
+            auth: (u.to_string(), k.to_string()),
+        }
+    }
+
+    /// A request to `/api/v1/namespaces/_/{path}`.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/api/v1/namespaces/_/{path}", self.base))
+            .basic_auth(&self.auth.0, Some(&self.auth.1))
+    }
+
+    /// Creates or replaces an action with `exec` and `memory` MB.
+    pub async fn put_action(&self, name: &str, exec: serde_json::Value, memory: u64) {
+        let body = serde_json::json!({"exec": exec, "limits": {"memory": memory}});
+        let r = self
+            .req(
+                reqwest::Method::PUT,
+                &format!("actions/{name}?overwrite=true"),
+            )
+            .json(&body)
+            .send()
+            .await
+            .expect("PUT action");
+        let status = r.status();
+        assert!(
+            status.is_success(),
+            "PUT {name}: {status} {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// A Python action from source.
+    pub async fn put_python(&self, name: &str, code: &str, memory: u64) {
+        self.put_action(
+            name,
+            serde_json::json!({"kind": "python:3", "code": code}),
+            memory,
+        )
+        .await;
+    }
+
+    /// Invokes; returns the status and the JSON answer.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        query: &str,
+        params: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .req(reqwest::Method::POST, &format!("actions/{name}?{query}"))
+            .json(&params)
+            .send()
+            .await
+            .expect("invoke");
+        (
+            r.status().as_u16(),
+            r.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Starts an activation; returns its id.
+    pub async fn start(&self, name: &str, params: serde_json::Value) -> String {
+        let (status, body) = self.invoke(name, "blocking=false", params).await;
+        assert_eq!(status, 202, "{body}");
+        body["activationId"]
+            .as_str()
+            .expect("activationId")
+            .to_string()
+    }
+
+    /// Waits (at most `within`) for an activation record.
+    pub async fn record(&self, id: &str, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(r) = self
+                .req(reqwest::Method::GET, &format!("activations/{id}"))
+                .send()
+                .await
+            {
+                if r.status().as_u16() == 200 {
+                    return r.json().await.expect("activation JSON");
+                }
+            }
+            assert!(Instant::now() < deadline, "activation {id} has no record");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for an activation and returns its result, asserting it succeeded.
+    pub async fn result(&self, id: &str) -> serde_json::Value {
+        let a = self.record(id, Duration::from_secs(90)).await;
+        assert_eq!(a["response"]["status"], "success", "activation {id}: {a}");
+        a["response"]["result"].clone()
+    }
+}
