@@ -7,7 +7,7 @@ use clap::Parser;
 struct Args {
     /// Scenario sets to run: `standalone` (issue 3), `peers` (issue 4), `distributed`
     /// (issue 5, needs `scripts/services.sh up`); default: standalone and peers.
-    #[arg(value_parser = ["standalone", "peers", "distributed"])]
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process or docker.
     #[arg(long, default_value = "process", value_parser = ["process", "docker"])]
@@ -38,7 +38,9 @@ async fn main() -> anyhow::Result<()> {
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     let all = args.scenarios.is_empty();
-    let wants = |s: &str| (all && s != "distributed") || args.scenarios.iter().any(|x| x == s);
+    let wants = |s: &str| {
+        (all && s != "distributed" && s != "gateway") || args.scenarios.iter().any(|x| x == s)
+    };
     if wants("standalone") {
         let runtime = if args.runtime == "docker" {
             whisk_standalone::settings::Runtime::Docker
@@ -58,6 +60,13 @@ async fn main() -> anyhow::Result<()> {
             polled: args.polled,
             watchers: 32,
             crashes: 30,
+        })
+        .await?;
+    }
+    if wants("gateway") {
+        whisk_bench::gateway::run(&whisk_bench::gateway::Plan {
+            requests: args.requests,
+            wrk_seconds: 5,
         })
         .await?;
     }

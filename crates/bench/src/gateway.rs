@@ -1,0 +1,230 @@
+//! Issue-7 scenarios: a warm invoke directly to the controller vs through `whisk gateway`
+//! (HTTP and HTTPS, keep-alive) vs through nginx configured as OpenWhisk's edge
+//! (`deploy/nginx/`), and proxied requests/s of `GET /api/v1` measured with wrk. Needs
+//! `wrk` and `nginx` (Debian: `apt-get install wrk nginx-light`).
+
+use crate::load::{self, Measured};
+use crate::table::{self, Row};
+use serde_json::json;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Sizes of a run.
+pub struct Plan {
+    /// Invokes per latency scenario.
+    pub requests: usize,
+    /// Seconds of each wrk run.
+    pub wrk_seconds: u32,
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_up(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(url).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn invokes(http: reqwest::Client, base: &str, requests: usize) -> Measured {
+    let url = Arc::new(format!(
+        "{base}/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
+    ));
+    let (u, k) = whisk_core::identity::GUEST_KEY
+        .split_once(':')
+        .unwrap_or_default();
+    let (u, k) = (Arc::new(u.to_string()), Arc::new(k.to_string()));
+    load::run(1, requests, move || {
+        let (http, url, u, k) = (http.clone(), url.clone(), u.clone(), k.clone());
+        async move {
+            let r = http
+                .post(url.as_str())
+                .basic_auth(u.as_str(), Some(k.as_str()))
+                .json(&json!({}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().as_u16() == 200, "{}", r.status());
+            let _ = r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+fn wrk(url: &str, seconds: u32) -> anyhow::Result<f64> {
+    let out = Command::new("wrk")
+        .args(["-t1", "-c32", &format!("-d{seconds}s"), url])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("Requests/sec:")
+                .map(|v| v.trim().parse::<f64>())
+        })
+        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk's output: {text}"))?
+        .map_err(Into::into)
+}
+
+/// Runs the scenarios and prints the tables.
+pub async fn run(plan: &Plan) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut s = whisk_standalone::Settings::load(None, &Default::default())?;
+    s.listen = "127.0.0.1:0".into();
+    s.data_dir = Some(tmp.path().join("data"));
+    s.controller.invocations_per_minute = 100_000_000;
+    s.controller.concurrent_invocations = 100_000;
+    let platform = whisk_standalone::Standalone::start(s).await?;
+    let direct = format!("http://{}", platform.addr);
+    let certs = tmp.path().join("certs");
+    whisk_gateway::certs::write_bundle(&certs, "bench CA", &["127.0.0.1".to_string()], 30)?;
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(certs.join("ca.crt"))?)?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .add_root_certificate(ca)
+        .build()?;
+
+    let (g_http, g_https, n_http, n_https) =
+        (free_port()?, free_port()?, free_port()?, free_port()?);
+    let whisk = std::env::current_exe()?.with_file_name("whisk");
+    let gateway = Proc(
+        Command::new(&whisk)
+            .args([
+                "gateway",
+                "--http",
+                &format!("127.0.0.1:{g_http}"),
+                "--https",
+                &format!("127.0.0.1:{g_https}"),
+                "--backend",
+                &direct,
+            ])
+            .arg("--cert")
+            .arg(certs.join("domain.crt"))
+            .arg("--key")
+            .arg(certs.join("domain.key"))
+            .env("WHISK_GATEWAY__ACCESS_LOG", "false")
+            .env("WHISK_GATEWAY__WORKERS", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nginx/run.sh");
+    let nginx = Command::new("bash")
+        .arg(script)
+        .args([
+            "-p",
+            &n_http.to_string(),
+            "-s",
+            &n_https.to_string(),
+            "-w",
+            "2",
+            "-c",
+        ])
+        .arg(&certs)
+        .arg(platform.addr.to_string())
+        .env("NGINX_PREFIX", tmp.path().join("nginx"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Proc);
+    let targets = [
+        ("direct to the controller (HTTP)", direct.clone()),
+        (
+            "through whisk gateway (HTTP)",
+            format!("http://127.0.0.1:{g_http}"),
+        ),
+        (
+            "through whisk gateway (HTTPS)",
+            format!("https://127.0.0.1:{g_https}"),
+        ),
+        ("through nginx (HTTP)", format!("http://127.0.0.1:{n_http}")),
+        (
+            "through nginx (HTTPS)",
+            format!("https://127.0.0.1:{n_https}"),
+        ),
+    ];
+    let nginx_ok = nginx.is_ok()
+        && wait_up(&http, &format!("http://127.0.0.1:{n_http}/api/v1"))
+            .await
+            .is_ok();
+    for (_, base) in &targets[..3] {
+        wait_up(&http, &format!("{base}/api/v1")).await?;
+    }
+    let (u, k) = whisk_core::identity::GUEST_KEY
+        .split_once(':')
+        .unwrap_or_default();
+    let r = http
+        .put(format!(
+            "{direct}/api/v1/namespaces/_/actions/noop?overwrite=true"
+        ))
+        .basic_auth(u, Some(k))
+        .json(&json!({"exec": {"kind": "python:3", "code": "def main(a):\n    return {}\n"}}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "PUT noop: {}", r.status());
+
+    let mut rows = vec![];
+    let mut wrk_rows = vec![];
+    let mut direct_p50 = f64::NAN;
+    for (i, (name, base)) in targets.iter().enumerate() {
+        if i >= 3 && !nginx_ok {
+            continue;
+        }
+        let _ = invokes(http.clone(), base, 100).await;
+        let m = invokes(http.clone(), base, plan.requests).await;
+        if i == 0 {
+            direct_p50 = m.p50_ms();
+        }
+        rows.push(Row {
+            scenario: format!("warm invoke {name}, +{:.3} ms p50", m.p50_ms() - direct_p50),
+            clients: 1,
+            requests: m.hist.len(),
+            p50_ms: m.p50_ms(),
+            p99_ms: m.p99_ms(),
+            per_sec: m.per_sec(),
+            errors: m.errors,
+        });
+        if !base.starts_with("https") {
+            if let Ok(rps) = wrk(&format!("{base}/api/v1"), plan.wrk_seconds) {
+                wrk_rows.push(format!("| GET /api/v1 {name} | {rps:.0} |"));
+            }
+        }
+    }
+    table::print(
+        "Warm invoke: direct vs gateway vs nginx (keep-alive, 1 client)",
+        &rows,
+    );
+    println!(
+        "\n### Proxied requests/s (wrk -t1 -c32 -d{}s)\n\n| route | req/s |\n|---|---:|",
+        plan.wrk_seconds
+    );
+    for r in wrk_rows {
+        println!("{r}");
+    }
+    if !nginx_ok {
+        println!("\n(nginx did not start: install nginx-light for the comparison)");
+    }
+    drop(gateway);
+    platform.shutdown().await?;
+    Ok(())
+}
