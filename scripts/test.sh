@@ -18,6 +18,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || missing+=(python3-pip)
 command -v make >/dev/null 2>&1 || missing+=(build-essential)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -q
