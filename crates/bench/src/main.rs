@@ -9,8 +9,8 @@ struct Args {
     /// (issue 5, needs `scripts/services.sh up`); default: standalone and peers.
     #[arg(value_parser = ["standalone", "peers", "distributed", "gateway"])]
     scenarios: Vec<String>,
-    /// Runtime of the standalone scenarios: process or docker.
-    #[arg(long, default_value = "process", value_parser = ["process", "docker"])]
+    /// Runtime of the standalone scenarios: process, docker, or both (side by side).
+    #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
     runtime: String,
     /// Requests per warm scenario.
     #[arg(long, default_value_t = 5000)]
@@ -42,17 +42,20 @@ async fn main() -> anyhow::Result<()> {
         (all && s != "distributed" && s != "gateway") || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
-        let runtime = if args.runtime == "docker" {
-            whisk_standalone::settings::Runtime::Docker
-        } else {
-            whisk_standalone::settings::Runtime::Process
+        use whisk_standalone::settings::Runtime;
+        let runtimes = match args.runtime.as_str() {
+            "docker" => vec![Runtime::Docker],
+            "both" => vec![Runtime::Process, Runtime::Docker],
+            _ => vec![Runtime::Process],
         };
-        whisk_bench::standalone::run(&whisk_bench::standalone::Plan {
-            runtime,
-            requests: args.requests,
-            cold: args.cold,
-        })
-        .await?;
+        for runtime in runtimes {
+            whisk_bench::standalone::run(&whisk_bench::standalone::Plan {
+                runtime,
+                requests: args.requests,
+                cold: args.cold,
+            })
+            .await?;
+        }
     }
     if wants("peers") {
         whisk_bench::peers::run(&whisk_bench::peers::Plan {

@@ -170,7 +170,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             .await
         };
         rows.push(row(
-            "direct POST /run to the same kind of python proxy",
+            "direct POST /run to a python proxy of the same runtime",
             clients,
             &direct,
         ));
@@ -183,7 +183,10 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     }
     container.destroy().await;
     table::print(
-        "Warm invoke vs direct /run (standalone, process runtime)",
+        &format!(
+            "Warm invoke vs direct /run (standalone, {:?} runtime)",
+            plan.runtime
+        ),
         &rows,
     );
     println!();
@@ -230,7 +233,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             errors: 0,
         };
         cold_rows.push(row(
-            "cold start, no prewarm (process + interpreter + init)",
+            "cold start, no prewarm (container + interpreter + init)",
             1,
             &m,
         ));

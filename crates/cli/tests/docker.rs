@@ -2,7 +2,8 @@
 //! one, and the image comes from `deploy/images/build.sh`): the seed's workflow —
 //! `whisk action update --docker whisk/python3action fib ...`, four instances with
 //! `-p instanceID myname0..3`, each reading all four container IPs from
-//! `/addrMap/addrMap.txt` — and ring / allreduce across containers.
+//! `/addrMap/addrMap.txt` — ring / allreduce across containers, and the `openwhisk`
+//! npm-client conformance suite with every action in a container.
 
 mod support;
 
@@ -103,4 +104,8 @@ async fn the_seeds_workflow_and_collectives_in_containers() {
             assert_eq!(r["sum"], expected, "{body}");
         }
     }
+
+    // The same npm-client conformance suite as the process runtime, every action in a
+    // container (Python and the client's default kind, Node.js).
+    run_conformance(&server.url(""), &server.data_dir, &[]).await;
 }

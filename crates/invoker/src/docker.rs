@@ -81,7 +81,10 @@ impl Default for DockerConfig {
             .unwrap_or_else(|| "/var/run/docker.sock".into());
         Self {
             socket,
-            images: BTreeMap::from([("python".into(), "whisk/python3action".into())]),
+            images: BTreeMap::from([
+                ("python".into(), "whisk/python3action".into()),
+                ("nodejs".into(), "whisk/nodejsaction".into()),
+            ]),
             network: "whisk_actions".into(),
             subnet: None,
             publish_to_localhost: true,
