@@ -26,16 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The Docker runtime's tests need a daemon: start one when none answers (never a second one).
-if ! docker info >/dev/null 2>&1; then
-  echo "starting dockerd"
-  ($SUDO dockerd >"${TMPDIR:-/tmp}/whisk-dockerd.log" 2>&1 &)
-  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-  if ! docker info >/dev/null 2>&1; then
-    echo "dockerd did not start:" >&2
-    tail -20 "${TMPDIR:-/tmp}/whisk-dockerd.log" >&2
-    exit 1
-  fi
-fi
+bash scripts/dockerd.sh
 
 (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
 

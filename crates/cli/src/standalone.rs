@@ -24,6 +24,10 @@ pub struct StandaloneArgs {
     /// the image of deploy/images/build.sh).
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Also serve HTTPS at this address through the gateway (certificate from the gateway
+    /// settings, else one issued into <data-dir>/certs, CA <data-dir>/certs/ca.crt).
+    #[arg(long, value_name = "ADDR")]
+    pub tls: Option<std::net::SocketAddr>,
     /// Use the directory service at this address instead of the in-process one.
     #[arg(long)]
     pub directory: Option<String>,
@@ -51,6 +55,9 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
         Some("docker") => settings.runtime = whisk_standalone::settings::Runtime::Docker,
         Some(other) => anyhow::bail!("unknown runtime '{other}': use process or docker"),
     }
+    if args.tls.is_some() {
+        settings.tls_listen = args.tls;
+    }
     if args.directory.is_some() {
         settings.directory_url = args.directory;
     }
@@ -63,6 +70,9 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
         platform.addr,
         whisk_core::identity::GUEST_KEY
     );
+    if let Some(tls) = platform.tls_addr {
+        println!("  HTTPS through the gateway on https://{tls} (whisk -i, or --cacert <data-dir>/certs/ca.crt)");
+    }
     println!("  try: whisk action create fib functions/fib.py && whisk action invoke fib -p number 20 -r");
     wait_for_signal().await;
     eprintln!("whisk standalone: shutting down");

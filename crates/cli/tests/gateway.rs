@@ -80,3 +80,40 @@ async fn the_npm_client_through_the_gateway_over_https() {
     let ca = ca.display().to_string();
     run_conformance(&apihost, &server.data_dir, &[("NODE_EXTRA_CA_CERTS", &ca)]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn standalone_fronts_itself_with_the_gateway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        tmp.path(),
+        &["--tls", &format!("127.0.0.1:{port}")],
+    )
+    .await;
+    let ca = std::fs::read(server.data_dir.join("certs/ca.crt"))
+        .expect("the CA issued into <data-dir>/certs");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let (u, k) = GUEST_KEY.split_once(':').unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        match http
+            .get(format!("https://127.0.0.1:{port}/api/v1/namespaces"))
+            .basic_auth(u, Some(k))
+            .send()
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) => assert!(Instant::now() < deadline, "no HTTPS answer: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!(["guest"])
+    );
+}

@@ -32,6 +32,8 @@ pub struct Standalone {
     pub invoker: Arc<Invoker>,
     /// The in-process directory.
     pub directory: Registry,
+    /// Where the gateway in front serves HTTPS (`--tls`).
+    pub tls_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     factory: Arc<dyn ContainerFactory>,
@@ -85,6 +87,12 @@ impl Standalone {
             controller.router(),
             shutdown.clone(),
         ));
+        let tls_addr = match settings.tls_listen {
+            Some(tls) => {
+                Some(front_with_gateway(&settings, &data_dir, tls, addr, shutdown.clone()).await?)
+            }
+            None => None,
+        };
         // `whisk admin user create --data-dir` finds the server holding the store here.
         if let Err(e) = std::fs::write(data_dir.join("apihost"), format!("http://{addr}\n")) {
             tracing::warn!(error = %e, "cannot record the API address in the data dir");
@@ -95,6 +103,7 @@ impl Standalone {
             store,
             invoker,
             directory,
+            tls_addr,
             shutdown,
             server,
             factory,
@@ -112,4 +121,38 @@ impl Standalone {
         self.store.flush().await?;
         Ok(())
     }
+}
+
+/// Puts the gateway in front of the API on `tls` (HTTPS), with the certificate of the
+/// gateway settings, or one issued for 127.0.0.1 and localhost into `<data>/certs` (its CA is
+/// `<data>/certs/ca.crt`).
+async fn front_with_gateway(
+    settings: &Settings,
+    data_dir: &std::path::Path,
+    tls: SocketAddr,
+    api: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let mut cfg = settings.gateway.clone();
+    if !cfg.tls_cert.exists() || !cfg.tls_key.exists() {
+        let dir = data_dir.join("certs");
+        let hosts = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        let paths = whisk_gateway::certs::write_bundle(&dir, "whisk standalone CA", &hosts, 3650)?;
+        cfg.tls_cert = paths.cert;
+        cfg.tls_key = paths.key;
+    }
+    cfg.listen_http = None;
+    cfg.listen_https = Some(tls);
+    cfg.backends = vec![format!("http://{api}")];
+    let gateway = whisk_gateway::Gateway::bind(cfg).await?;
+    let addr = gateway
+        .https_addr()
+        .ok_or_else(|| anyhow::anyhow!("the gateway has no HTTPS listener"))?;
+    tokio::spawn(async move {
+        if let Err(e) = gateway.serve(shutdown).await {
+            tracing::error!(error = %e, "the gateway stopped");
+        }
+    });
+    tracing::info!(%addr, "HTTPS through the gateway");
+    Ok(addr)
 }

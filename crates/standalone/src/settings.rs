@@ -52,6 +52,8 @@ pub enum Runtime {
 pub struct Settings {
     /// Address of the REST API.
     pub listen: String,
+    /// Serve HTTPS here through the gateway in front of the API (`--tls`).
+    pub tls_listen: Option<std::net::SocketAddr>,
     /// Folder for the database and peer maps (default `$HOME/.whisk`).
     pub data_dir: Option<PathBuf>,
     /// Python interpreter for actions (default: Debian's `/usr/bin/python3` when present).
@@ -89,6 +91,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:3233".into(),
+            tls_listen: None,
             data_dir: None,
             python: None,
             proxy_command: None,
