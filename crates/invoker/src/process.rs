@@ -102,6 +102,33 @@ fn kill_group(pgid: i32, signal: i32) -> bool {
 #[async_trait]
 impl ContainerFactory for ProcessFactory {
     async fn create(&self, spec: ContainerSpec) -> Result<Arc<dyn Container>, ContainerError> {
+        // Another platform on this host may take the address between the bind check and the
+        // proxy's own bind: a proxy that exits during start is retried on the next address.
+        let mut last = None;
+        for _ in 0..3 {
+            match self.create_once(&spec).await {
+                Ok(c) => return Ok(c),
+                Err(ContainerError::Start(m)) => {
+                    tracing::warn!(error = %m, "an action proxy did not start; retrying");
+                    last = Some(ContainerError::Start(m));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ContainerError::Start("the action proxy did not start".into())))
+    }
+
+    async fn cleanup(&self) -> Result<(), ContainerError> {
+        self.kill_all();
+        Ok(())
+    }
+}
+
+impl ProcessFactory {
+    async fn create_once(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<Arc<dyn Container>, ContainerError> {
         let (program, args) = self.command.split_first().ok_or_else(|| {
             ContainerError::Unavailable("no action proxy command configured".into())
         })?;
@@ -179,15 +206,10 @@ impl ContainerFactory for ProcessFactory {
         wait_ready(&container).await?;
         Ok(Arc::new(container))
     }
-
-    async fn cleanup(&self) -> Result<(), ContainerError> {
-        self.kill_all();
-        Ok(())
-    }
 }
 
 async fn wait_ready(c: &ProcessContainer) -> Result<(), ContainerError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut delay = Duration::from_micros(500);
     loop {
         if tokio::net::TcpStream::connect(c.addr).await.is_ok() {
@@ -203,7 +225,7 @@ async fn wait_ready(c: &ProcessContainer) -> Result<(), ContainerError> {
         if tokio::time::Instant::now() > deadline {
             c.destroy().await;
             return Err(ContainerError::Start(
-                "action proxy did not start listening within 10 s".into(),
+                "action proxy did not start listening within 30 s".into(),
             ));
         }
         tokio::time::sleep(delay).await;

@@ -98,58 +98,72 @@ impl Runner {
             memory_mb: action.limits.memory,
         };
         let timeout = Duration::from_millis(action.limits.timeout);
-        let lease = match self
-            .pool
-            .acquire(&req, vec![("__OW_API_HOST".into(), self.api_host.clone())])
-            .await
-        {
-            Ok(l) => l,
-            Err(e) => {
-                let response = match e {
-                    ContainerError::Start(m) => ActivationResponse::developer_error(format!(
-                        "Failed to start a container for the action: {m}"
-                    )),
-                    other => ActivationResponse::whisk_error(format!(
-                        "Failed to start a container for the action: {other}"
-                    )),
-                };
-                let system = response.status_code == StatusCode::WhiskError;
-                return self.failed(msg, id, &action, response, system);
+        let mut attempt = 0;
+        let (lease, container, addr, started, init_time, mut timed_out, response) = loop {
+            attempt += 1;
+            let lease = match self
+                .pool
+                .acquire(&req, vec![("__OW_API_HOST".into(), self.api_host.clone())])
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    let response = match e {
+                        ContainerError::Start(m) => ActivationResponse::developer_error(format!(
+                            "Failed to start a container for the action: {m}"
+                        )),
+                        other => ActivationResponse::whisk_error(format!(
+                            "Failed to start a container for the action: {other}"
+                        )),
+                    };
+                    let system = response.status_code == StatusCode::WhiskError;
+                    return self.failed(msg, id, &action, response, system);
+                }
+            };
+            let container = lease.entry.container.clone();
+            let addr = container.addr();
+            let started = now_ms();
+            let mut init_time = None;
+            let mut timed_out = false;
+            let mut response = None;
+            if lease.needs_init {
+                let body = init_body(&action, msg, &self.api_host);
+                let t0 = std::time::Instant::now();
+                let r = self
+                    .client
+                    .call(addr, "/init", body, timeout, 64 * 1024)
+                    .await;
+                init_time = Some(t0.elapsed().as_millis() as i64);
+                match r {
+                    Ok(ProxyResponse { status: 200, .. }) => {}
+                    Ok(resp) => {
+                        response = Some(ActivationResponse::developer_error(
+                            error_text(&resp.body)
+                                .unwrap_or_else(|| "The action failed to initialize.".into()),
+                        ))
+                    }
+                    Err(CallError::Timeout) => {
+                        timed_out = true;
+                        response = Some(ActivationResponse::developer_error(format!("The action exceeded its time limits of {} milliseconds during initialization.", action.limits.timeout)));
+                    }
+                    Err(CallError::Connection(e)) if attempt == 1 => {
+                        // A container that dies before its first request is the platform's
+                        // problem, not the action's: replace it once.
+                        tracing::warn!(error = %e, "a new container refused /init; replacing it");
+                        self.pool.discard(lease.entry);
+                        continue;
+                    }
+                    Err(CallError::Connection(_)) => {
+                        response = Some(ActivationResponse::developer_error(
+                            "The action did not initialize and exited unexpectedly.",
+                        ))
+                    }
+                }
             }
+            break (
+                lease, container, addr, started, init_time, timed_out, response,
+            );
         };
-        let container = lease.entry.container.clone();
-        let addr = container.addr();
-        let started = now_ms();
-        let mut init_time = None;
-        let mut timed_out = false;
-        let mut response = None;
-        if lease.needs_init {
-            let body = init_body(&action, msg, &self.api_host);
-            let t0 = std::time::Instant::now();
-            let r = self
-                .client
-                .call(addr, "/init", body, timeout, 64 * 1024)
-                .await;
-            init_time = Some(t0.elapsed().as_millis() as i64);
-            match r {
-                Ok(ProxyResponse { status: 200, .. }) => {}
-                Ok(resp) => {
-                    response = Some(ActivationResponse::developer_error(
-                        error_text(&resp.body)
-                            .unwrap_or_else(|| "The action failed to initialize.".into()),
-                    ))
-                }
-                Err(CallError::Timeout) => {
-                    timed_out = true;
-                    response = Some(ActivationResponse::developer_error(format!("The action exceeded its time limits of {} milliseconds during initialization.", action.limits.timeout)));
-                }
-                Err(CallError::Connection(_)) => {
-                    response = Some(ActivationResponse::developer_error(
-                        "The action did not initialize and exited unexpectedly.",
-                    ))
-                }
-            }
-        }
         let response = match response {
             Some(r) => r,
             None => {
