@@ -7,7 +7,6 @@ use crate::load::{self, Measured};
 use crate::table::{self, Row};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const NOOP: &str = "def main(args):\n    return {}\n";
@@ -65,28 +64,7 @@ async fn measure(base: &str, clients: usize, requests: usize) -> Measured {
         .pool_max_idle_per_host(256)
         .build()
         .expect("client");
-    let url = Arc::new(format!(
-        "{base}/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
-    ));
-    let (u, k) = whisk_core::identity::GUEST_KEY
-        .split_once(':')
-        .unwrap_or_default();
-    let (u, k) = (Arc::new(u.to_string()), Arc::new(k.to_string()));
-    load::run(clients, requests, move || {
-        let (http, url, u, k) = (http.clone(), url.clone(), u.clone(), k.clone());
-        async move {
-            let r = http
-                .post(url.as_str())
-                .basic_auth(u.as_str(), Some(k.as_str()))
-                .json(&json!({}))
-                .send()
-                .await?;
-            anyhow::ensure!(r.status().as_u16() == 200, "{}", r.status());
-            let _ = r.bytes().await?;
-            Ok(())
-        }
-    })
-    .await
+    load::invoke_noop(http, base, clients, requests).await
 }
 
 fn row(scenario: &str, clients: usize, m: &Measured) -> Row {

@@ -8,7 +8,6 @@ use crate::table::{self, Row};
 use serde_json::json;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Sizes of a run.
@@ -47,28 +46,7 @@ async fn wait_up(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
 }
 
 async fn invokes(http: reqwest::Client, base: &str, requests: usize) -> Measured {
-    let url = Arc::new(format!(
-        "{base}/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
-    ));
-    let (u, k) = whisk_core::identity::GUEST_KEY
-        .split_once(':')
-        .unwrap_or_default();
-    let (u, k) = (Arc::new(u.to_string()), Arc::new(k.to_string()));
-    load::run(1, requests, move || {
-        let (http, url, u, k) = (http.clone(), url.clone(), u.clone(), k.clone());
-        async move {
-            let r = http
-                .post(url.as_str())
-                .basic_auth(u.as_str(), Some(k.as_str()))
-                .json(&json!({}))
-                .send()
-                .await?;
-            anyhow::ensure!(r.status().as_u16() == 200, "{}", r.status());
-            let _ = r.bytes().await?;
-            Ok(())
-        }
-    })
-    .await
+    load::invoke_noop(http, base, 1, requests).await
 }
 
 fn wrk(url: &str, seconds: u32) -> anyhow::Result<f64> {

@@ -77,3 +77,35 @@ where
         errors,
     }
 }
+
+/// Warm blocking invokes of the guest's `noop` at `base` (`http[s]://host:port`) over `http`,
+/// `clients` at a time, `requests` in all; any answer but 200 counts as an error.
+pub async fn invoke_noop(
+    http: reqwest::Client,
+    base: &str,
+    clients: usize,
+    requests: usize,
+) -> Measured {
+    let url = Arc::new(format!(
+        "{base}/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
+    ));
+    let (u, k) = whisk_core::identity::GUEST_KEY
+        .split_once(':')
+        .unwrap_or_default();
+    let (u, k) = (Arc::new(u.to_string()), Arc::new(k.to_string()));
+    run(clients, requests, move || {
+        let (http, url, u, k) = (http.clone(), url.clone(), u.clone(), k.clone());
+        async move {
+            let r = http
+                .post(url.as_str())
+                .basic_auth(u.as_str(), Some(k.as_str()))
+                .json(&serde_json::json!({}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().as_u16() == 200, "{}", r.status());
+            let _ = r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
+}
