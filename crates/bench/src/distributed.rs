@@ -67,18 +67,6 @@ async fn measure(base: &str, clients: usize, requests: usize) -> Measured {
     load::invoke_noop(http, base, clients, requests).await
 }
 
-fn row(scenario: &str, clients: usize, m: &Measured) -> Row {
-    Row {
-        scenario: scenario.into(),
-        clients,
-        requests: m.hist.len(),
-        p50_ms: m.p50_ms(),
-        p99_ms: m.p99_ms(),
-        per_sec: m.per_sec(),
-        errors: m.errors,
-    }
-}
-
 /// Runs the scenarios and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -166,12 +154,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         let d = measure(&base, clients, plan.requests).await;
         let _ = measure(&sbase, clients, clients * 10).await;
         let st = measure(&sbase, clients, plan.requests).await;
-        rows.push(row(
+        rows.push(Row::measured(
             "distributed: controller → Kafka → invoker (CouchDB store)",
             clients,
             &d,
         ));
-        rows.push(row(
+        rows.push(Row::measured(
             "standalone: one process, in-process bus, embedded store",
             clients,
             &st,

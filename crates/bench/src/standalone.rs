@@ -90,18 +90,6 @@ impl Api {
     }
 }
 
-fn row(scenario: &str, clients: usize, m: &Measured) -> Row {
-    Row {
-        scenario: scenario.into(),
-        clients,
-        requests: m.hist.len(),
-        p50_ms: m.p50_ms(),
-        p99_ms: m.p99_ms(),
-        per_sec: m.per_sec(),
-        errors: m.errors,
-    }
-}
-
 /// Runs every scenario and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -169,12 +157,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             })
             .await
         };
-        rows.push(row(
+        rows.push(Row::measured(
             "direct POST /run to a python proxy of the same runtime",
             clients,
             &direct,
         ));
-        rows.push(row("whisk blocking invoke of noop (warm)", clients, &whisk));
+        rows.push(Row::measured(
+            "whisk blocking invoke of noop (warm)",
+            clients,
+            &whisk,
+        ));
         ratios.push((
             clients,
             whisk.p50_ms() / direct.p50_ms().max(0.001),
@@ -211,7 +203,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             elapsed: start.elapsed(),
             errors: 0,
         };
-        cold_rows.push(row("cold start, prewarmed python stem", 1, &m));
+        cold_rows.push(Row::measured("cold start, prewarmed python stem", 1, &m));
     }
     platform.shutdown().await?;
 
@@ -232,7 +224,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             elapsed: start.elapsed(),
             errors: 0,
         };
-        cold_rows.push(row(
+        cold_rows.push(Row::measured(
             "cold start, no prewarm (container + interpreter + init)",
             1,
             &m,

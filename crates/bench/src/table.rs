@@ -18,6 +18,21 @@ pub struct Row {
     pub errors: usize,
 }
 
+impl Row {
+    /// A row of what a closed-loop run measured.
+    pub fn measured(scenario: &str, clients: usize, m: &crate::load::Measured) -> Row {
+        Row {
+            scenario: scenario.into(),
+            clients,
+            requests: m.hist.len(),
+            p50_ms: m.p50_ms(),
+            p99_ms: m.p99_ms(),
+            per_sec: m.per_sec(),
+            errors: m.errors,
+        }
+    }
+}
+
 /// Prints `rows` under a Markdown header.
 pub fn print(title: &str, rows: &[Row]) {
     println!("\n### {title}\n");
