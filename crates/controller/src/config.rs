@@ -25,6 +25,11 @@ pub struct ControllerConfig {
     /// How long a verified identity is trusted without asking the store again.
     #[serde(with = "millis")]
     pub identity_cache_ttl: Duration,
+    /// Most actions the invoke path keeps in memory (0: no cache); see [`crate::cache`].
+    pub action_cache_size: usize,
+    /// How long a cached action is trusted without an invalidation, a safety net.
+    #[serde(with = "millis")]
+    pub action_cache_ttl: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -37,6 +42,8 @@ impl Default for ControllerConfig {
             blackbox_fraction: 1.0,
             invoker_offline_after: Duration::from_secs(10),
             identity_cache_ttl: Duration::from_secs(10),
+            action_cache_size: 1024,
+            action_cache_ttl: Duration::from_secs(60),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`config`]: [`ControllerConfig`], every setting with its default.
 //! - [`service`]: [`Controller`] (shared state, bus consumers) and [`ControllerError`].
 //! - [`api`]: the routes, one module per collection, and the CORS/error layers.
+//! - [`cache`]: the action cache of the invoke path, invalidated across controllers.
 //! - [`auth`]: Basic auth against the store's identities, cached; namespace entitlement.
 //! - [`errors`]: [`WhiskError`](whisk_core::WhiskError) → `{"error", "code"}` responses.
 //! - [`throttle`]: invocations per minute and activations in flight, per namespace.
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod auth;
 pub mod balancer;
+pub mod cache;
 pub mod config;
 pub mod errors;
 pub mod health;

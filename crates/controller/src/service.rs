@@ -3,6 +3,7 @@
 //! health pings and expire lost activations.
 
 use crate::auth::IdentityCache;
+use crate::cache::ActionCache;
 use crate::config::ControllerConfig;
 use crate::health::Invokers;
 use crate::invoke::Pending;
@@ -37,6 +38,7 @@ struct Inner {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     identities: IdentityCache,
+    actions: ActionCache,
     throttles: Throttles,
     invokers: Invokers,
     pending: Pending,
@@ -46,7 +48,8 @@ struct Inner {
 }
 
 impl Controller {
-    /// Subscribes to `completed<id>` and `health` (group `health<id>`) and starts consuming;
+    /// Subscribes to `completed<id>`, `health` (group `health<id>`) and `cacheInvalidation`
+    /// (group `cacheInvalidation<id>`) and starts consuming;
     /// everything stops when `shutdown` is cancelled.
     pub async fn start(
         config: ControllerConfig,
@@ -61,9 +64,15 @@ impl Controller {
         let health = bus
             .subscribe(whisk_proto::HEALTH_TOPIC, &format!("health{}", config.id))
             .await?;
+        let invalidations = crate::cache::subscribe(bus.as_ref(), config.id).await?;
         let ctl = Controller {
             inner: Arc::new(Inner {
                 identities: IdentityCache::new(config.identity_cache_ttl),
+                actions: ActionCache::new(
+                    config.action_cache_size,
+                    config.action_cache_ttl,
+                    format!("controller{}-{:016x}", config.id, rand::random::<u64>()),
+                ),
                 invokers: Invokers::new(config.invoker_offline_after),
                 throttles: Throttles::default(),
                 pending: Pending::default(),
@@ -95,6 +104,15 @@ impl Controller {
                         c.count_malformed("ping", &format!("invoker id {}", ping.invoker_id))
                     }
                     Err(e) => c.count_malformed("ping", &e),
+                }
+            }
+        });
+        let c = ctl.clone();
+        spawn_consumer(invalidations, shutdown.clone(), move |payload| {
+            let c = c.clone();
+            async move {
+                if let Err(e) = c.actions().on_message(&payload) {
+                    c.count_malformed("cache invalidation", &e);
                 }
             }
         });
@@ -142,6 +160,9 @@ impl Controller {
     }
     pub(crate) fn identities(&self) -> &IdentityCache {
         &self.inner.identities
+    }
+    pub(crate) fn actions(&self) -> &ActionCache {
+        &self.inner.actions
     }
     pub(crate) fn throttles(&self) -> &Throttles {
         &self.inner.throttles

@@ -112,7 +112,10 @@ pub async fn put(
         .put_entity(EntityKind::Action, &fqn.to_string(), &doc, rev)
         .await
     {
-        Ok(_) => Ok(Json(action.view(true))),
+        Ok(_) => {
+            ctl.invalidate_action(&fqn);
+            Ok(Json(action.view(true)))
+        }
         Err(StoreError::Conflict) if rev.is_none() => Err(ApiError(WhiskError::conflict())),
         Err(e) => Err(e.into()),
     }
@@ -129,6 +132,7 @@ pub async fn delete(
     ctl.store()
         .delete_entity(EntityKind::Action, &fqn.to_string(), Some(&existing.rev))
         .await?;
+    ctl.invalidate_action(&fqn);
     Ok(Json(existing.doc.view(true)))
 }
 
@@ -155,15 +159,19 @@ pub async fn invoke(
         },
     };
     let body = json_object(&body)?;
-    let action = load(&ctl, &fqn).await?.doc;
-    let content = merge_parameters(&action, body)?;
+    let cached = ctl
+        .cached_action(&fqn)
+        .await?
+        .ok_or_else(|| ApiError(WhiskError::not_found()))?;
+    let action = &cached.doc;
+    let content = merge_parameters(action, body)?;
     if let Some(n) = params.get("instances") {
         let n = parse_instances(n)?;
         return gang::invoke(
             &ctl,
             &caller.0,
             &fqn,
-            &action,
+            action,
             content,
             n,
             blocking,
@@ -177,7 +185,7 @@ pub async fn invoke(
         .invoke(Invocation {
             identity: &caller.0,
             fqn: &fqn,
-            action: &action,
+            action,
             content,
             blocking,
             wait: Duration::from_millis(wait),

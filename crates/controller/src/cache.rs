@@ -1,0 +1,432 @@
+//! The controller's action cache: the action documents that every invoke reads, kept in memory
+//! so that a warm invoke does not wait for the store.
+//!
+//! - **Bounded**: at most `action_cache_size` entries; the oldest entry goes first when full.
+//!   Size 0 turns the cache off (every read goes to the store).
+//! - **TTL**: an entry is trusted for `action_cache_ttl` at most, a safety net for an
+//!   invalidation that never arrived (a bus outage, a publish that failed).
+//! - **Invalidated on update and delete**, in this controller at once and in every other
+//!   controller through the bus, as OpenWhisk does: the writer publishes
+//!   `{"key": {"mainId": "<ns>/<name>"}, "instanceId": "<sender>"}` to topic
+//!   [`INVALIDATION_TOPIC`]; each controller reads that topic in a consumer group of its own
+//!   (`cacheInvalidation<id>`, starting at the latest offset, see `whisk-standalone`'s
+//!   `open_bus`) so that every controller sees every invalidation, and skips its own messages.
+//! - **No stale refill**: a read that started before an invalidation does not put what it read
+//!   into the cache (a generation counter, bumped by every invalidation, is compared under the
+//!   lock), so a slow read racing an update cannot bring the old document back.
+//!
+//! Only invokes read through the cache; `GET` of an action and the read-modify-write of `PUT`
+//! go to the store, so what a client reads back and the revision an update checks are always
+//! the stored ones.
+
+use crate::service::Controller;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use whisk_bus::{Bus, BusError, Consumer};
+use whisk_core::{Action, FullyQualifiedName};
+use whisk_store::{ActionStore, Revisioned, Store, StoreError};
+
+/// The topic of cache invalidations (OpenWhisk's name).
+pub const INVALIDATION_TOPIC: &str = "cacheInvalidation";
+
+/// The consumer group of controller `id` on [`INVALIDATION_TOPIC`].
+pub fn invalidation_group(id: u32) -> String {
+    format!("{INVALIDATION_TOPIC}{id}")
+}
+
+/// OpenWhisk's `CacheInvalidationMessage`.
+#[derive(Debug, Serialize, Deserialize)]
+struct InvalidationMessage {
+    key: CacheKey,
+    #[serde(rename = "instanceId")]
+    instance_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CacheKey {
+    #[serde(rename = "mainId")]
+    main_id: String,
+}
+
+/// A message on [`INVALIDATION_TOPIC`] that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable cache invalidation: {0}")]
+pub struct MalformedInvalidation(#[from] serde_json::Error);
+
+struct Entry {
+    action: Arc<Revisioned<Action>>,
+    stored_at: Instant,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct State {
+    map: HashMap<String, Entry>,
+    /// Keys in insertion order with the `seq` they were inserted with (stale pairs, whose key
+    /// was removed or re-inserted since, are skipped when evicting).
+    order: VecDeque<(String, u64)>,
+    next_seq: u64,
+    /// Bumped by every invalidation.
+    generation: u64,
+}
+
+/// Action documents by fully qualified name (see the module docs).
+pub struct ActionCache {
+    capacity: usize,
+    ttl: Duration,
+    /// Names this controller's own messages (unique per process).
+    instance: String,
+    state: Mutex<State>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl ActionCache {
+    /// An empty cache of at most `capacity` entries, each trusted for `ttl`; `instance` marks
+    /// this controller's invalidation messages.
+    pub fn new(capacity: usize, ttl: Duration, instance: impl Into<String>) -> Self {
+        Self {
+            capacity,
+            ttl,
+            instance: instance.into(),
+            state: Mutex::new(State::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The action `fqn`, from the cache when it holds a fresh copy, else from `store` (and
+    /// then cached). `None` when it does not exist (absence is not cached).
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        fqn: &FullyQualifiedName,
+    ) -> Result<Option<Arc<Revisioned<Action>>>, StoreError> {
+        let key = fqn.to_string();
+        let generation = {
+            let state = self.state.lock();
+            if let Some(e) = state.map.get(&key) {
+                if e.stored_at.elapsed() < self.ttl {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Some(e.action.clone()));
+                }
+            }
+            state.generation
+        };
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let Some(found) = store.get_action(fqn).await? else {
+            return Ok(None);
+        };
+        let found = Arc::new(found);
+        self.insert(key, found.clone(), generation);
+        Ok(Some(found))
+    }
+
+    /// Caches `action` unless an invalidation happened since `generation` was read.
+    fn insert(&self, key: String, action: Arc<Revisioned<Action>>, generation: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut state = self.state.lock();
+        if state.generation != generation {
+            return;
+        }
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.order.push_back((key.clone(), seq));
+        state.map.insert(
+            key,
+            Entry {
+                action,
+                stored_at: Instant::now(),
+                seq,
+            },
+        );
+        while state.map.len() > self.capacity {
+            let Some((old, old_seq)) = state.order.pop_front() else {
+                break;
+            };
+            if state.map.get(&old).is_some_and(|e| e.seq == old_seq) {
+                state.map.remove(&old);
+            }
+        }
+        // Stale pairs pile up when the same keys are refilled; drop them now and then.
+        if state.order.len() > 2 * self.capacity.max(16) {
+            let State { map, order, .. } = &mut *state;
+            order.retain(|(k, s)| map.get(k).is_some_and(|e| e.seq == *s));
+        }
+    }
+
+    /// Forgets `key` (`ns/name` or `ns/pkg/name`) in this controller.
+    pub fn invalidate(&self, key: &str) {
+        let mut state = self.state.lock();
+        state.generation += 1;
+        state.map.remove(key);
+    }
+
+    /// The message that tells the other controllers to forget `key`.
+    pub fn invalidation_message(&self, key: &str) -> Bytes {
+        let msg = InvalidationMessage {
+            key: CacheKey {
+                main_id: key.to_string(),
+            },
+            instance_id: self.instance.clone(),
+        };
+        Bytes::from(serde_json::to_vec(&msg).unwrap_or_default())
+    }
+
+    /// Applies an invalidation received from the bus (this controller's own are skipped).
+    pub fn on_message(&self, payload: &[u8]) -> Result<(), MalformedInvalidation> {
+        let msg: InvalidationMessage = serde_json::from_slice(payload)?;
+        if msg.instance_id != self.instance {
+            self.invalidate(&msg.key.main_id);
+        }
+        Ok(())
+    }
+
+    /// Entries held now (fresh or not yet evicted).
+    pub fn len(&self) -> usize {
+        self.state.lock().map.len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `(hits, misses)` so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Joins this controller's own group on [`INVALIDATION_TOPIC`] (creating the topic).
+pub async fn subscribe(bus: &dyn Bus, controller_id: u32) -> Result<Box<dyn Consumer>, BusError> {
+    bus.ensure_topic(INVALIDATION_TOPIC).await?;
+    bus.subscribe(INVALIDATION_TOPIC, &invalidation_group(controller_id))
+        .await
+}
+
+impl Controller {
+    /// The action `fqn` through the cache (see [`ActionCache::get`]).
+    pub async fn cached_action(
+        &self,
+        fqn: &FullyQualifiedName,
+    ) -> Result<Option<Arc<Revisioned<Action>>>, StoreError> {
+        self.actions().get(self.store().as_ref(), fqn).await
+    }
+
+    /// After `fqn` was written or deleted: forgets it here at once, and tells the other
+    /// controllers in the background (a failed publish is logged; their TTL is the net).
+    pub fn invalidate_action(&self, fqn: &FullyQualifiedName) {
+        let key = fqn.to_string();
+        self.actions().invalidate(&key);
+        let payload = self.actions().invalidation_message(&key);
+        let bus = self.bus().clone();
+        tokio::spawn(async move {
+            if let Err(e) = bus.publish(INVALIDATION_TOPIC, payload).await {
+                tracing::warn!(error = %e, action = %key, "publishing a cache invalidation failed; other controllers keep their copy until its TTL");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ControllerConfig;
+    use serde_json::json;
+    use tokio_util::sync::CancellationToken;
+    use whisk_bus::InProcessBus;
+    use whisk_core::entity::ActionPut;
+    use whisk_store::{EmbeddedStore, EntityKind};
+
+    fn fqn(name: &str) -> FullyQualifiedName {
+        FullyQualifiedName::parse(name, "guest").unwrap()
+    }
+
+    /// Writes `name` with `code` straight into the store (no controller sees it).
+    async fn write(store: &dyn Store, name: &str, code: &str) {
+        let fqn = fqn(name);
+        let existing = store.get_action(&fqn).await.unwrap();
+        let body = json!({"exec": {"kind": "python:3", "code": code}}).to_string();
+        let action = ActionPut::from_json(body.as_bytes())
+            .unwrap()
+            .apply(&fqn, existing.as_ref().map(|r| &r.doc), 0)
+            .unwrap();
+        let doc = serde_json::to_value(&action).unwrap();
+        store
+            .put_entity(
+                EntityKind::Action,
+                &fqn.to_string(),
+                &doc,
+                existing.as_ref().map(|r| r.rev.as_str()),
+            )
+            .await
+            .unwrap();
+    }
+
+    fn code(a: &Revisioned<Action>) -> String {
+        serde_json::to_value(&a.doc.exec).unwrap()["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn controllers(
+        n: u32,
+        config: ControllerConfig,
+    ) -> (Arc<dyn Store>, Vec<Controller>, CancellationToken) {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::temporary().unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let shutdown = CancellationToken::new();
+        let mut out = vec![];
+        for id in 0..n {
+            let cfg = ControllerConfig {
+                id,
+                ..config.clone()
+            };
+            out.push(
+                Controller::start(cfg, store.clone(), bus.clone(), shutdown.clone())
+                    .await
+                    .unwrap(),
+            );
+        }
+        (store, out, shutdown)
+    }
+
+    /// Polls `f` until it is true, for at most 5 s.
+    async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !f().await {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn update_and_delete_on_one_controller_reach_the_others() {
+        let (store, ctls, shutdown) = controllers(2, ControllerConfig::default()).await;
+        let (a, b) = (&ctls[0], &ctls[1]);
+        write(store.as_ref(), "hello", "v1").await;
+        assert_eq!(
+            code(&b.cached_action(&fqn("hello")).await.unwrap().unwrap()),
+            "v1"
+        );
+
+        // A write nobody announces: B keeps serving its copy (it is a cache).
+        write(store.as_ref(), "hello", "v2").await;
+        assert_eq!(
+            code(&b.cached_action(&fqn("hello")).await.unwrap().unwrap()),
+            "v1"
+        );
+        assert_eq!(b.actions().stats(), (1, 1));
+
+        // The same write announced by A: B reads the new version.
+        a.invalidate_action(&fqn("hello"));
+        eventually("B saw A's update", async || {
+            code(&b.cached_action(&fqn("hello")).await.unwrap().unwrap()) == "v2"
+        })
+        .await;
+
+        // Delete on A: B answers "no such action".
+        store
+            .delete_entity(EntityKind::Action, "guest/hello", None)
+            .await
+            .unwrap();
+        a.invalidate_action(&fqn("hello"));
+        eventually("B saw A's delete", async || {
+            b.cached_action(&fqn("hello")).await.unwrap().is_none()
+        })
+        .await;
+        assert!(a.cached_action(&fqn("hello")).await.unwrap().is_none());
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn entries_expire_after_the_ttl() {
+        let config = ControllerConfig {
+            action_cache_ttl: Duration::from_millis(50),
+            ..ControllerConfig::default()
+        };
+        let (store, ctls, shutdown) = controllers(1, config).await;
+        write(store.as_ref(), "t", "v1").await;
+        let c = &ctls[0];
+        assert_eq!(
+            code(&c.cached_action(&fqn("t")).await.unwrap().unwrap()),
+            "v1"
+        );
+        write(store.as_ref(), "t", "v2").await;
+        assert_eq!(
+            code(&c.cached_action(&fqn("t")).await.unwrap().unwrap()),
+            "v1"
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(
+            code(&c.cached_action(&fqn("t")).await.unwrap().unwrap()),
+            "v2"
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn size_is_bounded_and_zero_disables() {
+        let store = EmbeddedStore::temporary().unwrap();
+        for i in 0..5 {
+            write(&store, &format!("a{i}"), "x").await;
+        }
+        let cache = ActionCache::new(3, Duration::from_secs(60), "c");
+        for round in 0..3 {
+            for i in 0..5 {
+                cache.get(&store, &fqn(&format!("a{i}"))).await.unwrap();
+                assert!(cache.len() <= 3, "round {round}");
+            }
+        }
+        assert!(cache.state.lock().order.len() <= 2 * 16 + 1);
+        // The newest stayed.
+        assert!(cache.state.lock().map.contains_key("guest/a4"));
+
+        let off = ActionCache::new(0, Duration::from_secs(60), "c");
+        off.get(&store, &fqn("a0")).await.unwrap();
+        assert!(off.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_racing_an_invalidation_is_not_cached() {
+        let store = EmbeddedStore::temporary().unwrap();
+        write(&store, "r", "v1").await;
+        let cache = ActionCache::new(10, Duration::from_secs(60), "c");
+        let generation = cache.state.lock().generation;
+        let old = Arc::new(store.get_action(&fqn("r")).await.unwrap().unwrap());
+        cache.invalidate("guest/r"); // an update landed while the read was under way
+        cache.insert("guest/r".into(), old, generation);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn own_and_foreign_messages() {
+        let a = ActionCache::new(10, Duration::from_secs(60), "controller0-a");
+        let b = ActionCache::new(10, Duration::from_secs(60), "controller1-b");
+        let msg = a.invalidation_message("guest/x");
+        let v: serde_json::Value = serde_json::from_slice(&msg).unwrap();
+        assert_eq!(
+            v,
+            json!({"key": {"mainId": "guest/x"}, "instanceId": "controller0-a"})
+        );
+        let g = b.state.lock().generation;
+        b.on_message(&msg).unwrap();
+        assert_eq!(b.state.lock().generation, g + 1);
+        let g = a.state.lock().generation;
+        a.on_message(&msg).unwrap();
+        assert_eq!(a.state.lock().generation, g, "own message skipped");
+        assert!(b.on_message(b"not json").is_err());
+    }
+}
