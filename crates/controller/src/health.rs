@@ -16,7 +16,34 @@ struct InvokerState {
     status: InvokerStatus,
     last_seen: Instant,
     user_memory_mb: u64,
+    free_memory_mb: u64,
+    containers: u32,
     reserved_mb: u64,
+}
+
+/// One invoker as `GET /invokers/details` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvokerDetail {
+    /// `invoker<N>/<N>`, the key of `GET /invokers`.
+    pub name: String,
+    /// The invoker id.
+    pub id: u32,
+    /// `up`, `unhealthy` or `down`, as in `GET /invokers`.
+    pub state: &'static str,
+    /// Memory budget of its action containers, MB (from its last ping).
+    #[serde(rename = "userMemoryMB")]
+    pub user_memory_mb: u64,
+    /// Memory not taken by its containers, MB (from its last ping).
+    #[serde(rename = "freeMemoryMB")]
+    pub free_memory_mb: u64,
+    /// Memory this controller reserved there for activations in flight, MB.
+    #[serde(rename = "reservedMB")]
+    pub reserved_mb: u64,
+    /// Containers alive there (from its last ping).
+    pub containers: u32,
+    /// Milliseconds since its last ping; `None` when it never pinged this controller.
+    pub last_ping_ms_ago: Option<u64>,
 }
 
 /// The invokers, indexed by id (ids never pinged are offline).
@@ -53,6 +80,8 @@ impl Invokers {
                 status,
                 last_seen: Instant::now(),
                 user_memory_mb: ping.user_memory_mb,
+                free_memory_mb: ping.free_memory_mb,
+                containers: ping.containers,
                 reserved_mb,
             });
         }
@@ -83,17 +112,38 @@ impl Invokers {
             .count()
     }
 
+    fn state_word(&self, s: Option<&InvokerState>) -> &'static str {
+        match s {
+            Some(s) if self.is_healthy(s) => "up",
+            Some(s) if s.last_seen.elapsed() <= self.offline_after => "unhealthy",
+            _ => "down",
+        }
+    }
+
     /// `(id, "up" | "unhealthy" | "down")` of every invoker known.
     pub fn states(&self) -> Vec<(usize, &'static str)> {
         let states = self.states.lock();
         (0..states.len())
+            .map(|i| (i, self.state_word(states[i].as_ref())))
+            .collect()
+    }
+
+    /// State and memory of every invoker known.
+    pub fn details(&self) -> Vec<InvokerDetail> {
+        let states = self.states.lock();
+        (0..states.len())
             .map(|i| {
-                let word = match &states[i] {
-                    Some(s) if self.is_healthy(s) => "up",
-                    Some(s) if s.last_seen.elapsed() <= self.offline_after => "unhealthy",
-                    _ => "down",
-                };
-                (i, word)
+                let s = states[i].as_ref();
+                InvokerDetail {
+                    name: format!("invoker{i}/{i}"),
+                    id: i as u32,
+                    state: self.state_word(s),
+                    user_memory_mb: s.map_or(0, |s| s.user_memory_mb),
+                    free_memory_mb: s.map_or(0, |s| s.free_memory_mb),
+                    reserved_mb: s.map_or(0, |s| s.reserved_mb),
+                    containers: s.map_or(0, |s| s.containers),
+                    last_ping_ms_ago: s.map(|s| s.last_seen.elapsed().as_millis() as u64),
+                }
             })
             .collect()
     }
@@ -188,6 +238,12 @@ mod tests {
         assert!(inv.on_ping(&ping(1, InvokerStatus::Healthy)));
         assert!(!inv.on_ping(&ping(MAX_INVOKERS, InvokerStatus::Healthy)));
         assert_eq!(inv.states(), vec![(0, "down"), (1, "up")]);
+        let d = inv.details();
+        assert_eq!((d[0].state, d[0].last_ping_ms_ago), ("down", None));
+        assert_eq!(
+            (d[1].name.as_str(), d[1].state, d[1].free_memory_mb),
+            ("invoker1/1", "up", 512)
+        );
         assert_eq!(inv.schedule(0, 256, false, 1.0), Some(1));
         assert_eq!(inv.schedule(0, 256, false, 1.0), Some(1));
         // full: still placed on the only healthy one

@@ -24,6 +24,17 @@ async fn info_routes_need_no_auth() {
     assert_eq!((s, v), (200, json!("pong")));
     let (s, v) = h.call(Method::GET, "/invokers", None, None).await;
     assert_eq!((s, v), (200, json!({"invoker0/0": "up"})));
+    let (s, v) = h
+        .call(Method::GET, "/invokers/healthy/count", None, None)
+        .await;
+    assert_eq!((s, v), (200, json!(1)));
+    let (s, v) = h.call(Method::GET, "/invokers/details", None, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v[0]["name"], "invoker0/0");
+    assert_eq!(v[0]["state"], "up");
+    assert_eq!(v[0]["userMemoryMB"], 2048);
+    assert_eq!(v[0]["freeMemoryMB"], 2048);
+    assert!(v[0]["lastPingMsAgo"].is_u64(), "{v}");
 }
 
 #[tokio::test]

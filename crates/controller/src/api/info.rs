@@ -1,5 +1,6 @@
 //! Routes without authentication: `GET /` (platform limits and runtimes), `GET /api/v1` (API
-//! info), `GET /ping`, and the controller-internal invoker views `/invokers*`.
+//! info), `GET /ping`, and the controller-internal invoker views `/invokers*` (OpenWhisk's
+//! `/invokers` and `/invokers/healthy/count`, plus `/invokers/details` with memory).
 
 use crate::service::Controller;
 use axum::extract::State;
@@ -81,6 +82,14 @@ pub async fn invokers(State(ctl): State<Controller>) -> Json<Value> {
         .map(|(i, s)| (format!("invoker{i}/{i}"), Value::from(s)))
         .collect();
     Json(Value::Object(map))
+}
+
+/// `GET /invokers/details` (whisk-rs): `[{"name": "invoker0/0", "state": "up",
+/// "userMemoryMB", "freeMemoryMB", "reservedMB", "containers", "lastPingMsAgo"}, ...]`.
+pub async fn invoker_details(
+    State(ctl): State<Controller>,
+) -> Json<Vec<crate::health::InvokerDetail>> {
+    Json(ctl.invokers().details())
 }
 
 /// `GET /invokers/healthy/count`.

@@ -32,6 +32,7 @@ pub fn router(ctl: Controller) -> Router {
         .route("/ping", get(info::ping))
         .route("/invokers", get(info::invokers))
         .route("/invokers/healthy/count", get(info::healthy_count))
+        .route("/invokers/details", get(info::invoker_details))
         .route("/api/v1/namespaces", get(namespaces::list))
         .route(&format!("{ns}/limits"), get(namespaces::limits))
         .route(&format!("{ns}/packages"), get(namespaces::packages))
