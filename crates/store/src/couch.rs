@@ -121,7 +121,7 @@ impl CouchStore {
         });
         inner
             .call(async {
-                inner.check_login(&config.username).await?;
+                check_login(&inner.client, &config.username).await?;
                 inner.ensure_schema().await
             })
             .await
@@ -134,6 +134,64 @@ impl CouchStore {
             })?;
         let batcher = batch::Batcher::start(Arc::clone(&inner));
         Ok(Self { inner, batcher })
+    }
+}
+
+impl CouchStore {
+    /// Checks, without creating anything, that the server of `config` answers and accepts
+    /// its credentials within `request_timeout_ms`; answers what it says it is (`CouchDB
+    /// 3.3.3`, `pouchdb-server 4.2.0`). For health checks (`whisk status`).
+    pub async fn ping(config: &CouchConfig) -> Result<String, StoreError> {
+        let cfg = config.check()?;
+        let user = (!config.username.is_empty()).then_some(config.username.as_str());
+        let password = user.map(|_| config.password.as_str());
+        let secs = cfg.request_timeout.as_millis().div_ceil(1000).max(1) as u64;
+        let client = Client::new_with_timeout(cfg.url.as_str(), user, password, Some(secs))
+            .map_err(|e| StoreError::Unavailable(format!("CouchDB client: {e}")))?;
+        let ping = async {
+            let welcome = answer!(client.req(Method::GET, "/", None))
+                .await
+                .map_err(store_error)?;
+            check_login(&client, &config.username).await?;
+            let version = welcome
+                .get("version")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            Ok(if welcome.get("couchdb").is_some() {
+                format!("CouchDB {version}")
+            } else if welcome.get("express-pouchdb").is_some() {
+                format!("pouchdb-server {version}")
+            } else {
+                format!("version {version}")
+            })
+        };
+        match tokio::time::timeout(cfg.request_timeout, ping).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "CouchDB at {} did not answer within {:?}",
+                cfg.url, cfg.request_timeout
+            ))),
+        }
+    }
+}
+
+/// Fails unless the server accepts the credentials. (Checked before anything else:
+/// pouchdb-server 4.2 crashes on a database create that follows a refused one.)
+/// couch_rs has no call for this, so it goes through its raw request builder.
+async fn check_login(client: &Client, username: &str) -> Result<(), StoreError> {
+    let answer = client
+        .req(Method::GET, "/_session", None)
+        .send()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("CouchDB unreachable: {e}")))?;
+    match answer.status().as_u16() {
+        200 => Ok(()),
+        401 | 403 => Err(StoreError::Unavailable(format!(
+            "CouchDB refused the credentials of user {username:?}"
+        ))),
+        other => Err(StoreError::Unavailable(format!(
+            "CouchDB answered {other} to GET /_session"
+        ))),
     }
 }
 
@@ -176,27 +234,6 @@ impl Inner {
             Err(_) => Err(StoreError::Unavailable(format!(
                 "CouchDB at {} did not accept a connection within {:?}",
                 self.cfg.url, self.cfg.connect_timeout
-            ))),
-        }
-    }
-
-    /// Fails unless the server accepts the credentials. (Checked before anything else:
-    /// pouchdb-server 4.2 crashes on a database create that follows a refused one.)
-    /// couch_rs has no call for this, so it goes through its raw request builder.
-    async fn check_login(&self, username: &str) -> Result<(), StoreError> {
-        let answer = self
-            .client
-            .req(Method::GET, "/_session", None)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("CouchDB unreachable: {e}")))?;
-        match answer.status().as_u16() {
-            200 => Ok(()),
-            401 | 403 => Err(StoreError::Unavailable(format!(
-                "CouchDB refused the credentials of user {username:?}"
-            ))),
-            other => Err(StoreError::Unavailable(format!(
-                "CouchDB answered {other} to GET /_session"
             ))),
         }
     }

@@ -219,6 +219,8 @@ async fn the_store_survives_a_server_restart() {
             t.elapsed()
         );
     }
+    let ping = CouchStore::ping(&server.config()).await;
+    assert!(matches!(ping, Err(StoreError::Unavailable(_))), "{ping:?}");
     // A store cannot be opened while the server is down, with a clear error.
     let refused = CouchStore::connect(server.config()).await;
     assert!(
@@ -227,6 +229,8 @@ async fn the_store_survives_a_server_restart() {
     );
 
     server.script("up");
+    let ping = CouchStore::ping(&server.config()).await.unwrap();
+    assert!(ping.starts_with("pouchdb-server "), "{ping}");
     // The same store object works again, and the data survived (it is on disk).
     let got = store.get_entity(kind, &key).await.unwrap().expect("kept");
     assert_eq!((got.rev.as_str(), &got.doc), (rev.as_str(), &doc));
@@ -246,6 +250,11 @@ async fn wrong_credentials_are_a_clear_error() {
         password: "wrong".into(),
         ..server.config()
     };
+    let ping = CouchStore::ping(&config).await;
+    assert!(
+        matches!(&ping, Err(StoreError::Unavailable(m)) if m.contains("credentials")),
+        "{ping:?}"
+    );
     let refused = CouchStore::connect(config).await;
     assert!(
         matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("credentials")),
