@@ -9,6 +9,7 @@
 //! - [`output`]: pretty JSON and `wsk`'s tables.
 //! - [`error`]: failures and `wsk`'s exit codes.
 //! - commands: [`action`] (with [`action_body`] and [`invoke`]), [`activation`], [`namespace`], [`property`], [`admin`].
+//! - [`status`]: `whisk status`, the health of every service of a platform.
 
 pub mod action;
 pub mod action_body;
@@ -22,6 +23,7 @@ pub mod namespace;
 pub mod output;
 pub mod params;
 pub mod property;
+pub mod status;
 
 use config::{GlobalArgs, Props, Settings};
 use error::{ApiError, Failure};
@@ -44,6 +46,9 @@ pub enum Command {
     /// Administer users (subjects, namespaces and keys).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Show the health of every service (controller, invokers, directory, Kafka, CouchDB,
+    /// Redis); exits 1 when one is down.
+    Status(status::StatusArgs),
 }
 
 /// Runs one client command with the process environment.
@@ -58,6 +63,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Activation(cmd) => activation::run(&client()?, global.json, cmd).await,
         Command::Namespace(cmd) => namespace::run(&client()?, global.json, cmd).await,
         Command::Admin(cmd) => admin::run(&client()?, cmd, &env).await,
+        Command::Status(args) => status::run(&args, global.json, &std::env::vars().collect()).await,
     }
 }
 

@@ -57,7 +57,10 @@ async fn main() -> ExitCode {
     if matches!(cli.command, Command::Proxy(_)) {
         whisk_runtime::cli::init_tracing();
     } else {
-        init_tracing(cli.global.verbose, standalone);
+        // `whisk status` reports an unreachable broker in its table; librdkafka's reconnect
+        // warnings would only repeat it.
+        let quiet = matches!(cli.command, Command::Client(whisk_cli::Command::Status(_)));
+        init_tracing(cli.global.verbose, standalone, quiet);
     }
     if !standalone && !matches!(cli.command, Command::Proxy(_)) {
         restore_default_sigpipe();
@@ -96,13 +99,14 @@ fn restore_default_sigpipe() {
 }
 
 /// Logs to stderr; `RUST_LOG` wins, else `info` for the server, `warn` (or `debug` with
-/// `-v`) for client commands.
-fn init_tracing(verbose: bool, server: bool) {
+/// `-v`) for client commands; `quiet_bus` leaves out the Kafka clients' warnings.
+fn init_tracing(verbose: bool, server: bool, quiet_bus: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = match (server, verbose) {
-        (_, true) => "debug,hyper=info,reqwest=info,h2=info,rustls=info",
-        (true, false) => "info",
-        (false, false) => "warn",
+    let default = match (server, verbose, quiet_bus) {
+        (_, true, _) => "debug,hyper=info,reqwest=info,h2=info,rustls=info",
+        (true, false, _) => "info",
+        (false, false, false) => "warn",
+        (false, false, true) => "warn,whisk_bus=error,rdkafka=error",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -31,6 +31,27 @@ async fn openwhisk_client_conformance() {
         &[],
     )
     .await;
+
+    // `whisk status` against standalone: its invoker up, the backends embedded, exit 0.
+    let data_dir = server.data_dir.display().to_string();
+    let (code, services) = whisk_status(
+        &["--controller", &server.url("")],
+        &[("WHISK_DATA_DIR", &data_dir)],
+    );
+    assert_eq!(code, 0, "{services:?}");
+    assert_eq!(services["controller"]["state"], "up", "{services:?}");
+    assert_eq!(services["invoker0"]["state"], "up", "{services:?}");
+    assert!(
+        services["invoker0"]["freeMemoryMB"].is_u64(),
+        "{services:?}"
+    );
+    for embedded in ["directory", "kafka", "couchdb"] {
+        assert_eq!(services[embedded]["state"], "embedded", "{services:?}");
+    }
+    assert_eq!(
+        services["couchdb"]["address"],
+        format!("{data_dir}/whisk.redb")
+    );
 }
 
 const PY_HELLO: &str =

@@ -180,6 +180,34 @@ pub fn whisk_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_whisk"))
 }
 
+/// Runs `whisk status --json ARGS` with `env`; returns the exit code and each service's entry
+/// by name (`controller`, `invoker0`, ..., `couchdb`).
+pub fn whisk_status(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, std::collections::BTreeMap<String, serde_json::Value>) {
+    let out = Command::new(whisk_bin())
+        .args(["status", "--json"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running whisk status");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "whisk status printed no JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let services = body["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|s| (s["service"].as_str().unwrap_or("?").to_string(), s.clone()))
+        .collect();
+    (out.status.code().unwrap_or(-1), services)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("binding a free port")
