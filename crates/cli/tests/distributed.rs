@@ -4,7 +4,10 @@
 //! npm-client conformance suite runs against it; then: work spreads over the invokers; four
 //! instances on different invokers see each other; an invoker killed mid-load loses no
 //! accepted activation and new work goes to the others; a restarted controller still finds
-//! every action in CouchDB.
+//! every action in CouchDB; an update or delete through one controller reaches a second
+//! controller's action cache; with CouchDB down requests answer 503 with OpenWhisk's error body
+//! and the platform recovers without a restart once it is back; `whisk status` reports all of
+//! it against the live services.
 
 mod support;
 
@@ -219,6 +222,31 @@ async fn three_invokers_over_kafka_and_couchdb() {
     let base = format!("http://127.0.0.1:{api_port}");
     wait_invokers(&base, 3).await;
 
+    // `whisk status` against the live services: everything up, each invoker with its memory.
+    let directory_addr = format!("127.0.0.1:{dir_port}");
+    let status_args = [
+        "--controller",
+        &base,
+        "--kafka",
+        &kafka,
+        "--couchdb",
+        &couch,
+        "--directory",
+        &directory_addr,
+        "--redis",
+        &redis,
+    ];
+    let (code, checks) = whisk_status(&status_args, &[]);
+    assert_eq!(code, 0, "{checks:#?}");
+    for i in 0..3 {
+        let inv = &checks[&format!("invoker{i}")];
+        assert_eq!(inv["state"], "up", "{checks:#?}");
+        assert_eq!(inv["userMemoryMB"], 1024, "{checks:#?}");
+    }
+    for up in ["controller", "directory", "kafka", "couchdb", "redis"] {
+        assert_eq!(checks[up]["state"], "up", "{checks:#?}");
+    }
+
     // The same conformance suite as standalone, through the npm client.
     run_conformance(&base, &dir.join("c"), &[("WHISK_ADMIN_REMOTE", "1")]).await;
 
@@ -311,5 +339,127 @@ async fn three_invokers_over_kafka_and_couchdb() {
         .invoke("where0", "blocking=true&result=true", json!({}))
         .await;
     assert_eq!(status, 200, "{body}");
+
+    // A second controller: what one controller updates or deletes, the other's cache forgets.
+    let listen_b = format!("127.0.0.1:{}", free_port());
+    let base_b = format!("http://{listen_b}");
+    let mut args_b = controller_args.clone();
+    let at = args_b.iter().position(|a| a == "--listen").unwrap() + 1;
+    args_b[at] = listen_b;
+    args_b.extend(s(&["--id", "1"]));
+    let _controller_b = Role::spawn(dir, "controller-b", &args_b, &env);
+    wait_invokers(&base_b, 2).await;
+    let api_b = Api::new(&base_b, GUEST_KEY);
+    let version = |v: u32| format!("def main(args):\n    return {{\"v\": {v}}}\n");
+    api.put_python("cached", &version(1), 256).await;
+    invoke_until(&api_b, "cached", 200, json!({"v": 1})).await;
+    api.put_python("cached", &version(2), 256).await;
+    invoke_until(&api_b, "cached", 200, json!({"v": 2})).await;
+    let r = api
+        .req(reqwest::Method::DELETE, "actions/cached")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    invoke_until(&api_b, "cached", 404, json!(null)).await;
+
+    couchdb_down_and_back(&services, &api, &status_args).await;
     drop(invokers);
+}
+
+/// Invokes `name` through `api` until it answers `status` (and `result`, unless null), for at
+/// most 10 s: another controller's cache invalidation arrives over Kafka.
+async fn invoke_until(api: &Api, name: &str, status: u16, result: serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, body) = api
+            .invoke(name, "blocking=true&result=true", json!({}))
+            .await;
+        if s == status && (result.is_null() || body == result) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: still {s} {body}, expected {status} {result}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Kills pouchdb-server: requests answer 503 with OpenWhisk's `{error, code}` within a bounded
+/// time and `whisk status` says CouchDB is down (invokers still listed up); then starts it
+/// again and the same controller and invokers work, nothing restarted.
+async fn couchdb_down_and_back(services: &Services, api: &Api, status_args: &[&str]) {
+    let pid_file = services.dir.join("couchdb/pid");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()))
+        .trim()
+        .parse()
+        .expect("pouchdb-server pid");
+    signal(pid, "KILL");
+
+    for (method, path) in [
+        (reqwest::Method::GET, "actions"),
+        (reqwest::Method::PUT, "actions/during-outage?overwrite=true"),
+    ] {
+        let started = Instant::now();
+        let r = tokio::time::timeout(
+            Duration::from_secs(20),
+            api.req(method.clone(), path)
+                .json(&json!({"exec": {"kind": "python:3", "code": "x"}}))
+                .send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path} hung with CouchDB down"))
+        .unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        assert_eq!(status, 503, "{method} {path} with CouchDB down: {body}");
+        assert_eq!(
+            body["error"], "The database is not available, try again later.",
+            "{body}"
+        );
+        assert!(body["code"].is_string(), "{body}");
+        eprintln!(
+            "{method} {path} with CouchDB down: 503 in {:?}",
+            started.elapsed()
+        );
+    }
+
+    let (code, checks) = whisk_status(status_args, &[]);
+    assert_ne!(code, 0, "{checks:#?}");
+    assert_eq!(checks["couchdb"]["state"], "down", "{checks:#?}");
+    assert_eq!(checks["controller"]["state"], "up", "{checks:#?}");
+    for i in [0, 2] {
+        assert_eq!(checks[&format!("invoker{i}")]["state"], "up", "{checks:#?}");
+    }
+
+    let out = services.script("up");
+    assert!(
+        out.status.success(),
+        "restarting CouchDB: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = api
+            .req(reqwest::Method::GET, "actions")
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after CouchDB came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = api
+        .invoke("where0", "blocking=true&result=true", json!({}))
+        .await;
+    assert_eq!(status, 200, "invoke after CouchDB came back: {body}");
+    let (_, checks) = whisk_status(status_args, &[]);
+    assert_eq!(checks["couchdb"]["state"], "up", "{checks:#?}");
 }

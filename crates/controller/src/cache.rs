@@ -9,8 +9,12 @@
 //!   controller through the bus, as OpenWhisk does: the writer publishes
 //!   `{"key": {"mainId": "<ns>/<name>"}, "instanceId": "<sender>"}` to topic
 //!   [`INVALIDATION_TOPIC`]; each controller reads that topic in a consumer group of its own
-//!   (`cacheInvalidation<id>`, starting at the latest offset, see `whisk-standalone`'s
-//!   `open_bus`) so that every controller sees every invalidation, and skips its own messages.
+//!   (`cacheInvalidation<id>`) so that every controller sees every invalidation, and skips its
+//!   own messages. A new group starts at the beginning of the topic and a restarted controller
+//!   at its last commit: replaying old invalidations only forgets copies, which is harmless,
+//!   whereas a group started at the latest offset misses what is published until the broker
+//!   resolves that offset (seconds on tansu 0.6.0, measured: a second controller kept a deleted
+//!   action for its whole TTL).
 //! - **No stale refill**: a read that started before an invalidation does not put what it read
 //!   into the cache (a generation counter, bumped by every invalidation, is compared under the
 //!   lock), so a slow read racing an update cannot bring the old document back.
@@ -183,6 +187,7 @@ impl ActionCache {
     /// Applies an invalidation received from the bus (this controller's own are skipped).
     pub fn on_message(&self, payload: &[u8]) -> Result<(), MalformedInvalidation> {
         let msg: InvalidationMessage = serde_json::from_slice(payload)?;
+        tracing::debug!(key = %msg.key.main_id, from = %msg.instance_id, "cache invalidation");
         if msg.instance_id != self.instance {
             self.invalidate(&msg.key.main_id);
         }

@@ -43,18 +43,11 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Opens the configured bus (`memory` only makes sense inside one process). A controller's
-/// cache-invalidation group always starts at the end of its topic: older invalidations are of
-/// copies it never had.
+/// Opens the configured bus (`memory` only makes sense inside one process).
 pub fn open_bus(settings: &Settings) -> anyhow::Result<Arc<dyn Bus>> {
-    let mut kafka = settings.kafka.clone();
-    let topic = whisk_controller::cache::INVALIDATION_TOPIC;
-    if kafka.offset_reset(topic) != "latest" {
-        kafka.latest_topic_prefixes.push(topic.to_string());
-    }
     Ok(match settings.bus {
         BusBackend::Memory => Arc::new(InProcessBus::new()),
-        BusBackend::Kafka => Arc::new(KafkaBus::new(kafka)?),
+        BusBackend::Kafka => Arc::new(KafkaBus::new(settings.kafka.clone())?),
     })
 }
 
