@@ -139,7 +139,8 @@ impl Controller {
         self.inner.invokers.wait_for(n, timeout).await
     }
 
-    /// Messages on the completion and health topics that could not be decoded.
+    /// Messages on the completion, health and cache-invalidation topics that could not be
+    /// decoded.
     pub fn malformed_messages(&self) -> u64 {
         self.inner.malformed.load(Ordering::Relaxed)
     }
