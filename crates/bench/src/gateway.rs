@@ -18,9 +18,20 @@ pub struct Plan {
     pub wrk_seconds: u32,
 }
 
+/// A child process, stopped with SIGTERM when dropped (SIGKILL after 5 s): a SIGKILL'd nginx
+/// master leaves its workers running, holding what they inherited (such as the benchmark lock
+/// of `flock`).
 struct Proc(Child);
 impl Drop for Proc {
     fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

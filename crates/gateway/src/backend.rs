@@ -6,7 +6,7 @@
 use crate::error::GatewayError;
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
-use http::{Request, Uri};
+use http::{HeaderValue, Request, Uri};
 use http_body_util::Empty;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -21,6 +21,8 @@ pub struct Backend {
     /// The base URL as configured (for logs).
     pub name: Arc<str>,
     authority: Authority,
+    /// `Host` sent when the client gave none.
+    host: HeaderValue,
     /// Path prefix without a trailing `/` (usually empty).
     prefix: String,
     healthy: AtomicBool,
@@ -39,9 +41,11 @@ impl Backend {
             return Err(bad("a query is not allowed"));
         }
         let prefix = uri.path().trim_end_matches('/').to_string();
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad("bad host"))?;
         Ok(Self {
             name: url.trim().trim_end_matches('/').into(),
             authority,
+            host,
             prefix,
             healthy: AtomicBool::new(true),
         })
@@ -56,9 +60,27 @@ impl Backend {
             .build()
     }
 
+    /// The origin-form URI of `uri` on this controller (the path prefix added): what is sent
+    /// on a connection to it.
+    pub fn origin_form(&self, uri: Uri) -> Result<Uri, http::Error> {
+        let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        if self.prefix.is_empty() {
+            if uri.scheme().is_none() && uri.authority().is_none() {
+                return Ok(uri);
+            }
+            return Ok(Uri::try_from(pq)?);
+        }
+        Ok(Uri::try_from(format!("{}{pq}", self.prefix))?)
+    }
+
     /// `host:port` of this controller.
     pub fn authority(&self) -> &Authority {
         &self.authority
+    }
+
+    /// `host:port` of this controller as a `Host` header value.
+    pub fn host(&self) -> &HeaderValue {
+        &self.host
     }
 
     /// Whether the last probe or request reached it.
@@ -79,6 +101,9 @@ impl Backend {
     }
 }
 
+/// Most controllers one gateway routes to.
+pub const MAX_BACKENDS: usize = 64;
+
 /// The controllers, in configured order.
 #[derive(Debug)]
 pub struct Backends {
@@ -87,10 +112,15 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// Parses every base URL; at least one is needed.
+    /// Parses every base URL; at least one, at most [`MAX_BACKENDS`], are needed.
     pub fn new(urls: &[String]) -> Result<Self, GatewayError> {
         if urls.is_empty() {
             return Err(GatewayError::Config("no backends configured".into()));
+        }
+        if urls.len() > MAX_BACKENDS {
+            return Err(GatewayError::Config(format!(
+                "at most {MAX_BACKENDS} backends are supported"
+            )));
         }
         let list = urls
             .iter()
@@ -110,13 +140,25 @@ impl Backends {
     /// The order to try controllers in for one request: healthy ones starting at the next
     /// round-robin position, then the unhealthy ones (in case their state is stale).
     pub fn pick_order(&self) -> Vec<Arc<Backend>> {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        self.order(turn).map(|i| self.list[i].clone()).collect()
+    }
+
+    /// [`pick_order`](Self::pick_order) as indexes into [`all`](Self::all), for round-robin
+    /// position `turn` (the caller counts turns, so that event loops share no counter), without
+    /// allocating: health is read once, when this is called.
+    pub fn order(&self, turn: usize) -> impl Iterator<Item = usize> + '_ {
         let n = self.list.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let rotated = (0..n).map(|i| &self.list[(start + i) % n]);
-        let (mut healthy, unhealthy): (Vec<_>, Vec<_>) =
-            rotated.cloned().partition(|b| b.is_healthy());
-        healthy.extend(unhealthy);
-        healthy
+        let start = if n == 1 { 0 } else { turn % n };
+        let healthy = self
+            .list
+            .iter()
+            .enumerate()
+            .fold(0u64, |m, (i, b)| m | (u64::from(b.is_healthy()) << i));
+        let rotated = move || (0..n).map(move |i| (start + i) % n);
+        let up = rotated().filter(move |i| healthy & (1 << i) != 0);
+        let down = rotated().filter(move |i| healthy & (1 << i) == 0);
+        up.chain(down)
     }
 
     /// Probes every controller each `interval` until `shutdown`.
@@ -184,6 +226,23 @@ mod tests {
             let order = bs.pick_order();
             assert_eq!(&*order[0].name, "http://b:2");
             assert_eq!(order.len(), 2);
+        }
+        for turn in 0..3 {
+            assert_eq!(bs.order(turn).collect::<Vec<_>>(), [1, 0]);
+        }
+        bs.all()[0].set_healthy(true);
+        assert_eq!(bs.order(0).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(bs.order(1).collect::<Vec<_>>(), [1, 0]);
+        assert_eq!(
+            b.origin_form("http://gw:1/api/v1?x=1".parse().unwrap())
+                .unwrap()
+                .to_string(),
+            "/base/api/v1?x=1"
+        );
+        let plain = Backend::parse("http://127.0.0.1:3233").unwrap();
+        for uri in ["/api/v1?x=1", "https://gw/api/v1?x=1"] {
+            let origin = plain.origin_form(uri.parse().unwrap()).unwrap();
+            assert_eq!(origin.to_string(), "/api/v1?x=1");
         }
     }
 }

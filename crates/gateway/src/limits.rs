@@ -83,11 +83,10 @@ fn basic_subject(value: &str) -> Option<String> {
     (!user.is_empty()).then(|| user.to_string())
 }
 
-fn request_id<B>(req: &Request<B>) -> Arc<str> {
+fn request_id<B>(req: &Request<B>) -> String {
     req.extensions()
         .get::<RequestContext>()
-        .map(|c| c.id.clone())
-        .unwrap_or_else(|| "".into())
+        .map_or_else(String::new, |c| c.id().to_string())
 }
 
 const SHARDS: usize = 16;

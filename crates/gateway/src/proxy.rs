@@ -4,10 +4,11 @@
 //! 502 (connection reset, invalid answer, no controller reachable) or 504 (no answer in time)
 //! with OpenWhisk's error body.
 
-use crate::backend::{Backend, Backends};
+use crate::backend::Backends;
 use crate::config::GatewayConfig;
 use crate::error::{error_response, Body, BoxError};
-use crate::request_id::{BackendName, RequestContext, ResponseFuture, X_REQUEST_ID};
+use crate::pool::{Pool, PooledBody, SendError};
+use crate::request_id::{BackendName, RequestContext, ResponseFuture};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -16,20 +17,19 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 /// Past the body limit, at most this much more is read and thrown away so that the client sees
 /// the 413 instead of a reset connection; beyond it the connection is just closed.
 const DRAIN_CAP: u64 = 64 * 1024 * 1024;
 
-/// The pooled HTTP/1.1 client to the controllers.
-pub type BackendClient = Client<HttpConnector, Full<Bytes>>;
-
-/// Builds the keep-alive client to the controllers.
+/// Builds a pooled client to the controllers (the health checks' client).
 pub fn backend_client<B>(config: &GatewayConfig) -> Client<HttpConnector, B>
 where
     B: hyper::body::Body + Send + 'static + Unpin,
@@ -50,13 +50,17 @@ where
 
 struct Inner {
     backends: Arc<Backends>,
-    client: BackendClient,
+    /// One keep-alive pool per controller, in the order of [`Backends::all`].
+    pools: Vec<Arc<Pool>>,
+    /// Round-robin turns of this proxy (one per event loop: no counter shared between them).
+    turn: AtomicUsize,
     max_body: u64,
     body_timeout: Duration,
     backend_timeout: Duration,
+    access_log: bool,
 }
 
-/// See the module documentation.
+/// See the module documentation. Each event loop has its own (its own keep-alive pools).
 #[derive(Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
@@ -65,14 +69,42 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy to `backends` with the limits and timeouts of `config`.
     pub fn new(config: &GatewayConfig, backends: Arc<Backends>) -> Self {
+        let pools = backends
+            .all()
+            .iter()
+            .map(|_| {
+                Arc::new(Pool::new(
+                    config.backend_max_idle,
+                    config.backend_idle_timeout,
+                    config.backend_connect_timeout,
+                ))
+            })
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 backends,
-                client: backend_client(config),
+                pools,
+                turn: AtomicUsize::new(0),
                 max_body: config.max_body_bytes,
                 body_timeout: config.body_read_timeout,
                 backend_timeout: config.backend_timeout,
+                access_log: config.access_log,
             }),
+        }
+    }
+
+    /// Closes idle controller connections past the idle timeout, every half of it, until
+    /// `stop`.
+    pub async fn sweep_idle(self, stop: CancellationToken) {
+        let Some(every) = self.inner.pools.first().map(|p| p.idle_timeout() / 2) else {
+            return;
+        };
+        let mut ticker = tokio::time::interval(every.max(Duration::from_millis(100)));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = ticker.tick() => self.inner.pools.iter().for_each(|p| p.sweep()),
+            }
         }
     }
 }
@@ -108,73 +140,99 @@ impl Inner {
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        let (parts, body) = req.into_parts();
-        let ctx = parts.extensions.get::<RequestContext>().cloned();
-        let id = ctx
-            .as_ref()
-            .map(|c| c.id.clone())
-            .unwrap_or_else(|| "".into());
+        let (mut parts, body) = req.into_parts();
+        let ctx = parts.extensions.remove::<RequestContext>();
+        let id = ctx.as_ref().map_or("", |c| c.id());
         if parts.method == Method::CONNECT {
             return error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "CONNECT is not supported.",
-                &id,
+                id,
             );
         }
         let declared = content_length(&parts.headers);
-        let body = match read_body(body, declared, self.max_body, self.body_timeout).await {
-            Ok(b) => b,
-            Err(BodyError::TooLarge) => {
-                let msg = format!(
-                    "The request content was too large (at most {} bytes are allowed).",
-                    self.max_body
-                );
-                return closing(error_response(StatusCode::PAYLOAD_TOO_LARGE, &msg, &id));
-            }
-            Err(BodyError::Timeout) => {
-                return closing(error_response(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "The request body was not received in time.",
-                    &id,
-                ))
-            }
-            Err(BodyError::Broken) => {
-                return closing(error_response(
-                    StatusCode::BAD_REQUEST,
-                    "The request body could not be read.",
-                    &id,
-                ))
+        let body = if body.is_end_stream() {
+            Bytes::new()
+        } else {
+            match read_body(body, declared, self.max_body, self.body_timeout).await {
+                Ok(b) => b,
+                Err(BodyError::TooLarge) => {
+                    let msg = format!(
+                        "The request content was too large (at most {} bytes are allowed).",
+                        self.max_body
+                    );
+                    return closing(error_response(StatusCode::PAYLOAD_TOO_LARGE, &msg, id));
+                }
+                Err(BodyError::Timeout) => {
+                    return closing(error_response(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "The request body was not received in time.",
+                        id,
+                    ))
+                }
+                Err(BodyError::Broken) => {
+                    return closing(error_response(
+                        StatusCode::BAD_REQUEST,
+                        "The request body could not be read.",
+                        id,
+                    ))
+                }
             }
         };
-        let headers = forward_headers(&parts, ctx.as_ref(), body.len());
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map(|pq| pq.as_str())
-            .unwrap_or("/");
+        prepare_headers(&mut parts, ctx.as_ref(), body.len());
         let idempotent = matches!(
             parts.method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
         );
-        let order = self.backends.pick_order();
-        let last = order.len() - 1;
-        for (i, backend) in order.iter().enumerate() {
-            let attempt = self.attempt(backend, &parts.method, path_and_query, &headers, &body);
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let backends = self.backends.all();
+        let mut order = self.backends.order(turn).peekable();
+        while let Some(i) = order.next() {
+            let backend = &backends[i];
+            let last = order.peek().is_none();
+            let mut out = Request::new(Full::new(body.clone()));
+            *out.method_mut() = parts.method.clone();
+            *out.version_mut() = Version::HTTP_11;
+            // The client's request is kept only while another controller may be tried.
+            let (uri, headers) = if last {
+                (
+                    std::mem::take(&mut parts.uri),
+                    std::mem::take(&mut parts.headers),
+                )
+            } else {
+                (parts.uri.clone(), parts.headers.clone())
+            };
+            *out.headers_mut() = headers;
+            match backend.origin_form(uri) {
+                Ok(uri) => *out.uri_mut() = uri,
+                Err(_) => {
+                    return error_response(
+                        StatusCode::BAD_REQUEST,
+                        "The request target is not valid.",
+                        id,
+                    )
+                }
+            }
+            if !out.headers().contains_key(header::HOST) {
+                out.headers_mut()
+                    .insert(header::HOST, backend.host().clone());
+            }
+            let attempt = self.pools[i].send(backend, out);
             match tokio::time::timeout(self.backend_timeout, attempt).await {
                 Err(_) => {
                     tracing::warn!(backend = %backend.name, request_id = %id, "controller timed out");
                     return error_response(
                         StatusCode::GATEWAY_TIMEOUT,
                         "The controller did not answer in time.",
-                        &id,
+                        id,
                     );
                 }
-                Ok(Ok(resp)) => return backend_response(resp, backend),
-                Ok(Err(e)) if e.is_connect() => {
+                Ok(Ok(resp)) => return self.backend_response(resp, &backend.name),
+                Ok(Err(e @ SendError::Connect(_))) => {
                     tracing::warn!(backend = %backend.name, request_id = %id, error = %e, "cannot connect to controller");
                     backend.set_healthy(false);
                 }
-                Ok(Err(e)) if idempotent && i < last => {
+                Ok(Err(e)) if idempotent && !last => {
                     tracing::warn!(backend = %backend.name, request_id = %id, error = %e, "controller failed, retrying elsewhere");
                 }
                 Ok(Err(e)) => {
@@ -182,7 +240,7 @@ impl Inner {
                     return error_response(
                         StatusCode::BAD_GATEWAY,
                         "The controller closed the connection or sent an invalid response.",
-                        &id,
+                        id,
                     );
                 }
             }
@@ -190,34 +248,18 @@ impl Inner {
         error_response(
             StatusCode::BAD_GATEWAY,
             "No controller could be reached.",
-            &id,
+            id,
         )
     }
 
-    fn attempt(
-        &self,
-        backend: &Backend,
-        method: &Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
-        body: &Bytes,
-    ) -> hyper_util::client::legacy::ResponseFuture {
-        let mut req = Request::new(Full::new(body.clone()));
-        *req.method_mut() = method.clone();
-        *req.version_mut() = Version::HTTP_11;
-        *req.headers_mut() = headers.clone();
-        match backend.uri(path_and_query) {
-            Ok(uri) => *req.uri_mut() = uri,
-            // The client answers a request without a host with an error that is not a
-            // connect error: the caller turns it into a 502.
-            Err(_) => *req.uri_mut() = http::Uri::from_static("/"),
+    fn backend_response(&self, resp: Response<PooledBody>, backend: &Arc<str>) -> Response<Body> {
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        parts.extensions.clear();
+        if self.access_log {
+            parts.extensions.insert(BackendName(backend.clone()));
         }
-        if !req.headers().contains_key(header::HOST) {
-            if let Ok(v) = HeaderValue::from_str(backend.authority().as_str()) {
-                req.headers_mut().insert(header::HOST, v);
-            }
-        }
-        self.client.request(req)
+        Response::from_parts(parts, body.boxed())
     }
 }
 
@@ -298,6 +340,9 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.is_empty() {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -313,15 +358,16 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-/// The client's headers less hop-by-hop ones, plus `Host` (from an HTTP/2 `:authority`),
-/// `Content-Length`, `X-Forwarded-For` and `X-Forwarded-Proto`.
-fn forward_headers(
-    parts: &http::request::Parts,
+/// Turns the client's headers into the controller's, in place: hop-by-hop ones removed,
+/// `Host` from an HTTP/2 `:authority`, `Content-Length` of the body read, `X-Forwarded-For` and
+/// `X-Forwarded-Proto` (the `X-Request-ID` is set by the request-id layer).
+fn prepare_headers(
+    parts: &mut http::request::Parts,
     ctx: Option<&RequestContext>,
     body_len: usize,
-) -> HeaderMap {
-    let mut headers = parts.headers.clone();
-    strip_hop_by_hop(&mut headers);
+) {
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers);
     headers.remove(header::CONTENT_LENGTH);
     if body_len > 0 || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
@@ -336,29 +382,16 @@ fn forward_headers(
         }
     }
     if let Some(ctx) = ctx {
-        let ip = ctx.client.ip().to_string();
         let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) => format!("{prev}, {ip}"),
-            None => ip,
+            Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", ctx.client.ip())).ok(),
+            None => Some(ctx.client_ip.clone()),
         };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
+        if let Some(v) = xff {
             headers.insert(X_FORWARDED_FOR.clone(), v);
         }
         let proto = if ctx.tls { "https" } else { "http" };
         headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-        if let Ok(v) = HeaderValue::from_str(&ctx.id) {
-            headers.insert(X_REQUEST_ID.clone(), v);
-        }
     }
-    headers
-}
-
-fn backend_response(resp: Response<hyper::body::Incoming>, backend: &Backend) -> Response<Body> {
-    let (mut parts, body) = resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    parts.extensions = http::Extensions::new();
-    parts.extensions.insert(BackendName(backend.name.clone()));
-    Response::from_parts(parts, body.map_err(BoxError::from).boxed())
 }
 
 #[cfg(test)]
@@ -376,13 +409,10 @@ mod tests {
             .header("transfer-encoding", "chunked")
             .body(())
             .unwrap();
-        let (parts, ()) = req.into_parts();
-        let ctx = RequestContext {
-            id: "rid".into(),
-            client: SocketAddr::from(([192, 168, 1, 2], 5000)),
-            tls: true,
-        };
-        let h = forward_headers(&parts, Some(&ctx), 3);
+        let (mut parts, ()) = req.into_parts();
+        let ctx = RequestContext::new(SocketAddr::from(([192, 168, 1, 2], 5000)), true);
+        prepare_headers(&mut parts, Some(&ctx), 3);
+        let h = &parts.headers;
         assert!(h.get("x-secret").is_none());
         assert!(h.get("connection").is_none());
         assert!(h.get("transfer-encoding").is_none());
@@ -390,7 +420,6 @@ mod tests {
         assert_eq!(h["content-length"], "3");
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.168.1.2");
         assert_eq!(h["x-forwarded-proto"], "https");
-        assert_eq!(h["x-request-id"], "rid");
         assert_eq!(h["authorization"], "Basic abc");
     }
 

@@ -1,7 +1,7 @@
 //! The outermost layer: [`RequestIdLayer`] gives every request an `X-Request-ID` (the client's,
-//! when it sent a sane one, else a fresh 32-hex id), stores it with the connection facts as a
-//! [`RequestContext`] extension for the inner layers, echoes it on the response, and writes the
-//! access log.
+//! when it sent a sane one, else a fresh 32-hex id), stores it in the request's
+//! [`RequestContext`] extension (put there by the server with the connection facts) for the
+//! inner layers, echoes it on the response, and writes the access log.
 
 use crate::error::Body;
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -17,24 +17,37 @@ use tower::{Layer, Service};
 /// `x-request-id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Facts about a request that every layer may need; inserted by [`RequestIdLayer`].
+/// Facts about a request that every layer may need: the server inserts one per request with
+/// the connection facts (made once per connection, so that a request costs one clone), and
+/// [`RequestIdLayer`] fills in the id.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
-    /// The request id (also the `code` of error bodies).
-    pub id: Arc<str>,
+    /// The request id (also the `code` of error bodies); empty until [`RequestIdLayer`].
+    pub id: HeaderValue,
     /// The client's address.
     pub client: SocketAddr,
+    /// The client's IP address as a header value (for `X-Forwarded-For`).
+    pub client_ip: HeaderValue,
     /// Whether the request came over TLS.
     pub tls: bool,
 }
 
-/// Connection facts, inserted into each request's extensions by the server.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnInfo {
-    /// The client's address.
-    pub client: SocketAddr,
-    /// Whether the connection is TLS.
-    pub tls: bool,
+impl RequestContext {
+    /// The context of requests from `client`, before an id is given.
+    pub fn new(client: SocketAddr, tls: bool) -> Self {
+        let ip = client.ip().to_string();
+        Self {
+            id: HeaderValue::from_static(""),
+            client,
+            client_ip: HeaderValue::from_str(&ip).unwrap_or(HeaderValue::from_static("")),
+            tls,
+        }
+    }
+
+    /// The request id as text.
+    pub fn id(&self) -> &str {
+        self.id.to_str().unwrap_or("")
+    }
 }
 
 /// The controller that answered, set as a response extension by the proxy (for the access log).
@@ -88,32 +101,30 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> ResponseFuture {
-        let conn = req
-            .extensions()
-            .get::<ConnInfo>()
-            .copied()
-            .unwrap_or(ConnInfo {
-                client: SocketAddr::from(([0, 0, 0, 0], 0)),
-                tls: false,
-            });
-        let id: Arc<str> = match req.headers().get(&X_REQUEST_ID).and_then(valid_id) {
-            Some(id) => id.into(),
+        let id = match req.headers().get(&X_REQUEST_ID) {
+            Some(v) if valid_id(v).is_some() => v.clone(),
+            _ => new_id_value(),
+        };
+        // Replaces every other value the client may have sent.
+        req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+        let ctx = match req.extensions_mut().get_mut::<RequestContext>() {
+            Some(ctx) => ctx,
             None => {
-                let id = new_id();
-                if let Ok(v) = HeaderValue::from_str(&id) {
-                    req.headers_mut().insert(X_REQUEST_ID.clone(), v);
-                }
-                id.into()
+                let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+                req.extensions_mut()
+                    .insert(RequestContext::new(unknown, false));
+                req.extensions_mut()
+                    .get_mut::<RequestContext>()
+                    .expect("just inserted")
             }
         };
-        req.extensions_mut().insert(RequestContext {
-            id: id.clone(),
-            client: conn.client,
-            tls: conn.tls,
-        });
+        ctx.id = id.clone();
+        let (client, tls) = (ctx.client, ctx.tls);
         let access = self.access_log.then(|| {
             (
                 Instant::now(),
+                client,
+                tls,
                 req.method().clone(),
                 req.uri().path().to_string(),
             )
@@ -121,10 +132,7 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let mut resp = fut.await?;
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
-            }
-            if let Some((start, method, path)) = access {
+            if let Some((start, client, tls, method, path)) = access {
                 let backend = resp
                     .extensions()
                     .get::<BackendName>()
@@ -132,16 +140,17 @@ where
                     .unwrap_or_else(|| "-".into());
                 tracing::info!(
                     target: "whisk_gateway::access",
-                    client = %conn.client.ip(),
-                    tls = conn.tls,
+                    client = %client.ip(),
+                    tls,
                     %method,
                     path,
                     status = resp.status().as_u16(),
                     micros = start.elapsed().as_micros() as u64,
                     backend = %backend,
-                    request_id = %id,
+                    request_id = id.to_str().unwrap_or(""),
                 );
             }
+            resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
             Ok(resp)
         })
     }
@@ -156,7 +165,18 @@ fn valid_id(v: &HeaderValue) -> Option<&str> {
 
 /// A fresh 32-hex request id (128 random bits from the thread's generator: no system call).
 pub fn new_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    new_id_value().to_str().unwrap_or_default().to_string()
+}
+
+/// [`new_id`] as a header value, written without the formatting machinery.
+fn new_id_value() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bits = rand::random::<u128>();
+    let mut hex = [0u8; 32];
+    for (i, digit) in hex.iter_mut().rev().enumerate() {
+        *digit = HEX[((bits >> (4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
 }
 
 #[cfg(test)]
@@ -165,7 +185,10 @@ mod tests {
 
     #[test]
     fn ids() {
-        assert_eq!(new_id().len(), 32);
+        let id = new_id();
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(id, new_id());
         assert_eq!(valid_id(&HeaderValue::from_static("abc-1")), Some("abc-1"));
         assert_eq!(valid_id(&HeaderValue::from_static("a b")), None);
         assert_eq!(valid_id(&HeaderValue::from_static("")), None);

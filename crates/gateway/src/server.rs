@@ -8,13 +8,14 @@ use crate::config::GatewayConfig;
 use crate::error::{Body, GatewayError};
 use crate::limits::{ConcurrencyLimitLayer, InFlightLimitLayer, LimitKey, RateLimitLayer};
 use crate::proxy::{backend_client, Proxy};
-use crate::request_id::{ConnInfo, RequestIdLayer, ResponseFuture};
+use crate::request_id::{RequestContext, RequestIdLayer, ResponseFuture};
 use crate::tls::{server_config, CertReloader};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -183,6 +184,7 @@ impl Gateway {
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), GatewayError> {
         let cfg = &self.config;
         let parts = &self.parts;
+        let proxy = Proxy::new(cfg, parts.backends.clone());
         let stack = ServiceBuilder::new()
             .layer(RequestIdLayer::new(cfg.access_log))
             .layer(parts.in_flight.clone())
@@ -190,14 +192,18 @@ impl Gateway {
             .layer(parts.client_concurrency.clone())
             .layer(parts.namespace_rate.clone())
             .layer(parts.namespace_concurrency.clone())
-            .service(Proxy::new(cfg, parts.backends.clone()));
+            .service(proxy.clone());
 
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             .header_read_timeout(cfg.header_read_timeout)
-            .max_headers(cfg.max_headers)
             .max_header_size(cfg.max_header_bytes)
             .max_buf_size(cfg.max_header_bytes.max(8192) * 4);
+        // hyper parses into a stack array of its default size (100) unless told a number, and
+        // then into one sized at run time: only say it when it differs.
+        if cfg.max_headers != HYPER_MAX_HEADERS {
+            h1.max_headers(cfg.max_headers);
+        }
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX))
@@ -212,6 +218,7 @@ impl Gateway {
         });
 
         let checks = shutdown.child_token();
+        tokio::spawn(proxy.sweep_idle(checks.clone()));
         if self.health_checks {
             tokio::spawn(parts.backends.clone().run_health_checks(
                 backend_client(cfg),
@@ -282,6 +289,9 @@ impl Gateway {
     }
 }
 
+/// The header count limit hyper applies when none is set.
+const HYPER_MAX_HEADERS: usize = 100;
+
 async fn accept(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
     match listener {
         Some(l) => l.accept().await,
@@ -305,26 +315,29 @@ struct Conn<S> {
     _permit: OwnedSemaphorePermit,
 }
 
-impl<S> Conn<S>
-where
-    S: Service<
-            Request<Incoming>,
-            Response = Response<Body>,
-            Error = Infallible,
-            Future = ResponseFuture,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
+/// What the layer stack is: a service from hyper's requests to the gateway's responses.
+trait Stack:
+    Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future = ResponseFuture>
 {
+}
+
+impl<S> Stack for S where
+    S: Service<
+        Request<Incoming>,
+        Response = Response<Body>,
+        Error = Infallible,
+        Future = ResponseFuture,
+    >
+{
+}
+
+impl<S: Stack + Clone + Send + Sync + 'static> Conn<S> {
     async fn serve(self, stream: TcpStream, peer: SocketAddr, tls: bool) {
         let _ = stream.set_nodelay(true);
-        let info = ConnInfo { client: peer, tls };
-        let stack = self.shared.stack.clone();
-        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(info);
-            stack.clone().call(req)
-        });
+        let svc = ConnService {
+            stack: RefCell::new(self.shared.stack.clone()),
+            ctx: RequestContext::new(peer, tls),
+        };
         let shared = &self.shared;
         let hard_stop = self.hard_stop.clone();
         if !tls {
@@ -359,12 +372,31 @@ where
     }
 }
 
+/// The layer stack as one connection's hyper service: cloned once per connection rather than
+/// once per request (`call` only borrows it to build the response future).
+struct ConnService<S> {
+    stack: RefCell<S>,
+    ctx: RequestContext,
+}
+
+impl<S: Stack> hyper::service::Service<Request<Incoming>> for ConnService<S> {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, mut req: Request<Incoming>) -> ResponseFuture {
+        req.extensions_mut().insert(self.ctx.clone());
+        self.stack.borrow_mut().call(req)
+    }
+}
+
 async fn finish(
     conn: impl std::future::Future<Output = Result<(), hyper::Error>>,
     hard_stop: &CancellationToken,
     peer: SocketAddr,
 ) {
     tokio::select! {
+        biased;
         r = conn => if let Err(e) = r {
             tracing::debug!(client = %peer, error = %e, "connection ended with an error");
         },
