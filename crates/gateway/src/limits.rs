@@ -3,8 +3,10 @@
 //! - [`ConcurrencyLimitLayer`]: requests in flight per key → 429;
 //! - [`InFlightLimitLayer`]: requests in flight through the whole gateway → 503.
 //!
-//! [`LimitKey`] says how a request is keyed. Each layer needs the [`RequestContext`] extension
-//! set by [`RequestIdLayer`](crate::request_id::RequestIdLayer).
+//! All three are one [`LimitLayer`] with a different [`Policy`]: the policy admits a request
+//! (possibly with a guard held until the response) or answers it. [`LimitKey`] says how a
+//! request is keyed. Each layer needs the [`RequestContext`] extension set by
+//! [`RequestIdLayer`](crate::request_id::RequestIdLayer).
 
 use crate::error::{error_response, Body};
 use crate::request_id::{RequestContext, ResponseFuture};
@@ -153,39 +155,42 @@ impl RateLimiter {
     }
 }
 
-/// See the module documentation.
+/// What a [`LimitLayer`] decides for each request.
+pub trait Policy: Clone {
+    /// Held while the request is in flight (dropped when its response is ready).
+    type Guard: Send + 'static;
+    /// Lets `req` through (with a guard to hold, or `None` when there is nothing to hold), or
+    /// answers it.
+    fn admit<B>(&self, req: &Request<B>) -> Result<Option<Self::Guard>, Refusal>;
+}
+
+/// The answer of a [`Policy`] to a request it does not let through.
+pub type Refusal = Box<Response<Body>>;
+
+/// A limit as a tower layer; see the module documentation.
 #[derive(Clone)]
-pub struct RateLimitLayer {
-    key: LimitKey,
-    limiter: Option<Arc<RateLimiter>>,
+pub struct LimitLayer<P> {
+    policy: P,
 }
 
-impl RateLimitLayer {
-    /// `per_second` requests (0 = unlimited) with bursts of `burst`, counted by `key`.
-    pub fn new(key: LimitKey, per_second: f64, burst: u32) -> Self {
-        let limiter = (per_second > 0.0).then(|| Arc::new(RateLimiter::new(per_second, burst)));
-        Self { key, limiter }
-    }
-}
-
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-    fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit {
+impl<S, P: Policy> Layer<S> for LimitLayer<P> {
+    type Service = Limit<S, P>;
+    fn layer(&self, inner: S) -> Limit<S, P> {
+        Limit {
             inner,
-            layer: self.clone(),
+            policy: self.policy.clone(),
         }
     }
 }
 
-/// Service of [`RateLimitLayer`].
+/// Service of [`LimitLayer`].
 #[derive(Clone)]
-pub struct RateLimit<S> {
+pub struct Limit<S, P> {
     inner: S,
-    layer: RateLimitLayer,
+    policy: P,
 }
 
-impl<S, B> Service<Request<B>> for RateLimit<S>
+impl<S, B, P: Policy> Service<Request<B>> for Limit<S, P>
 where
     S: Service<Request<B>, Response = Response<Body>, Error = Infallible, Future = ResponseFuture>,
 {
@@ -198,25 +203,81 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> ResponseFuture {
-        if let Some(limiter) = &self.layer.limiter {
-            if let Some(key) = self.layer.key.of(&req) {
-                if let Err(wait) = limiter.try_acquire(&key) {
-                    let message = format!(
-                        "Too many requests from this {} (allowed: {} per second, burst {}).",
-                        self.layer.key.noun(),
-                        limiter.per_second,
-                        limiter.burst
-                    );
-                    let mut resp =
-                        error_response(StatusCode::TOO_MANY_REQUESTS, &message, &request_id(&req));
-                    let secs = wait.ceil().clamp(1.0, 3600.0) as u64;
-                    resp.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                    return Box::pin(async move { Ok(resp) });
-                }
+        match self.policy.admit(&req) {
+            Ok(None) => self.inner.call(req),
+            Ok(Some(guard)) => {
+                let fut = self.inner.call(req);
+                Box::pin(async move {
+                    let resp = fut.await;
+                    drop(guard);
+                    resp
+                })
             }
+            Err(resp) => Box::pin(std::future::ready(Ok(*resp))),
         }
-        self.inner.call(req)
+    }
+}
+
+/// A policy counting requests by a [`LimitKey`] in a `T` (none: no limit).
+pub struct Keyed<T> {
+    key: LimitKey,
+    state: Option<Arc<T>>,
+}
+
+impl<T> Clone for Keyed<T> {
+    fn clone(&self) -> Self {
+        Self {
+            key: self.key,
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<T> Keyed<T> {
+    /// The counting state and the key of `req`, when both exist.
+    fn find<B>(&self, req: &Request<B>) -> Option<(&Arc<T>, String)> {
+        let state = self.state.as_ref()?;
+        Some((state, self.key.of(req)?))
+    }
+}
+
+/// Token buckets by key: 429 + `Retry-After`.
+pub type RatePolicy = Keyed<RateLimiter>;
+
+/// Rate limit layer.
+pub type RateLimitLayer = LimitLayer<RatePolicy>;
+
+impl RateLimitLayer {
+    /// `per_second` requests (0 = unlimited) with bursts of `burst`, counted by `key`.
+    pub fn new(key: LimitKey, per_second: f64, burst: u32) -> Self {
+        let state = (per_second > 0.0).then(|| Arc::new(RateLimiter::new(per_second, burst)));
+        LimitLayer {
+            policy: Keyed { key, state },
+        }
+    }
+}
+
+impl Policy for RatePolicy {
+    type Guard = ();
+
+    fn admit<B>(&self, req: &Request<B>) -> Result<Option<()>, Refusal> {
+        let Some((limiter, key)) = self.find(req) else {
+            return Ok(None);
+        };
+        let Err(wait) = limiter.try_acquire(&key) else {
+            return Ok(None);
+        };
+        let message = format!(
+            "Too many requests from this {} (allowed: {} per second, burst {}).",
+            self.key.noun(),
+            limiter.per_second,
+            limiter.burst
+        );
+        let mut resp = error_response(StatusCode::TOO_MANY_REQUESTS, &message, &request_id(req));
+        let secs = wait.ceil().clamp(1.0, 3600.0) as u64;
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        Err(Box::new(resp))
     }
 }
 
@@ -269,114 +330,70 @@ impl Drop for ConcurrencyGuard {
     }
 }
 
-/// See the module documentation.
-#[derive(Clone)]
-pub struct ConcurrencyLimitLayer {
-    key: LimitKey,
-    counter: Option<Arc<ConcurrencyCounter>>,
-}
+/// Requests in flight by key: 429.
+pub type ConcurrencyPolicy = Keyed<ConcurrencyCounter>;
+
+/// Concurrency limit layer.
+pub type ConcurrencyLimitLayer = LimitLayer<ConcurrencyPolicy>;
 
 impl ConcurrencyLimitLayer {
     /// At most `max` requests (0 = unlimited) in flight per `key`.
     pub fn new(key: LimitKey, max: u32) -> Self {
-        let counter = (max > 0).then(|| Arc::new(ConcurrencyCounter::new(max)));
-        Self { key, counter }
-    }
-}
-
-impl<S> Layer<S> for ConcurrencyLimitLayer {
-    type Service = ConcurrencyLimit<S>;
-    fn layer(&self, inner: S) -> ConcurrencyLimit<S> {
-        ConcurrencyLimit {
-            inner,
-            layer: self.clone(),
+        let state = (max > 0).then(|| Arc::new(ConcurrencyCounter::new(max)));
+        LimitLayer {
+            policy: Keyed { key, state },
         }
     }
 }
 
-/// Service of [`ConcurrencyLimitLayer`].
-#[derive(Clone)]
-pub struct ConcurrencyLimit<S> {
-    inner: S,
-    layer: ConcurrencyLimitLayer,
-}
+impl Policy for ConcurrencyPolicy {
+    type Guard = ConcurrencyGuard;
 
-impl<S, B> Service<Request<B>> for ConcurrencyLimit<S>
-where
-    S: Service<Request<B>, Response = Response<Body>, Error = Infallible, Future = ResponseFuture>,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> ResponseFuture {
-        let Some(counter) = &self.layer.counter else {
-            return self.inner.call(req);
-        };
-        let Some(key) = self.layer.key.of(&req) else {
-            return self.inner.call(req);
+    fn admit<B>(&self, req: &Request<B>) -> Result<Option<ConcurrencyGuard>, Refusal> {
+        let Some((counter, key)) = self.find(req) else {
+            return Ok(None);
         };
         match counter.try_acquire(key) {
-            Ok(guard) => {
-                let fut = self.inner.call(req);
-                Box::pin(async move {
-                    let resp = fut.await;
-                    drop(guard);
-                    resp
-                })
-            }
+            Ok(guard) => Ok(Some(guard)),
             Err(count) => {
                 let message = format!(
                     "Too many concurrent requests in flight (count: {count}, allowed: {}).",
                     counter.max
                 );
-                let resp =
-                    error_response(StatusCode::TOO_MANY_REQUESTS, &message, &request_id(&req));
-                Box::pin(async move { Ok(resp) })
+                Err(Box::new(error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &message,
+                    &request_id(req),
+                )))
             }
         }
     }
 }
 
-/// See the module documentation.
+/// Requests in flight through the whole gateway: 503.
 #[derive(Clone)]
-pub struct InFlightLimitLayer {
+pub struct InFlightPolicy {
     max: usize,
     count: Arc<AtomicUsize>,
 }
 
+/// In-flight limit layer.
+pub type InFlightLimitLayer = LimitLayer<InFlightPolicy>;
+
 impl InFlightLimitLayer {
     /// At most `max` requests (0 = unlimited) in flight.
     pub fn new(max: usize) -> Self {
-        Self {
-            max,
-            count: Arc::new(AtomicUsize::new(0)),
+        LimitLayer {
+            policy: InFlightPolicy {
+                max,
+                count: Arc::new(AtomicUsize::new(0)),
+            },
         }
     }
 }
 
-impl<S> Layer<S> for InFlightLimitLayer {
-    type Service = InFlightLimit<S>;
-    fn layer(&self, inner: S) -> InFlightLimit<S> {
-        InFlightLimit {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// Service of [`InFlightLimitLayer`].
-#[derive(Clone)]
-pub struct InFlightLimit<S> {
-    inner: S,
-    layer: InFlightLimitLayer,
-}
-
-struct InFlightGuard(Arc<AtomicUsize>);
+/// One request counted by an [`InFlightPolicy`] until dropped.
+pub struct InFlightGuard(Arc<AtomicUsize>);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
@@ -384,38 +401,23 @@ impl Drop for InFlightGuard {
     }
 }
 
-impl<S, B> Service<Request<B>> for InFlightLimit<S>
-where
-    S: Service<Request<B>, Response = Response<Body>, Error = Infallible, Future = ResponseFuture>,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
+impl Policy for InFlightPolicy {
+    type Guard = InFlightGuard;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> ResponseFuture {
-        if self.layer.max == 0 {
-            return self.inner.call(req);
+    fn admit<B>(&self, req: &Request<B>) -> Result<Option<InFlightGuard>, Refusal> {
+        if self.max == 0 {
+            return Ok(None);
         }
-        let before = self.layer.count.fetch_add(1, Ordering::Relaxed);
-        let guard = InFlightGuard(self.layer.count.clone());
-        if before >= self.layer.max {
-            let resp = error_response(
+        let before = self.count.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlightGuard(self.count.clone());
+        if before >= self.max {
+            return Err(Box::new(error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "System is overloaded, try again later.",
-                &request_id(&req),
-            );
-            return Box::pin(async move { Ok(resp) });
+                &request_id(req),
+            )));
         }
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let resp = fut.await;
-            drop(guard);
-            resp
-        })
+        Ok(Some(guard))
     }
 }
 
