@@ -233,3 +233,81 @@ impl Drop for PooledBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A controller answering every request with `ok`; it closes each connection after one
+    /// answer when `one_shot`. Returns its URL and its count of accepted connections.
+    async fn controller(one_shot: bool) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut have = 0;
+                    loop {
+                        match s.read(&mut buf[have..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => have += n,
+                        }
+                        if !buf[..have].windows(4).any(|w| w == b"\r\n\r\n") {
+                            continue;
+                        }
+                        have = 0;
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if s.write_all(answer).await.is_err() || one_shot {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    async fn get(pool: &Arc<Pool>, backend: &Backend) -> String {
+        let req = Request::get("/")
+            .header(http::header::HOST, backend.host())
+            .body(ReqBody::default())
+            .unwrap();
+        let resp = pool.send(backend, req).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn connections_are_reused_and_closed_ones_replaced() {
+        let second = Duration::from_secs(1);
+        for one_shot in [false, true] {
+            let (url, accepted) = controller(one_shot).await;
+            let backend = Backend::parse(&url).unwrap();
+            let pool = Arc::new(Pool::new(8, Duration::from_secs(60), second));
+            for _ in 0..3 {
+                assert_eq!(get(&pool, &backend).await, "ok");
+                // Wait for the connection to see the controller's close, as between requests.
+                while one_shot && !pool.idle.lock().iter().all(|c| c.conn.is_closed()) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            let expected = if one_shot { 3 } else { 1 };
+            assert_eq!(accepted.load(Ordering::SeqCst), expected);
+        }
+        let (url, _) = controller(false).await;
+        let backend = Backend::parse(&url).unwrap();
+        let pool = Arc::new(Pool::new(8, Duration::from_millis(1), second));
+        assert_eq!(get(&pool, &backend).await, "ok");
+        assert_eq!(pool.idle.lock().len(), 1);
+        tokio::time::sleep(Duration::from_millis(2)).await; // past the idle timeout
+        pool.sweep();
+        assert!(pool.idle.lock().is_empty());
+    }
+}
