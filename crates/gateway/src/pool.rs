@@ -77,7 +77,8 @@ impl Pool {
         loop {
             let (mut conn, reused) = match self.take_idle() {
                 Some(conn) => (conn, true),
-                None => (self.connect(backend).await?, false),
+                // Boxed: a large future, needed once per connection, not per request.
+                None => (Box::pin(self.connect(backend)).await?, false),
             };
             match conn.try_send_request(req).await {
                 Ok(resp) => {

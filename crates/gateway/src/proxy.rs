@@ -154,7 +154,8 @@ impl Inner {
         let body = if body.is_end_stream() {
             Bytes::new()
         } else {
-            match read_body(body, declared, self.max_body, self.body_timeout).await {
+            // Boxed: a large future that most requests (those without a body) never need.
+            match Box::pin(read_body(body, declared, self.max_body, self.body_timeout)).await {
                 Ok(b) => b,
                 Err(BodyError::TooLarge) => {
                     let msg = format!(
@@ -328,7 +329,7 @@ where
 }
 
 /// Headers that belong to one connection and are never forwarded.
-const HOP_BY_HOP: [HeaderName; 8] = [
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -341,7 +342,19 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Usually there is none: one pass over the names is cheaper than a lookup for each.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    if !headers.keys().any(|name| {
+        matches!(
+            name.as_str(),
+            "connection"
+                | "keep-alive"
+                | "proxy-connection"
+                | "te"
+                | "trailer"
+                | "transfer-encoding"
+                | "upgrade"
+                | "expect"
+        )
+    }) {
         return;
     }
     let listed: Vec<HeaderName> = headers
