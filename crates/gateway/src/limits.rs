@@ -164,6 +164,27 @@ pub trait Policy: Clone {
     fn admit<B>(&self, req: &Request<B>) -> Result<Option<Self::Guard>, Refusal>;
 }
 
+/// Two policies as one, `A` asked first: one layer instead of two in the stack (one hop and
+/// one move of the request fewer); a refusal by `B` releases what `A` held.
+impl<A: Policy, B: Policy> Policy for (A, B) {
+    type Guard = (Option<A::Guard>, Option<B::Guard>);
+
+    fn admit<R>(&self, req: &Request<R>) -> Result<Option<Self::Guard>, Refusal> {
+        let a = self.0.admit(req)?;
+        let b = self.1.admit(req)?;
+        Ok((a.is_some() || b.is_some()).then_some((a, b)))
+    }
+}
+
+impl<P: Policy> LimitLayer<P> {
+    /// This limit, then `next`, as one layer.
+    pub fn and<Q: Policy>(self, next: LimitLayer<Q>) -> LimitLayer<(P, Q)> {
+        LimitLayer {
+            policy: (self.policy, next.policy),
+        }
+    }
+}
+
 /// The answer of a [`Policy`] to a request it does not let through.
 pub type Refusal = Box<Response<Body>>;
 

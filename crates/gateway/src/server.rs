@@ -186,13 +186,17 @@ impl Gateway {
         let cfg = &self.config;
         let parts = &self.parts;
         let proxy = Proxy::new(cfg, parts.backends.clone());
+        // The limits in this order, folded into one layer (one hop per request, not five).
+        let limits = parts
+            .in_flight
+            .clone()
+            .and(parts.client_rate.clone())
+            .and(parts.client_concurrency.clone())
+            .and(parts.namespace_rate.clone())
+            .and(parts.namespace_concurrency.clone());
         let stack = ServiceBuilder::new()
             .layer(RequestIdLayer::new(cfg.access_log))
-            .layer(parts.in_flight.clone())
-            .layer(parts.client_rate.clone())
-            .layer(parts.client_concurrency.clone())
-            .layer(parts.namespace_rate.clone())
-            .layer(parts.namespace_concurrency.clone())
+            .layer(limits)
             .service(proxy.clone());
 
         let mut h1 = http1::Builder::new();
