@@ -18,8 +18,20 @@ pub struct Plan {
 }
 
 struct Proc(Child);
+/// Stops with SIGTERM (a clean leave of the Kafka groups, so that the next run's services
+/// join at once), SIGKILL after 5 s.
 impl Drop for Proc {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

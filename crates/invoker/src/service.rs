@@ -203,25 +203,13 @@ impl Invoker {
         }
     }
 
+    /// Runs one activation, then stores its record and sends the completion at the same time:
+    /// the controller answers the client without waiting for the store. The offset is
+    /// committed only after both (the caller's `done`), so an invoker that dies before the
+    /// record is stored gets the message again and runs it again: at least once, never lost.
     async fn handle(&self, msg: ActivationMessage) {
         let outcome = self.runner.run(&msg).await;
         self.handled.fetch_add(1, Ordering::Relaxed);
-        let mut stored = false;
-        for attempt in 0..5u64 {
-            match self.store.put_activation(&outcome.activation).await {
-                Ok(()) => {
-                    stored = true;
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, attempt, activation = %outcome.activation.activation_id, "storing the activation failed");
-                    tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
-                }
-            }
-        }
-        if !stored {
-            tracing::error!(activation = %outcome.activation.activation_id, "activation record could not be stored; it is still sent to the controller");
-        }
         let completion = CompletionMessage {
             transaction_id: msg.transaction_id.clone(),
             activation_id: msg.activation_id.clone(),
@@ -230,7 +218,22 @@ impl Invoker {
             system_error: outcome.system_error,
             memory_mb: outcome.memory_mb,
         };
-        if !msg.reply_to.is_empty() {
+        let store = async {
+            for attempt in 0..5u64 {
+                match self.store.put_activation(&outcome.activation).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, attempt, activation = %outcome.activation.activation_id, "storing the activation failed");
+                        tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+                    }
+                }
+            }
+            tracing::error!(activation = %outcome.activation.activation_id, "activation record could not be stored; it was sent to the controller");
+        };
+        let reply = async {
+            if msg.reply_to.is_empty() {
+                return;
+            }
             if let Err(e) = self
                 .bus
                 .publish(&msg.reply_to, Bytes::from(completion.encode_to_vec()))
@@ -238,6 +241,7 @@ impl Invoker {
             {
                 tracing::warn!(error = %e, "publishing a completion failed");
             }
-        }
+        };
+        tokio::join!(store, reply);
     }
 }

@@ -87,6 +87,11 @@ pub struct Settings {
     pub directory: DirectoryConfig,
 }
 
+/// The platform's default `controller.invocations_per_minute` (OpenWhisk's is 60).
+const INVOCATIONS_PER_MINUTE: u32 = 60_000;
+/// The platform's default `controller.concurrent_invocations` (OpenWhisk's is 30).
+const CONCURRENT_INVOCATIONS: u32 = 1_000;
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -99,8 +104,8 @@ impl Default for Settings {
             // A laptop platform for parallel jobs: OpenWhisk's 60/min and 30 in flight would
             // stop a 64-instance gang (the seed raised them to 216000 for the same reason).
             controller: ControllerConfig {
-                invocations_per_minute: 60_000,
-                concurrent_invocations: 1_000,
+                invocations_per_minute: INVOCATIONS_PER_MINUTE,
+                concurrent_invocations: CONCURRENT_INVOCATIONS,
                 ..ControllerConfig::default()
             },
             invoker: InvokerConfig::default(),
@@ -123,7 +128,11 @@ impl Settings {
         file: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<Self, config::ConfigError> {
-        let mut b = config::Config::builder();
+        // Defaults of keys whose value differs from their section's own default, given per
+        // key: a file or variable that sets another key of the section keeps them.
+        let mut b = config::Config::builder()
+            .set_default("controller.invocations_per_minute", INVOCATIONS_PER_MINUTE)?
+            .set_default("controller.concurrent_invocations", CONCURRENT_INVOCATIONS)?;
         if let Some(f) = file {
             b = b.add_source(config::File::from(f));
         }
@@ -167,6 +176,8 @@ mod tests {
         let s = Settings::load(None, &env).unwrap();
         assert_eq!(s.listen, "127.0.0.1:0");
         assert_eq!(s.controller.invocations_per_minute, 5000);
+        // Another key of the same section keeps the platform's default.
+        assert_eq!(s.controller.concurrent_invocations, CONCURRENT_INVOCATIONS);
         assert_eq!(s.invoker.user_memory_mb, 1024);
         assert_eq!(s.invoker.stem_cells.len(), 2);
     }

@@ -1,6 +1,7 @@
 //! The group consumer of [`super::KafkaBus`]: a driver task per consumer keeps polling
 //! librdkafka (so rebalances are served even while the application is busy) and hands messages
-//! over through a bounded channel; [`Consumer::commit`] commits offset + 1 asynchronously.
+//! over through a bounded channel; [`Consumer::commit`] stores offset + 1, which librdkafka
+//! commits every `commit_interval_ms` and on close.
 //!
 //! A message fetched from a partition that was revoked before the application read it is
 //! dropped here: the partition's new owner reads it again from the committed offset.
@@ -14,9 +15,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -236,6 +235,10 @@ impl Consumer for KafkaConsumer {
         }
     }
 
+    /// Stores the offset after `delivery` for the group: librdkafka commits stored offsets
+    /// every `commit_interval_ms` and when the consumer closes, so handled messages cost the
+    /// broker one commit per interval rather than one each. A crash redelivers at most the
+    /// messages handled in the last interval (at least once).
     async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
         let consumer = self.consumer.as_ref().ok_or(BusError::Closed)?;
         let mut tpl = TopicPartitionList::new();
@@ -245,9 +248,9 @@ impl Consumer for KafkaConsumer {
             Offset::Offset(delivery.offset + 1),
         )
         .map_err(|e| BusError::Unavailable(format!("commit: {e}")))?;
-        consumer.commit(&tpl, CommitMode::Async).map_err(|e| {
+        consumer.store_offsets(&tpl).map_err(|e| {
             BusError::Unavailable(format!(
-                "committing offset {} of {}/{} for group {:?}: {e}",
+                "storing offset {} of {}/{} for group {:?}: {e}",
                 delivery.offset + 1,
                 self.shared.topic,
                 delivery.partition,
