@@ -99,17 +99,23 @@ struct Inner {
     suspect: AtomicBool,
 }
 
+/// Checks `config` and builds a client with its credentials and request timeout.
+fn client(config: &CouchConfig) -> Result<(config::Checked, Client), StoreError> {
+    let cfg = config.check()?;
+    let user = (!config.username.is_empty()).then_some(config.username.as_str());
+    let password = user.map(|_| config.password.as_str());
+    let secs = cfg.request_timeout.as_millis().div_ceil(1000).max(1) as u64;
+    let client = Client::new_with_timeout(cfg.url.as_str(), user, password, Some(secs))
+        .map_err(|e| StoreError::Unavailable(format!("CouchDB client: {e}")))?;
+    Ok((cfg, client))
+}
+
 impl CouchStore {
     /// Connects to the server of `config`, creating the databases and design documents that
     /// are missing. Fails with [`StoreError::Unavailable`] (naming the cause) when the
     /// configuration is bad or the server cannot be reached or refuses the credentials.
     pub async fn connect(config: CouchConfig) -> Result<Self, StoreError> {
-        let cfg = config.check()?;
-        let user = (!config.username.is_empty()).then_some(config.username.as_str());
-        let password = user.map(|_| config.password.as_str());
-        let secs = cfg.request_timeout.as_millis().div_ceil(1000).max(1) as u64;
-        let client = Client::new_with_timeout(cfg.url.as_str(), user, password, Some(secs))
-            .map_err(|e| StoreError::Unavailable(format!("CouchDB client: {e}")))?;
+        let (cfg, client) = client(&config)?;
         let db = |name: &str| Database::new(format!("{}{name}", config.db_prefix), client.clone());
         let inner = Arc::new(Inner {
             whisks: db("whisks"),
@@ -142,12 +148,7 @@ impl CouchStore {
     /// its credentials within `request_timeout_ms`; answers what it says it is (`CouchDB
     /// 3.3.3`, `pouchdb-server 4.2.0`). For health checks (`whisk status`).
     pub async fn ping(config: &CouchConfig) -> Result<String, StoreError> {
-        let cfg = config.check()?;
-        let user = (!config.username.is_empty()).then_some(config.username.as_str());
-        let password = user.map(|_| config.password.as_str());
-        let secs = cfg.request_timeout.as_millis().div_ceil(1000).max(1) as u64;
-        let client = Client::new_with_timeout(cfg.url.as_str(), user, password, Some(secs))
-            .map_err(|e| StoreError::Unavailable(format!("CouchDB client: {e}")))?;
+        let (cfg, client) = client(config)?;
         let ping = async {
             let welcome = answer!(client.req(Method::GET, "/", None))
                 .await

@@ -77,9 +77,10 @@ pub struct KafkaConfig {
     /// joined (an invoker started after the controller placed work on it; a completion that
     /// raced the controller's first assignment).
     pub latest_topic_prefixes: Vec<String>,
-    /// `commit_interval_ms`: how often handled offsets are committed to the broker
-    /// (`auto.commit.interval.ms` over offsets stored by [`crate::Consumer::commit`]; closing a
-    /// consumer commits at once). A crash redelivers what was handled in the last interval.
+    /// `commit_interval_ms`: how often the offsets stored by [`crate::Consumer::commit`] are
+    /// committed to the broker (one asynchronous commit request; closing a consumer commits
+    /// at once). librdkafka's own auto-commit is off: its commit on close can wait forever
+    /// for a broker in the middle of a rebalance. A crash redelivers what was handled in the last interval.
     /// Default `100`.
     pub commit_interval_ms: u32,
     /// `prefetch_messages`: received messages buffered per consumer before the application
@@ -230,11 +231,7 @@ impl KafkaConfig {
     pub(crate) fn consumer(&self, topic: &str, group: &str) -> ClientConfig {
         let mut c = self.common();
         c.set("group.id", group)
-            .set("enable.auto.commit", "true")
-            .set(
-                "auto.commit.interval.ms",
-                self.commit_interval_ms.max(1).to_string(),
-            )
+            .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
             .set("allow.auto.create.topics", "false")

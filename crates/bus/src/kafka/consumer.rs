@@ -1,13 +1,13 @@
 //! The group consumer of [`super::KafkaBus`]: a driver task per consumer keeps polling
 //! librdkafka (so rebalances are served even while the application is busy) and hands messages
-//! over through a bounded channel; [`Consumer::commit`] stores offset + 1, which librdkafka
+//! over through a bounded channel; [`Consumer::commit`] stores offset + 1, which the driver
 //! commits every `commit_interval_ms` and on close.
 //!
 //! A message fetched from a partition that was revoked before the application read it is
 //! dropped here: the partition's new owner reads it again from the committed offset.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -67,6 +69,8 @@ struct Shared {
     next_epoch: AtomicU64,
     /// Becomes true at the first assignment (possibly empty: more members than partitions).
     joined: watch::Sender<bool>,
+    /// Offsets were stored since the driver last committed.
+    stored: AtomicBool,
 }
 
 struct GroupContext(Arc<Shared>);
@@ -145,6 +149,7 @@ impl KafkaConsumer {
             assigned: Mutex::default(),
             next_epoch: AtomicU64::new(0),
             joined,
+            stored: AtomicBool::new(false),
         });
         let consumer: Inner = cfg
             .consumer(topic, group)
@@ -155,7 +160,8 @@ impl KafkaConsumer {
             .map_err(|e| BusError::Unavailable(format!("subscribing to {topic:?}: {e}")))?;
         let consumer = Arc::new(consumer);
         let (tx, rx) = mpsc::channel(cfg.prefetch_messages);
-        tokio::spawn(drive(consumer.clone(), shared.clone(), tx));
+        let every = Duration::from_millis(cfg.commit_interval_ms.max(1).into());
+        tokio::spawn(drive(consumer.clone(), shared.clone(), tx, every));
         let this = Self {
             consumer: Some(consumer),
             shared,
@@ -186,10 +192,21 @@ fn owned(m: &BorrowedMessage<'_>) -> Delivery {
 
 /// Polls `consumer` until the handle is dropped, then closes it (leaving the group) off the
 /// async threads: closing blocks until pending commits are sent.
-async fn drive(consumer: Arc<Inner>, shared: Arc<Shared>, tx: mpsc::Sender<Tagged>) {
+async fn drive(
+    consumer: Arc<Inner>,
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Tagged>,
+    commit_every: Duration,
+) {
+    let mut tick = tokio::time::interval(commit_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let received = tokio::select! {
             _ = tx.closed() => break,
+            _ = tick.tick() => {
+                commit_stored(&consumer, &shared);
+                continue;
+            }
             m = consumer.recv() => m.map(|m| owned(&m)),
         };
         let delivery = match received {
@@ -207,7 +224,17 @@ async fn drive(consumer: Arc<Inner>, shared: Arc<Shared>, tx: mpsc::Sender<Tagge
             break;
         }
     }
+    commit_stored(&consumer, &shared);
     close(consumer);
+}
+
+/// Commits the offsets stored by [`Consumer::commit`] since the last call, asynchronously.
+fn commit_stored(consumer: &Inner, shared: &Shared) {
+    if shared.stored.swap(false, Ordering::AcqRel) {
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Async) {
+            tracing::warn!(topic = %shared.topic, group = %shared.group, error = %e, "kafka commit failed; those messages may be delivered again");
+        }
+    }
 }
 
 fn close(consumer: Arc<Inner>) {
@@ -235,10 +262,10 @@ impl Consumer for KafkaConsumer {
         }
     }
 
-    /// Stores the offset after `delivery` for the group: librdkafka commits stored offsets
+    /// Stores the offset after `delivery` for the group; the driver commits stored offsets
     /// every `commit_interval_ms` and when the consumer closes, so handled messages cost the
-    /// broker one commit per interval rather than one each. A crash redelivers at most the
-    /// messages handled in the last interval (at least once).
+    /// broker one commit request per interval rather than one each. A crash redelivers at most
+    /// the messages handled in the last interval (at least once).
     async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
         let consumer = self.consumer.as_ref().ok_or(BusError::Closed)?;
         let mut tpl = TopicPartitionList::new();
@@ -248,7 +275,9 @@ impl Consumer for KafkaConsumer {
             Offset::Offset(delivery.offset + 1),
         )
         .map_err(|e| BusError::Unavailable(format!("commit: {e}")))?;
-        consumer.store_offsets(&tpl).map_err(|e| {
+        let stored = consumer.store_offsets(&tpl);
+        self.shared.stored.store(true, Ordering::Release);
+        stored.map_err(|e| {
             BusError::Unavailable(format!(
                 "storing offset {} of {}/{} for group {:?}: {e}",
                 delivery.offset + 1,
