@@ -4,37 +4,15 @@
 //! Needs the services of `scripts/services.sh up` (Kafka on 9092, CouchDB on 5984).
 
 use crate::load::{self, Measured};
+use crate::proc::{free_port, Proc};
 use crate::table::{self, Row};
-use serde_json::json;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const NOOP: &str = "def main(args):\n    return {}\n";
 
 /// Sizes of a run.
 pub struct Plan {
     /// Requests per scenario.
     pub requests: usize,
-}
-
-struct Proc(Child);
-/// Stops with SIGTERM (a clean leave of the Kafka groups, so that the next run's services
-/// join at once), SIGKILL after 5 s.
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn whisk_bin() -> std::path::PathBuf {
@@ -53,22 +31,6 @@ fn rss_mb(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-async fn prepare(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    let (u, k) = whisk_core::identity::GUEST_KEY
-        .split_once(':')
-        .unwrap_or_default();
-    let r = http
-        .put(format!(
-            "{base}/api/v1/namespaces/_/actions/noop?overwrite=true"
-        ))
-        .basic_auth(u, Some(k))
-        .json(&json!({"exec": {"kind": "python:3", "code": NOOP}}))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status().is_success(), "PUT noop: {}", r.status());
-    Ok(())
-}
-
 async fn measure(base: &str, clients: usize, requests: usize) -> Measured {
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -82,9 +44,7 @@ async fn measure(base: &str, clients: usize, requests: usize) -> Measured {
 /// Runs the scenarios and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let api_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let api_port = free_port()?;
     let env = [
         ("WHISK_CONTROLLER__INVOCATIONS_PER_MINUTE", "100000000"),
         ("WHISK_CONTROLLER__CONCURRENT_INVOCATIONS", "100000"),
@@ -148,7 +108,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = (rss_mb(controller.0.id()), rss_mb(invoker.0.id()));
-    prepare(&http, &base).await?;
+    load::create_noop(&http, &base).await?;
 
     let dir = tempfile::tempdir()?;
     let mut settings = whisk_standalone::Settings::load(None, &Default::default())?;
@@ -158,7 +118,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     settings.controller.concurrent_invocations = 100_000;
     let platform = whisk_standalone::Standalone::start(settings).await?;
     let sbase = format!("http://{}", platform.addr);
-    prepare(&http, &sbase).await?;
+    load::create_noop(&http, &sbase).await?;
 
     let mut rows = vec![];
     for clients in [1usize, 8, 64] {

@@ -4,10 +4,10 @@
 //! `wrk` and `nginx` (Debian: `apt-get install wrk nginx-light`).
 
 use crate::load::{self, Measured};
+use crate::proc::{free_port, Proc};
 use crate::table::{self, Row};
-use serde_json::json;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// wrk runs per route.
@@ -19,31 +19,6 @@ pub struct Plan {
     pub requests: usize,
     /// Seconds of each wrk run.
     pub wrk_seconds: u32,
-}
-
-/// A child process, stopped with SIGTERM when dropped (SIGKILL after 5 s): a SIGKILL'd nginx
-/// master leaves its workers running, holding what they inherited (such as the benchmark lock
-/// of `flock`).
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 async fn wait_up(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
@@ -162,18 +137,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     for (_, base) in &targets[..3] {
         wait_up(&http, &format!("{base}/api/v1")).await?;
     }
-    let (u, k) = whisk_core::identity::GUEST_KEY
-        .split_once(':')
-        .unwrap_or_default();
-    let r = http
-        .put(format!(
-            "{direct}/api/v1/namespaces/_/actions/noop?overwrite=true"
-        ))
-        .basic_auth(u, Some(k))
-        .json(&json!({"exec": {"kind": "python:3", "code": "def main(a):\n    return {}\n"}}))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status().is_success(), "PUT noop: {}", r.status());
+    load::create_noop(&http, &direct).await?;
 
     let mut rows = vec![];
     let mut wrk_targets = vec![];

@@ -6,6 +6,7 @@
 //! - [`gateway`]: the issue-7 scenarios (gateway vs direct vs nginx).
 //! - [`load`]: closed-loop load with N concurrent clients, recording a latency histogram.
 //! - [`table`]: printing results.
+//! - [`proc`]: services started as child processes, free ports.
 //! - [`peers`]: the issue-4 scenarios (peer-map propagation vs polling, crashes, peer
 //!   messaging, gangs).
 //! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
@@ -14,5 +15,6 @@ pub mod distributed;
 pub mod gateway;
 pub mod load;
 pub mod peers;
+pub mod proc;
 pub mod standalone;
 pub mod table;

@@ -78,6 +78,24 @@ where
     }
 }
 
+/// Creates (or replaces) the guest's Python `noop` action at `base`, which [`invoke_noop`]
+/// invokes.
+pub async fn create_noop(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let (u, k) = whisk_core::identity::GUEST_KEY
+        .split_once(':')
+        .unwrap_or_default();
+    let r = http
+        .put(format!(
+            "{base}/api/v1/namespaces/_/actions/noop?overwrite=true"
+        ))
+        .basic_auth(u, Some(k))
+        .json(&serde_json::json!({"exec": {"kind": "python:3", "code": "def main(args):\n    return {}\n"}}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "PUT noop: {}", r.status());
+    Ok(())
+}
+
 /// Warm blocking invokes of the guest's `noop` at `base` (`http[s]://host:port`) over `http`,
 /// `clients` at a time, `requests` in all; any answer but 200 counts as an error.
 pub async fn invoke_noop(
