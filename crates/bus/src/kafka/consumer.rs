@@ -275,9 +275,7 @@ impl Consumer for KafkaConsumer {
             Offset::Offset(delivery.offset + 1),
         )
         .map_err(|e| BusError::Unavailable(format!("commit: {e}")))?;
-        let stored = consumer.store_offsets(&tpl);
-        self.shared.stored.store(true, Ordering::Release);
-        stored.map_err(|e| {
+        consumer.store_offsets(&tpl).map_err(|e| {
             BusError::Unavailable(format!(
                 "storing offset {} of {}/{} for group {:?}: {e}",
                 delivery.offset + 1,
@@ -285,7 +283,9 @@ impl Consumer for KafkaConsumer {
                 delivery.partition,
                 self.shared.group
             ))
-        })
+        })?;
+        self.shared.stored.store(true, Ordering::Release);
+        Ok(())
     }
 }
 
