@@ -60,17 +60,16 @@ impl Backend {
             .build()
     }
 
-    /// The origin-form URI of `uri` on this controller (the path prefix added): what is sent
-    /// on a connection to it.
-    pub fn origin_form(&self, uri: Uri) -> Result<Uri, http::Error> {
-        let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        if self.prefix.is_empty() {
-            if uri.scheme().is_none() && uri.authority().is_none() {
-                return Ok(uri);
-            }
-            return Ok(Uri::try_from(pq)?);
-        }
-        Ok(Uri::try_from(format!("{}{pq}", self.prefix))?)
+    /// The request target of `uri` on this controller, in pieces to write one after the
+    /// other: the origin form (path and query) with the path prefix added.
+    pub fn target<'a>(&'a self, uri: &'a Uri) -> [&'a str; 3] {
+        let pq = uri.path_and_query().map_or("", |pq| pq.as_str());
+        let slash = if pq.starts_with('/') || (pq == "*" && self.prefix.is_empty()) {
+            ""
+        } else {
+            "/"
+        };
+        [&self.prefix, slash, pq]
     }
 
     /// `host:port` of this controller.
@@ -233,16 +232,13 @@ mod tests {
         bs.all()[0].set_healthy(true);
         assert_eq!(bs.order(0).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(bs.order(1).collect::<Vec<_>>(), [1, 0]);
-        assert_eq!(
-            b.origin_form("http://gw:1/api/v1?x=1".parse().unwrap())
-                .unwrap()
-                .to_string(),
-            "/base/api/v1?x=1"
-        );
+        let uri = "http://gw:1/api/v1?x=1".parse().unwrap();
+        assert_eq!(b.target(&uri).concat(), "/base/api/v1?x=1");
         let plain = Backend::parse("http://127.0.0.1:3233").unwrap();
         for uri in ["/api/v1?x=1", "https://gw/api/v1?x=1"] {
-            let origin = plain.origin_form(uri.parse().unwrap()).unwrap();
-            assert_eq!(origin.to_string(), "/api/v1?x=1");
+            assert_eq!(plain.target(&uri.parse().unwrap()).concat(), "/api/v1?x=1");
         }
+        assert_eq!(plain.target(&"*".parse().unwrap()).concat(), "*");
+        assert_eq!(plain.target(&"http://gw".parse().unwrap()).concat(), "/");
     }
 }

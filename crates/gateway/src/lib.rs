@@ -11,7 +11,9 @@
 //! - [`request_id`]: the outermost layer: `X-Request-ID`, connection facts, access log.
 //! - [`limits`]: rate, concurrency and in-flight limits as tower layers (429, 503).
 //! - [`proxy`]: body limit (413), forwarding, failover, 502 and 504.
-//! - [`pool`]: each event loop's keep-alive connections to each controller.
+//! - [`pool`]: each event loop's keep-alive connections to each controller, and the client
+//!   that uses them.
+//! - [`h1`]: the HTTP/1.1 wire format spoken to the controllers.
 //! - [`backend`]: the controllers, round robin, health.
 //! - [`tls`]: the reloadable certificate resolver and rustls configuration.
 //! - [`workers`]: [`run`]'s event-loop threads (`SO_REUSEPORT`, one runtime each).
@@ -25,6 +27,7 @@ pub mod backend;
 pub mod certs;
 pub mod config;
 pub mod error;
+pub mod h1;
 pub mod limits;
 pub mod pool;
 pub mod proxy;

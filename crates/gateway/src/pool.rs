@@ -1,50 +1,94 @@
-//! [`Pool`]: one event loop's keep-alive connections to one controller, on hyper's HTTP/1.1
-//! client connection API (what nginx's `upstream { keepalive N; }` does). Idle connections are
-//! reused newest first; a connection goes back to the pool when the controller's answer has been
-//! read to the end ([`PooledBody`]), so that no task is spawned per request to wait for it; at
-//! most `max_idle` are kept, and [`Pool::sweep`] closes those idle longer than the idle timeout.
-//! A request that a pooled connection could not even start to send (the controller closed it
-//! meanwhile) is sent again on another one.
+//! [`Pool`]: one event loop's keep-alive connections to one controller, and the HTTP/1.1
+//! client that uses them (what nginx's `upstream { keepalive N; }` does). A request is written,
+//! and its answer's head read and parsed ([`h1`]), inside the request's own future: no task per
+//! connection, no channel to one. The answer's body is returned whole when it came with the head
+//! (the usual case), else read as the response is sent on ([`PooledBody`]); either way the
+//! connection goes back to the pool when the body has been read to its end and the controller
+//! did not say `Connection: close`. Idle connections are reused newest first; at most `max_idle`
+//! are kept, and [`Pool::sweep`] closes those idle longer than the idle timeout. A request that a
+//! reused connection could not deliver (the controller closed it meanwhile) is sent again on
+//! another one.
 
 use crate::backend::Backend;
 use crate::error::BoxError;
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::Full;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use crate::h1::{self, ChunkedDecoder, Decoded, Framing, Head, ParseError};
+use bytes::{Bytes, BytesMut};
+use http::{Method, Response};
+use hyper::body::{Body, Frame, SizeHint};
 use parking_lot::Mutex;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-/// Body of requests to the controllers (read whole before forwarding).
-pub type ReqBody = Full<Bytes>;
+/// Free space kept in a connection's read buffer before each read.
+const READ_SPACE: usize = 8 * 1024;
 
 /// Why a request could not be forwarded.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// No connection to the controller could be made.
+    #[error("connect: {0}")]
     Connect(io::Error),
-    /// The controller closed the connection or sent something that is not HTTP.
-    Failed(hyper::Error),
+    /// The controller closed the connection before any byte of an answer.
+    #[error("connection closed before an answer")]
+    Closed,
+    /// Writing the request or reading the answer failed.
+    #[error("{0}")]
+    Io(io::Error),
+    /// The answer is not usable HTTP/1.1.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
 }
 
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::Connect(e) => write!(f, "connect: {e}"),
-            SendError::Failed(e) => write!(f, "{e}"),
+/// One connection to a controller and what has been read from it but not used yet.
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    /// Whether an idle connection can take a request: nothing arrived on it since its last
+    /// answer (an end of file or stray bytes would have).
+    fn usable(&self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        if self.stream.poll_read_ready(&mut cx).is_pending() {
+            return true;
+        }
+        // Readiness may be left from the last read: ask the socket.
+        matches!(self.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Reads until a whole answer head has arrived (to a request made with `method`).
+    async fn read_head(&mut self, method: &Method) -> Result<Head, SendError> {
+        let mut received = false;
+        loop {
+            if received {
+                if let Some(head) = h1::parse_head(&mut self.buf, method)? {
+                    return Ok(head);
+                }
+            }
+            self.buf.reserve(READ_SPACE);
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) if !received => return Err(SendError::Closed),
+                Ok(0) => {
+                    return Err(SendError::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed within the answer head",
+                    )))
+                }
+                Ok(_) => received = true,
+                Err(e) => return Err(SendError::Io(e)),
+            }
         }
     }
 }
 
 struct Idle {
-    conn: SendRequest<ReqBody>,
+    conn: Conn,
     since: Instant,
 }
 
@@ -67,12 +111,16 @@ impl Pool {
         }
     }
 
-    /// Sends `req` on an idle connection to `backend`, or on a new one; returns the answer
-    /// whose body gives the connection back to the pool once read.
+    /// Sends `wire` (a request made with `method`, head and body, see [`h1::encode_request`])
+    /// on an idle connection to `backend`, or on a new one; returns the answer. A reused
+    /// connection found closed is replaced; when it was closed after the request was written
+    /// but before any answer, the request is sent again only if it is `idempotent`.
     pub async fn send(
         self: &Arc<Self>,
         backend: &Backend,
-        mut req: Request<ReqBody>,
+        method: &Method,
+        wire: &[u8],
+        idempotent: bool,
     ) -> Result<Response<PooledBody>, SendError> {
         loop {
             let (mut conn, reused) = match self.take_idle() {
@@ -80,42 +128,67 @@ impl Pool {
                 // Boxed: a large future, needed once per connection, not per request.
                 None => (Box::pin(self.connect(backend)).await?, false),
             };
-            match conn.try_send_request(req).await {
-                Ok(resp) => {
-                    let (parts, body) = resp.into_parts();
-                    let body = PooledBody {
-                        body,
-                        back: Some((conn, self.clone())),
-                    };
-                    return Ok(Response::from_parts(parts, body));
+            if let Err(e) = conn.stream.write_all(wire).await {
+                // Nothing the controller could act on got through: try another connection.
+                if reused {
+                    continue;
                 }
-                Err(mut e) => match e.take_message() {
-                    // Closed by the controller while idle: nothing was sent, try another.
-                    Some(unsent) if reused => req = unsent,
-                    _ => return Err(SendError::Failed(e.into_error())),
-                },
+                return Err(SendError::Io(e));
+            }
+            match conn.read_head(method).await {
+                Ok(head) => return Ok(self.answer(conn, head)),
+                Err(SendError::Closed) if reused && idempotent => continue,
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// The newest idle connection that is ready for a request; closed ones are dropped.
-    fn take_idle(&self) -> Option<SendRequest<ReqBody>> {
-        let mut idle = self.idle.lock();
-        let mut i = idle.len();
-        while i > 0 {
-            i -= 1;
-            if idle[i].conn.is_ready() {
-                return Some(idle.swap_remove(i).conn);
+    /// The answer to a request: its body whole when it is already here (the connection back
+    /// in the pool at once), else one that reads the rest.
+    fn answer(self: &Arc<Self>, mut conn: Conn, head: Head) -> Response<PooledBody> {
+        let body = match head.framing {
+            Framing::Empty => {
+                self.put(conn, head.keep_alive);
+                PooledBody::full(Bytes::new())
             }
-            if idle[i].conn.is_closed() {
-                idle.swap_remove(i);
+            Framing::Length(n) if conn.buf.len() as u64 >= n => {
+                let data = conn.buf.split_to(n as usize).freeze();
+                self.put(conn, head.keep_alive);
+                PooledBody::full(data)
+            }
+            framing => {
+                let left = match framing {
+                    Framing::Length(n) => Left::Length(n),
+                    Framing::Chunked => Left::Chunked(ChunkedDecoder::default()),
+                    _ => Left::Close,
+                };
+                PooledBody {
+                    state: State::Reading(Box::new(Reading {
+                        conn,
+                        left,
+                        keep_alive: head.keep_alive,
+                        pool: self.clone(),
+                    })),
+                }
+            }
+        };
+        Response::from_parts(head.parts, body)
+    }
+
+    /// The newest idle connection that can take a request; unusable ones are dropped.
+    fn take_idle(&self) -> Option<Conn> {
+        let mut idle = self.idle.lock();
+        while let Some(Idle { conn, .. }) = idle.pop() {
+            if conn.usable() {
+                return Some(conn);
             }
         }
         None
     }
 
-    fn put(&self, conn: SendRequest<ReqBody>) {
-        if conn.is_closed() {
+    /// Keeps `conn` for another request when `keep_alive` and nothing more was sent on it.
+    fn put(&self, conn: Conn, keep_alive: bool) {
+        if !keep_alive || !conn.buf.is_empty() {
             return;
         }
         let mut idle = self.idle.lock();
@@ -127,12 +200,12 @@ impl Pool {
         }
     }
 
-    /// Closes the connections idle for longer than the idle timeout, and the closed ones.
+    /// Closes the connections idle for longer than the idle timeout.
     pub fn sweep(&self) {
         let now = Instant::now();
         self.idle
             .lock()
-            .retain(|c| !c.conn.is_closed() && now.duration_since(c.since) < self.idle_timeout);
+            .retain(|c| now.duration_since(c.since) < self.idle_timeout);
     }
 
     /// The idle timeout (how often [`sweep`](Self::sweep) is worth calling).
@@ -140,7 +213,7 @@ impl Pool {
         self.idle_timeout
     }
 
-    async fn connect(&self, backend: &Backend) -> Result<SendRequest<ReqBody>, SendError> {
+    async fn connect(&self, backend: &Backend) -> Result<Conn, SendError> {
         let authority = backend.authority();
         let host = authority
             .host()
@@ -152,16 +225,10 @@ impl Pool {
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
             .and_then(|r| r)
             .map_err(SendError::Connect)?;
-        let (conn, driver) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| SendError::Connect(io::Error::other(e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = driver.await {
-                tracing::debug!(error = %e, "controller connection ended with an error");
-            }
-        });
-        Ok(conn)
+        Ok(Conn {
+            stream,
+            buf: BytesMut::with_capacity(READ_SPACE),
+        })
     }
 }
 
@@ -185,19 +252,58 @@ async fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
 }
 
-/// A controller's response body that gives its connection back to the pool when read to the
-/// end (a body dropped before its end takes the connection with it).
+/// What is left of a body being read.
+enum Left {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    Close,
+}
+
+struct Reading {
+    conn: Conn,
+    left: Left,
+    keep_alive: bool,
+    pool: Arc<Pool>,
+}
+
+enum State {
+    Full(Bytes),
+    Reading(Box<Reading>),
+    Done,
+}
+
+/// A controller's answer body: whole, or read from its connection, which goes back to the pool
+/// when the body has been read to its end (a body dropped before its end closes it).
 pub struct PooledBody {
-    body: Incoming,
-    back: Option<(SendRequest<ReqBody>, Arc<Pool>)>,
+    state: State,
 }
 
 impl PooledBody {
-    fn give_back(&mut self) {
-        if let Some((conn, pool)) = self.back.take() {
-            pool.put(conn);
+    fn full(data: Bytes) -> Self {
+        let state = if data.is_empty() {
+            State::Done
+        } else {
+            State::Full(data)
+        };
+        Self { state }
+    }
+
+    /// The body is read: the connection goes back to the pool if it may.
+    fn finish(&mut self) {
+        if let State::Reading(r) = std::mem::replace(&mut self.state, State::Done) {
+            let Reading {
+                conn,
+                keep_alive,
+                pool,
+                ..
+            } = *r;
+            pool.put(conn, keep_alive);
         }
     }
+}
+
+fn broken(e: impl Into<BoxError>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    Poll::Ready(Some(Err(e.into())))
 }
 
 impl Body for PooledBody {
@@ -208,29 +314,81 @@ impl Body for PooledBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.give_back(),
-            Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.give_back(),
-            Poll::Ready(Some(Err(_))) => self.back = None,
-            _ => {}
+        let this = &mut *self;
+        loop {
+            let r = match &mut this.state {
+                State::Done => return Poll::Ready(None),
+                State::Full(data) => {
+                    let data = std::mem::take(data);
+                    this.state = State::Done;
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                State::Reading(r) => r,
+            };
+            let buf = &mut r.conn.buf;
+            match &mut r.left {
+                Left::Length(left) if !buf.is_empty() => {
+                    let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+                    let data = buf.split_to(n).freeze();
+                    *left -= n as u64;
+                    if *left == 0 {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Left::Chunked(decoder) => match decoder.decode(buf) {
+                    Ok(Some(Decoded::Data(data))) => {
+                        return Poll::Ready(Some(Ok(Frame::data(data))))
+                    }
+                    Ok(Some(Decoded::End)) => {
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        this.state = State::Done;
+                        return broken(e);
+                    }
+                },
+                Left::Close if !buf.is_empty() => {
+                    let data = buf.split().freeze();
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Left::Length(_) | Left::Close => {}
+            }
+            buf.reserve(READ_SPACE);
+            let close_delimited = matches!(r.left, Left::Close);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut r.conn.stream), cx, buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) if close_delimited => {
+                    this.state = State::Done;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Ok(0)) => {
+                    this.state = State::Done;
+                    return broken("the controller closed the connection within the body");
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    this.state = State::Done;
+                    return broken(e);
+                }
+            }
         }
-        polled.map_err(BoxError::from)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        matches!(self.state, State::Done)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for PooledBody {
-    fn drop(&mut self) {
-        if self.body.is_end_stream() {
-            self.give_back();
+        match &self.state {
+            State::Done => SizeHint::with_exact(0),
+            State::Full(data) => SizeHint::with_exact(data.len() as u64),
+            State::Reading(r) => match r.left {
+                Left::Length(n) => SizeHint::with_exact(n),
+                _ => SizeHint::default(),
+            },
         }
     }
 }
@@ -242,16 +400,21 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A controller answering every request with `ok`; it closes each connection after one
-    /// answer when `one_shot`. Returns its URL and its count of accepted connections.
-    async fn controller(one_shot: bool) -> (String, Arc<AtomicUsize>) {
+    /// A controller that answers each request head with the next of `answers` (each written in
+    /// pieces split at `|`, with a pause between them), closing the connection after those
+    /// ending in `<close>`, and every connection after one answer when `one_shot`. Returns its
+    /// URL and its count of accepted connections.
+    async fn controller(answers: Vec<&'static str>, one_shot: bool) -> (Backend, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
+        let answers = Arc::new(answers);
+        let next = Arc::new(AtomicUsize::new(0));
         tokio::spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
+                let (answers, next) = (answers.clone(), next.clone());
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 4096];
                     let mut have = 0;
@@ -264,51 +427,143 @@ mod tests {
                             continue;
                         }
                         have = 0;
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if s.write_all(answer).await.is_err() || one_shot {
+                        let answer = answers[next.fetch_add(1, Ordering::SeqCst) % answers.len()];
+                        let (answer, close) = match answer.strip_suffix("<close>") {
+                            Some(a) => (a, true),
+                            None => (answer, one_shot),
+                        };
+                        for piece in answer.split('|') {
+                            if s.write_all(piece.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                        if close {
                             return;
                         }
                     }
                 });
             }
         });
-        (url, accepted)
+        (Backend::parse(&url).unwrap(), accepted)
     }
 
-    async fn get(pool: &Arc<Pool>, backend: &Backend) -> String {
-        let req = Request::get("/")
-            .header(http::header::HOST, backend.host())
-            .body(ReqBody::default())
-            .unwrap();
-        let resp = pool.send(backend, req).await.unwrap();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        String::from_utf8(body.to_vec()).unwrap()
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    async fn request(
+        pool: &Arc<Pool>,
+        backend: &Backend,
+        method: Method,
+    ) -> Result<(u16, String), SendError> {
+        let wire = format!("{method} / HTTP/1.1\r\nhost: c\r\n\r\n");
+        let resp = pool.send(backend, &method, wire.as_bytes(), true).await?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| SendError::Io(io::Error::other(e)))?;
+        Ok((status, String::from_utf8(body.to_bytes().to_vec()).unwrap()))
+    }
+
+    fn pool() -> Arc<Pool> {
+        Arc::new(Pool::new(
+            8,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+        ))
     }
 
     #[tokio::test]
     async fn connections_are_reused_and_closed_ones_replaced() {
-        let second = Duration::from_secs(1);
         for one_shot in [false, true] {
-            let (url, accepted) = controller(one_shot).await;
-            let backend = Backend::parse(&url).unwrap();
-            let pool = Arc::new(Pool::new(8, Duration::from_secs(60), second));
+            let (backend, accepted) = controller(vec![OK], one_shot).await;
+            let pool = pool();
             for _ in 0..3 {
-                assert_eq!(get(&pool, &backend).await, "ok");
-                // Wait for the connection to see the controller's close, as between requests.
-                while one_shot && !pool.idle.lock().iter().all(|c| c.conn.is_closed()) {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
+                assert_eq!(request(&pool, &backend, Method::GET).await.unwrap().1, "ok");
+                // Let the controller's close arrive, as between requests.
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
             let expected = if one_shot { 3 } else { 1 };
             assert_eq!(accepted.load(Ordering::SeqCst), expected);
         }
-        let (url, _) = controller(false).await;
-        let backend = Backend::parse(&url).unwrap();
-        let pool = Arc::new(Pool::new(8, Duration::from_millis(1), second));
-        assert_eq!(get(&pool, &backend).await, "ok");
+        let (backend, _) = controller(vec![OK], false).await;
+        let pool = Arc::new(Pool::new(
+            8,
+            Duration::from_millis(1),
+            Duration::from_secs(1),
+        ));
+        assert_eq!(request(&pool, &backend, Method::GET).await.unwrap().1, "ok");
         assert_eq!(pool.idle.lock().len(), 1);
         tokio::time::sleep(Duration::from_millis(2)).await; // past the idle timeout
         pool.sweep();
         assert!(pool.idle.lock().is_empty());
+    }
+
+    /// Each answer is read whole, and the connection kept only when it may be.
+    #[tokio::test]
+    async fn bodies_and_keep_alive() {
+        let cases: [(&str, Method, &str, bool); 8] = [
+            // Split within the head and within the body.
+            ("HTTP/1.1 200 OK\r\ncontent-le|ngth: 5\r\n\r\nhe|llo", Method::GET, "hello", true),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc|\r\n2\r\nde\r|\n0\r\n\r\n", Method::GET, "abcde", true),
+            ("HTTP/1.1 200 OK\r\n\r\nuntil|close<close>", Method::GET, "untilclose", false),
+            ("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", Method::HEAD, "", true),
+            ("HTTP/1.1 204 No Content\r\n\r\n", Method::DELETE, "", true),
+            ("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok", Method::GET, "ok", false),
+            ("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n|x", Method::GET, "x", true),
+            (OK, Method::GET, "ok", true),
+        ];
+        for (answer, method, body, kept) in cases {
+            let (backend, _) = controller(vec![answer], false).await;
+            let pool = pool();
+            let (status, got) = request(&pool, &backend, method).await.unwrap();
+            assert!(status == 200 || status == 204, "{answer:?}");
+            assert_eq!(got, body, "{answer:?}");
+            assert_eq!(pool.idle.lock().len(), usize::from(kept), "{answer:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn broken_answers_are_errors() {
+        let long_head: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\nx: {}\r\n\r\n",
+                "a".repeat(h1::MAX_HEAD_BYTES)
+            )
+            .into_boxed_str(),
+        );
+        let cases = [
+            "garbage\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort<close>",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-len<close>",
+            "<close>",
+            long_head,
+        ];
+        for answer in cases {
+            let (backend, _) = controller(vec![answer], false).await;
+            let pool = pool();
+            assert!(
+                request(&pool, &backend, Method::GET).await.is_err(),
+                "{answer:?}"
+            );
+            assert!(pool.idle.lock().is_empty());
+        }
+    }
+
+    /// A reused connection the controller closed without answering: an idempotent request is
+    /// sent again on a new one, another is not.
+    #[tokio::test]
+    async fn closed_while_idle_is_retried_when_idempotent() {
+        let (backend, accepted) = controller(vec![OK, "<close>"], false).await;
+        let pool = pool();
+        assert_eq!(request(&pool, &backend, Method::GET).await.unwrap().1, "ok");
+        // Second request: the reused connection closes; the retry gets OK on a new one.
+        assert_eq!(request(&pool, &backend, Method::GET).await.unwrap().1, "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        let wire = b"POST / HTTP/1.1\r\nhost: c\r\ncontent-length: 0\r\n\r\n";
+        let sent = pool.send(&backend, &Method::POST, wire, false).await;
+        assert!(matches!(sent, Err(SendError::Closed)));
     }
 }

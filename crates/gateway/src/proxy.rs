@@ -7,12 +7,13 @@
 use crate::backend::Backends;
 use crate::config::GatewayConfig;
 use crate::error::{error_response, Body, BoxError};
+use crate::h1::encode_request;
 use crate::pool::{Pool, PooledBody, SendError};
 use crate::request_id::{BackendName, RequestContext, ResponseFuture};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Full};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -188,37 +189,20 @@ impl Inner {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
         let backends = self.backends.all();
         let mut order = self.backends.order(turn).peekable();
+        let mut wire = BytesMut::new();
         while let Some(i) = order.next() {
             let backend = &backends[i];
             let last = order.peek().is_none();
-            let mut out = Request::new(Full::new(body.clone()));
-            *out.method_mut() = parts.method.clone();
-            *out.version_mut() = Version::HTTP_11;
-            // The client's request is kept only while another controller may be tried.
-            let (uri, headers) = if last {
-                (
-                    std::mem::take(&mut parts.uri),
-                    std::mem::take(&mut parts.headers),
-                )
+            wire.clear();
+            let target = backend.target(&parts.uri);
+            if parts.headers.contains_key(header::HOST) {
+                encode_request(&mut wire, &parts.method, &target, &parts.headers, &body);
             } else {
-                (parts.uri.clone(), parts.headers.clone())
-            };
-            *out.headers_mut() = headers;
-            match backend.origin_form(uri) {
-                Ok(uri) => *out.uri_mut() = uri,
-                Err(_) => {
-                    return error_response(
-                        StatusCode::BAD_REQUEST,
-                        "The request target is not valid.",
-                        id,
-                    )
-                }
+                let mut headers = parts.headers.clone();
+                headers.insert(header::HOST, backend.host().clone());
+                encode_request(&mut wire, &parts.method, &target, &headers, &body);
             }
-            if !out.headers().contains_key(header::HOST) {
-                out.headers_mut()
-                    .insert(header::HOST, backend.host().clone());
-            }
-            let attempt = self.pools[i].send(backend, out);
+            let attempt = self.pools[i].send(backend, &parts.method, &wire, idempotent);
             match tokio::time::timeout(self.backend_timeout, attempt).await {
                 Err(_) => {
                     tracing::warn!(backend = %backend.name, request_id = %id, "controller timed out");
@@ -411,6 +395,7 @@ fn prepare_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::Full;
     use std::net::SocketAddr;
 
     #[test]

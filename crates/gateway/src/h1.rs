@@ -1,0 +1,492 @@
+//! The HTTP/1.1 wire format of the gateway's requests to the controllers (what [`pool`]
+//! speaks on its connections): [`encode_request`] writes a request head and body in one buffer,
+//! [`parse_head`] reads an answer's head with `httparse` and says how its body is delimited
+//! ([`Framing`]) and whether the connection may carry another request, and [`ChunkedDecoder`]
+//! decodes a chunked body. Pure functions over buffers: no I/O here.
+//!
+//! [`pool`]: crate::pool
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+use std::mem::MaybeUninit;
+
+/// Largest answer head accepted (status line and headers).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Most headers accepted in an answer.
+const MAX_HEADERS: usize = 128;
+
+/// Longest chunk-size line (with extensions) or trailer line accepted.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Why a controller's answer is unusable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// The head is longer than [`MAX_HEAD_BYTES`].
+    #[error("answer head larger than {MAX_HEAD_BYTES} bytes")]
+    HeadTooLarge,
+    /// The head is not HTTP/1.x.
+    #[error("invalid answer head: {0}")]
+    Head(httparse::Error),
+    /// A header the gateway must understand has a value it cannot use.
+    #[error("invalid {0} header in the answer")]
+    Header(&'static str),
+    /// The controller switched protocols, which the gateway never asks for.
+    #[error("unexpected 101 Switching Protocols")]
+    Upgrade,
+    /// A chunked body is malformed.
+    #[error("invalid chunked body")]
+    Chunked,
+}
+
+/// How the body of an answer ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// There is none (`HEAD`, 204, 304, `Content-Length: 0`).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Everything until the controller closes the connection.
+    Close,
+}
+
+/// An answer's head.
+#[derive(Debug)]
+pub struct Head {
+    /// Status, version and headers (hop-by-hop ones still there: the proxy strips them).
+    pub parts: http::response::Parts,
+    /// How the body ends.
+    pub framing: Framing,
+    /// Whether the connection may carry another request once the body is read.
+    pub keep_alive: bool,
+}
+
+/// Writes `method target HTTP/1.1`, `headers` and `body` into `out`.
+pub fn encode_request(
+    out: &mut BytesMut,
+    method: &Method,
+    target: &[&str],
+    headers: &HeaderMap,
+    body: &[u8],
+) {
+    let mut len = method.as_str().len() + 16 + body.len();
+    len += target.iter().map(|t| t.len()).sum::<usize>();
+    for (name, value) in headers {
+        len += name.as_str().len() + value.len() + 4;
+    }
+    out.reserve(len);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.extend_from_slice(b" ");
+    for part in target {
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+/// Parses the answer head at the start of `buf` (to a request made with `method`) and removes
+/// it from `buf`; `Ok(None)` when more bytes are needed. Interim answers (1xx but 101) are
+/// skipped.
+pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, ParseError> {
+    loop {
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
+        let len = match parsed {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
+                return Err(ParseError::HeadTooLarge)
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(ParseError::Head(e)),
+        };
+        if len > MAX_HEAD_BYTES {
+            return Err(ParseError::HeadTooLarge);
+        }
+        let code = resp.code.unwrap_or(0);
+        let status =
+            StatusCode::from_u16(code).map_err(|_| ParseError::Head(httparse::Error::Status))?;
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(ParseError::Upgrade);
+        }
+        if status.is_informational() {
+            buf.advance(len);
+            continue;
+        }
+        let http10 = resp.version == Some(0);
+        // Offsets of the header slices in `buf`, so that the values can share its bytes.
+        let base = buf.as_ptr() as usize;
+        let mut ranges = Vec::with_capacity(resp.headers.len());
+        for h in resp.headers.iter() {
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| ParseError::Head(httparse::Error::HeaderName))?;
+            let start = h.value.as_ptr() as usize - base;
+            ranges.push((name, start, start + h.value.len()));
+        }
+        let head = buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(ranges.len());
+        let mut framing = None;
+        let mut chunked = false;
+        let mut close = http10;
+        let mut keep_alive_10 = false;
+        for (name, start, end) in ranges {
+            let raw = &head[start..end];
+            if name == header::CONTENT_LENGTH {
+                let n = parse_length(raw)?;
+                match framing {
+                    Some(Framing::Length(m)) if m != n => {
+                        return Err(ParseError::Header("Content-Length"))
+                    }
+                    _ => framing = Some(Framing::Length(n)),
+                }
+            } else if name == header::TRANSFER_ENCODING {
+                // Only the last coding matters: chunked there, else the body runs to the close.
+                chunked = last_token(raw).eq_ignore_ascii_case(b"chunked");
+                close |= !chunked;
+                framing = Some(Framing::Chunked);
+            } else if name == header::CONNECTION {
+                for token in raw.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive_10 |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+                .map_err(|_| ParseError::Head(httparse::Error::HeaderValue))?;
+            headers.append(name, value);
+        }
+        let has_te = headers.contains_key(header::TRANSFER_ENCODING);
+        if has_te && headers.contains_key(header::CONTENT_LENGTH) {
+            // Both: Transfer-Encoding wins, and the connection cannot be trusted afterwards.
+            headers.remove(header::CONTENT_LENGTH);
+            close = true;
+        }
+        let framing = if *method == Method::HEAD
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            Framing::Empty
+        } else if has_te {
+            if chunked {
+                Framing::Chunked
+            } else {
+                Framing::Close
+            }
+        } else {
+            match framing {
+                Some(Framing::Length(0)) => Framing::Empty,
+                Some(f) => f,
+                None => Framing::Close,
+            }
+        };
+        let keep_alive = framing != Framing::Close && !(close && !(http10 && keep_alive_10));
+        let mut parts = http::Response::new(()).into_parts().0;
+        parts.status = status;
+        parts.version = if http10 {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        parts.headers = headers;
+        return Ok(Some(Head {
+            parts,
+            framing,
+            keep_alive,
+        }));
+    }
+}
+
+/// A `Content-Length` value: digits, possibly a list of the same number.
+fn parse_length(raw: &[u8]) -> Result<u64, ParseError> {
+    let bad = ParseError::Header("Content-Length");
+    let mut result = None;
+    for part in raw.split(|&b| b == b',') {
+        let digits = part.trim_ascii();
+        if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(bad);
+        }
+        let n = digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        if result.is_some_and(|m| m != n) {
+            return Err(bad);
+        }
+        result = Some(n);
+    }
+    result.ok_or(bad)
+}
+
+fn last_token(raw: &[u8]) -> &[u8] {
+    raw.rsplit(|&b| b == b',')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii()
+}
+
+/// What [`ChunkedDecoder::decode`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// Body bytes.
+    Data(Bytes),
+    /// The last chunk and the trailers have been read (trailers are dropped).
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers,
+    Done,
+}
+
+/// Decodes a chunked body from a buffer that fills as bytes arrive.
+#[derive(Debug)]
+pub struct ChunkedDecoder {
+    state: ChunkState,
+}
+
+impl Default for ChunkedDecoder {
+    fn default() -> Self {
+        Self {
+            state: ChunkState::Size,
+        }
+    }
+}
+
+impl ChunkedDecoder {
+    /// The next piece of the body at the start of `buf` (consumed from it); `Ok(None)` when
+    /// more bytes are needed.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Decoded>, ParseError> {
+        loop {
+            match self.state {
+                ChunkState::Done => return Ok(Some(Decoded::End)),
+                ChunkState::Size => match httparse::parse_chunk_size(buf) {
+                    Ok(httparse::Status::Complete((len, size))) => {
+                        buf.advance(len);
+                        self.state = if size == 0 {
+                            ChunkState::Trailers
+                        } else {
+                            ChunkState::Data(size)
+                        };
+                    }
+                    Ok(httparse::Status::Partial) if buf.len() > MAX_CHUNK_LINE => {
+                        return Err(ParseError::Chunked)
+                    }
+                    Ok(httparse::Status::Partial) => return Ok(None),
+                    Err(_) => return Err(ParseError::Chunked),
+                },
+                ChunkState::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    let data = buf.split_to(n).freeze();
+                    let left = left - n as u64;
+                    self.state = if left == 0 {
+                        ChunkState::DataEnd
+                    } else {
+                        ChunkState::Data(left)
+                    };
+                    return Ok(Some(Decoded::Data(data)));
+                }
+                ChunkState::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(None);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(ParseError::Chunked);
+                    }
+                    buf.advance(2);
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Trailers => {
+                    let Some(eol) = buf.iter().position(|&b| b == b'\n') else {
+                        if buf.len() > MAX_CHUNK_LINE {
+                            return Err(ParseError::Chunked);
+                        }
+                        return Ok(None);
+                    };
+                    let empty = buf[..eol].iter().all(|&b| b == b'\r');
+                    buf.advance(eol + 1);
+                    if empty {
+                        self.state = ChunkState::Done;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, method: Method) -> Result<Option<Head>, ParseError> {
+        let mut buf = BytesMut::from(text.as_bytes());
+        parse_head(&mut buf, &method)
+    }
+
+    #[test]
+    fn request_encoded() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("c:1"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        let mut out = BytesMut::new();
+        encode_request(
+            &mut out,
+            &Method::POST,
+            &["/base", "/x?y=1"],
+            &headers,
+            b"{}",
+        );
+        assert_eq!(
+            &out[..],
+            b"POST /base/x?y=1 HTTP/1.1\r\nhost: c:1\r\ncontent-length: 2\r\n\r\n{}"
+        );
+    }
+
+    #[test]
+    fn heads() {
+        let mut buf =
+            BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\nokNEXT"[..]);
+        let head = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
+        assert_eq!(head.parts.status, 200);
+        assert_eq!(head.framing, Framing::Length(2));
+        assert!(head.keep_alive);
+        assert_eq!(head.parts.headers["x-a"], "b");
+        assert_eq!(&buf[..], b"okNEXT");
+
+        // Split reads: partial until the blank line.
+        let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Len"[..]);
+        assert!(parse_head(&mut buf, &Method::GET).unwrap().is_none());
+        buf.extend_from_slice(b"gth: 0\r\n\r");
+        assert!(parse_head(&mut buf, &Method::GET).unwrap().is_none());
+        buf.extend_from_slice(b"\n");
+        let head = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Empty);
+
+        let head = parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Method::HEAD);
+        assert_eq!(head.unwrap().unwrap().framing, Framing::Empty);
+        for status in ["204 No Content", "304 Not Modified"] {
+            let text = format!("HTTP/1.1 {status}\r\nContent-Length: 5\r\n\r\n");
+            let head = parse(&text, Method::GET).unwrap().unwrap();
+            assert_eq!(head.framing, Framing::Empty);
+            assert!(head.keep_alive);
+        }
+
+        let head = parse(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
+            Method::GET,
+        );
+        let head = head.unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Length(1));
+        assert!(!head.keep_alive);
+
+        let head = parse("HTTP/1.1 200 OK\r\n\r\n", Method::GET)
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.framing, Framing::Close);
+        assert!(!head.keep_alive);
+
+        let head = parse("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", Method::GET);
+        assert!(!head.unwrap().unwrap().keep_alive);
+        let text = "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n";
+        assert!(parse(text, Method::GET).unwrap().unwrap().keep_alive);
+
+        let text =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 9\r\n\r\n";
+        let head = parse(text, Method::GET).unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Chunked);
+        assert!(!head.keep_alive);
+        assert!(head.parts.headers.get("content-length").is_none());
+        let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";
+        assert_eq!(
+            parse(text, Method::GET).unwrap().unwrap().framing,
+            Framing::Close
+        );
+
+        // Interim answers are skipped.
+        let text = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            parse(text, Method::POST).unwrap().unwrap().parts.status,
+            201
+        );
+    }
+
+    #[test]
+    fn bad_heads() {
+        let cases = [
+            "HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            "SSH-2.0-OpenSSH\r\n\r\n",
+            "HTTP/1.1 999999 Weird\r\n\r\n",
+        ];
+        for text in cases {
+            assert!(parse(text, Method::GET).is_err(), "{text:?}");
+        }
+        let same = "HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n";
+        assert_eq!(
+            parse(same, Method::GET).unwrap().unwrap().framing,
+            Framing::Length(3)
+        );
+        let long = format!("HTTP/1.1 200 OK\r\nX: {}", "a".repeat(MAX_HEAD_BYTES));
+        assert_eq!(
+            parse(&long, Method::GET).unwrap_err(),
+            ParseError::HeadTooLarge
+        );
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("x{i}: 1\r\n"))
+            .collect();
+        let many = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
+        assert!(parse(&many, Method::GET).is_err());
+    }
+
+    fn decode_all(pieces: &[&[u8]]) -> Result<(Vec<u8>, bool), ParseError> {
+        let mut d = ChunkedDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut body = Vec::new();
+        for piece in pieces {
+            buf.extend_from_slice(piece);
+            while let Some(x) = d.decode(&mut buf)? {
+                match x {
+                    Decoded::Data(b) => body.extend_from_slice(&b),
+                    Decoded::End => return Ok((body, buf.is_empty())),
+                }
+            }
+        }
+        Ok((body, false))
+    }
+
+    #[test]
+    fn chunked() {
+        let whole: &[u8] = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(decode_all(&[whole]).unwrap(), (b"Wikipedia".to_vec(), true));
+        // Every split point, byte by byte.
+        let bytes: Vec<&[u8]> = whole.chunks(1).collect();
+        assert_eq!(decode_all(&bytes).unwrap(), (b"Wikipedia".to_vec(), true));
+        assert_eq!(decode_all(&[b"0\r\n\r\n"]).unwrap(), (Vec::new(), true));
+        // Not finished yet.
+        assert_eq!(decode_all(&[b"4\r\nWi"]).unwrap(), (b"Wi".to_vec(), false));
+        for bad in [&b"x\r\n"[..], b"4\r\nWikiXX", b"fffffffffffffffff\r\n"] {
+            assert!(decode_all(&[bad]).is_err(), "{bad:?}");
+        }
+        let long_ext = [b"4;".as_slice(), &[b'a'; MAX_CHUNK_LINE]].concat();
+        assert!(decode_all(&[&long_ext]).is_err());
+    }
+}
