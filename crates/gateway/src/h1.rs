@@ -1,5 +1,5 @@
 //! The HTTP/1.1 wire format of the gateway's requests to the controllers (what [`pool`]
-//! speaks on its connections): [`encode_request`] writes a request head and body in one buffer,
+//! speaks on its connections): [`RequestWriter`] writes a request head and body in one buffer,
 //! [`parse_head`] reads an answer's head with `httparse` and says how its body is delimited
 //! ([`Framing`]) and whether the connection may carry another request, and [`ChunkedDecoder`]
 //! decodes a chunked body. Pure functions over buffers: no I/O here.
@@ -64,41 +64,83 @@ pub struct Head {
     pub keep_alive: bool,
 }
 
-/// Writes `method target HTTP/1.1`, `headers` and `body` into `out`.
-pub fn encode_request(
-    out: &mut BytesMut,
-    method: &Method,
-    target: &[&str],
-    headers: &HeaderMap,
-    body: &[u8],
-) {
-    let mut len = method.as_str().len() + 16 + body.len();
-    len += target.iter().map(|t| t.len()).sum::<usize>();
-    for (name, value) in headers {
-        len += name.as_str().len() + value.len() + 4;
-    }
-    out.reserve(len);
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.extend_from_slice(b" ");
-    for part in target {
-        out.extend_from_slice(part.as_bytes());
-    }
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
+/// Writes a request head, then its body, into a buffer: the request line at [`start`], each
+/// header with [`header`], and [`finish`] the blank line and the body.
+///
+/// [`start`]: RequestWriter::start
+/// [`header`]: RequestWriter::header
+/// [`finish`]: RequestWriter::finish
+pub struct RequestWriter<'a> {
+    out: &'a mut BytesMut,
 }
 
-/// Parses the answer head at the start of `buf` (to a request made with `method`) and removes
-/// it from `buf`; `Ok(None)` when more bytes are needed. Interim answers (1xx but 101) are
-/// skipped.
-pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, ParseError> {
+impl<'a> RequestWriter<'a> {
+    /// Clears `out` and writes `method target HTTP/1.1` (the target in pieces).
+    pub fn start(out: &'a mut BytesMut, method: &Method, target: &[&str]) -> Self {
+        out.clear();
+        out.reserve(256);
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.extend_from_slice(b" ");
+        for part in target {
+            out.extend_from_slice(part.as_bytes());
+        }
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        Self { out }
+    }
+
+    /// Writes `name: value` (the value in pieces).
+    pub fn header(&mut self, name: &str, value: &[&[u8]]) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        for part in value {
+            self.out.extend_from_slice(part);
+        }
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Writes the end of the head and `body`.
+    pub fn finish(self, body: &[u8]) {
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(body);
+    }
+}
+
+/// Header names seen in a controller's answers, so that the same names cost a comparison
+/// instead of a parse (and, for names outside the standard set, an allocation) each time.
+#[derive(Debug, Default)]
+pub struct NameCache {
+    names: Vec<HeaderName>,
+}
+
+/// Most names a [`NameCache`] keeps.
+const CACHED_NAMES: usize = 32;
+
+impl NameCache {
+    fn name(&mut self, raw: &[u8]) -> Result<HeaderName, ParseError> {
+        if let Some(name) = self.names.iter().find(|n| n.as_str().as_bytes() == raw) {
+            return Ok(name.clone());
+        }
+        let name = HeaderName::from_bytes(raw)
+            .map_err(|_| ParseError::Head(httparse::Error::HeaderName))?;
+        // Only names sent in lower case, as they are then found by a plain comparison.
+        if self.names.len() < CACHED_NAMES && name.as_str().as_bytes() == raw {
+            self.names.push(name.clone());
+        }
+        Ok(name)
+    }
+}
+
+/// Parses the answer head at the start of `data` (to a request made with `method`); returns
+/// it with its length (the body starts there), or `Ok(None)` when more bytes are needed.
+/// Interim answers (1xx but 101) are skipped. Header values share `data`'s bytes.
+pub fn parse_head(
+    data: &Bytes,
+    method: &Method,
+    names: &mut NameCache,
+) -> Result<Option<(Head, usize)>, ParseError> {
+    let mut offset = 0;
     loop {
+        let buf = &data[offset..];
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut []);
         let parsed = httparse::ParserConfig::default()
@@ -120,41 +162,31 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, P
         if status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(ParseError::Upgrade);
         }
+        offset += len;
         if status.is_informational() {
-            buf.advance(len);
             continue;
         }
         let http10 = resp.version == Some(0);
-        // Offsets of the header slices in `buf`, so that the values can share its bytes.
-        let base = buf.as_ptr() as usize;
-        let mut ranges = Vec::with_capacity(resp.headers.len());
-        for h in resp.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
-                .map_err(|_| ParseError::Head(httparse::Error::HeaderName))?;
-            let start = h.value.as_ptr() as usize - base;
-            ranges.push((name, start, start + h.value.len()));
-        }
-        let head = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(ranges.len());
-        let mut framing = None;
+        let mut headers = HeaderMap::with_capacity(resp.headers.len());
+        let mut length = None;
         let mut chunked = false;
+        let mut has_te = false;
         let mut close = http10;
         let mut keep_alive_10 = false;
-        for (name, start, end) in ranges {
-            let raw = &head[start..end];
+        for h in resp.headers.iter() {
+            let name = names.name(h.name.as_bytes())?;
+            let raw = h.value;
             if name == header::CONTENT_LENGTH {
                 let n = parse_length(raw)?;
-                match framing {
-                    Some(Framing::Length(m)) if m != n => {
-                        return Err(ParseError::Header("Content-Length"))
-                    }
-                    _ => framing = Some(Framing::Length(n)),
+                if length.is_some_and(|m| m != n) {
+                    return Err(ParseError::Header("Content-Length"));
                 }
+                length = Some(n);
             } else if name == header::TRANSFER_ENCODING {
                 // Only the last coding matters: chunked there, else the body runs to the close.
                 chunked = last_token(raw).eq_ignore_ascii_case(b"chunked");
                 close |= !chunked;
-                framing = Some(Framing::Chunked);
+                has_te = true;
             } else if name == header::CONNECTION {
                 for token in raw.split(|&b| b == b',') {
                     let token = token.trim_ascii();
@@ -162,12 +194,11 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, P
                     keep_alive_10 |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
-            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+            let value = HeaderValue::from_maybe_shared(data.slice_ref(raw))
                 .map_err(|_| ParseError::Head(httparse::Error::HeaderValue))?;
             headers.append(name, value);
         }
-        let has_te = headers.contains_key(header::TRANSFER_ENCODING);
-        if has_te && headers.contains_key(header::CONTENT_LENGTH) {
+        if has_te && length.is_some() {
             // Both: Transfer-Encoding wins, and the connection cannot be trusted afterwards.
             headers.remove(header::CONTENT_LENGTH);
             close = true;
@@ -184,9 +215,9 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, P
                 Framing::Close
             }
         } else {
-            match framing {
-                Some(Framing::Length(0)) => Framing::Empty,
-                Some(f) => f,
+            match length {
+                Some(0) => Framing::Empty,
+                Some(n) => Framing::Length(n),
                 None => Framing::Close,
             }
         };
@@ -199,11 +230,12 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, P
             Version::HTTP_11
         };
         parts.headers = headers;
-        return Ok(Some(Head {
+        let head = Head {
             parts,
             framing,
             keep_alive,
-        }));
+        };
+        return Ok(Some((head, offset)));
     }
 }
 
@@ -335,47 +367,55 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, method: Method) -> Result<Option<Head>, ParseError> {
-        let mut buf = BytesMut::from(text.as_bytes());
-        parse_head(&mut buf, &method)
+        let data = Bytes::copy_from_slice(text.as_bytes());
+        Ok(parse_head(&data, &method, &mut NameCache::default())?.map(|(head, _)| head))
     }
 
     #[test]
     fn request_encoded() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_static("c:1"));
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
-        let mut out = BytesMut::new();
-        encode_request(
-            &mut out,
-            &Method::POST,
-            &["/base", "/x?y=1"],
-            &headers,
-            b"{}",
-        );
+        let mut out = BytesMut::from(&b"old"[..]);
+        let mut w = RequestWriter::start(&mut out, &Method::POST, &["/base", "/x?y=1"]);
+        w.header("host", &[b"c:1"]);
+        w.header("x-forwarded-for", &[b"a", b", ", b"b"]);
+        w.finish(b"{}");
         assert_eq!(
             &out[..],
-            b"POST /base/x?y=1 HTTP/1.1\r\nhost: c:1\r\ncontent-length: 2\r\n\r\n{}"
+            b"POST /base/x?y=1 HTTP/1.1\r\nhost: c:1\r\nx-forwarded-for: a, b\r\n\r\n{}"
         );
     }
 
     #[test]
     fn heads() {
-        let mut buf =
-            BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\nokNEXT"[..]);
-        let head = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
-        assert_eq!(head.parts.status, 200);
-        assert_eq!(head.framing, Framing::Length(2));
-        assert!(head.keep_alive);
-        assert_eq!(head.parts.headers["x-a"], "b");
-        assert_eq!(&buf[..], b"okNEXT");
+        let mut names = NameCache::default();
+        let text = &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-a: b\r\n\r\nokNEXT"[..];
+        for _ in 0..2 {
+            let data = Bytes::from_static(text);
+            let (head, len) = parse_head(&data, &Method::GET, &mut names)
+                .unwrap()
+                .unwrap();
+            assert_eq!(head.parts.status, 200);
+            assert_eq!(head.framing, Framing::Length(2));
+            assert!(head.keep_alive);
+            assert_eq!(head.parts.headers["x-a"], "b");
+            assert_eq!(head.parts.headers["content-length"], "2");
+            assert_eq!(&data[len..], b"okNEXT");
+        }
+        // Only the name sent in lower case is kept.
+        assert_eq!(names.names.len(), 1);
 
         // Split reads: partial until the blank line.
-        let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Len"[..]);
-        assert!(parse_head(&mut buf, &Method::GET).unwrap().is_none());
-        buf.extend_from_slice(b"gth: 0\r\n\r");
-        assert!(parse_head(&mut buf, &Method::GET).unwrap().is_none());
-        buf.extend_from_slice(b"\n");
-        let head = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
+        let mut text = b"HTTP/1.1 200 OK\r\nContent-Len".to_vec();
+        assert!(parse(std::str::from_utf8(&text).unwrap(), Method::GET)
+            .unwrap()
+            .is_none());
+        text.extend_from_slice(b"gth: 0\r\n\r");
+        assert!(parse(std::str::from_utf8(&text).unwrap(), Method::GET)
+            .unwrap()
+            .is_none());
+        text.extend_from_slice(b"\n");
+        let head = parse(std::str::from_utf8(&text).unwrap(), Method::GET)
+            .unwrap()
+            .unwrap();
         assert_eq!(head.framing, Framing::Empty);
 
         let head = parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Method::HEAD);

@@ -11,7 +11,7 @@
 
 use crate::backend::Backend;
 use crate::error::BoxError;
-use crate::h1::{self, ChunkedDecoder, Decoded, Framing, Head, ParseError};
+use crate::h1::{self, ChunkedDecoder, Decoded, Framing, Head, NameCache, ParseError};
 use bytes::{Bytes, BytesMut};
 use http::{Method, Response};
 use hyper::body::{Body, Frame, SizeHint};
@@ -44,10 +44,13 @@ pub enum SendError {
     Parse(#[from] ParseError),
 }
 
-/// One connection to a controller and what has been read from it but not used yet.
+/// One connection to a controller, what has been read from it but not used yet, the buffer
+/// requests are written from, and the header names of its answers.
 struct Conn {
     stream: TcpStream,
     buf: BytesMut,
+    out: BytesMut,
+    names: NameCache,
 }
 
 impl Conn {
@@ -62,16 +65,14 @@ impl Conn {
         matches!(self.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Reads until a whole answer head has arrived (to a request made with `method`).
-    async fn read_head(&mut self, method: &Method) -> Result<Head, SendError> {
+    /// Reads until a whole answer head has arrived (to a request made with `method`); returns
+    /// it and the bytes that came after it.
+    async fn read_head(&mut self, method: &Method) -> Result<(Head, Bytes), SendError> {
         let mut received = false;
         loop {
-            if received {
-                if let Some(head) = h1::parse_head(&mut self.buf, method)? {
-                    return Ok(head);
-                }
+            if self.buf.capacity() - self.buf.len() < READ_SPACE / 4 {
+                self.buf.reserve(READ_SPACE);
             }
-            self.buf.reserve(READ_SPACE);
             match self.stream.read_buf(&mut self.buf).await {
                 Ok(0) | Err(_) if !received => return Err(SendError::Closed),
                 Ok(0) => {
@@ -82,6 +83,13 @@ impl Conn {
                 }
                 Ok(_) => received = true,
                 Err(e) => return Err(SendError::Io(e)),
+            }
+            // Frozen, so that header values and the body share the bytes read.
+            let data = self.buf.split().freeze();
+            match h1::parse_head(&data, method, &mut self.names)? {
+                Some((head, len)) => return Ok((head, data.slice(len..))),
+                // A head split across reads (rare): keep what came, read on.
+                None => self.buf = BytesMut::from(data),
             }
         }
     }
@@ -111,16 +119,17 @@ impl Pool {
         }
     }
 
-    /// Sends `wire` (a request made with `method`, head and body, see [`h1::encode_request`])
-    /// on an idle connection to `backend`, or on a new one; returns the answer. A reused
-    /// connection found closed is replaced; when it was closed after the request was written
-    /// but before any answer, the request is sent again only if it is `idempotent`.
+    /// Sends a request made with `method`, written by `write` (head and body, see
+    /// [`h1::RequestWriter`]), on an idle connection to `backend`, or on a new one; returns the
+    /// answer. A reused connection found closed is replaced; when it was closed after the
+    /// request was written but before any answer, the request is sent again only if it is
+    /// `idempotent`.
     pub async fn send(
         self: &Arc<Self>,
         backend: &Backend,
         method: &Method,
-        wire: &[u8],
         idempotent: bool,
+        write: impl Fn(&mut BytesMut),
     ) -> Result<Response<PooledBody>, SendError> {
         loop {
             let (mut conn, reused) = match self.take_idle() {
@@ -128,7 +137,8 @@ impl Pool {
                 // Boxed: a large future, needed once per connection, not per request.
                 None => (Box::pin(self.connect(backend)).await?, false),
             };
-            if let Err(e) = conn.stream.write_all(wire).await {
+            write(&mut conn.out);
+            if let Err(e) = conn.stream.write_all(&conn.out).await {
                 // Nothing the controller could act on got through: try another connection.
                 if reused {
                     continue;
@@ -136,7 +146,7 @@ impl Pool {
                 return Err(SendError::Io(e));
             }
             match conn.read_head(method).await {
-                Ok(head) => return Ok(self.answer(conn, head)),
+                Ok((head, rest)) => return Ok(self.answer(conn, head, rest)),
                 Err(SendError::Closed) if reused && idempotent => continue,
                 Err(e) => return Err(e),
             }
@@ -145,16 +155,21 @@ impl Pool {
 
     /// The answer to a request: its body whole when it is already here (the connection back
     /// in the pool at once), else one that reads the rest.
-    fn answer(self: &Arc<Self>, mut conn: Conn, head: Head) -> Response<PooledBody> {
+    fn answer(self: &Arc<Self>, mut conn: Conn, head: Head, rest: Bytes) -> Response<PooledBody> {
+        let keep_alive = head.keep_alive;
         let body = match head.framing {
             Framing::Empty => {
-                self.put(conn, head.keep_alive);
+                self.put(conn, keep_alive && rest.is_empty());
                 PooledBody::full(Bytes::new())
             }
-            Framing::Length(n) if conn.buf.len() as u64 >= n => {
-                let data = conn.buf.split_to(n as usize).freeze();
-                self.put(conn, head.keep_alive);
-                PooledBody::full(data)
+            Framing::Length(n) if rest.len() as u64 >= n => {
+                let whole = rest.len() as u64 == n;
+                self.put(conn, keep_alive && whole);
+                PooledBody::full(if whole {
+                    rest
+                } else {
+                    rest.slice(..n as usize)
+                })
             }
             framing => {
                 let left = match framing {
@@ -162,11 +177,12 @@ impl Pool {
                     Framing::Chunked => Left::Chunked(ChunkedDecoder::default()),
                     _ => Left::Close,
                 };
+                conn.buf = BytesMut::from(rest);
                 PooledBody {
                     state: State::Reading(Box::new(Reading {
                         conn,
                         left,
-                        keep_alive: head.keep_alive,
+                        keep_alive,
                         pool: self.clone(),
                     })),
                 }
@@ -228,6 +244,8 @@ impl Pool {
         Ok(Conn {
             stream,
             buf: BytesMut::with_capacity(READ_SPACE),
+            out: BytesMut::new(),
+            names: NameCache::default(),
         })
     }
 }
@@ -456,7 +474,11 @@ mod tests {
         method: Method,
     ) -> Result<(u16, String), SendError> {
         let wire = format!("{method} / HTTP/1.1\r\nhost: c\r\n\r\n");
-        let resp = pool.send(backend, &method, wire.as_bytes(), true).await?;
+        let write = |out: &mut BytesMut| {
+            out.clear();
+            out.extend_from_slice(wire.as_bytes());
+        };
+        let resp = pool.send(backend, &method, true, write).await?;
         let status = resp.status().as_u16();
         let body = resp
             .into_body()
@@ -562,8 +584,12 @@ mod tests {
         // Second request: the reused connection closes; the retry gets OK on a new one.
         assert_eq!(request(&pool, &backend, Method::GET).await.unwrap().1, "ok");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
-        let wire = b"POST / HTTP/1.1\r\nhost: c\r\ncontent-length: 0\r\n\r\n";
-        let sent = pool.send(&backend, &Method::POST, wire, false).await;
+        let write = |out: &mut BytesMut| {
+            let mut w = h1::RequestWriter::start(out, &Method::POST, &["/"]);
+            w.header("content-length", &[b"0"]);
+            w.finish(b"");
+        };
+        let sent = pool.send(&backend, &Method::POST, false, write).await;
         assert!(matches!(sent, Err(SendError::Closed)));
     }
 }

@@ -4,10 +4,11 @@
 //! 502 (connection reset, invalid answer, no controller reachable) or 504 (no answer in time)
 //! with OpenWhisk's error body.
 
+use crate::backend::Backend;
 use crate::backend::Backends;
 use crate::config::GatewayConfig;
 use crate::error::{error_response, Body, BoxError};
-use crate::h1::encode_request;
+use crate::h1::RequestWriter;
 use crate::pool::{Pool, PooledBody, SendError};
 use crate::request_id::{BackendName, RequestContext, ResponseFuture};
 use bytes::{Bytes, BytesMut};
@@ -181,7 +182,9 @@ impl Inner {
                 }
             }
         };
-        prepare_headers(&mut parts, ctx.as_ref(), body.len());
+        if parts.headers.contains_key(header::CONNECTION) {
+            strip_hop_by_hop(&mut parts.headers);
+        }
         let idempotent = matches!(
             parts.method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
@@ -189,20 +192,13 @@ impl Inner {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
         let backends = self.backends.all();
         let mut order = self.backends.order(turn).peekable();
-        let mut wire = BytesMut::new();
         while let Some(i) = order.next() {
             let backend = &backends[i];
             let last = order.peek().is_none();
-            wire.clear();
-            let target = backend.target(&parts.uri);
-            if parts.headers.contains_key(header::HOST) {
-                encode_request(&mut wire, &parts.method, &target, &parts.headers, &body);
-            } else {
-                let mut headers = parts.headers.clone();
-                headers.insert(header::HOST, backend.host().clone());
-                encode_request(&mut wire, &parts.method, &target, &headers, &body);
-            }
-            let attempt = self.pools[i].send(backend, &parts.method, &wire, idempotent);
+            let write = |out: &mut BytesMut| {
+                write_request(out, &parts, backend, ctx.as_ref(), &body);
+            };
+            let attempt = self.pools[i].send(backend, &parts.method, idempotent, write);
             match tokio::time::timeout(self.backend_timeout, attempt).await {
                 Err(_) => {
                     tracing::warn!(backend = %backend.name, request_id = %id, "controller timed out");
@@ -354,41 +350,66 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-/// Turns the client's headers into the controller's, in place: hop-by-hop ones removed,
-/// `Host` from an HTTP/2 `:authority`, `Content-Length` of the body read, `X-Forwarded-For` and
-/// `X-Forwarded-Proto` (the `X-Request-ID` is set by the request-id layer).
-fn prepare_headers(
-    parts: &mut http::request::Parts,
+/// Writes the controller's request for `parts` and `body` into `out`: the client's headers but
+/// the hop-by-hop ones (those named in `Connection` are already gone), `Host` (the client's,
+/// else the request's authority, else the controller's), the `Content-Length` of the body read,
+/// and, with a context, `X-Request-ID`, `X-Forwarded-For` and `X-Forwarded-Proto` (replacing the
+/// client's).
+fn write_request(
+    out: &mut BytesMut,
+    parts: &http::request::Parts,
+    backend: &Backend,
     ctx: Option<&RequestContext>,
-    body_len: usize,
+    body: &[u8],
 ) {
-    let headers = &mut parts.headers;
-    strip_hop_by_hop(headers);
-    headers.remove(header::CONTENT_LENGTH);
-    if body_len > 0 || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+    let headers = &parts.headers;
+    let mut w = RequestWriter::start(out, &parts.method, &backend.target(&parts.uri));
+    for (name, value) in headers {
+        let skip = match name.as_str() {
+            "content-length" | "connection" | "keep-alive" | "proxy-connection" | "te"
+            | "trailer" | "transfer-encoding" | "upgrade" | "expect" => true,
+            "x-request-id" | "x-forwarded-for" | "x-forwarded-proto" => ctx.is_some(),
+            _ => false,
+        };
+        if !skip {
+            w.header(name.as_str(), &[value.as_bytes()]);
+        }
     }
     if !headers.contains_key(header::HOST) {
-        if let Some(v) = parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
-            headers.insert(header::HOST, v);
-        }
+        let host = match parts.uri.authority() {
+            Some(a) => a.as_str().as_bytes(),
+            None => backend.host().as_bytes(),
+        };
+        w.header("host", &[host]);
+    }
+    if !body.is_empty() || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
+        let mut digits = [0u8; 20];
+        w.header("content-length", &[decimal(body.len(), &mut digits)]);
     }
     if let Some(ctx) = ctx {
-        let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", ctx.client.ip())).ok(),
-            None => Some(ctx.client_ip.clone()),
-        };
-        if let Some(v) = xff {
-            headers.insert(X_FORWARDED_FOR.clone(), v);
+        w.header("x-request-id", &[ctx.id.as_bytes()]);
+        let ip = ctx.client_ip.as_bytes();
+        match headers.get(&X_FORWARDED_FOR) {
+            Some(prev) => w.header("x-forwarded-for", &[prev.as_bytes(), b", ", ip]),
+            None => w.header("x-forwarded-for", &[ip]),
         }
-        let proto = if ctx.tls { "https" } else { "http" };
-        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+        let proto: &[u8] = if ctx.tls { b"https" } else { b"http" };
+        w.header("x-forwarded-proto", &[proto]);
+    }
+    w.finish(body);
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -404,22 +425,47 @@ mod tests {
             .header("connection", "keep-alive, x-secret")
             .header("x-secret", "1")
             .header("x-forwarded-for", "10.0.0.1")
+            .header("x-forwarded-proto", "gopher")
+            .header("x-request-id", "from-client")
             .header("authorization", "Basic abc")
             .header("transfer-encoding", "chunked")
+            .header("content-length", "99")
             .body(())
             .unwrap();
         let (mut parts, ()) = req.into_parts();
-        let ctx = RequestContext::new(SocketAddr::from(([192, 168, 1, 2], 5000)), true);
-        prepare_headers(&mut parts, Some(&ctx), 3);
-        let h = &parts.headers;
-        assert!(h.get("x-secret").is_none());
-        assert!(h.get("connection").is_none());
-        assert!(h.get("transfer-encoding").is_none());
-        assert_eq!(h["host"], "gw.example:443");
-        assert_eq!(h["content-length"], "3");
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.168.1.2");
-        assert_eq!(h["x-forwarded-proto"], "https");
-        assert_eq!(h["authorization"], "Basic abc");
+        strip_hop_by_hop(&mut parts.headers);
+        let mut ctx = RequestContext::new(SocketAddr::from(([192, 168, 1, 2], 5000)), true);
+        ctx.id = HeaderValue::from_static("the-id");
+        let backend = Backend::parse("http://c:1/base").unwrap();
+        let mut out = BytesMut::new();
+        write_request(&mut out, &parts, &backend, Some(&ctx), b"abc");
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines: Vec<&str> = head.lines().collect();
+        assert_eq!(lines.remove(0), "POST /base/api/v1/x?y=1 HTTP/1.1");
+        lines.sort_unstable();
+        assert_eq!(
+            lines,
+            [
+                "authorization: Basic abc",
+                "content-length: 3",
+                "host: gw.example:443",
+                "x-forwarded-for: 10.0.0.1, 192.168.1.2",
+                "x-forwarded-proto: https",
+                "x-request-id: the-id",
+            ]
+        );
+        assert_eq!(body, "abc");
+
+        let (parts, ()) = Request::get("/x").body(()).unwrap().into_parts();
+        write_request(&mut out, &parts, &backend, None, b"");
+        assert_eq!(&out[..], b"GET /base/x HTTP/1.1\r\nhost: c:1\r\n\r\n");
+        let mut digits = [0u8; 20];
+        assert_eq!(decimal(0, &mut digits), b"0");
+        assert_eq!(
+            decimal(usize::MAX, &mut digits),
+            usize::MAX.to_string().as_bytes()
+        );
     }
 
     #[tokio::test]

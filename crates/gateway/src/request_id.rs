@@ -1,7 +1,8 @@
 //! The outermost layer: [`RequestIdLayer`] gives every request an `X-Request-ID` (the client's,
 //! when it sent a sane one, else a fresh 32-hex id), stores it in the request's
 //! [`RequestContext`] extension (put there by the server with the connection facts) for the
-//! inner layers, echoes it on the response, and writes the access log.
+//! inner layers and the proxy (which sends it on, replacing the client's), echoes it on the
+//! response, and writes the access log.
 
 use crate::error::Body;
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -105,8 +106,6 @@ where
             Some(v) if valid_id(v).is_some() => v.clone(),
             _ => new_id_value(),
         };
-        // Replaces every other value the client may have sent.
-        req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
         let ctx = match req.extensions_mut().get_mut::<RequestContext>() {
             Some(ctx) => ctx,
             None => {
@@ -176,7 +175,9 @@ fn new_id_value() -> HeaderValue {
     for (i, digit) in hex.iter_mut().rev().enumerate() {
         *digit = HEX[((bits >> (4 * i)) & 0xf) as usize];
     }
-    HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
+    // Owned bytes: the clones for the request and the response share them without a copy.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(hex))
+        .unwrap_or(HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]
