@@ -4,11 +4,11 @@
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
 use std::path::PathBuf;
 
-/// Body of every response the gateway sends.
-pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+/// Body of every response the gateway sends: bytes it has whole, or a controller's answer still
+/// being read (one concrete type: no box and no dynamic call per response).
+pub type Body = crate::pool::PooledBody;
 
 /// Error type of [`Body`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -59,12 +59,13 @@ pub fn error_response(status: StatusCode, message: &str, request_id: &str) -> Re
 
 /// A [`Body`] holding `bytes`.
 pub fn full(bytes: Bytes) -> Body {
-    Full::new(bytes).map_err(|never| match never {}).boxed()
+    Body::full(bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
 
     #[tokio::test]
     async fn error_body_shape() {

@@ -297,7 +297,8 @@ pub struct PooledBody {
 }
 
 impl PooledBody {
-    fn full(data: Bytes) -> Self {
+    /// A body of `data`, whole.
+    pub fn full(data: Bytes) -> Self {
         let state = if data.is_empty() {
             State::Done
         } else {

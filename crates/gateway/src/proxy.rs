@@ -240,7 +240,7 @@ impl Inner {
         if self.access_log {
             parts.extensions.insert(BackendName(backend.clone()));
         }
-        Response::from_parts(parts, body.boxed())
+        Response::from_parts(parts, body)
     }
 }
 

@@ -203,7 +203,10 @@ impl Gateway {
         h1.timer(TokioTimer::new())
             .header_read_timeout(cfg.header_read_timeout)
             .max_header_size(cfg.max_header_bytes)
-            .max_buf_size(cfg.max_header_bytes.max(8192) * 4);
+            .max_buf_size(cfg.max_header_bytes.max(8192) * 4)
+            // Head and body copied into one buffer and sent with one `send`: cheaper than a
+            // `writev` of two pieces for the small answers that are most of the traffic.
+            .writev(false);
         // hyper parses into a stack array of its default size (100) unless told a number, and
         // then into one sized at run time: only say it when it differs.
         if cfg.max_headers != HYPER_MAX_HEADERS {
