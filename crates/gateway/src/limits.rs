@@ -5,11 +5,12 @@
 //!
 //! All three are one [`LimitLayer`] with a different [`Policy`]: the policy admits a request
 //! (possibly with a guard held until the response) or answers it. [`LimitKey`] says how a
-//! request is keyed. Each layer needs the [`RequestContext`] extension set by
+//! request is keyed. Each layer needs the request's context
+//! ([`WithContext`](crate::request_id::WithContext)), its id set by
 //! [`RequestIdLayer`](crate::request_id::RequestIdLayer).
 
 use crate::error::{error_response, Body};
-use crate::request_id::{RequestContext, ResponseFuture};
+use crate::request_id::{HasContext, ResponseFuture};
 use base64::Engine;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use parking_lot::Mutex;
@@ -35,12 +36,9 @@ pub enum LimitKey {
 
 impl LimitKey {
     /// The key of `req`, if it has one.
-    pub fn of<B>(self, req: &Request<B>) -> Option<String> {
+    pub fn of<B: HasContext>(self, req: &Request<B>) -> Option<String> {
         match self {
-            LimitKey::Client => req
-                .extensions()
-                .get::<RequestContext>()
-                .map(|c| c.client.ip().to_string()),
+            LimitKey::Client => Some(req.body().ctx().client.ip().to_string()),
             LimitKey::Namespace => namespace_key(req),
         }
     }
@@ -85,10 +83,8 @@ fn basic_subject(value: &str) -> Option<String> {
     (!user.is_empty()).then(|| user.to_string())
 }
 
-fn request_id<B>(req: &Request<B>) -> String {
-    req.extensions()
-        .get::<RequestContext>()
-        .map_or_else(String::new, |c| c.id().to_string())
+fn request_id<B: HasContext>(req: &Request<B>) -> &str {
+    req.body().ctx().id()
 }
 
 const SHARDS: usize = 16;
@@ -161,7 +157,7 @@ pub trait Policy: Clone {
     type Guard: Send + 'static;
     /// Lets `req` through (with a guard to hold, or `None` when there is nothing to hold), or
     /// answers it.
-    fn admit<B>(&self, req: &Request<B>) -> Result<Option<Self::Guard>, Refusal>;
+    fn admit<B: HasContext>(&self, req: &Request<B>) -> Result<Option<Self::Guard>, Refusal>;
 }
 
 /// Two policies as one, `A` asked first: one layer instead of two in the stack (one hop and
@@ -169,7 +165,7 @@ pub trait Policy: Clone {
 impl<A: Policy, B: Policy> Policy for (A, B) {
     type Guard = (Option<A::Guard>, Option<B::Guard>);
 
-    fn admit<R>(&self, req: &Request<R>) -> Result<Option<Self::Guard>, Refusal> {
+    fn admit<R: HasContext>(&self, req: &Request<R>) -> Result<Option<Self::Guard>, Refusal> {
         let a = self.0.admit(req)?;
         let b = self.1.admit(req)?;
         Ok((a.is_some() || b.is_some()).then_some((a, b)))
@@ -211,7 +207,7 @@ pub struct Limit<S, P> {
     policy: P,
 }
 
-impl<S, B, P: Policy> Service<Request<B>> for Limit<S, P>
+impl<S, B: HasContext, P: Policy> Service<Request<B>> for Limit<S, P>
 where
     S: Service<Request<B>, Response = Response<Body>, Error = Infallible, Future = ResponseFuture>,
 {
@@ -256,7 +252,7 @@ impl<T> Clone for Keyed<T> {
 
 impl<T> Keyed<T> {
     /// The counting state and the key of `req`, when both exist.
-    fn find<B>(&self, req: &Request<B>) -> Option<(&Arc<T>, String)> {
+    fn find<B: HasContext>(&self, req: &Request<B>) -> Option<(&Arc<T>, String)> {
         let state = self.state.as_ref()?;
         Some((state, self.key.of(req)?))
     }
@@ -281,7 +277,7 @@ impl RateLimitLayer {
 impl Policy for RatePolicy {
     type Guard = ();
 
-    fn admit<B>(&self, req: &Request<B>) -> Result<Option<()>, Refusal> {
+    fn admit<B: HasContext>(&self, req: &Request<B>) -> Result<Option<()>, Refusal> {
         let Some((limiter, key)) = self.find(req) else {
             return Ok(None);
         };
@@ -294,7 +290,7 @@ impl Policy for RatePolicy {
             limiter.per_second,
             limiter.burst
         );
-        let mut resp = error_response(StatusCode::TOO_MANY_REQUESTS, &message, &request_id(req));
+        let mut resp = error_response(StatusCode::TOO_MANY_REQUESTS, &message, request_id(req));
         let secs = wait.ceil().clamp(1.0, 3600.0) as u64;
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -370,7 +366,7 @@ impl ConcurrencyLimitLayer {
 impl Policy for ConcurrencyPolicy {
     type Guard = ConcurrencyGuard;
 
-    fn admit<B>(&self, req: &Request<B>) -> Result<Option<ConcurrencyGuard>, Refusal> {
+    fn admit<B: HasContext>(&self, req: &Request<B>) -> Result<Option<ConcurrencyGuard>, Refusal> {
         let Some((counter, key)) = self.find(req) else {
             return Ok(None);
         };
@@ -384,7 +380,7 @@ impl Policy for ConcurrencyPolicy {
                 Err(Box::new(error_response(
                     StatusCode::TOO_MANY_REQUESTS,
                     &message,
-                    &request_id(req),
+                    request_id(req),
                 )))
             }
         }
@@ -425,7 +421,7 @@ impl Drop for InFlightGuard {
 impl Policy for InFlightPolicy {
     type Guard = InFlightGuard;
 
-    fn admit<B>(&self, req: &Request<B>) -> Result<Option<InFlightGuard>, Refusal> {
+    fn admit<B: HasContext>(&self, req: &Request<B>) -> Result<Option<InFlightGuard>, Refusal> {
         if self.max == 0 {
             return Ok(None);
         }
@@ -435,7 +431,7 @@ impl Policy for InFlightPolicy {
             return Err(Box::new(error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "System is overloaded, try again later.",
-                &request_id(req),
+                request_id(req),
             )));
         }
         Ok(Some(guard))

@@ -10,7 +10,7 @@ use crate::config::GatewayConfig;
 use crate::error::{error_response, Body, BoxError};
 use crate::h1::RequestWriter;
 use crate::pool::{Pool, PooledBody, SendError};
-use crate::request_id::{BackendName, RequestContext, ResponseFuture};
+use crate::request_id::{BackendName, RequestContext, ResponseFuture, WithContext};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -111,7 +111,7 @@ impl Proxy {
     }
 }
 
-impl<B> Service<Request<B>> for Proxy
+impl<B> Service<Request<WithContext<B>>> for Proxy
 where
     B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -124,7 +124,7 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> ResponseFuture {
+    fn call(&mut self, req: Request<WithContext<B>>) -> ResponseFuture {
         let inner = self.inner.clone();
         Box::pin(async move { Ok(inner.forward(req).await) })
     }
@@ -137,14 +137,13 @@ enum BodyError {
 }
 
 impl Inner {
-    async fn forward<B>(&self, req: Request<B>) -> Response<Body>
+    async fn forward<B>(&self, req: Request<WithContext<B>>) -> Response<Body>
     where
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        let (mut parts, body) = req.into_parts();
-        let ctx = parts.extensions.remove::<RequestContext>();
-        let id = ctx.as_ref().map_or("", |c| c.id());
+        let (mut parts, WithContext { ctx, body }) = req.into_parts();
+        let id = ctx.id();
         if parts.method == Method::CONNECT {
             return error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -196,7 +195,7 @@ impl Inner {
             let backend = &backends[i];
             let last = order.peek().is_none();
             let write = |out: &mut BytesMut| {
-                write_request(out, &parts, backend, ctx.as_ref(), &body);
+                write_request(out, &parts, backend, Some(&ctx), &body);
             };
             let attempt = self.pools[i].send(backend, &parts.method, idempotent, write);
             match tokio::time::timeout(self.backend_timeout, attempt).await {

@@ -1,8 +1,8 @@
 //! The outermost layer: [`RequestIdLayer`] gives every request an `X-Request-ID` (the client's,
 //! when it sent a sane one, else a fresh 32-hex id), stores it in the request's
-//! [`RequestContext`] extension (put there by the server with the connection facts) for the
-//! inner layers and the proxy (which sends it on, replacing the client's), echoes it on the
-//! response, and writes the access log.
+//! [`RequestContext`] (which the server sends along with the body, [`WithContext`], holding the
+//! connection facts) for the inner layers and the proxy (which sends it on, replacing the
+//! client's), echoes it on the response, and writes the access log.
 
 use crate::error::Body;
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -18,9 +18,9 @@ use tower::{Layer, Service};
 /// `x-request-id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Facts about a request that every layer may need: the server inserts one per request with
-/// the connection facts (made once per connection, so that a request costs one clone), and
-/// [`RequestIdLayer`] fills in the id.
+/// Facts about a request that every layer may need: the server sends one with each request's
+/// body ([`WithContext`]) with the connection facts (made once per connection, so that a
+/// request costs one clone), and [`RequestIdLayer`] fills in the id.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     /// The request id (also the `code` of error bodies); empty until [`RequestIdLayer`].
@@ -48,6 +48,28 @@ impl RequestContext {
     /// The request id as text.
     pub fn id(&self) -> &str {
         self.id.to_str().unwrap_or("")
+    }
+}
+
+/// A request body with its request's [`RequestContext`] alongside: how the context travels
+/// through the layers (a field, where an extension would cost a map and a box per request).
+#[derive(Debug)]
+pub struct WithContext<B> {
+    /// The request's context.
+    pub ctx: RequestContext,
+    /// The body as received.
+    pub body: B,
+}
+
+/// What gives a request's context: [`WithContext`] bodies.
+pub trait HasContext {
+    /// The request's context.
+    fn ctx(&self) -> &RequestContext;
+}
+
+impl<B> HasContext for WithContext<B> {
+    fn ctx(&self) -> &RequestContext {
+        &self.ctx
     }
 }
 
@@ -89,9 +111,14 @@ pub struct RequestId<S> {
     access_log: bool,
 }
 
-impl<S, B> Service<Request<B>> for RequestId<S>
+impl<S, B> Service<Request<WithContext<B>>> for RequestId<S>
 where
-    S: Service<Request<B>, Response = Response<Body>, Error = Infallible, Future = ResponseFuture>,
+    S: Service<
+        Request<WithContext<B>>,
+        Response = Response<Body>,
+        Error = Infallible,
+        Future = ResponseFuture,
+    >,
 {
     type Response = Response<Body>;
     type Error = Infallible;
@@ -101,22 +128,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> ResponseFuture {
+    fn call(&mut self, mut req: Request<WithContext<B>>) -> ResponseFuture {
         let id = match req.headers().get(&X_REQUEST_ID) {
             Some(v) if valid_id(v).is_some() => v.clone(),
             _ => new_id_value(),
         };
-        let ctx = match req.extensions_mut().get_mut::<RequestContext>() {
-            Some(ctx) => ctx,
-            None => {
-                let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
-                req.extensions_mut()
-                    .insert(RequestContext::new(unknown, false));
-                req.extensions_mut()
-                    .get_mut::<RequestContext>()
-                    .expect("just inserted")
-            }
-        };
+        let ctx = &mut req.body_mut().ctx;
         ctx.id = id.clone();
         let (client, tls) = (ctx.client, ctx.tls);
         let access = self.access_log.then(|| {
@@ -170,10 +187,11 @@ pub fn new_id() -> String {
 /// [`new_id`] as a header value, written without the formatting machinery.
 fn new_id_value() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bits = rand::random::<u128>();
+    let bits = rand::random::<u128>().to_be_bytes();
     let mut hex = [0u8; 32];
-    for (i, digit) in hex.iter_mut().rev().enumerate() {
-        *digit = HEX[((bits >> (4 * i)) & 0xf) as usize];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(bits) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
     }
     // Owned bytes: the clones for the request and the response share them without a copy.
     HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(hex))

@@ -8,7 +8,7 @@ use crate::config::GatewayConfig;
 use crate::error::{Body, GatewayError};
 use crate::limits::{ConcurrencyLimitLayer, InFlightLimitLayer, LimitKey, RateLimitLayer};
 use crate::proxy::{backend_client, Proxy};
-use crate::request_id::{RequestContext, RequestIdLayer, ResponseFuture};
+use crate::request_id::{RequestContext, RequestIdLayer, ResponseFuture, WithContext};
 use crate::tls::{server_config, CertReloader};
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -324,15 +324,21 @@ struct Conn<S> {
     _permit: OwnedSemaphorePermit,
 }
 
-/// What the layer stack is: a service from hyper's requests to the gateway's responses.
+/// What the layer stack is: a service from hyper's requests (with their context) to the
+/// gateway's responses.
 trait Stack:
-    Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future = ResponseFuture>
+    Service<
+    Request<WithContext<Incoming>>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = ResponseFuture,
+>
 {
 }
 
 impl<S> Stack for S where
     S: Service<
-        Request<Incoming>,
+        Request<WithContext<Incoming>>,
         Response = Response<Body>,
         Error = Infallible,
         Future = ResponseFuture,
@@ -392,8 +398,9 @@ impl<S: Stack> hyper::service::Service<Request<Incoming>> for ConnService<S> {
     type Error = Infallible;
     type Future = ResponseFuture;
 
-    fn call(&self, mut req: Request<Incoming>) -> ResponseFuture {
-        req.extensions_mut().insert(self.ctx.clone());
+    fn call(&self, req: Request<Incoming>) -> ResponseFuture {
+        let ctx = self.ctx.clone();
+        let req = req.map(|body| WithContext { ctx, body });
         self.stack.borrow_mut().call(req)
     }
 }
