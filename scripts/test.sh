@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need when it is missing
 # (Debian's python3, Node.js, Redis, Docker and build tools; the pinned `openwhisk` npm
-# client; tansu and pouchdb-server are fetched by the tests through scripts/services.sh into
-# ~/.cache/whisk), starts dockerd when none runs, then runs the lints and `cargo test` over
-# the whole workspace.
+# client; the project's tansu build, deploy/tansu/build.sh, into ~/.cache/whisk once;
+# pouchdb-server is fetched by the tests through scripts/services.sh), starts dockerd when none
+# runs, then runs the lints and `cargo test` over the whole workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +14,10 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/python3 ] || missing+=(python3)
-# tansu (the Kafka-protocol broker) comes from a PyPI wheel; librdkafka is built from source.
-command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || missing+=(python3-pip)
+# tansu (the Kafka-protocol broker) is built from crates.io sources with a patch; librdkafka is
+# built from source.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v patch >/dev/null 2>&1 || missing+=(patch)
 command -v make >/dev/null 2>&1 || missing+=(build-essential)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
@@ -29,6 +31,9 @@ fi
 bash scripts/dockerd.sh
 
 (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+
+# The broker, built once per machine (10-15 minutes the first time), before any test needs it.
+bash scripts/kafka.sh install >/dev/null
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -28,7 +28,7 @@ pub fn binary() -> PathBuf {
         } else {
             Err(format!(
                 "`scripts/kafka.sh install` failed ({}): the Kafka tests need the tansu broker \
-                 (pip and access to PyPI, or cargo; or set WHISK_TANSU_BIN)",
+                 (cargo and access to crates.io, or set WHISK_TANSU_BIN)",
                 out.status
             ))
         }
