@@ -2,6 +2,7 @@
 //! OpenWhisk error body `{"error": message, "code": request id}` of every answer the gateway
 //! gives itself (413, 429, 502, 503, 504, ...).
 
+use crate::request_id::X_REQUEST_ID;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use std::path::PathBuf;
@@ -45,15 +46,21 @@ pub enum GatewayError {
     Io(#[from] std::io::Error),
 }
 
-/// A response with OpenWhisk's error body.
+/// A response with OpenWhisk's error body, and the request id as `X-Request-ID` too.
 pub fn error_response(status: StatusCode, message: &str, request_id: &str) -> Response<Body> {
     let body = serde_json::json!({"error": message, "code": request_id}).to_string();
     let mut resp = Response::new(full(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
+    let headers = resp.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        if !request_id.is_empty() {
+            headers.insert(X_REQUEST_ID.clone(), id);
+        }
+    }
     resp
 }
 
@@ -71,6 +78,7 @@ mod tests {
     async fn error_body_shape() {
         let resp = error_response(StatusCode::TOO_MANY_REQUESTS, "slow down", "abc");
         assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()["x-request-id"], "abc");
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v, serde_json::json!({"error": "slow down", "code": "abc"}));

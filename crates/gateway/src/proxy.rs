@@ -10,7 +10,7 @@ use crate::config::GatewayConfig;
 use crate::error::{error_response, Body, BoxError};
 use crate::h1::RequestWriter;
 use crate::pool::{Pool, PooledBody, SendError};
-use crate::request_id::{BackendName, RequestContext, ResponseFuture, WithContext};
+use crate::request_id::{BackendName, RequestContext, ResponseFuture, WithContext, X_REQUEST_ID};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -207,7 +207,7 @@ impl Inner {
                         id,
                     );
                 }
-                Ok(Ok(resp)) => return self.backend_response(resp, &backend.name),
+                Ok(Ok(resp)) => return self.backend_response(resp, &backend.name, &ctx),
                 Ok(Err(e @ SendError::Connect(_))) => {
                     tracing::warn!(backend = %backend.name, request_id = %id, error = %e, "cannot connect to controller");
                     backend.set_healthy(false);
@@ -232,9 +232,15 @@ impl Inner {
         )
     }
 
-    fn backend_response(&self, resp: Response<PooledBody>, backend: &Arc<str>) -> Response<Body> {
+    fn backend_response(
+        &self,
+        resp: Response<PooledBody>,
+        backend: &Arc<str>,
+        ctx: &RequestContext,
+    ) -> Response<Body> {
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(X_REQUEST_ID.clone(), ctx.id.clone());
         parts.extensions.clear();
         if self.access_log {
             parts.extensions.insert(BackendName(backend.clone()));

@@ -2,7 +2,8 @@
 //! when it sent a sane one, else a fresh 32-hex id), stores it in the request's
 //! [`RequestContext`] (which the server sends along with the body, [`WithContext`], holding the
 //! connection facts) for the inner layers and the proxy (which sends it on, replacing the
-//! client's), echoes it on the response, and writes the access log.
+//! client's, and echoes it on the answer, as [`error_response`](crate::error::error_response)
+//! does on the gateway's own), and writes the access log.
 
 use crate::error::Body;
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -146,27 +147,29 @@ where
             )
         });
         let fut = self.inner.call(req);
+        // Without the access log there is nothing to do once the answer is ready (the proxy and
+        // the error answers carry the id already): no wrapping future.
+        let Some((start, client, tls, method, path)) = access else {
+            return fut;
+        };
         Box::pin(async move {
-            let mut resp = fut.await?;
-            if let Some((start, client, tls, method, path)) = access {
-                let backend = resp
-                    .extensions()
-                    .get::<BackendName>()
-                    .map(|b| b.0.clone())
-                    .unwrap_or_else(|| "-".into());
-                tracing::info!(
-                    target: "whisk_gateway::access",
-                    client = %client.ip(),
-                    tls,
-                    %method,
-                    path,
-                    status = resp.status().as_u16(),
-                    micros = start.elapsed().as_micros() as u64,
-                    backend = %backend,
-                    request_id = id.to_str().unwrap_or(""),
-                );
-            }
-            resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
+            let resp = fut.await?;
+            let backend = resp
+                .extensions()
+                .get::<BackendName>()
+                .map(|b| b.0.clone())
+                .unwrap_or_else(|| "-".into());
+            tracing::info!(
+                target: "whisk_gateway::access",
+                client = %client.ip(),
+                tls,
+                %method,
+                path,
+                status = resp.status().as_u16(),
+                micros = start.elapsed().as_micros() as u64,
+                backend = %backend,
+                request_id = id.to_str().unwrap_or(""),
+            );
             Ok(resp)
         })
     }
