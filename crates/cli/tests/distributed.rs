@@ -7,7 +7,8 @@
 //! every action in CouchDB; an update or delete through one controller reaches a second
 //! controller's action cache; with CouchDB down requests answer 503 with OpenWhisk's error body
 //! and the platform recovers without a restart once it is back; `whisk status` reports all of
-//! it against the live services.
+//! it against the live services. A second test kills the broker (SQLite storage) under load and
+//! starts it again: every accepted activation still ends with a record.
 
 mod support;
 
@@ -40,12 +41,17 @@ struct Services {
 
 impl Services {
     fn up(dir: &Path) -> Services {
-        let env = vec![
+        Services::up_with(dir, &[])
+    }
+    /// Starts the services with extra settings of the script (e.g. the broker's storage).
+    fn up_with(dir: &Path, extra: &[(&str, &str)]) -> Services {
+        let mut env = vec![
             ("WHISK_SERVICES_DIR".to_string(), dir.display().to_string()),
             ("WHISK_KAFKA_PORT".to_string(), free_port().to_string()),
             ("WHISK_COUCHDB_PORT".to_string(), free_port().to_string()),
             ("WHISK_REDIS_PORT".to_string(), free_port().to_string()),
         ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let s = Services {
             dir: dir.to_path_buf(),
             env,
@@ -462,4 +468,126 @@ async fn couchdb_down_and_back(services: &Services, api: &Api, status_args: &[&s
     assert_eq!(status, 200, "invoke after CouchDB came back: {body}");
     let (_, checks) = whisk_status(status_args, &[]);
     assert_eq!(checks["couchdb"]["state"], "up", "{checks:#?}");
+}
+
+/// The broker (tansu with SQLite storage) is killed while activations keep arriving, then
+/// started again: an invoke during the outage either is accepted or answers 503 with
+/// OpenWhisk's `{error, code}`; every accepted activation ends with a record (a result or a
+/// whisk error), and new work runs once the broker is back, nothing else restarted.
+#[tokio::test(flavor = "multi_thread")]
+async fn broker_restarted_under_load_loses_no_accepted_activation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let services = Services::up_with(&dir.join("services"), &[("WHISK_KAFKA_STORAGE", "sqlite")]);
+    let kafka = format!("127.0.0.1:{}", services.port("WHISK_KAFKA_PORT"));
+    let couch = format!("http://127.0.0.1:{}", services.port("WHISK_COUCHDB_PORT"));
+    let api_port = free_port();
+    let env = vec![(
+        "WHISK_COUCHDB__DB_PREFIX".to_string(),
+        "whisk_restart_".to_string(),
+    )];
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let common = |role: &str| s(&[role, "--kafka", &kafka, "--couchdb", &couch]);
+    let mut controller_args = common("controller");
+    controller_args.extend(s(&["--listen", &format!("127.0.0.1:{api_port}")]));
+    let _controller = Role::spawn(dir, "controller", &controller_args, &env);
+    let mut invoker_args = common("invoker");
+    let data = dir.join("i0").display().to_string();
+    invoker_args.extend(s(&["--id", "0", "--data-dir", &data]));
+    let _invoker = Role::spawn(dir, "invoker0", &invoker_args, &env);
+    let base = format!("http://127.0.0.1:{api_port}");
+    wait_invokers(&base, 1).await;
+    let api = Api::new(&base, GUEST_KEY);
+    api.put_python("busy", WHERE, 128).await;
+    let (status, body) = api
+        .invoke("busy", "blocking=true&result=true", json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Four clients invoke without pause while the broker is killed and started again.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (api, stop) = (api.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut accepted, mut refused) = (vec![], 0);
+                while !stop.is_cancelled() {
+                    let (status, body) = api
+                        .invoke("busy", "blocking=false", json!({"sleep": 0.05}))
+                        .await;
+                    match status {
+                        202 => accepted.push(body["activationId"].as_str().unwrap().to_string()),
+                        503 => {
+                            assert!(
+                                body["error"].is_string() && body["code"].is_string(),
+                                "{body}"
+                            );
+                            refused += 1;
+                        }
+                        _ => panic!("invoke during the broker restart: {status} {body}"),
+                    }
+                }
+                (accepted, refused)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid_file = services.dir.join("kafka/tansu.pid");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()))
+        .trim()
+        .parse()
+        .expect("tansu pid");
+    signal(pid, "KILL");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let out = services.script("up");
+    assert!(
+        out.status.success(),
+        "restarting the broker: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restarted = std::fs::read_to_string(&pid_file).unwrap();
+    assert_ne!(
+        restarted.trim(),
+        pid.to_string(),
+        "the broker was not started again"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.cancel();
+    let (mut accepted, mut refused) = (vec![], 0);
+    for c in clients {
+        let (a, r) = c.await.unwrap();
+        accepted.extend(a);
+        refused += r;
+    }
+    assert!(!accepted.is_empty());
+
+    let mut outcomes = BTreeMap::new();
+    for id in &accepted {
+        let rec = api.record(id, Duration::from_secs(120)).await;
+        let status = rec["response"]["status"].as_str().unwrap().to_string();
+        assert!(
+            status == "success" || status == "whisk internal error",
+            "{rec}"
+        );
+        *outcomes.entry(status).or_insert(0) += 1;
+    }
+    eprintln!(
+        "broker restart under load: {} accepted ({outcomes:?}), {refused} refused with 503",
+        accepted.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = api
+            .invoke("busy", "blocking=true&result=true", json!({}))
+            .await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no blocking invoke succeeded after the broker came back: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -51,22 +51,12 @@ pub struct KafkaConfig {
     /// timeout. Default `2000`.
     pub heartbeat_interval_ms: u32,
     /// `fetch_wait_max_ms`: longest time the broker holds a fetch that has no data
-    /// (`fetch.wait.max.ms`), on the topics of an invocation's path (`invoker<N>`,
-    /// `completed<M>`: every topic not matched by `background_topic_prefixes`). Default `1`.
-    /// tansu 0.6.0 does not answer a waiting fetch when a message arrives: it sleeps half the
-    /// remaining wait and looks again, so a delivery waits up to this long plus a timer tick
-    /// (measured publish→receive p50 at 1 outstanding message: 2.2 ms at 1, 2.8 ms at 2,
-    /// 4.3 ms at 5). Each idle consumer sends about 1000 / (this + 1) fetches a second.
-    /// Apache Kafka answers as soon as data arrives: there, 100-500 costs no latency and
-    /// much less traffic.
+    /// (`fetch.wait.max.ms`). Default `100`. A broker answers a waiting fetch as soon as data
+    /// arrives (Apache Kafka, and the project's tansu build, `deploy/tansu/build.sh`), so this
+    /// costs no latency; it only bounds how often an idle consumer asks (about 10 fetches a
+    /// second). Stock tansu 0.6.0 holds every fetch for the whole wait even when it found data:
+    /// with it, set 1 or 2.
     pub fetch_wait_max_ms: u32,
-    /// `background_fetch_wait_max_ms`: `fetch.wait.max.ms` of the topics off the invocation
-    /// path (`background_topic_prefixes`), where a few tens of milliseconds do not matter and
-    /// idle fetches should be rare. Default `100`.
-    pub background_fetch_wait_max_ms: u32,
-    /// `background_topic_prefixes`: topics whose names start with one of these use
-    /// `background_fetch_wait_max_ms`. Default `["health", "cacheInvalidation"]`.
-    pub background_topic_prefixes: Vec<String>,
     /// `metadata_refresh_ms`: period of metadata refreshes (`topic.metadata.refresh.interval.ms`),
     /// how soon a consumer notices a topic that was re-created. Default `5000`.
     pub metadata_refresh_ms: u32,
@@ -106,9 +96,7 @@ impl Default for KafkaConfig {
             request_timeout_ms: 10_000,
             session_timeout_ms: 6_000,
             heartbeat_interval_ms: 2_000,
-            fetch_wait_max_ms: 2,
-            background_fetch_wait_max_ms: 100,
-            background_topic_prefixes: vec!["health".into(), "cacheInvalidation".into()],
+            fetch_wait_max_ms: 100,
             metadata_refresh_ms: 5_000,
             latest_topic_prefixes: vec!["health".into()],
             prefetch_messages: 1000,
@@ -177,20 +165,6 @@ impl KafkaConfig {
         }
     }
 
-    /// `fetch.wait.max.ms` for `topic`: `background_fetch_wait_max_ms` for the background
-    /// topics, `fetch_wait_max_ms` for the rest.
-    pub fn fetch_wait(&self, topic: &str) -> u32 {
-        if self
-            .background_topic_prefixes
-            .iter()
-            .any(|p| topic.starts_with(p.as_str()))
-        {
-            self.background_fetch_wait_max_ms
-        } else {
-            self.fetch_wait_max_ms
-        }
-    }
-
     fn common(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
@@ -241,7 +215,7 @@ impl KafkaConfig {
                 "heartbeat.interval.ms",
                 self.heartbeat_interval_ms.to_string(),
             )
-            .set("fetch.wait.max.ms", self.fetch_wait(topic).to_string())
+            .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("fetch.error.backoff.ms", "50")
             .set("fetch.min.bytes", "1");
         self.finish(c)
@@ -264,8 +238,6 @@ mod tests {
         assert_eq!(c.offset_reset("health"), "latest");
         assert_eq!(c.offset_reset("invoker0"), "earliest");
         assert_eq!(c.offset_reset("completed3"), "earliest");
-        assert_eq!(c.fetch_wait("invoker0"), 2);
-        assert_eq!(c.fetch_wait("cacheInvalidation0"), 100);
         assert_eq!(
             c.consumer("health", "g").get("fetch.wait.max.ms"),
             Some("100")

@@ -26,7 +26,9 @@
 //! id and a current-leader tag; librdkafka's leader discovery (KIP-951) then looks the topic up
 //! by a null name (`rd_kafka_metadata_update_op`). So consumers must not be running across a
 //! restart of a memory-storage tansu: restart them with it, or give the broker persistent
-//! storage (tansu `postgres://`), where topics survive.
+//! storage (`scripts/kafka.sh` with `WHISK_KAFKA_STORAGE=sqlite`, as docker-compose does), where
+//! topics, messages, offsets and groups survive: a broker killed and started again under load
+//! loses no accepted activation (`crates/cli/tests/distributed.rs`).
 
 pub mod config;
 mod consumer;

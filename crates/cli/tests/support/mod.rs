@@ -354,6 +354,7 @@ pub async fn run_conformance(apihost: &str, data_dir: &Path, extra_env: &[(&str,
 }
 
 /// A small REST client of the platform under test, in the caller's namespace.
+#[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     base: String,
