@@ -21,11 +21,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// Free space kept in a connection's read buffer before each read.
 const READ_SPACE: usize = 8 * 1024;
+
+/// Requests longer than this are written while the answer is watched for (shorter ones fit in
+/// the socket's buffer whether the controller reads them or not).
+const WATCHED_WRITE: usize = 64 * 1024;
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +40,10 @@ pub enum SendError {
     /// The controller closed the connection before any byte of an answer.
     #[error("connection closed before an answer")]
     Closed,
-    /// Writing the request or reading the answer failed.
+    /// Writing the request failed.
+    #[error("write: {0}")]
+    Write(io::Error),
+    /// Reading the answer failed.
     #[error("{0}")]
     Io(io::Error),
     /// The answer is not usable HTTP/1.1.
@@ -65,32 +72,64 @@ impl Conn {
         matches!(self.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Reads until a whole answer head has arrived (to a request made with `method`); returns
-    /// it and the bytes that came after it.
-    async fn read_head(&mut self, method: &Method) -> Result<(Head, Bytes), SendError> {
-        let mut received = false;
-        loop {
-            if self.buf.capacity() - self.buf.len() < READ_SPACE / 4 {
-                self.buf.reserve(READ_SPACE);
+    /// Writes the request in `out` and reads its answer's head. A large request is written
+    /// while the answer is watched for: a controller may answer before it has read the whole
+    /// body (and stop reading it), and that answer is then the answer (the connection is not
+    /// reused: the rest of the request was not sent).
+    async fn exchange(&mut self, method: &Method) -> Result<(Head, Bytes), SendError> {
+        let Conn {
+            stream,
+            buf,
+            out,
+            names,
+        } = self;
+        if out.len() <= WATCHED_WRITE {
+            stream.write_all(out).await.map_err(SendError::Write)?;
+            return read_head(stream, buf, names, method).await;
+        }
+        let (mut rd, mut wr) = stream.split();
+        tokio::select! {
+            written = wr.write_all(out) => written.map_err(SendError::Write)?,
+            early = read_head(&mut rd, buf, names, method) => {
+                let (mut head, rest) = early?;
+                head.keep_alive = false;
+                return Ok((head, rest));
             }
-            match self.stream.read_buf(&mut self.buf).await {
-                Ok(0) | Err(_) if !received => return Err(SendError::Closed),
-                Ok(0) => {
-                    return Err(SendError::Io(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed within the answer head",
-                    )))
-                }
-                Ok(_) => received = true,
-                Err(e) => return Err(SendError::Io(e)),
+        }
+        read_head(&mut rd, buf, names, method).await
+    }
+}
+
+/// Reads from `rd` into `buf` until a whole answer head has arrived (to a request made with
+/// `method`); returns it and the bytes that came after it.
+async fn read_head<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    names: &mut NameCache,
+    method: &Method,
+) -> Result<(Head, Bytes), SendError> {
+    let mut received = !buf.is_empty();
+    loop {
+        if buf.capacity() - buf.len() < READ_SPACE / 4 {
+            buf.reserve(READ_SPACE);
+        }
+        match rd.read_buf(buf).await {
+            Ok(0) | Err(_) if !received => return Err(SendError::Closed),
+            Ok(0) => {
+                return Err(SendError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed within the answer head",
+                )))
             }
-            // Frozen, so that header values and the body share the bytes read.
-            let data = self.buf.split().freeze();
-            match h1::parse_head(&data, method, &mut self.names)? {
-                Some((head, len)) => return Ok((head, data.slice(len..))),
-                // A head split across reads (rare): keep what came, read on.
-                None => self.buf = BytesMut::from(data),
-            }
+            Ok(_) => received = true,
+            Err(e) => return Err(SendError::Io(e)),
+        }
+        // Frozen, so that header values and the body share the bytes read.
+        let data = buf.split().freeze();
+        match h1::parse_head(&data, method, names)? {
+            Some((head, len)) => return Ok((head, data.slice(len..))),
+            // A head split across reads (rare): keep what came, read on.
+            None => *buf = BytesMut::from(data),
         }
     }
 }
@@ -138,15 +177,10 @@ impl Pool {
                 None => (Box::pin(self.connect(backend)).await?, false),
             };
             write(&mut conn.out);
-            if let Err(e) = conn.stream.write_all(&conn.out).await {
-                // Nothing the controller could act on got through: try another connection.
-                if reused {
-                    continue;
-                }
-                return Err(SendError::Io(e));
-            }
-            match conn.read_head(method).await {
+            match conn.exchange(method).await {
                 Ok((head, rest)) => return Ok(self.answer(conn, head, rest)),
+                // Nothing the controller could act on got through: try another connection.
+                Err(SendError::Write(_)) if reused => continue,
                 Err(SendError::Closed) if reused && idempotent => continue,
                 Err(e) => return Err(e),
             }
@@ -573,6 +607,39 @@ mod tests {
             );
             assert!(pool.idle.lock().is_empty());
         }
+    }
+
+    /// A controller that answers a large request before reading its body (and never reads it):
+    /// the answer comes back at once, and the connection is not kept.
+    #[tokio::test]
+    async fn early_answer_to_a_large_request() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend =
+            Backend::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let answer = b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\n\r\nno";
+            s.write_all(answer).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await; // holds it, reads nothing more
+        });
+        let pool = pool();
+        let body = vec![b'x'; 32 * 1024 * 1024];
+        let write = |out: &mut BytesMut| {
+            let mut w = h1::RequestWriter::start(out, &Method::POST, &["/"]);
+            w.header("content-length", &[body.len().to_string().as_bytes()]);
+            w.finish(&body);
+        };
+        let send = pool.send(&backend, &Method::POST, false, write);
+        let resp = tokio::time::timeout(Duration::from_secs(10), send)
+            .await
+            .expect("answered before the body was read")
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"no");
+        assert!(pool.idle.lock().is_empty());
     }
 
     /// A reused connection the controller closed without answering: an idempotent request is
