@@ -74,6 +74,27 @@ impl Services {
             .output()
             .expect("running scripts/services.sh")
     }
+    /// SIGKILLs the service whose pid file is `pid_file` (under the services folder), as a
+    /// crash; returns its pid.
+    fn crash(&self, pid_file: &str) -> u32 {
+        let path = self.dir.join(pid_file);
+        let pid: u32 = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        signal(pid, "KILL");
+        pid
+    }
+    /// Starts again what is not running (`scripts/services.sh up`).
+    fn up_again(&self, what: &str) {
+        let out = self.script("up");
+        assert!(
+            out.status.success(),
+            "restarting {what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     fn port(&self, name: &str) -> String {
         self.env
             .iter()
@@ -305,16 +326,7 @@ async fn three_invokers_over_kafka_and_couchdb() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     invokers[1].kill("KILL");
-    let mut outcomes = BTreeMap::new();
-    for id in &ids {
-        let rec = api.record(id, Duration::from_secs(90)).await;
-        let status = rec["response"]["status"].as_str().unwrap().to_string();
-        assert!(
-            status == "success" || status == "whisk internal error",
-            "{rec}"
-        );
-        *outcomes.entry(status).or_insert(0) += 1;
-    }
+    let outcomes = outcomes(&api, &ids).await;
     eprintln!("after killing invoker1: {outcomes:?}");
     tokio::time::sleep(Duration::from_secs(4)).await; // invoker1 is offline now
     for i in 0..6 {
@@ -373,6 +385,22 @@ async fn three_invokers_over_kafka_and_couchdb() {
     drop(invokers);
 }
 
+/// Waits for the record of each of `ids` (at most 120 s each): every one must end with a
+/// result or a whisk error. Returns how many ended each way.
+async fn outcomes(api: &Api, ids: &[String]) -> BTreeMap<String, usize> {
+    let mut outcomes = BTreeMap::new();
+    for id in ids {
+        let rec = api.record(id, Duration::from_secs(120)).await;
+        let status = rec["response"]["status"].as_str().unwrap().to_string();
+        assert!(
+            status == "success" || status == "whisk internal error",
+            "{rec}"
+        );
+        *outcomes.entry(status).or_insert(0) += 1;
+    }
+    outcomes
+}
+
 /// Invokes `name` through `api` until it answers `status` (and `result`, unless null), for at
 /// most 10 s: another controller's cache invalidation arrives over Kafka.
 async fn invoke_until(api: &Api, name: &str, status: u16, result: serde_json::Value) {
@@ -396,13 +424,7 @@ async fn invoke_until(api: &Api, name: &str, status: u16, result: serde_json::Va
 /// time and `whisk status` says CouchDB is down (invokers still listed up); then starts it
 /// again and the same controller and invokers work, nothing restarted.
 async fn couchdb_down_and_back(services: &Services, api: &Api, status_args: &[&str]) {
-    let pid_file = services.dir.join("couchdb/pid");
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()))
-        .trim()
-        .parse()
-        .expect("pouchdb-server pid");
-    signal(pid, "KILL");
+    services.crash("couchdb/pid");
 
     for (method, path) in [
         (reqwest::Method::GET, "actions"),
@@ -440,12 +462,7 @@ async fn couchdb_down_and_back(services: &Services, api: &Api, status_args: &[&s
         assert_eq!(checks[&format!("invoker{i}")]["state"], "up", "{checks:#?}");
     }
 
-    let out = services.script("up");
-    assert!(
-        out.status.success(),
-        "restarting CouchDB: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    services.up_again("CouchDB");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = api
@@ -532,21 +549,10 @@ async fn broker_restarted_under_load_loses_no_accepted_activation() {
         })
         .collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let pid_file = services.dir.join("kafka/tansu.pid");
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()))
-        .trim()
-        .parse()
-        .expect("tansu pid");
-    signal(pid, "KILL");
+    let pid = services.crash("kafka/tansu.pid");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let out = services.script("up");
-    assert!(
-        out.status.success(),
-        "restarting the broker: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let restarted = std::fs::read_to_string(&pid_file).unwrap();
+    services.up_again("the broker");
+    let restarted = std::fs::read_to_string(services.dir.join("kafka/tansu.pid")).unwrap();
     assert_ne!(
         restarted.trim(),
         pid.to_string(),
@@ -562,16 +568,7 @@ async fn broker_restarted_under_load_loses_no_accepted_activation() {
     }
     assert!(!accepted.is_empty());
 
-    let mut outcomes = BTreeMap::new();
-    for id in &accepted {
-        let rec = api.record(id, Duration::from_secs(120)).await;
-        let status = rec["response"]["status"].as_str().unwrap().to_string();
-        assert!(
-            status == "success" || status == "whisk internal error",
-            "{rec}"
-        );
-        *outcomes.entry(status).or_insert(0) += 1;
-    }
+    let outcomes = outcomes(&api, &accepted).await;
     eprintln!(
         "broker restart under load: {} accepted ({outcomes:?}), {refused} refused with 503",
         accepted.len()
