@@ -82,17 +82,20 @@ impl Standalone {
         {
             anyhow::bail!("the invoker did not report healthy within 10 s");
         }
-        let server = tokio::spawn(whisk_controller::serve(
-            listener,
-            controller.router(),
-            shutdown.clone(),
-        ));
+        // The gateway (and its certificates) first: once the API answers, clients may look for
+        // the CA. The API's socket is bound already, so the gateway's first requests wait in
+        // its backlog.
         let tls_addr = match settings.tls_listen {
             Some(tls) => {
                 Some(front_with_gateway(&settings, &data_dir, tls, addr, shutdown.clone()).await?)
             }
             None => None,
         };
+        let server = tokio::spawn(whisk_controller::serve(
+            listener,
+            controller.router(),
+            shutdown.clone(),
+        ));
         // `whisk admin user create --data-dir` finds the server holding the store here.
         if let Err(e) = std::fs::write(data_dir.join("apihost"), format!("http://{addr}\n")) {
             tracing::warn!(error = %e, "cannot record the API address in the data dir");
