@@ -10,8 +10,8 @@
 # latency and the throughput of every invocation in distributed mode:
 #   - a fetch that found data still slept out the rest of its max wait (fetch.wait.max.ms), so
 #     every message waited that long, and a fetch waiting for data looked at the storage once;
-#     now it answers at once, and a waiting fetch is woken by every produce (and looks again
-#     every 25 ms at most);
+#     now it answers at once, and a waiting fetch is woken by every produce to one of its
+#     topics (and looks again every 25 ms at most);
 #   - the memory engine listed every batch the partition held on each fetch, so fetches got
 #     slower with every message kept; it now reads the batches from the fetch offset on directly.
 # Both are upstream bugs, not whisk-rs choices; the patch is small enough to send upstream.
