@@ -81,28 +81,8 @@ async fn the_seeds_workflow_and_collectives_in_containers() {
 
     api.put_action("ring", json!({"kind": "blackbox", "image": "whisk/python3action", "code": include_str!("../../../functions/ring.py")}), 128).await;
     api.put_action("allreduce", json!({"kind": "blackbox", "image": "whisk/python3action", "code": include_str!("../../../functions/allreduce.py")}), 128).await;
-    for n in [2u64, 4] {
-        let expected = n * (n - 1) / 2;
-        let (status, body) = api
-            .invoke(
-                "ring",
-                &format!("blocking=true&result=true&instances={n}"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["results"][0]["token"], expected, "{body}");
-        let (status, body) = api
-            .invoke(
-                "allreduce",
-                &format!("blocking=true&result=true&instances={n}"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        for r in body["results"].as_array().unwrap() {
-            assert_eq!(r["sum"], expected, "{body}");
-        }
+    for n in [2, 4] {
+        api.check_ring_and_allreduce(n).await;
     }
 
     // The same npm-client conformance suite as the process runtime, every action in a

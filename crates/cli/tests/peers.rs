@@ -335,29 +335,7 @@ async fn ring_and_allreduce_give_the_right_answers() {
     let api = Api::new(&server.url(""), GUEST_KEY);
     api.put_python("ring", RING, 128).await;
     api.put_python("allreduce", ALLREDUCE, 128).await;
-    for n in [2u64, 8, 32] {
-        let expected = n * (n - 1) / 2;
-        let (status, body) = api
-            .invoke(
-                "ring",
-                &format!("blocking=true&result=true&instances={n}"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, 200, "ring of {n}: {body}");
-        let results = body["results"].as_array().unwrap();
-        assert_eq!(results.len() as u64, n);
-        assert_eq!(results[0]["token"], expected, "ring of {n}: {body}");
-        let (status, body) = api
-            .invoke(
-                "allreduce",
-                &format!("blocking=true&result=true&instances={n}"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, 200, "allreduce of {n}: {body}");
-        for r in body["results"].as_array().unwrap() {
-            assert_eq!(r["sum"], expected, "allreduce of {n}: {body}");
-        }
+    for n in [2, 8, 32] {
+        api.check_ring_and_allreduce(n).await;
     }
 }

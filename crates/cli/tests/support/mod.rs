@@ -372,6 +372,24 @@ impl Api {
         }
     }
 
+    /// Runs the gang actions `ring` and `allreduce` (functions/ring.py, allreduce.py, already
+    /// created) with `n` instances: the token that went round the ring and every instance's
+    /// sum are 0 + 1 + … + (n − 1).
+    pub async fn check_ring_and_allreduce(&self, n: u64) {
+        let expected = n * (n - 1) / 2;
+        let gang = format!("blocking=true&result=true&instances={n}");
+        let (status, body) = self.invoke("ring", &gang, serde_json::json!({})).await;
+        assert_eq!(status, 200, "ring of {n}: {body}");
+        let results = body["results"].as_array().unwrap();
+        assert_eq!(results.len() as u64, n, "ring of {n}: {body}");
+        assert_eq!(results[0]["token"], expected, "ring of {n}: {body}");
+        let (status, body) = self.invoke("allreduce", &gang, serde_json::json!({})).await;
+        assert_eq!(status, 200, "allreduce of {n}: {body}");
+        for r in body["results"].as_array().unwrap() {
+            assert_eq!(r["sum"], expected, "allreduce of {n}: {body}");
+        }
+    }
+
     /// A request to `/api/v1/namespaces/_/{path}`.
     pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
