@@ -27,10 +27,6 @@ stamp="$VERSION-$(sha256sum "$here/tansu-storage-$VERSION.patch" | cut -c1-16)"
 
 log() { echo "tansu build: $*" >&2; }
 
-if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then
-  echo "$bin"
-  exit 0
-fi
 # One build at a time (tests and scripts may ask at once); the second finds the first's binary.
 mkdir -p "$cache/bin"
 exec 9>"$cache/tansu-build.lock"
