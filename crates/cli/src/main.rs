@@ -11,6 +11,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use whisk_cli::config::GlobalArgs;
 
+/// mimalloc instead of glibc's malloc: the services allocate small, short-lived buffers per
+/// request (the gateway spent ~9 % of its instructions in glibc's malloc and free).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// whisk: a client (and a standalone server) for OpenWhisk-compatible platforms.
 #[derive(Debug, Parser)]
 #[command(name = "whisk", version, about)]
