@@ -7,7 +7,7 @@
 //! [`pool`]: crate::pool
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 use std::mem::MaybeUninit;
 
@@ -56,8 +56,12 @@ pub enum Framing {
 /// An answer's head.
 #[derive(Debug)]
 pub struct Head {
-    /// Status, version and headers (hop-by-hop ones still there: the proxy strips them).
-    pub parts: http::response::Parts,
+    /// The status.
+    pub status: StatusCode,
+    /// HTTP/1.0 or 1.1.
+    pub version: Version,
+    /// The header lines to pass on.
+    pub headers: RawHeaders,
     /// How the body ends.
     pub framing: Framing,
     /// Whether the connection may carry another request once the body is read.
@@ -118,7 +122,7 @@ const CACHED_NAMES: usize = 32;
 
 impl NameCache {
     /// The name `raw` of the header at `index` in an answer.
-    fn name(&mut self, index: usize, raw: &[u8]) -> Result<HeaderName, ParseError> {
+    pub(crate) fn name(&mut self, index: usize, raw: &[u8]) -> Result<HeaderName, ParseError> {
         if let Some(name) = self.names.get(index) {
             if name.as_str().as_bytes() == raw {
                 return Ok(name.clone());
@@ -140,12 +144,10 @@ impl NameCache {
 
 /// Parses the answer head at the start of `data` (to a request made with `method`); returns
 /// it with its length (the body starts there), or `Ok(None)` when more bytes are needed.
-/// Interim answers (1xx but 101) are skipped. Header values share `data`'s bytes.
-pub fn parse_head(
-    data: &Bytes,
-    method: &Method,
-    names: &mut NameCache,
-) -> Result<Option<(Head, usize)>, ParseError> {
+/// Interim answers (1xx but 101) are skipped. The header lines are kept as they came
+/// ([`RawHeaders`], sharing `data`'s bytes when none is dropped): the gateway passes them on
+/// without building a header map.
+pub fn parse_head(data: &Bytes, method: &Method) -> Result<Option<(Head, usize)>, ParseError> {
     let mut offset = 0;
     loop {
         let buf = &data[offset..];
@@ -170,48 +172,95 @@ pub fn parse_head(
         if status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(ParseError::Upgrade);
         }
-        offset += len;
         if status.is_informational() {
+            offset += len;
             continue;
         }
         let http10 = resp.version == Some(0);
-        // Room for the `X-Request-ID` the gateway adds: no growing the map for it.
-        let mut headers = HeaderMap::with_capacity(resp.headers.len() + 1);
         let mut length = None;
         let mut chunked = false;
         let mut has_te = false;
         let mut close = http10;
         let mut keep_alive_10 = false;
-        for (index, h) in resp.headers.iter().enumerate() {
-            let name = names.name(index, h.name.as_bytes())?;
-            let raw = h.value;
-            if name == header::CONTENT_LENGTH {
-                let n = parse_length(raw)?;
-                if length.is_some_and(|m| m != n) {
-                    return Err(ParseError::Header("Content-Length"));
+        let mut has_date = false;
+        // Whether a line must go (then the lines are copied without it).
+        let mut drop_any = false;
+        // Names listed in `Connection` besides close and keep-alive (they go too).
+        let mut listed: Vec<&[u8]> = Vec::new();
+        // Bytes of the lines written as `name: value\r\n`, and whether each came so.
+        let mut canonical = 0;
+        let mut tidy = true;
+        let at = |part: &[u8]| part.as_ptr() as usize - buf.as_ptr() as usize;
+        for h in resp.headers.iter() {
+            let (name, raw) = (h.name.as_bytes(), h.value);
+            canonical += name.len() + raw.len() + 4;
+            tidy &= at(raw) == at(name) + name.len() + 2
+                && buf.get(at(raw) + raw.len()) == Some(&b'\r');
+            match Known::of(name) {
+                Known::ContentLength => {
+                    let n = parse_length(raw)?;
+                    if length.is_some_and(|m| m != n) {
+                        return Err(ParseError::Header("Content-Length"));
+                    }
+                    length = Some(n);
                 }
-                length = Some(n);
-            } else if name == header::TRANSFER_ENCODING {
-                // Only the last coding matters: chunked there, else the body runs to the close.
-                chunked = last_token(raw).eq_ignore_ascii_case(b"chunked");
-                close |= !chunked;
-                has_te = true;
-            } else if name == header::CONNECTION {
-                for token in raw.split(|&b| b == b',') {
-                    let token = token.trim_ascii();
-                    close |= token.eq_ignore_ascii_case(b"close");
-                    keep_alive_10 |= token.eq_ignore_ascii_case(b"keep-alive");
+                Known::TransferEncoding => {
+                    // Only the last coding matters: chunked there, else the body runs to the
+                    // close.
+                    chunked = last_token(raw).eq_ignore_ascii_case(b"chunked");
+                    close |= !chunked;
+                    has_te = true;
+                    drop_any = true;
+                }
+                Known::Connection => {
+                    for token in raw.split(|&b| b == b',') {
+                        let token = token.trim_ascii();
+                        if token.eq_ignore_ascii_case(b"close") {
+                            close = true;
+                        } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                            keep_alive_10 = true;
+                        } else if !token.is_empty() {
+                            listed.push(token);
+                        }
+                    }
+                    drop_any = true;
+                }
+                Known::Date => has_date = true,
+                Known::Dropped => drop_any = true,
+                Known::Other => {}
+            }
+        }
+        // Both: Transfer-Encoding wins (Content-Length goes), and the connection cannot be
+        // trusted afterwards.
+        let has_length = length.is_some() && !has_te;
+        close |= has_te && length.is_some();
+        let headers: &[httparse::Header<'_>] = resp.headers;
+        let lines = match (headers.first(), headers.last()) {
+            (Some(first), Some(last)) => {
+                if !drop_any && tidy {
+                    let end = at(last.value) + last.value.len() + 2;
+                    data.slice(offset + at(first.name.as_bytes())..offset + end)
+                } else {
+                    let mut out = BytesMut::with_capacity(canonical);
+                    for h in resp.headers.iter() {
+                        let name = h.name.as_bytes();
+                        let gone = match Known::of(name) {
+                            Known::TransferEncoding | Known::Connection | Known::Dropped => true,
+                            Known::ContentLength => !has_length,
+                            _ => listed.iter().any(|l| l.eq_ignore_ascii_case(name)),
+                        };
+                        if !gone {
+                            out.extend_from_slice(name);
+                            out.extend_from_slice(b": ");
+                            out.extend_from_slice(h.value);
+                            out.extend_from_slice(b"\r\n");
+                        }
+                    }
+                    out.freeze()
                 }
             }
-            let value = HeaderValue::from_maybe_shared(data.slice_ref(raw))
-                .map_err(|_| ParseError::Head(httparse::Error::HeaderValue))?;
-            headers.append(name, value);
-        }
-        if has_te && length.is_some() {
-            // Both: Transfer-Encoding wins, and the connection cannot be trusted afterwards.
-            headers.remove(header::CONTENT_LENGTH);
-            close = true;
-        }
+            _ => Bytes::new(),
+        };
         let framing = if *method == Method::HEAD
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED
@@ -231,25 +280,107 @@ pub fn parse_head(
             }
         };
         let keep_alive = framing != Framing::Close && !(close && !(http10 && keep_alive_10));
-        let mut parts = http::Response::new(()).into_parts().0;
-        parts.status = status;
-        parts.version = if http10 {
-            Version::HTTP_10
-        } else {
-            Version::HTTP_11
-        };
-        parts.headers = headers;
         let head = Head {
-            parts,
+            status,
+            version: if http10 {
+                Version::HTTP_10
+            } else {
+                Version::HTTP_11
+            },
+            headers: RawHeaders {
+                lines,
+                has_date,
+                has_length,
+            },
             framing,
             keep_alive,
         };
-        return Ok(Some((head, offset)));
+        return Ok(Some((head, offset + len)));
+    }
+}
+
+/// Header names the parser of answers looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Date,
+    /// Hop-by-hop, or `X-Request-ID` (the gateway sends its own).
+    Dropped,
+    Other,
+}
+
+impl Known {
+    fn of(name: &[u8]) -> Self {
+        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+        match name.len() {
+            2 if is(b"te") => Known::Dropped,
+            4 if is(b"date") => Known::Date,
+            7 if is(b"trailer") || is(b"upgrade") => Known::Dropped,
+            10 if is(b"connection") => Known::Connection,
+            10 if is(b"keep-alive") => Known::Dropped,
+            12 if is(b"x-request-id") => Known::Dropped,
+            14 if is(b"content-length") => Known::ContentLength,
+            16 if is(b"proxy-connection") => Known::Dropped,
+            17 if is(b"transfer-encoding") => Known::TransferEncoding,
+            _ => Known::Other,
+        }
+    }
+}
+
+/// An answer's header lines as they came, without the hop-by-hop ones (and those `Connection`
+/// names), `X-Request-ID`, and `Content-Length` when `Transfer-Encoding` overrides it.
+#[derive(Debug, Clone, Default)]
+pub struct RawHeaders {
+    /// `name: value\r\n` lines.
+    pub lines: Bytes,
+    /// Whether a `Date` line is among them.
+    pub has_date: bool,
+    /// Whether a `Content-Length` line is among them.
+    pub has_length: bool,
+}
+
+impl RawHeaders {
+    /// The lines added to `map` (for a client that needs a header map: HTTP/2).
+    pub fn append_to(&self, map: &mut HeaderMap) {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        // The lines passed the answer's parser already; the blank line ends them.
+        let mut text = BytesMut::with_capacity(self.lines.len() + 2);
+        text.extend_from_slice(&self.lines);
+        text.extend_from_slice(b"\r\n");
+        let text = text.freeze();
+        if let Ok(httparse::Status::Complete((_, headers))) =
+            httparse::parse_headers(&text, &mut slots)
+        {
+            for h in headers.iter() {
+                let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(h.name.as_bytes()),
+                    HeaderValue::from_maybe_shared(text.slice_ref(h.value)),
+                ) else {
+                    continue;
+                };
+                map.append(name, value);
+            }
+        }
+    }
+}
+
+/// `n` in decimal, written at the end of `buf`.
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
 /// A `Content-Length` value: digits, possibly a list of the same number.
-fn parse_length(raw: &[u8]) -> Result<u64, ParseError> {
+pub(crate) fn parse_length(raw: &[u8]) -> Result<u64, ParseError> {
     let bad = ParseError::Header("Content-Length");
     let mut result = None;
     for part in raw.split(|&b| b == b',') {
@@ -268,7 +399,7 @@ fn parse_length(raw: &[u8]) -> Result<u64, ParseError> {
     result.ok_or(bad)
 }
 
-fn last_token(raw: &[u8]) -> &[u8] {
+pub(crate) fn last_token(raw: &[u8]) -> &[u8] {
     raw.rsplit(|&b| b == b',')
         .next()
         .unwrap_or_default()
@@ -377,7 +508,11 @@ mod tests {
 
     fn parse(text: &str, method: Method) -> Result<Option<Head>, ParseError> {
         let data = Bytes::copy_from_slice(text.as_bytes());
-        Ok(parse_head(&data, &method, &mut NameCache::default())?.map(|(head, _)| head))
+        Ok(parse_head(&data, &method)?.map(|(head, _)| head))
+    }
+
+    fn lines(head: &Head) -> &str {
+        std::str::from_utf8(&head.headers.lines).unwrap()
     }
 
     #[test]
@@ -394,36 +529,53 @@ mod tests {
     }
 
     #[test]
-    fn heads() {
+    fn names_cached_by_position() {
         let mut names = NameCache::default();
-        let text = &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-a: b\r\n\r\nokNEXT"[..];
-        for _ in 0..2 {
-            let data = Bytes::from_static(text);
-            let (head, len) = parse_head(&data, &Method::GET, &mut names)
-                .unwrap()
-                .unwrap();
-            assert_eq!(head.parts.status, 200);
-            assert_eq!(head.framing, Framing::Length(2));
-            assert!(head.keep_alive);
-            assert_eq!(head.parts.headers["x-a"], "b");
-            assert_eq!(head.parts.headers["content-length"], "2");
-            assert_eq!(&data[len..], b"okNEXT");
-        }
-        // Only the name sent in lower case is kept, at its position.
-        assert_eq!(names.names.len(), 0);
-        let data = Bytes::from_static(b"HTTP/1.1 200 OK\r\nx-b: 1\r\nx-a: 2\r\n\r\n");
-        let (head, _) = parse_head(&data, &Method::GET, &mut names)
-            .unwrap()
-            .unwrap();
+        assert_eq!(names.name(0, b"X-A").unwrap(), "x-a");
+        // Only names sent in lower case are kept, at their position.
+        assert!(names.names.is_empty());
+        assert_eq!(names.name(0, b"x-b").unwrap(), "x-b");
+        assert_eq!(names.name(1, b"x-a").unwrap(), "x-a");
         assert_eq!(names.names, ["x-b", "x-a"]);
-        assert_eq!(head.parts.headers["x-a"], "2");
-        let data = Bytes::from_static(b"HTTP/1.1 200 OK\r\nx-a: 3\r\nx-b: 4\r\n\r\n");
-        let (head, _) = parse_head(&data, &Method::GET, &mut names)
+        assert_eq!(names.name(0, b"x-a").unwrap(), "x-a");
+        assert_eq!(names.names, ["x-a", "x-a"]);
+        assert!(names.name(2, b"bad name").is_err());
+    }
+
+    #[test]
+    fn heads() {
+        let text = &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-a: b\r\n\r\nokNEXT"[..];
+        let data = Bytes::from_static(text);
+        let (head, len) = parse_head(&data, &Method::GET).unwrap().unwrap();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.framing, Framing::Length(2));
+        assert!(head.keep_alive);
+        assert_eq!(lines(&head), "Content-Length: 2\r\nx-a: b\r\n");
+        assert!(head.headers.has_length && !head.headers.has_date);
+        assert_eq!(&data[len..], b"okNEXT");
+        let mut map = HeaderMap::new();
+        head.headers.append_to(&mut map);
+        assert_eq!(map["x-a"], "b");
+        assert_eq!(map["content-length"], "2");
+
+        // Hop-by-hop lines, those `Connection` names and X-Request-ID go; untidy lines are
+        // written out again.
+        let head = parse(
+            "HTTP/1.1 200 OK\r\nDate: d\r\nConnection: keep-alive, x-secret\r\nX-Secret: 1\r\n\
+             Keep-Alive: 5\r\nx-request-id: theirs\r\nx-b:  spaced \r\nContent-Length: 0\r\n\r\n",
+            Method::GET,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            lines(&head),
+            "Date: d\r\nx-b: spaced\r\nContent-Length: 0\r\n"
+        );
+        assert!(head.headers.has_date && head.headers.has_length);
+        let head = parse("HTTP/1.1 200 OK\nx-a: 1\n\n", Method::GET)
             .unwrap()
             .unwrap();
-        assert_eq!(names.names, ["x-a", "x-b"]);
-        assert_eq!(head.parts.headers["x-a"], "3");
-        assert_eq!(head.parts.headers["x-b"], "4");
+        assert_eq!(lines(&head), "x-a: 1\r\n");
 
         // Split reads: partial until the blank line.
         let mut text = b"HTTP/1.1 200 OK\r\nContent-Len".to_vec();
@@ -473,7 +625,8 @@ mod tests {
         let head = parse(text, Method::GET).unwrap().unwrap();
         assert_eq!(head.framing, Framing::Chunked);
         assert!(!head.keep_alive);
-        assert!(head.parts.headers.get("content-length").is_none());
+        assert_eq!(lines(&head), "");
+        assert!(!head.headers.has_length);
         let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";
         assert_eq!(
             parse(text, Method::GET).unwrap().unwrap().framing,
@@ -482,10 +635,7 @@ mod tests {
 
         // Interim answers are skipped.
         let text = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(
-            parse(text, Method::POST).unwrap().unwrap().parts.status,
-            201
-        );
+        assert_eq!(parse(text, Method::POST).unwrap().unwrap().status, 201);
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //!
 //! Layout:
 //! - [`config`]: [`GatewayConfig`], every setting with its default.
-//! - [`server`]: [`Gateway`]: listeners, TLS handshakes, HTTP/1.1 and HTTP/2, graceful
-//!   shutdown.
+//! - [`server`]: [`Gateway`]: listeners, TLS handshakes, HTTP/2 (hyper), graceful shutdown.
+//! - [`h1_server`]: the HTTP/1.x server side: request heads and bodies, answers, keep-alive.
 //! - [`request_id`]: the outermost layer: `X-Request-ID`, connection facts, access log.
 //! - [`limits`]: rate, concurrency and in-flight limits as tower layers (429, 503).
 //! - [`proxy`]: body limit (413), forwarding, failover, 502 and 504.
@@ -28,6 +28,7 @@ pub mod certs;
 pub mod config;
 pub mod error;
 pub mod h1;
+pub mod h1_server;
 pub mod limits;
 pub mod pool;
 pub mod proxy;

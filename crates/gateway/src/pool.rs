@@ -11,7 +11,7 @@
 
 use crate::backend::Backend;
 use crate::error::BoxError;
-use crate::h1::{self, ChunkedDecoder, Decoded, Framing, Head, NameCache, ParseError};
+use crate::h1::{self, ChunkedDecoder, Decoded, Framing, Head, ParseError, RawHeaders};
 use bytes::{Bytes, BytesMut};
 use http::{Method, Response};
 use hyper::body::{Body, Frame, SizeHint};
@@ -51,13 +51,12 @@ pub enum SendError {
     Parse(#[from] ParseError),
 }
 
-/// One connection to a controller, what has been read from it but not used yet, the buffer
-/// requests are written from, and the header names of its answers.
+/// One connection to a controller, what has been read from it but not used yet, and the buffer
+/// requests are written from.
 struct Conn {
     stream: TcpStream,
     buf: BytesMut,
     out: BytesMut,
-    names: NameCache,
 }
 
 impl Conn {
@@ -77,26 +76,21 @@ impl Conn {
     /// body (and stop reading it), and that answer is then the answer (the connection is not
     /// reused: the rest of the request was not sent).
     async fn exchange(&mut self, method: &Method) -> Result<(Head, Bytes), SendError> {
-        let Conn {
-            stream,
-            buf,
-            out,
-            names,
-        } = self;
+        let Conn { stream, buf, out } = self;
         if out.len() <= WATCHED_WRITE {
             stream.write_all(out).await.map_err(SendError::Write)?;
-            return read_head(stream, buf, names, method).await;
+            return read_head(stream, buf, method).await;
         }
         let (mut rd, mut wr) = stream.split();
         tokio::select! {
             written = wr.write_all(out) => written.map_err(SendError::Write)?,
-            early = read_head(&mut rd, buf, names, method) => {
+            early = read_head(&mut rd, buf, method) => {
                 let (mut head, rest) = early?;
                 head.keep_alive = false;
                 return Ok((head, rest));
             }
         }
-        read_head(&mut rd, buf, names, method).await
+        read_head(&mut rd, buf, method).await
     }
 }
 
@@ -105,7 +99,6 @@ impl Conn {
 async fn read_head<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
-    names: &mut NameCache,
     method: &Method,
 ) -> Result<(Head, Bytes), SendError> {
     let mut received = !buf.is_empty();
@@ -126,7 +119,7 @@ async fn read_head<R: AsyncRead + Unpin>(
         }
         // Frozen, so that header values and the body share the bytes read.
         let data = buf.split().freeze();
-        match h1::parse_head(&data, method, names)? {
+        match h1::parse_head(&data, method)? {
             Some((head, len)) => return Ok((head, data.slice(len..))),
             // A head split across reads (rare): keep what came, read on.
             None => *buf = BytesMut::from(data),
@@ -219,10 +212,14 @@ impl Pool {
                         keep_alive,
                         pool: self.clone(),
                     })),
+                    headers: None,
                 }
             }
         };
-        Response::from_parts(head.parts, body)
+        let mut resp = Response::new(body.with_headers(head.headers));
+        *resp.status_mut() = head.status;
+        *resp.version_mut() = head.version;
+        resp
     }
 
     /// The newest idle connection that can take a request; unusable ones are dropped.
@@ -279,7 +276,6 @@ impl Pool {
             stream,
             buf: BytesMut::with_capacity(READ_SPACE),
             out: BytesMut::new(),
-            names: NameCache::default(),
         })
     }
 }
@@ -325,9 +321,12 @@ enum State {
 }
 
 /// A controller's answer body: whole, or read from its connection, which goes back to the pool
-/// when the body has been read to its end (a body dropped before its end closes it).
+/// when the body has been read to its end (a body dropped before its end closes it). It also
+/// carries the answer's header lines as they came ([`RawHeaders`]): the HTTP/1.x server writes
+/// them as they are, without a header map in between.
 pub struct PooledBody {
     state: State,
+    headers: Option<RawHeaders>,
 }
 
 impl PooledBody {
@@ -338,7 +337,26 @@ impl PooledBody {
         } else {
             State::Full(data)
         };
-        Self { state }
+        Self {
+            state,
+            headers: None,
+        }
+    }
+
+    /// This body with the header lines of its answer.
+    fn with_headers(mut self, headers: RawHeaders) -> Self {
+        self.headers = Some(headers);
+        self
+    }
+
+    /// The header lines of the controller's answer (see [`RawHeaders`]).
+    pub fn raw_headers(&self) -> Option<&RawHeaders> {
+        self.headers.as_ref()
+    }
+
+    /// Takes the header lines of the controller's answer out.
+    pub fn take_raw_headers(&mut self) -> Option<RawHeaders> {
+        self.headers.take()
     }
 
     /// The body is read: the connection goes back to the pool if it may.

@@ -8,7 +8,8 @@ use crate::backend::Backend;
 use crate::backend::Backends;
 use crate::config::GatewayConfig;
 use crate::error::{error_response, Body, BoxError};
-use crate::h1::RequestWriter;
+use crate::h1::{decimal, RequestWriter};
+use crate::h1_server::{BodyRefused, DRAIN_CAP};
 use crate::pool::{Pool, PooledBody, SendError};
 use crate::request_id::{BackendName, RequestContext, ResponseFuture, WithContext, X_REQUEST_ID};
 use bytes::{Bytes, BytesMut};
@@ -26,10 +27,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
-
-/// Past the body limit, at most this much more is read and thrown away so that the client sees
-/// the 413 instead of a reset connection; beyond it the connection is just closed.
-const DRAIN_CAP: u64 = 64 * 1024 * 1024;
 
 /// Builds a pooled client to the controllers (the health checks' client).
 pub fn backend_client<B>(config: &GatewayConfig) -> Client<HttpConnector, B>
@@ -263,7 +260,8 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|s| s.trim().parse().ok())
 }
 
-/// Reads the whole body, at most `max` bytes, before `timeout`.
+/// Reads the whole body, at most `max` bytes, before `timeout` (a body the HTTP/1.x server
+/// refused says why as its error).
 async fn read_body<B>(
     mut body: B,
     declared: Option<u64>,
@@ -276,18 +274,22 @@ where
 {
     let deadline = Instant::now() + timeout;
     let mut buf = BytesMut::new();
+    // A body in one frame (all of them from the HTTP/1.x server) is kept as it is: no copy.
+    let mut first: Option<Bytes> = None;
     let mut too_large = declared.is_some_and(|n| n > max);
     let mut total: u64 = 0;
-    if !too_large {
-        if let Some(n) = declared {
-            buf.reserve(n as usize);
-        }
-    }
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(BodyError::Timeout),
             Ok(None) => break,
-            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+            Ok(Some(Err(e))) => {
+                let e: BoxError = e.into();
+                return Err(match e.downcast_ref::<BodyRefused>() {
+                    Some(BodyRefused::TooLarge) => BodyError::TooLarge,
+                    Some(BodyRefused::Timeout) => BodyError::Timeout,
+                    None => BodyError::Broken,
+                });
+            }
             Ok(Some(Ok(frame))) => frame,
         };
         let Ok(data) = frame.into_data() else {
@@ -299,17 +301,25 @@ where
         }
         if too_large {
             buf.clear();
+            first = None;
             if total > max.saturating_add(DRAIN_CAP) {
                 break;
             }
+        } else if buf.is_empty() && first.is_none() {
+            first = Some(data);
         } else {
+            if let Some(f) = first.take() {
+                // Within the limit (else `too_large`): room for all of it at once.
+                buf.reserve(declared.map_or(0, |n| n as usize));
+                buf.extend_from_slice(&f);
+            }
             buf.extend_from_slice(&data);
         }
     }
     if too_large {
         Err(BodyError::TooLarge)
     } else {
-        Ok(buf.freeze())
+        Ok(first.unwrap_or_else(|| buf.freeze()))
     }
 }
 
@@ -390,7 +400,7 @@ fn write_request(
     }
     if !body.is_empty() || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
         let mut digits = [0u8; 20];
-        w.header("content-length", &[decimal(body.len(), &mut digits)]);
+        w.header("content-length", &[decimal(body.len() as u64, &mut digits)]);
     }
     if let Some(ctx) = ctx {
         w.header("x-request-id", &[ctx.id.as_bytes()]);
@@ -403,19 +413,6 @@ fn write_request(
         w.header("x-forwarded-proto", &[proto]);
     }
     w.finish(body);
-}
-
-/// `n` in decimal, written at the end of `buf`.
-fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
 }
 
 #[cfg(test)]
@@ -468,8 +465,8 @@ mod tests {
         let mut digits = [0u8; 20];
         assert_eq!(decimal(0, &mut digits), b"0");
         assert_eq!(
-            decimal(usize::MAX, &mut digits),
-            usize::MAX.to_string().as_bytes()
+            decimal(u64::MAX, &mut digits),
+            u64::MAX.to_string().as_bytes()
         );
     }
 

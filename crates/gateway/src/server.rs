@@ -1,18 +1,19 @@
 //! [`Gateway`]: binds the listeners, accepts connections (TLS handshakes under a timeout),
-//! serves HTTP/1.1 (and HTTP/2 when ALPN picks it) through the layer stack, runs the health
-//! checks, and shuts down gracefully: stop accepting, let requests in flight finish within
+//! serves HTTP/1.x ([`h1_server`](crate::h1_server)) and HTTP/2 when ALPN picks it (hyper)
+//! through the layer stack, runs the health checks, and shuts down gracefully: stop accepting, let requests in flight finish within
 //! [`GatewayConfig::drain_timeout`], then drop what is left.
 
 use crate::backend::Backends;
 use crate::config::GatewayConfig;
 use crate::error::{Body, GatewayError};
+use crate::h1_server::{self, H1Stack};
 use crate::limits::{ConcurrencyLimitLayer, InFlightLimitLayer, LimitKey, RateLimitLayer};
 use crate::proxy::{backend_client, Proxy};
 use crate::request_id::{RequestContext, RequestIdLayer, ResponseFuture, WithContext};
 use crate::tls::{server_config, CertReloader};
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::cell::RefCell;
@@ -199,19 +200,13 @@ impl Gateway {
             .layer(limits)
             .service(proxy.clone());
 
-        let mut h1 = http1::Builder::new();
-        h1.timer(TokioTimer::new())
-            .header_read_timeout(cfg.header_read_timeout)
-            .max_header_size(cfg.max_header_bytes)
-            .max_buf_size(cfg.max_header_bytes.max(8192) * 4)
-            // Head and body copied into one buffer and sent with one `send`: cheaper than a
-            // `writev` of two pieces for the small answers that are most of the traffic.
-            .writev(false);
-        // hyper parses into a stack array of its default size (100) unless told a number, and
-        // then into one sized at run time: only say it when it differs.
-        if cfg.max_headers != HYPER_MAX_HEADERS {
-            h1.max_headers(cfg.max_headers);
-        }
+        let h1 = h1_server::Settings {
+            header_timeout: cfg.header_read_timeout,
+            max_header_bytes: cfg.max_header_bytes,
+            max_headers: cfg.max_headers,
+            max_body: cfg.max_body_bytes,
+            body_timeout: cfg.body_read_timeout,
+        };
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX))
@@ -299,9 +294,6 @@ impl Gateway {
     }
 }
 
-/// The header count limit hyper applies when none is set.
-const HYPER_MAX_HEADERS: usize = 100;
-
 async fn accept(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
     match listener {
         Some(l) => l.accept().await,
@@ -311,7 +303,7 @@ async fn accept(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream, S
 
 struct Shared<S> {
     stack: S,
-    h1: http1::Builder,
+    h1: h1_server::Settings,
     h2: http2::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Duration,
@@ -324,20 +316,11 @@ struct Conn<S> {
     _permit: OwnedSemaphorePermit,
 }
 
-/// What the layer stack is: a service from hyper's requests (with their context) to the
-/// gateway's responses.
+/// What the layer stack is: a service from the HTTP/1.x server's requests and from hyper's
+/// HTTP/2 requests (with their context) to the gateway's responses.
 trait Stack:
-    Service<
-    Request<WithContext<Incoming>>,
-    Response = Response<Body>,
-    Error = Infallible,
-    Future = ResponseFuture,
->
-{
-}
-
-impl<S> Stack for S where
-    S: Service<
+    H1Stack
+    + Service<
         Request<WithContext<Incoming>>,
         Response = Response<Body>,
         Error = Infallible,
@@ -346,17 +329,27 @@ impl<S> Stack for S where
 {
 }
 
+impl<S> Stack for S where
+    S: H1Stack
+        + Service<
+            Request<WithContext<Incoming>>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future = ResponseFuture,
+        >
+{
+}
+
 impl<S: Stack + Clone + Send + Sync + 'static> Conn<S> {
     async fn serve(self, stream: TcpStream, peer: SocketAddr, tls: bool) {
         let _ = stream.set_nodelay(true);
-        let svc = ConnService {
-            stack: RefCell::new(self.shared.stack.clone()),
-            ctx: RequestContext::new(peer, tls),
-        };
+        let ctx = RequestContext::new(peer, tls);
         let shared = &self.shared;
+        // Held while the connection lives: the drain waits for it.
+        let _watcher = &self.watcher;
         if !tls {
-            let conn = shared.h1.serve_connection(TokioIo::new(stream), svc);
-            finish(self.watcher.watch(conn), peer).await;
+            let mut stack = shared.stack.clone();
+            h1_server::serve(stream, &mut stack, &ctx, &shared.h1, &self.shutdown).await;
             return;
         }
         let Some(acceptor) = &shared.tls else { return };
@@ -375,18 +368,21 @@ impl<S: Stack + Clone + Send + Sync + 'static> Conn<S> {
                 }
             },
         };
-        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        if h2 {
+        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+            let svc = ConnService {
+                stack: RefCell::new(shared.stack.clone()),
+                ctx,
+            };
             let conn = shared.h2.serve_connection(TokioIo::new(stream), svc);
             finish(self.watcher.watch(conn), peer).await;
         } else {
-            let conn = shared.h1.serve_connection(TokioIo::new(stream), svc);
-            finish(self.watcher.watch(conn), peer).await;
+            let mut stack = shared.stack.clone();
+            h1_server::serve(stream, &mut stack, &ctx, &shared.h1, &self.shutdown).await;
         }
     }
 }
 
-/// The layer stack as one connection's hyper service: cloned once per connection rather than
+/// The layer stack as one HTTP/2 connection's hyper service: cloned once per connection rather than
 /// once per request (`call` only borrows it to build the response future).
 struct ConnService<S> {
     stack: RefCell<S>,
@@ -401,7 +397,25 @@ impl<S: Stack> hyper::service::Service<Request<Incoming>> for ConnService<S> {
     fn call(&self, req: Request<Incoming>) -> ResponseFuture {
         let ctx = self.ctx.clone();
         let req = req.map(|body| WithContext { ctx, body });
-        self.stack.borrow_mut().call(req)
+        let fut = self.stack.borrow_mut().call(req);
+        // A controller's header lines go into the map (HTTP/2 has no lines to copy).
+        Box::pin(async move {
+            let mut resp = fut.await?;
+            if let Some(raw) = resp.body_mut().take_raw_headers() {
+                let mut headers = HeaderMap::with_capacity(16);
+                raw.append_to(&mut headers);
+                // The gateway's own (X-Request-ID) after the controller's.
+                let mut last = None;
+                for (name, value) in std::mem::take(resp.headers_mut()) {
+                    last = name.or(last);
+                    if let Some(name) = &last {
+                        headers.append(name.clone(), value);
+                    }
+                }
+                *resp.headers_mut() = headers;
+            }
+            Ok(resp)
+        })
     }
 }
 
