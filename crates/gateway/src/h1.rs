@@ -366,6 +366,15 @@ impl RawHeaders {
     }
 }
 
+/// The first value of `name` in `headers`: a scan of the few headers a request usually has (no
+/// hashing), a lookup when there are many.
+pub fn find_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    if headers.len() > 16 {
+        return headers.get(name);
+    }
+    headers.iter().find_map(|(n, v)| (n == name).then_some(v))
+}
+
 /// `n` in decimal, written at the end of `buf`.
 pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();

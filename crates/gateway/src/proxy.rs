@@ -8,7 +8,7 @@ use crate::backend::Backend;
 use crate::backend::Backends;
 use crate::config::GatewayConfig;
 use crate::error::{error_response, Body, BoxError};
-use crate::h1::{decimal, RequestWriter};
+use crate::h1::{decimal, find_header, RequestWriter};
 use crate::h1_server::{BodyRefused, DRAIN_CAP};
 use crate::pool::{Pool, PooledBody, SendError};
 use crate::request_id::{BackendName, RequestContext, ResponseFuture, WithContext, X_REQUEST_ID};
@@ -148,10 +148,10 @@ impl Inner {
                 id,
             );
         }
-        let declared = content_length(&parts.headers);
         let body = if body.is_end_stream() {
             Bytes::new()
         } else {
+            let declared = content_length(&parts.headers);
             // Boxed: a large future that most requests (those without a body) never need.
             match Box::pin(read_body(body, declared, self.max_body, self.body_timeout)).await {
                 Ok(b) => b,
@@ -178,7 +178,7 @@ impl Inner {
                 }
             }
         };
-        if parts.headers.contains_key(header::CONNECTION) {
+        if parts.headers.keys().any(|name| name == header::CONNECTION) {
             strip_hop_by_hop(&mut parts.headers);
         }
         let idempotent = matches!(
@@ -254,8 +254,7 @@ fn closing(mut resp: Response<Body>) -> Response<Body> {
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
+    find_header(headers, &header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse().ok())
 }
@@ -364,8 +363,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
 /// Writes the controller's request for `parts` and `body` into `out`: the client's headers but
 /// the hop-by-hop ones (those named in `Connection` are already gone), `Host` (the client's,
 /// else the request's authority, else the controller's), the `Content-Length` of the body read,
@@ -380,18 +377,29 @@ fn write_request(
 ) {
     let headers = &parts.headers;
     let mut w = RequestWriter::start(out, &parts.method, &backend.target(&parts.uri));
+    // One pass: what is forwarded, and the two headers looked at.
+    let mut has_host = false;
+    let mut forwarded_for = None;
     for (name, value) in headers {
         let skip = match name.as_str() {
             "content-length" | "connection" | "keep-alive" | "proxy-connection" | "te"
             | "trailer" | "transfer-encoding" | "upgrade" | "expect" => true,
-            "x-request-id" | "x-forwarded-for" | "x-forwarded-proto" => ctx.is_some(),
+            "x-forwarded-for" => {
+                forwarded_for = forwarded_for.or(Some(value));
+                ctx.is_some()
+            }
+            "x-request-id" | "x-forwarded-proto" => ctx.is_some(),
+            "host" => {
+                has_host = true;
+                false
+            }
             _ => false,
         };
         if !skip {
             w.header(name.as_str(), &[value.as_bytes()]);
         }
     }
-    if !headers.contains_key(header::HOST) {
+    if !has_host {
         let host = match parts.uri.authority() {
             Some(a) => a.as_str().as_bytes(),
             None => backend.host().as_bytes(),
@@ -405,7 +413,7 @@ fn write_request(
     if let Some(ctx) = ctx {
         w.header("x-request-id", &[ctx.id.as_bytes()]);
         let ip = ctx.client_ip.as_bytes();
-        match headers.get(&X_FORWARDED_FOR) {
+        match forwarded_for {
             Some(prev) => w.header("x-forwarded-for", &[prev.as_bytes(), b", ", ip]),
             None => w.header("x-forwarded-for", &[ip]),
         }
