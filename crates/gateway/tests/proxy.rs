@@ -19,6 +19,9 @@ async fn forwards_requests_and_request_ids() {
     assert_eq!(resp.status(), 200);
     let rid = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(rid.len(), 32);
+    // The controller's own headers come through.
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert!(resp.headers().contains_key("date"));
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["description"], "OpenWhisk API");
 

@@ -156,6 +156,7 @@ async fn https_with_the_generated_ca_or_without_verification() {
         let resp = sender.send_request(req).await.unwrap();
         assert_eq!(resp.status(), 200);
         assert!(resp.headers().contains_key("x-request-id"));
+        assert_eq!(resp.headers()["content-type"], "application/json");
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["headers"]["host"], HOST);
