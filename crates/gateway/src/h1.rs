@@ -1,10 +1,13 @@
 //! The HTTP/1.1 wire format of the gateway's requests to the controllers (what [`pool`]
 //! speaks on its connections): [`RequestWriter`] writes a request head and body in one buffer,
-//! [`parse_head`] reads an answer's head with `httparse` and says how its body is delimited
-//! ([`Framing`]) and whether the connection may carry another request, and [`ChunkedDecoder`]
-//! decodes a chunked body. Pure functions over buffers: no I/O here.
+//! [`parse_head`] reads an answer's head with `httparse`, says how its body is delimited
+//! ([`Framing`]) and whether the connection may carry another request, and keeps its header
+//! lines to pass on ([`RawHeaders`]); [`ChunkedDecoder`] decodes a chunked body (answers', and
+//! requests' in [`h1_server`]), and [`NameCache`] saves parsing the same header names again.
+//! Pure functions over buffers: no I/O here.
 //!
 //! [`pool`]: crate::pool
+//! [`h1_server`]: crate::h1_server
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -109,7 +112,7 @@ impl<'a> RequestWriter<'a> {
     }
 }
 
-/// Header names of a controller's last answer by position, so that the same names in the same
+/// Header names of a client's last request by position, so that the same names in the same
 /// order (the usual case) cost a comparison instead of a parse (and, for names outside the
 /// standard set, an allocation) each time.
 #[derive(Debug, Default)]
@@ -513,6 +516,22 @@ impl ChunkedDecoder {
     }
 }
 
+/// A test input: `valid` with a few bytes replaced by bytes of `alphabet`, inserted, or cut off.
+#[cfg(test)]
+pub(crate) fn mangled(rng: &mut impl rand::Rng, valid: &[u8], alphabet: &[u8]) -> Vec<u8> {
+    let mut input = valid.to_vec();
+    for _ in 0..rng.random_range(1..6) {
+        let at = rng.random_range(0..input.len());
+        let byte = alphabet[rng.random_range(0..alphabet.len())];
+        match rng.random_range(0..3) {
+            0 => input[at] = byte,
+            1 => input.truncate(at.max(1)),
+            _ => input.insert(at, byte),
+        }
+    }
+    input
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,22 +561,13 @@ mod tests {
     /// Mangled answers never panic the parser, and what it passes on is tidy lines.
     #[test]
     fn mangled_heads_never_panic() {
-        use rand::{Rng, SeedableRng};
+        use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         let valid = b"HTTP/1.1 200 OK\r\nDate: d\r\nx-e:\r\nConnection: x-a, close\r\nx-a: 1\r\n\
                       Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n";
         let alphabet = b"\r\n :,\t\x00\x7f\xff0123456789HTTP/1.01-chunkedkeep-alive";
         for _ in 0..5000 {
-            let mut input = valid.to_vec();
-            for _ in 0..rng.random_range(1..6) {
-                let at = rng.random_range(0..input.len());
-                match rng.random_range(0..3) {
-                    0 => input[at] = alphabet[rng.random_range(0..alphabet.len())],
-                    1 => input.truncate(at.max(1)),
-                    _ => input.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
-                }
-            }
-            let data = Bytes::from(input);
+            let data = Bytes::from(mangled(&mut rng, valid, alphabet));
             if let Ok(Some((head, len))) = parse_head(&data, &Method::GET) {
                 assert!(len <= data.len());
                 let text = &head.headers.lines[..];

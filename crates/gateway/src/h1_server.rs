@@ -1,5 +1,5 @@
 //! The gateway's own HTTP/1.x server side (what hyper's `http1` server did, for a proxy that
-//! reads every request body whole before forwarding it): [`serve`] reads a request head with
+//! reads every request body whole before forwarding it): `serve` reads a request head with
 //! `httparse` within the header timeout and size limits, reads the body whole (Content-Length
 //! or chunked, `100 Continue` when the client waits for it; over the body limit, or late, the
 //! body is handed on as [`ReqBody`] refused, and the proxy answers 413 or 408), calls the layer
@@ -834,28 +834,16 @@ mod tests {
         assert!(out.starts_with("HTTP/1.1 413 "), "{out}");
     }
 
-    /// Mangled requests (bytes replaced, cut, doubled) never panic the server: each gets an
-    /// answer or a close.
+    /// Mangled requests never panic the server: each gets an answer or a close.
     #[tokio::test]
     async fn mangled_requests_are_answered_or_closed() {
-        use rand::{Rng, SeedableRng};
+        use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let valid = b"POST /a?b=c HTTP/1.1\r\nHost: x\r\nX-E:\r\nContent-Length: 3\r\n\r\nabc\
                       GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n";
         let alphabet = b"\r\n :;,\t\x00\x7f\xff0123456789abcdefHTTP/1.01-chunkedContent-Length";
         for _ in 0..500 {
-            let mut input = valid.to_vec();
-            for _ in 0..rng.random_range(1..6) {
-                let at = rng.random_range(0..input.len());
-                match rng.random_range(0..3) {
-                    0 => input[at] = alphabet[rng.random_range(0..alphabet.len())],
-                    1 => input.truncate(at.max(1)),
-                    _ => {
-                        let piece = input[at..].to_vec();
-                        input.extend_from_slice(&piece);
-                    }
-                }
-            }
+            let input = crate::h1::mangled(&mut rng, valid, alphabet);
             let out = exchange(&input).await;
             assert!(out.is_empty() || out.starts_with("HTTP/1.1 "), "{out}");
         }

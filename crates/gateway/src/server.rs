@@ -1,7 +1,7 @@
 //! [`Gateway`]: binds the listeners, accepts connections (TLS handshakes under a timeout),
-//! serves HTTP/1.x ([`h1_server`](crate::h1_server)) and HTTP/2 when ALPN picks it (hyper)
-//! through the layer stack, runs the health checks, and shuts down gracefully: stop accepting, let requests in flight finish within
-//! [`GatewayConfig::drain_timeout`], then drop what is left.
+//! serves HTTP/1.x ([`crate::h1_server`]) and HTTP/2 when ALPN picks it (hyper) through the
+//! layer stack, runs the health checks, and shuts down gracefully: stop accepting, let requests
+//! in flight finish within [`GatewayConfig::drain_timeout`], then drop what is left.
 
 use crate::backend::Backends;
 use crate::config::GatewayConfig;
