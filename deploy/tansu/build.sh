@@ -65,4 +65,6 @@ install -m 755 "$cache/tansu-target/release/tansu" "$bin.tmp"
 mv "$bin.tmp" "$bin"
 echo "$stamp" >"$bin.stamp"
 log "installed $bin"
+# On CI the build is done once: its ~3 GB of objects would only take disk from the tests.
+if [ -n "${CI:-}" ]; then rm -rf "$cache/tansu-target"; fi
 echo "$bin"
