@@ -243,10 +243,11 @@ pub(crate) async fn serve<IO, S>(
 
 /// Whether `Connection` lists `close`.
 fn closes(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    headers.iter().any(|(name, v)| {
+        name == header::CONNECTION
+            && v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
     })
 }
 
@@ -533,6 +534,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<'_, IO> {
         );
         out.extend_from_slice(b"\r\n");
         // A controller's header lines as they came, then the map (the gateway's own headers).
+        let from_controller = body.raw_headers().is_some();
         let (mut has_length, mut has_date) = match body.raw_headers() {
             Some(raw) => {
                 out.extend_from_slice(&raw.lines);
@@ -569,6 +571,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<'_, IO> {
             return Ok(reusable);
         }
         match body.size_hint().exact() {
+            // A controller's answer to HEAD has no body here whatever its length: its own
+            // Content-Length (if any) stands.
+            Some(_) if is_head && from_controller => {}
             Some(n) if !has_length => {
                 let mut digits = [0u8; 20];
                 put_header(out, b"content-length", decimal(n, &mut digits));

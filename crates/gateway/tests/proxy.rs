@@ -47,6 +47,15 @@ async fn forwards_requests_and_request_ids() {
     assert_eq!(h["authorization"], "Basic Z3Vlc3Q6a2V5");
     assert_eq!(h["host"], gw.http.unwrap().to_string());
 
+    // HEAD: the controller's Content-Length, no body, and the connection still usable.
+    let get_len = c.get(gw.url("/api/v1")).send().await.unwrap().bytes().await;
+    let head = c.head(gw.url("/api/v1")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        get_len.unwrap().len().to_string()
+    );
+
     // Keep-alive: many requests on the client's pooled connection.
     for _ in 0..50 {
         let r = c.get(gw.url("/api/v1")).send().await.unwrap();
