@@ -534,8 +534,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<'_, IO> {
         );
         out.extend_from_slice(b"\r\n");
         // A controller's header lines as they came, then the map (the gateway's own headers).
-        let from_controller = body.raw_headers().is_some();
-        let (mut has_length, mut has_date) = match body.raw_headers() {
+        let raw = body.raw_headers();
+        let from_controller = raw.is_some();
+        let (mut has_length, mut has_date) = match raw {
             Some(raw) => {
                 out.extend_from_slice(&raw.lines);
                 (raw.has_length, raw.has_date)

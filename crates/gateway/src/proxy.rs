@@ -235,10 +235,10 @@ impl Inner {
         backend: &Arc<str>,
         ctx: &RequestContext,
     ) -> Response<Body> {
+        // The pool's answers carry no header map and no extensions: the controller's header
+        // lines travel in the body, hop-by-hop ones already dropped by the parser (h1).
         let (mut parts, body) = resp.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
         parts.headers.insert(X_REQUEST_ID.clone(), ctx.id.clone());
-        parts.extensions.clear();
         if self.access_log {
             parts.extensions.insert(BackendName(backend.clone()));
         }

@@ -311,6 +311,8 @@ struct Shared<S> {
 
 struct Conn<S> {
     shared: Arc<Shared<S>>,
+    /// Held while the connection lives (the drain waits for every one to go); HTTP/2
+    /// connections also hand it to hyper to be told of the shutdown.
     watcher: Watcher,
     shutdown: CancellationToken,
     _permit: OwnedSemaphorePermit,
@@ -345,8 +347,6 @@ impl<S: Stack + Clone + Send + Sync + 'static> Conn<S> {
         let _ = stream.set_nodelay(true);
         let ctx = RequestContext::new(peer, tls);
         let shared = &self.shared;
-        // Held while the connection lives: the drain waits for it.
-        let _watcher = &self.watcher;
         if !tls {
             let mut stack = shared.stack.clone();
             h1_server::serve(stream, &mut stack, &ctx, &shared.h1, &self.shutdown).await;
