@@ -14,6 +14,10 @@ use tokio::sync::Notify;
 /// The line the runtime writes to stdout and stderr after each activation.
 pub const SENTINEL: &str = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
 
+/// The variable that gives a container its proxy's secret (the runtime's `SECRET_ENV`):
+/// `/init` and `/run` answer 403 to a caller without `Authorization: Bearer <secret>`.
+pub const SECRET_ENV: &str = "WHISK_PROXY_SECRET";
+
 /// A failure to create or control a container.
 #[derive(Debug, Error)]
 pub enum ContainerError {

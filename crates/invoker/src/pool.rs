@@ -52,6 +52,8 @@ pub struct Entry {
     pub family: String,
     /// Its peer-map folder (given to the container as `WHISK_PEERS_DIR`).
     pub peers_dir: std::path::PathBuf,
+    /// The secret its proxy wants on `/init` and `/run` (only this invoker knows it).
+    pub secret: String,
     /// `None` while it is an uninitialised stem.
     pub key: Option<WarmKey>,
     last_used: Instant,
@@ -126,13 +128,20 @@ impl ContainerPool {
         self.state.lock().containers
     }
 
-    fn with_peers_dir(&self, mut spec: ContainerSpec) -> ContainerSpec {
+    /// Gives `spec` its peer map folder and a fresh secret for its proxy (returned too).
+    fn prepare(&self, mut spec: ContainerSpec) -> (ContainerSpec, String) {
         let dir = self.peers_root.join(&spec.name);
         if let Err(e) = std::fs::create_dir_all(&dir) {
             tracing::warn!(error = %e, dir = %dir.display(), "cannot create a peer map folder");
         }
         spec.peers_dir = Some(dir);
-        spec
+        let secret: String = rand::random::<[u8; 24]>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        spec.env
+            .push((crate::container::SECRET_ENV.to_string(), secret.clone()));
+        (spec, secret)
     }
 
     fn name(&self, what: &str) -> String {
@@ -198,7 +207,7 @@ impl ContainerPool {
                         env: vec![],
                         peers_dir: None,
                     };
-                    let spec = pool.with_peers_dir(spec);
+                    let (spec, secret) = pool.prepare(spec);
                     let peers_dir = spec.peers_dir.clone().unwrap_or_default();
                     let created = pool.factory.create(spec).await;
                     let mut s = pool.state.lock();
@@ -208,6 +217,7 @@ impl ContainerPool {
                             s.containers += 1;
                             s.idle.push(Entry {
                                 peers_dir,
+                                secret,
                                 container,
                                 memory_mb: memory,
                                 family,
@@ -320,13 +330,14 @@ impl ContainerPool {
                         env,
                         peers_dir: None,
                     };
-                    let spec = self.with_peers_dir(spec);
+                    let (spec, secret) = self.prepare(spec);
                     let peers_dir = spec.peers_dir.clone().unwrap_or_default();
                     return match self.factory.create(spec).await {
                         Ok(container) => {
                             self.state.lock().containers += 1;
                             let entry = Entry {
                                 peers_dir,
+                                secret,
                                 container,
                                 memory_mb: req.memory_mb,
                                 family: req.family.clone(),

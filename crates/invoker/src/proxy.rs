@@ -52,10 +52,12 @@ impl ProxyClient {
         Self { http }
     }
 
-    /// POSTs `body` (JSON) to `http://addr{path}` and reads at most `cap` bytes of the answer.
+    /// POSTs `body` (JSON) to `http://addr{path}` with the container's `secret` and reads at
+    /// most `cap` bytes of the answer.
     pub async fn call(
         &self,
         addr: SocketAddr,
+        secret: &str,
         path: &str,
         body: Vec<u8>,
         timeout: Duration,
@@ -66,6 +68,7 @@ impl ProxyClient {
                 .http
                 .post(format!("http://{addr}{path}"))
                 .header("content-type", "application/json")
+                .bearer_auth(secret)
                 .body(body)
                 .send()
                 .await

@@ -131,7 +131,7 @@ impl Runner {
                 let t0 = std::time::Instant::now();
                 let r = self
                     .client
-                    .call(addr, "/init", body, timeout, 64 * 1024)
+                    .call(addr, &lease.entry.secret, "/init", body, timeout, 64 * 1024)
                     .await;
                 init_time = Some(t0.elapsed().as_millis() as i64);
                 match r {
@@ -177,7 +177,7 @@ impl Runner {
                 let body = run_body(&action, msg, params, &id, instance.as_ref());
                 let answer = self
                     .client
-                    .call(addr, "/run", body, timeout, PAYLOAD_MAX_BYTES)
+                    .call(addr, &lease.entry.secret, "/run", body, timeout, PAYLOAD_MAX_BYTES)
                     .await;
                 if let Some(i) = &instance {
                     self.peers

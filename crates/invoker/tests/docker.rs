@@ -99,6 +99,7 @@ async fn call(c: &dyn Container, path: &str, body: serde_json::Value) -> (u16, s
     let r = ProxyClient::new()
         .call(
             c.addr(),
+            "",
             path,
             serde_json::to_vec(&body).unwrap(),
             Duration::from_secs(20),

@@ -1,7 +1,8 @@
 //! The proxy's command line (`whisk-proxy`, or `whisk proxy`): flags, workdir, start and
 //! serve until SIGINT/SIGTERM.
 
-use crate::{config::default_python, serve, Family, Proxy, ProxyConfig};
+use crate::config::{default_python, SECRET_ENV};
+use crate::{serve, Family, Proxy, ProxyConfig};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         python: args.python.unwrap_or_else(default_python),
         node: args.node,
         workdir,
+        secret: std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty()),
     };
     let proxy = Proxy::start(config).context("starting the launcher")?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -56,7 +56,14 @@ pub struct ProxyConfig {
     pub node: PathBuf,
     /// The directory holding `launcher.*`, `lib/` and `action/`.
     pub workdir: PathBuf,
+    /// The container's secret: `/init` and `/run` need `Authorization: Bearer <secret>`
+    /// (from [`SECRET_ENV`]); `None` serves anyone (a proxy run by hand).
+    pub secret: Option<String>,
 }
+
+/// The variable an invoker gives a container its secret in; the proxy takes it out of its
+/// environment before the action's launcher starts.
+pub const SECRET_ENV: &str = "WHISK_PROXY_SECRET";
 
 impl ProxyConfig {
     /// The interpreter for this family.

@@ -40,6 +40,9 @@ pub enum ProxyError {
     /// The proxy itself failed, e.g. could not write the code (500).
     #[error("{0}")]
     Internal(String),
+    /// The caller did not present this container's secret (403).
+    #[error("The caller is not this container's invoker.")]
+    NotTheInvoker,
 }
 
 impl ProxyError {
@@ -47,7 +50,9 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ProxyError::AlreadyInitialized | ProxyError::NotInitialized => StatusCode::FORBIDDEN,
+            ProxyError::AlreadyInitialized
+            | ProxyError::NotInitialized
+            | ProxyError::NotTheInvoker => StatusCode::FORBIDDEN,
             ProxyError::InitFailed(_)
             | ProxyError::NotADictionary
             | ProxyError::Exited

@@ -88,6 +88,8 @@ impl Launcher {
             .arg(&script)
             .current_dir(&config.workdir)
             .env("WHISK_PROXY_LIB", &lib)
+            // The container's secret stays with the proxy: the action never sees it.
+            .env_remove(crate::config::SECRET_ENV)
             .stdin(Stdio::piped())
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())

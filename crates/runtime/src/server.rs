@@ -10,8 +10,9 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -177,14 +178,41 @@ fn write_sentinels() {
     let _ = err.flush();
 }
 
-/// The proxy's routes.
+/// The proxy's routes. `/init` and `/run` answer 403 to a caller without the container's
+/// secret (when the proxy has one), before their body is read.
 pub fn router(proxy: Arc<Proxy>) -> Router {
-    Router::new()
+    let guarded = Router::new()
         .route("/init", post(init))
         .route("/run", post(run))
+        .route_layer(middleware::from_fn_with_state(proxy.clone(), invoker_only));
+    guarded
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(proxy)
+}
+
+/// Lets a request through only with `Authorization: Bearer <secret>` of this container.
+async fn invoker_only(
+    State(proxy): State<Arc<Proxy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(secret) = &proxy.config.secret {
+        let presented = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        if !same_bytes(presented, secret.as_bytes()) {
+            return ProxyError::NotTheInvoker.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares in time that depends on the lengths only, not on where the bytes differ.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Serves `proxy` on `listener` until `shutdown` resolves, then kills the

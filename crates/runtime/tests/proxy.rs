@@ -180,3 +180,54 @@ async fn python_sequential_noop_runs() {
     let mean = started.elapsed() / 200;
     eprintln!("python noop /run through whisk-proxy: mean {mean:?} over 200 runs");
 }
+
+/// A proxy given a secret serves `/init` and `/run` only to a caller that presents it, and
+/// the action never sees it in its environment.
+#[tokio::test]
+async fn only_the_invoker_with_the_secret_may_init_and_run() {
+    let secret = "s3cr3t-of-this-container";
+    let proxy = Running::start_with_env("python", &[("WHISK_PROXY_SECRET", secret)]).await;
+    let http = reqwest::Client::new();
+    let code = "import os\ndef main(args):\n    return {'seen': os.environ.get('WHISK_PROXY_SECRET'), 'env': sorted(os.environ)}\n";
+    let init = json!({"value": {"main": "main", "code": code}});
+    for auth in [None, Some("Bearer wrong"), Some("Bearer "), Some(secret)] {
+        let mut req = http.post(format!("{}/init", proxy.base)).json(&init);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 403, "init with {auth:?}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains("invoker"), "{body}");
+    }
+    let resp = http
+        .post(format!("{}/run", proxy.base))
+        .json(&json!({"value": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "run without the secret");
+
+    let ok = http
+        .post(format!("{}/init", proxy.base))
+        .bearer_auth(secret)
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let run = http
+        .post(format!("{}/run", proxy.base))
+        .bearer_auth(secret)
+        .json(&json!({"value": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), 200);
+    let body: serde_json::Value = run.json().await.unwrap();
+    assert_eq!(body["seen"], serde_json::Value::Null, "{body}");
+    assert!(!body["env"].to_string().contains("WHISK_PROXY_SECRET"), "{body}");
+    // Health stays open (it tells nothing).
+    let health = http.get(format!("{}/health", proxy.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}

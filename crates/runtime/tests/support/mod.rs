@@ -48,6 +48,11 @@ fn capture(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 impl Running {
     /// Starts a proxy of `family` and waits until `/health` answers.
     pub async fn start(family: &str) -> Running {
+        Self::start_with_env(family, &[]).await
+    }
+
+    /// [`Running::start`] with extra environment variables for the proxy.
+    pub async fn start_with_env(family: &str, env: &[(&str, &str)]) -> Running {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -56,6 +61,7 @@ impl Running {
         let listen = format!("127.0.0.1:{port}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_whisk-proxy"))
             .args(["--listen", &listen, "--family", family])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
