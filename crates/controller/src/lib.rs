@@ -7,6 +7,7 @@
 //! - [`service`]: [`Controller`] (shared state, bus consumers) and [`ControllerError`].
 //! - [`api`]: the routes, one module per collection, and the CORS/error layers.
 //! - [`cache`]: the action cache of the invoke path, invalidated across controllers.
+//! - [`admin`]: `wskadmin`'s operations on the store, the operator's unix socket, first keys.
 //! - [`auth`]: Basic auth against the store's identities, cached; namespace entitlement.
 //! - [`errors`]: [`WhiskError`](whisk_core::WhiskError) → `{"error", "code"}` responses.
 //! - [`throttle`]: invocations per minute and activations in flight, per namespace.
@@ -15,6 +16,7 @@
 //! - [`invoke`]: publish an activation, wait for its completion, free slots.
 //! - this file: [`serve`].
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod balancer;

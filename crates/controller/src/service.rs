@@ -37,7 +37,7 @@ struct Inner {
     config: ControllerConfig,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
-    identities: IdentityCache,
+    identities: Arc<IdentityCache>,
     actions: ActionCache,
     throttles: Throttles,
     invokers: Invokers,
@@ -67,7 +67,7 @@ impl Controller {
         let invalidations = crate::cache::subscribe(bus.as_ref(), config.id).await?;
         let ctl = Controller {
             inner: Arc::new(Inner {
-                identities: IdentityCache::new(config.identity_cache_ttl),
+                identities: Arc::new(IdentityCache::new(config.identity_cache_ttl)),
                 actions: ActionCache::new(
                     config.action_cache_size,
                     config.action_cache_ttl,
@@ -132,6 +132,25 @@ impl Controller {
     /// The REST API of this controller.
     pub fn router(&self) -> axum::Router {
         crate::api::router(self.clone())
+    }
+
+    /// Binds the unix socket `path` (its folder 0700, itself 0600) and answers `whisk admin`
+    /// there until `shutdown`: for a standalone platform whose embedded store file it holds.
+    /// Never on the REST API.
+    pub fn serve_admin(
+        &self,
+        path: std::path::PathBuf,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>> + Send + 'static>
+    {
+        let listener = crate::admin::bind_private(&path)?;
+        Ok(crate::admin::serve_socket(
+            listener,
+            path,
+            self.inner.store.clone(),
+            self.inner.identities.clone(),
+            shutdown,
+        ))
     }
 
     /// True once `n` invokers are healthy; false when `timeout` passes first.

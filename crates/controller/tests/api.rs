@@ -314,61 +314,87 @@ async fn cors_preflight_and_headers() {
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
 }
 
+/// The public API has no administration: not even the whisk.system key creates identities
+/// over HTTP (OpenWhisk's `wskadmin` writes the store; so does `whisk admin`).
 #[tokio::test]
-async fn admin_creates_identities() {
+async fn no_admin_route_on_the_api() {
     let h = Harness::start().await;
-    let sys = Identity::system();
-    let path = "/admin/identities/alice";
-    let (s, _) = h.call(Method::PUT, path, None, Some(json!({}))).await;
-    assert_eq!(s, 401);
-    let (s, v) = h
-        .call(Method::PUT, path, Some(&guest()), Some(json!({})))
-        .await;
-    assert_eq!(s, 403);
-    error_message(&v);
-    let (s, v) = h
-        .call(
-            Method::PUT,
-            path,
-            Some(&sys),
-            Some(json!({"limits": {"invocationsPerMinute": 7}})),
-        )
-        .await;
+    h.store.put_identity(&Identity::system()).await.unwrap();
+    for who in [None, Some(guest()), Some(Identity::system())] {
+        let (s, v) = h
+            .call(
+                Method::PUT,
+                "/admin/identities/alice",
+                who.as_ref(),
+                Some(json!({"namespace": "guest"})),
+            )
+            .await;
+        assert_eq!(s, 404, "{v}");
+        error_message(&v);
+    }
+    assert!(h
+        .store
+        .identities_of_namespace("alice")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// One HTTP/1.1 request over a unix socket; the status and the JSON body.
+async fn unix_post(path: &std::path::Path, body: serde_json::Value) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(path).await.unwrap();
+    let body = body.to_string();
+    let req = format!(
+        "POST /admin HTTP/1.1\r\nhost: admin\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let (_, json) = out.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(json).unwrap())
+}
+
+/// A running standalone answers `whisk admin` on a unix socket only its owner can open; a
+/// key regenerated there stops working at once (the identity cache is told).
+#[tokio::test]
+async fn admin_socket_is_private_and_invalidates_keys() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join(whisk_controller::admin::SOCKET_FILE);
+    let serving = tokio::spawn(
+        h.controller
+            .serve_admin(sock.clone(), h.shutdown.clone())
+            .unwrap(),
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(sock.parent().unwrap()), 0o700);
+    assert_eq!(mode(&sock), 0o600);
+
+    let (s, v) = unix_post(&sock, json!({"op": "create_user", "subject": "alice"})).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["subject"], "alice");
-    assert_eq!(v["namespace"], "alice");
-    assert_eq!(v["limits"], json!({"invocationsPerMinute": 7}));
-    let key = v["key"].as_str().unwrap().to_string();
-    // the same namespace again reuses the identity
-    let (_, v2) = h.call(Method::PUT, path, Some(&sys), None).await;
-    assert_eq!(v2["key"], key.as_str());
-    // and the key works
-    let alice = Identity::from_api_key("alice", "alice", &key).unwrap();
-    let (s, v) = h
+    let alice = Identity::from_api_key("alice", "alice", v["key"].as_str().unwrap()).unwrap();
+    let (s, _) = h
         .call(Method::GET, "/api/v1/namespaces", Some(&alice), None)
         .await;
-    assert_eq!((s, v), (200, json!(["alice"])));
-    let (s, v) = h
-        .call(
-            Method::GET,
-            "/api/v1/namespaces/_/limits",
-            Some(&alice),
-            None,
-        )
-        .await;
     assert_eq!(s, 200);
-    assert_eq!(v["invocationsPerMinute"], 7);
+    let (s, v) = unix_post(&sock, json!({"op": "regenerate_key", "subject": "alice"})).await;
+    assert_eq!(s, 200, "{v}");
     let (s, _) = h
-        .call(
-            Method::PUT,
-            "/admin/identities/bad%20name%20",
-            Some(&sys),
-            None,
-        )
+        .call(Method::GET, "/api/v1/namespaces", Some(&alice), None)
         .await;
-    assert_eq!(s, 400);
-    let (s, _) = h
-        .call(Method::PUT, path, Some(&sys), Some(json!({"nope": 1})))
-        .await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 401, "the old key was still cached");
+    let (s, v) = unix_post(
+        &sock,
+        json!({"op": "create_user", "subject": "x", "namespace": "a/../b"}),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = unix_post(&sock, json!({"op": "drop_tables"})).await;
+    assert!((400..500).contains(&s), "{s} {v}");
+    h.shutdown.cancel();
+    serving.await.unwrap().unwrap();
 }

@@ -46,6 +46,7 @@ impl Standalone {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         let store = roles::open_store(&settings).await?;
+        roles::ensure_keys(&settings, store.as_ref(), true).await?;
         let bus = roles::open_bus(&settings)?;
         let shutdown = CancellationToken::new();
 
@@ -96,10 +97,16 @@ impl Standalone {
             controller.router(),
             shutdown.clone(),
         ));
-        // `whisk admin user create --data-dir` finds the server holding the store here.
-        if let Err(e) = std::fs::write(data_dir.join("apihost"), format!("http://{addr}\n")) {
-            tracing::warn!(error = %e, "cannot record the API address in the data dir");
-        }
+        // `whisk admin` reaches the server holding the store file here (its owner alone).
+        let admin = data_dir.join(whisk_controller::admin::SOCKET_FILE);
+        let serving = controller
+            .serve_admin(admin.clone(), shutdown.clone())
+            .with_context(|| format!("cannot serve `whisk admin` on {}", admin.display()))?;
+        tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                tracing::warn!(error = %e, socket = %admin.display(), "`whisk admin` socket failed");
+            }
+        });
         tracing::info!(%addr, data_dir = %data_dir.display(), "whisk standalone is up");
         Ok(Self {
             addr,

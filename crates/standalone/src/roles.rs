@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use whisk_bus::{Bus, InProcessBus, KafkaBus};
+use whisk_controller::admin::{ensure_identities, Keys};
 use whisk_controller::Controller;
-use whisk_core::Identity;
 use whisk_directory::{DirectoryClient, PeerDirectory, Registry};
 use whisk_invoker::{ContainerFactory, DockerFactory, Invoker, ProcessFactory};
 use whisk_store::{CouchStore, EmbeddedStore, Store};
 
-/// Opens the configured store, with the guest and whisk.system identities present.
+/// Opens the configured store (the embedded file readable by its owner alone).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match settings.store {
         StoreBackend::Embedded => {
@@ -22,12 +22,18 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create data dir {}", dir.display()))?;
             let db = dir.join("whisk.redb");
-            Arc::new(EmbeddedStore::open(&db).with_context(|| {
+            let store = EmbeddedStore::open(&db).with_context(|| {
                 format!(
                     "cannot open the database {} (is another whisk running on it?)",
                     db.display()
                 )
-            })?)
+            })?;
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot make {} private", db.display()))?;
+            }
+            Arc::new(store)
         }
         StoreBackend::Couchdb => Arc::new(
             retry("CouchDB", || CouchStore::connect(settings.couchdb.clone()))
@@ -35,12 +41,47 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
                 .context("cannot reach CouchDB")?,
         ),
     };
-    for identity in [Identity::guest(), Identity::system()] {
-        if store.get_identity(&identity.uuid).await?.is_none() {
-            store.put_identity(&identity).await?;
-        }
-    }
     Ok(store)
+}
+
+/// True when `listen` (`ip:port` or `host:port`) is a loopback address.
+fn is_loopback(listen: &str) -> bool {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => listen
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+    }
+}
+
+/// The keys a platform starts with: OpenWhisk's well-known ones only for a standalone
+/// platform that nobody beyond this host can reach; random ones in `<data>/keys` otherwise.
+/// Says where new key files went.
+pub async fn ensure_keys(
+    settings: &Settings,
+    store: &dyn Store,
+    standalone: bool,
+) -> anyhow::Result<()> {
+    let local_only = standalone
+        && is_loopback(&settings.listen)
+        && settings.tls_listen.is_none_or(|a| a.ip().is_loopback());
+    let keys = if local_only {
+        Keys::WellKnown
+    } else {
+        Keys::Generated {
+            dir: settings.data_dir().join("keys"),
+        }
+    };
+    let written = ensure_identities(store, &keys)
+        .await
+        .context("cannot set up the first keys")?;
+    for file in written {
+        println!(
+            "whisk: a new key is in {} (readable by you alone)",
+            file.display()
+        );
+    }
+    Ok(())
 }
 
 /// Opens the configured bus (`memory` only makes sense inside one process).
@@ -125,6 +166,7 @@ where
 /// `whisk controller`: the REST API over the configured store and bus, until `shutdown`.
 pub async fn run_controller(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
+    ensure_keys(&settings, store.as_ref(), false).await?;
     let bus = open_bus(&settings)?;
     let controller = retry("the message bus", || {
         Controller::start(

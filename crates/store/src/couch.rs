@@ -353,6 +353,40 @@ impl Inner {
     }
 
     /// Rows of a view query (with the 404 recovery of [`Inner::with_schema`]).
+    /// Deletes document `id` of `db` at revision `rev` (or its current one).
+    async fn delete_doc(
+        &self,
+        db: &Database,
+        id: &str,
+        rev: Option<&str>,
+    ) -> Result<(), StoreError> {
+        for _ in 0..RMW_ATTEMPTS {
+            let current = match rev {
+                Some(r) => r.to_string(),
+                None => self
+                    .current_rev(db, id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?,
+            };
+            let tombstone = json!({"_id": id, "_rev": current, "_deleted": true});
+            match self.put(db, &tombstone).await {
+                Ok(_) => return Ok(()),
+                // Stale or malformed revision, or no such document (CouchDB and
+                // pouchdb-server answer these differently): look.
+                Err(e) if matches!(status(&e), Some(400 | 404 | 409)) => {
+                    if self.get(db, id).await?.is_none() {
+                        return Err(StoreError::NotFound);
+                    }
+                    if rev.is_some() {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
     async fn query(
         &self,
         db: &Database,
@@ -475,37 +509,8 @@ impl Store for CouchStore {
         rev: Option<&str>,
     ) -> Result<(), StoreError> {
         let inner = &self.inner;
-        let db = &inner.whisks;
         let id = docs::entity_id(kind, key);
-        inner
-            .call(async {
-                for _ in 0..RMW_ATTEMPTS {
-                    let current = match rev {
-                        Some(r) => r.to_string(),
-                        None => inner
-                            .current_rev(db, &id)
-                            .await?
-                            .ok_or(StoreError::NotFound)?,
-                    };
-                    let tombstone = json!({"_id": id, "_rev": current, "_deleted": true});
-                    match inner.put(db, &tombstone).await {
-                        Ok(_) => return Ok(()),
-                        // Stale or malformed revision, or no such document (CouchDB and
-                        // pouchdb-server answer these differently): look.
-                        Err(e) if matches!(status(&e), Some(400 | 404 | 409)) => {
-                            if inner.get(db, &id).await?.is_none() {
-                                return Err(StoreError::NotFound);
-                            }
-                            if rev.is_some() {
-                                return Err(StoreError::Conflict);
-                            }
-                        }
-                        Err(e) => return Err(store_error(e)),
-                    }
-                }
-                Err(StoreError::Conflict)
-            })
-            .await
+        inner.call(inner.delete_doc(&inner.whisks, &id, rev)).await
     }
 
     async fn list_entities(
@@ -621,6 +626,27 @@ impl Store for CouchStore {
         let params = QueryParams::default()
             .key(json!(namespace))
             .include_docs(true);
+        inner
+            .call(async {
+                let docs = inner
+                    .query_docs(&inner.subjects, docs::SUBJECTS_VIEW, params)
+                    .await?;
+                docs.into_iter().map(docs::identity_from_doc).collect()
+            })
+            .await
+    }
+
+    async fn delete_identity(&self, uuid: &str) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let id = docs::identity_id(uuid);
+        inner
+            .call(inner.delete_doc(&inner.subjects, &id, None))
+            .await
+    }
+
+    async fn list_identities(&self) -> Result<Vec<Identity>, StoreError> {
+        let inner = &self.inner;
+        let params = QueryParams::default().include_docs(true);
         inner
             .call(async {
                 let docs = inner

@@ -404,24 +404,48 @@ impl Store for EmbeddedStore {
 
     async fn identities_of_namespace(&self, namespace: &str) -> Result<Vec<Identity>, StoreError> {
         let namespace = namespace.to_string();
+        self.scan_identities(move |i| i.namespace == namespace)
+            .await
+    }
+
+    async fn delete_identity(&self, uuid: &str) -> Result<(), StoreError> {
+        self.writer
+            .submit(Write::DeleteIdentity {
+                uuid: uuid.to_string(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn list_identities(&self) -> Result<Vec<Identity>, StoreError> {
+        self.scan_identities(|_| true).await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.writer.submit(Write::Flush).await?;
+        Ok(())
+    }
+}
+
+impl EmbeddedStore {
+    /// The identities that `keep` accepts, read off the loop.
+    async fn scan_identities(
+        &self,
+        keep: impl Fn(&Identity) -> bool + Send + 'static,
+    ) -> Result<Vec<Identity>, StoreError> {
         self.scan(move |txn| {
             let table = txn.open_table(tables::IDENTITIES).map_err(redb_error)?;
             let mut out = Vec::new();
             for entry in table.iter().map_err(redb_error)? {
                 let (_, value) = entry.map_err(redb_error)?;
                 let identity: Identity = decode("identity", value.value())?;
-                if identity.namespace == namespace {
+                if keep(&identity) {
                     out.push(identity);
                 }
             }
             Ok(out)
         })
         .await
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.writer.submit(Write::Flush).await?;
-        Ok(())
     }
 }
 

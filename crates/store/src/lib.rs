@@ -183,6 +183,10 @@ pub trait Store: Send + Sync + 'static {
     async fn put_identity(&self, identity: &Identity) -> Result<(), StoreError>;
     /// Identities whose namespace is `namespace`.
     async fn identities_of_namespace(&self, namespace: &str) -> Result<Vec<Identity>, StoreError>;
+    /// Removes the identity whose key's uuid is `uuid` ([`StoreError::NotFound`] if none).
+    async fn delete_identity(&self, uuid: &str) -> Result<(), StoreError>;
+    /// Every identity (administration only: `whisk admin user list`).
+    async fn list_identities(&self) -> Result<Vec<Identity>, StoreError>;
 
     /// Makes every write so far durable (called on shutdown).
     async fn flush(&self) -> Result<(), StoreError>;

@@ -11,7 +11,7 @@ pub use activations::activations;
 pub use entities::{entity_listing, entity_revisions};
 pub use restart::{check_fixture, write_fixture, Fixture};
 
-use crate::{ActivationQuery, Store};
+use crate::{ActivationQuery, Store, StoreError};
 use serde_json::{json, Value};
 use whisk_core::{Activation, ActivationId, ActivationResponse, Identity, KeyValue};
 
@@ -104,6 +104,25 @@ pub async fn identities(store: &dyn Store) {
         Some(limited)
     );
     assert_eq!(store.identities_of_namespace(&ns).await.unwrap().len(), 2);
+
+    // Listing every identity finds all three; deleting one leaves the others.
+    let all = store.list_identities().await.unwrap();
+    for i in [&alice, &bob] {
+        assert!(all.iter().any(|a| a.uuid == i.uuid), "{} listed", i.subject);
+    }
+    store.delete_identity(&bob.uuid).await.unwrap();
+    assert_eq!(store.get_identity(&bob.uuid).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_identity(&bob.uuid).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.identities_of_namespace(&ns).await.unwrap().len(), 1);
+    assert!(!store
+        .list_identities()
+        .await
+        .unwrap()
+        .iter()
+        .any(|a| a.uuid == bob.uuid));
 }
 
 /// Flushing any number of times, with or without pending writes, succeeds.

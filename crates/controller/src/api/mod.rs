@@ -3,11 +3,11 @@
 //!
 //! - [`info`]: unauthenticated info routes; [`namespaces`]: namespaces and limits;
 //!   [`actions`]: action CRUD and invoke; [`activations`]: activation records;
-//!   [`admin`]: identity administration; [`extract`]: query and body extractors.
+//!   [`extract`]: query and body extractors. Identity administration is not here: see
+//!   [`crate::admin`] (`whisk admin`, as `wskadmin`, on the store).
 
 pub mod actions;
 pub mod activations;
-pub mod admin;
 pub mod extract;
 pub mod gang;
 pub mod info;
@@ -19,7 +19,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{from_fn, Next};
 use axum::response::Response;
-use axum::routing::{get, put};
+use axum::routing::get;
 use axum::Router;
 
 /// The whole API over `ctl`.
@@ -56,7 +56,6 @@ pub fn router(ctl: Controller) -> Router {
             &format!("{ns}/activations/{{id}}/result"),
             get(activations::result),
         )
-        .route("/admin/identities/{subject}", put(admin::put_identity))
         .fallback(errors::not_found)
         .with_state(ctl)
         .layer(from_fn(errors::normalize))

@@ -53,6 +53,11 @@ pub(super) enum Write {
         /// The identity as JSON.
         json: Vec<u8>,
     },
+    /// Delete an identity (durable commit).
+    DeleteIdentity {
+        /// The key's uuid.
+        uuid: String,
+    },
     /// Make everything durable.
     Flush,
 }
@@ -297,6 +302,12 @@ impl Tables<'_> {
                     .insert(uuid.as_str(), json.as_slice())
                     .map_err(failure)?;
                 Ok(Ok(None))
+            }
+            Write::DeleteIdentity { uuid } => {
+                match self.identities.remove(uuid.as_str()).map_err(failure)? {
+                    Some(_) => Ok(Ok(None)),
+                    None => Ok(Err(StoreError::NotFound)),
+                }
             }
             Write::Flush => Ok(Ok(None)),
         }
