@@ -17,10 +17,9 @@ function createUser (subject, namespace, perMinute, concurrent) {
     '--namespace', namespace,
     '--invocations-per-minute', String(perMinute),
     '--concurrent-invocations', String(concurrent),
-    // Distributed mode (CouchDB): always through the controller's admin route.
-    ...(process.env.WHISK_ADMIN_REMOTE ? ['--remote'] : ['--data-dir', dataDir]),
-    // The server holding the data dir answers here (the command falls back to its admin route).
-    '--apihost', h.apihost]
+    // Distributed mode: the deployment's CouchDB; standalone: its data dir (the running server
+    // answers on its admin socket there).
+    ...(process.env.WHISK_ADMIN_COUCHDB ? ['--couchdb', process.env.WHISK_ADMIN_COUCHDB] : ['--data-dir', dataDir])]
   let out
   try {
     out = execFileSync(bin, args, { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -31,14 +31,14 @@ fn rss_mb(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-async fn measure(base: &str, clients: usize, requests: usize) -> Measured {
+async fn measure(base: &str, key: &str, clients: usize, requests: usize) -> Measured {
     let http = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(256)
         .build()
         .expect("client");
-    load::invoke_noop(http, base, clients, requests).await
+    load::invoke_noop_as(http, base, key, clients, requests).await
 }
 
 /// Runs the scenarios and prints the tables.
@@ -71,6 +71,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         "http://127.0.0.1:5984",
         "--listen",
         &format!("127.0.0.1:{api_port}"),
+        "--data-dir",
+        &tmp.path().join("controller").display().to_string(),
     ]))?;
     let data = tmp.path().join("i0").display().to_string();
     let invoker = spawn(&s(&[
@@ -108,7 +110,26 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = (rss_mb(controller.0.id()), rss_mb(invoker.0.id()));
-    load::create_noop(&http, &base).await?;
+    // A deployment has no well-known key: the operator's `whisk admin` gives the guest's.
+    let out = Command::new(whisk_bin())
+        .args([
+            "admin",
+            "user",
+            "create",
+            "guest",
+            "--couchdb",
+            "http://127.0.0.1:5984",
+        ])
+        .envs(env)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "whisk admin user create guest: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)?.trim().to_string();
+    load::create_noop_as(&http, &base, &key).await?;
+    let guest = whisk_core::identity::GUEST_KEY;
 
     let dir = tempfile::tempdir()?;
     let mut settings = whisk_standalone::Settings::load(None, &Default::default())?;
@@ -122,10 +143,10 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
 
     let mut rows = vec![];
     for clients in [1usize, 8, 64] {
-        let _ = measure(&base, clients, clients * 10).await; // warm containers
-        let d = measure(&base, clients, plan.requests).await;
-        let _ = measure(&sbase, clients, clients * 10).await;
-        let st = measure(&sbase, clients, plan.requests).await;
+        let _ = measure(&base, &key, clients, clients * 10).await; // warm containers
+        let d = measure(&base, &key, clients, plan.requests).await;
+        let _ = measure(&sbase, guest, clients, clients * 10).await;
+        let st = measure(&sbase, guest, clients, plan.requests).await;
         rows.push(Row::measured(
             "distributed: controller → Kafka → invoker (CouchDB store)",
             clients,

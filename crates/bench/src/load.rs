@@ -79,11 +79,14 @@ where
 }
 
 /// Creates (or replaces) the guest's Python `noop` action at `base`, which [`invoke_noop`]
-/// invokes.
+/// invokes (standalone's well-known guest key).
 pub async fn create_noop(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    let (u, k) = whisk_core::identity::GUEST_KEY
-        .split_once(':')
-        .unwrap_or_default();
+    create_noop_as(http, base, whisk_core::identity::GUEST_KEY).await
+}
+
+/// [`create_noop`] with the key `uuid:key`.
+pub async fn create_noop_as(http: &reqwest::Client, base: &str, key: &str) -> anyhow::Result<()> {
+    let (u, k) = key.split_once(':').unwrap_or_default();
     let r = http
         .put(format!(
             "{base}/api/v1/namespaces/_/actions/noop?overwrite=true"
@@ -104,12 +107,28 @@ pub async fn invoke_noop(
     clients: usize,
     requests: usize,
 ) -> Measured {
+    invoke_noop_as(
+        http,
+        base,
+        whisk_core::identity::GUEST_KEY,
+        clients,
+        requests,
+    )
+    .await
+}
+
+/// [`invoke_noop`] with the key `uuid:key`.
+pub async fn invoke_noop_as(
+    http: reqwest::Client,
+    base: &str,
+    key: &str,
+    clients: usize,
+    requests: usize,
+) -> Measured {
     let url = Arc::new(format!(
         "{base}/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
     ));
-    let (u, k) = whisk_core::identity::GUEST_KEY
-        .split_once(':')
-        .unwrap_or_default();
+    let (u, k) = key.split_once(':').unwrap_or_default();
     let (u, k) = (Arc::new(u.to_string()), Arc::new(k.to_string()));
     run(clients, requests, move || {
         let (http, url, u, k) = (http.clone(), url.clone(), u.clone(), k.clone());

@@ -43,9 +43,8 @@ pub enum Command {
     /// Work with whisk properties (~/.wskprops).
     #[command(subcommand)]
     Property(property::PropertyCommand),
-    /// Administer users (subjects, namespaces and keys).
-    #[command(subcommand)]
-    Admin(admin::AdminCommand),
+    /// Administer users, keys and limits on the store (as OpenWhisk's wskadmin).
+    Admin(admin::AdminArgs),
     /// Show the health of every service (controller, invokers, directory, Kafka, CouchDB,
     /// Redis); exits 1 when one is down.
     Status(status::StatusArgs),
@@ -62,7 +61,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Action(cmd) => action::run(&client()?, global.json, cmd).await,
         Command::Activation(cmd) => activation::run(&client()?, global.json, cmd).await,
         Command::Namespace(cmd) => namespace::run(&client()?, global.json, cmd).await,
-        Command::Admin(cmd) => admin::run(&client()?, cmd, &env).await,
+        Command::Admin(args) => admin::run(args, &env).await,
         Command::Status(args) => status::run(&args, global.json, &std::env::vars().collect()).await,
     }
 }

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
-use whisk_core::identity::{GUEST_KEY, SYSTEM_KEY};
+use whisk_core::identity::GUEST_KEY;
 
 /// One request the fake server received.
 #[derive(Debug, Clone)]
@@ -578,71 +578,66 @@ fn unreachable_host_suggests_standalone() {
     );
 }
 
+/// `whisk admin` as `wskadmin`: users, keys and limits straight in the store file.
 #[test]
-fn admin_user_create_in_store_then_through_server() {
-    let fake = Fake::start(|r| {
-        (
-            200,
-            json!({"subject": "bob", "namespace": r.body["namespace"], "key": "u9:k9", "limits": r.body["limits"]}),
-        )
-    });
+fn admin_users_keys_and_limits_in_the_store() {
     let env = Env::new();
     let data = env.dir.path().join("data");
     let data_s = data.to_string_lossy().into_owned();
-    let out = whisk(
-        &env.config(),
-        &[
-            "admin",
-            "user",
-            "create",
-            "alice",
-            "--data-dir",
-            &data_s,
-            "--invocations-per-minute",
-            "999",
-        ],
-    );
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--data-dir", &data_s]);
+        whisk(&env.config(), &all)
+    };
+    let out = admin(&["user", "create", "alice", "--invocations-per-minute", "999"]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
-    let key = stdout(&out);
-    let key = key.trim_end();
+    let key = stdout(&out).trim_end().to_string();
     let (uuid, secret) = key.split_once(':').expect("uuid:key");
     assert_eq!((uuid.len(), secret.len()), (36, 64));
     assert_eq!(stdout(&out).lines().count(), 1);
-    let out = whisk(
-        &env.config(),
-        &["admin", "user", "list", "alice", "--data-dir", &data_s],
-    );
-    assert_eq!(stdout(&out), format!("{key}\talice\n"));
+    let out = admin(&["user", "list", "alice"]);
+    assert_eq!(stdout(&out), format!("{key}\talice\talice\n"));
+    let out = admin(&["user", "whois", &key]);
+    assert_eq!(stdout(&out), "subject: alice\nnamespace: alice\n");
+    let out = admin(&["limits", "get", "alice"]);
+    assert_eq!(stdout(&out), "invocationsPerMinute = 999\n");
+    let out = admin(&["limits", "set", "alice", "--concurrent-invocations", "5"]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let out = admin(&["limits", "get", "alice"]);
+    assert_eq!(stdout(&out), "concurrentInvocations = 5\n");
 
-    // A running server holds the store: the command asks the server instead.
+    let out = admin(&["key", "regenerate", "alice"]);
+    let fresh = stdout(&out).trim_end().to_string();
+    assert!(
+        out.status.success() && fresh != key,
+        "{fresh}: {}",
+        stderr(&out)
+    );
+    let out = admin(&["user", "get", "alice"]);
+    assert_eq!(stdout(&out), format!("{fresh}\talice\talice\n"));
+
+    // Bad names and unknown users: a clear error, exit 1, nothing stored.
+    let out = admin(&["user", "create", "bob", "--namespace", "../x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("namespace '../x' is not valid"),
+        "{}",
+        stderr(&out)
+    );
+    let out = admin(&["user", "get", "nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+
+    let out = admin(&["user", "delete", "alice"]);
+    assert_eq!(stdout(&out), "Subject deleted\n");
+    let out = admin(&["user", "list", "alice"]);
+    assert_eq!(stdout(&out), "");
+
+    // A process holds the file but serves no admin socket: a clear error.
     let held = whisk_store::EmbeddedStore::open(&data.join("whisk.redb")).expect("open store");
-    let out = whisk(
-        &env.config(),
-        &[
-            "admin",
-            "user",
-            "create",
-            "bob",
-            "--namespace",
-            "team",
-            "--concurrent-invocations",
-            "5",
-            "--data-dir",
-            &data_s,
-            "--apihost",
-            &fake.apihost(),
-        ],
-    );
+    let out = admin(&["user", "create", "carol"]);
     drop(held);
-    assert_eq!(stdout(&out), "u9:k9\n", "stderr: {}", stderr(&out));
-    let req = fake.only_request();
-    assert_eq!(
-        (req.method.as_str(), req.path.as_str()),
-        ("PUT", "/admin/identities/bob")
-    );
-    assert_eq!(req.auth, basic(SYSTEM_KEY));
-    assert_eq!(
-        req.body,
-        json!({"namespace": "team", "limits": {"concurrentInvocations": 5}})
-    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("admin socket"), "{}", stderr(&out));
 }

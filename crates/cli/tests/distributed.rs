@@ -213,6 +213,7 @@ async fn three_invokers_over_kafka_and_couchdb() {
         ]),
         &env,
     );
+    let controller_data = dir.join("controller").display().to_string();
     let controller_args = s(&[
         "controller",
         "--kafka",
@@ -221,6 +222,8 @@ async fn three_invokers_over_kafka_and_couchdb() {
         &couch,
         "--listen",
         &format!("127.0.0.1:{api_port}"),
+        "--data-dir",
+        &controller_data,
     ]);
     let mut controller = Role::spawn(dir, "controller", &controller_args, &env);
     let mut invokers: Vec<Role> = (0..3)
@@ -275,9 +278,35 @@ async fn three_invokers_over_kafka_and_couchdb() {
     }
 
     // The same conformance suite as standalone, through the npm client.
-    run_conformance(&base, &dir.join("c"), &[("WHISK_ADMIN_REMOTE", "1")]).await;
+    // No well-known key works on a deployment; the guest key is the operator's, from the store.
+    let well_known = Api::new(&base, GUEST_KEY);
+    let r = well_known
+        .req(reqwest::Method::GET, "actions")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "OpenWhisk's well-known guest key works"
+    );
+    let guest_key = couch_user_key(&couch, "guest", &env);
+    let key_file = dir.join("controller/keys/guest.key");
+    if let Ok(text) = std::fs::read_to_string(&key_file) {
+        assert_eq!(text.trim(), guest_key, "the controller's key file");
+    }
+    run_conformance(
+        &base,
+        &dir.join("c"),
+        &[
+            ("__OW_API_KEY", &guest_key),
+            ("WHISK_ADMIN_COUCHDB", &couch),
+            ("WHISK_COUCHDB__DB_PREFIX", "whisk_test_"),
+        ],
+    )
+    .await;
 
-    let api = Api::new(&base, GUEST_KEY);
+    let api = Api::new(&base, &guest_key);
     // Work spreads: different actions have different home invokers.
     let mut used = BTreeSet::new();
     for i in 0..12 {
@@ -367,7 +396,7 @@ async fn three_invokers_over_kafka_and_couchdb() {
     args_b.extend(s(&["--id", "1"]));
     let _controller_b = Role::spawn(dir, "controller-b", &args_b, &env);
     wait_invokers(&base_b, 2).await;
-    let api_b = Api::new(&base_b, GUEST_KEY);
+    let api_b = Api::new(&base_b, &guest_key);
     let version = |v: u32| format!("def main(args):\n    return {{\"v\": {v}}}\n");
     api.put_python("cached", &version(1), 256).await;
     invoke_until(&api_b, "cached", 200, json!({"v": 1})).await;
@@ -506,7 +535,13 @@ async fn broker_restarted_under_load_loses_no_accepted_activation() {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let common = |role: &str| s(&[role, "--kafka", &kafka, "--couchdb", &couch]);
     let mut controller_args = common("controller");
-    controller_args.extend(s(&["--listen", &format!("127.0.0.1:{api_port}")]));
+    let controller_data = dir.join("controller").display().to_string();
+    controller_args.extend(s(&[
+        "--listen",
+        &format!("127.0.0.1:{api_port}"),
+        "--data-dir",
+        &controller_data,
+    ]));
     let _controller = Role::spawn(dir, "controller", &controller_args, &env);
     let mut invoker_args = common("invoker");
     let data = dir.join("i0").display().to_string();
@@ -514,7 +549,7 @@ async fn broker_restarted_under_load_loses_no_accepted_activation() {
     let _invoker = Role::spawn(dir, "invoker0", &invoker_args, &env);
     let base = format!("http://127.0.0.1:{api_port}");
     wait_invokers(&base, 1).await;
-    let api = Api::new(&base, GUEST_KEY);
+    let api = Api::new(&base, &couch_user_key(&couch, "guest", &env));
     api.put_python("busy", WHERE, 128).await;
     let (status, body) = api
         .invoke("busy", "blocking=true&result=true", json!({}))

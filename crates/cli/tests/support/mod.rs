@@ -309,6 +309,25 @@ pub fn print_output(what: &str, out: &Output) {
 
 /// Runs the Node.js suite in `tests/conformance` (the `openwhisk` npm client) against
 /// `apihost`, failing with its output when a test fails.
+/// The key of `subject` in a deployment's CouchDB (made if missing), as an operator gets it:
+/// `whisk admin user create SUBJECT --couchdb URL` (with the deployment's `WHISK_COUCHDB__*`).
+pub fn couch_user_key(couch: &str, subject: &str, env: &[(String, String)]) -> String {
+    let out = Command::new(whisk_bin())
+        .args(["admin", "user", "create", subject, "--couchdb", couch])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run whisk admin");
+    assert!(
+        out.status.success(),
+        "whisk admin user create {subject} --couchdb {couch}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Runs the npm client's conformance suite against `apihost` with the guest key (or the
+/// `__OW_API_KEY` of `extra_env`); users are made with `whisk admin` in `data_dir`'s store, or
+/// in CouchDB when `extra_env` has `WHISK_ADMIN_COUCHDB`.
 pub async fn run_conformance(apihost: &str, data_dir: &Path, extra_env: &[(&str, &str)]) {
     check_node();
     let dir = conformance_dir();
