@@ -22,11 +22,19 @@ pub const MISSING_MESSAGE: &str =
 /// OpenWhisk's message for credentials that do not match.
 pub const INVALID_MESSAGE: &str = "The supplied authentication is invalid";
 
-/// Identities verified recently, by key uuid.
+/// Most uuids the cache remembers (known and unknown); past it, expired entries go first,
+/// then every unknown one.
+const CACHE_CAPACITY: usize = 100_000;
+
+/// Identities verified recently, by key uuid — and uuids recently found to own no key, so
+/// that a stranger repeating one costs no store read.
 pub struct IdentityCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Arc<Identity>, Instant)>>,
+    entries: Mutex<HashMap<String, Remembered>>,
 }
+
+/// What a uuid was found to be (its identity, or nobody's key) and when.
+type Remembered = (Option<Arc<Identity>>, Instant);
 
 impl IdentityCache {
     /// An empty cache whose entries live `ttl`.
@@ -44,24 +52,18 @@ impl IdentityCache {
         uuid: &str,
         key: &str,
     ) -> Result<Arc<Identity>, WhiskError> {
+        // Every key's uuid is a UUID: anything else is refused without a store read.
+        if !looks_like_uuid(uuid) {
+            return Err(invalid());
+        }
         let cached = self.entries.lock().get(uuid).cloned();
         let identity = match cached {
-            Some((id, at)) if at.elapsed() < self.ttl => id,
+            Some((Some(id), at)) if at.elapsed() < self.ttl => id,
+            Some((None, at)) if at.elapsed() < self.ttl => return Err(invalid()),
             _ => {
-                let found = store.get_identity(uuid).await?;
-                match found {
-                    Some(id) => {
-                        let id = Arc::new(id);
-                        self.entries
-                            .lock()
-                            .insert(uuid.to_string(), (id.clone(), Instant::now()));
-                        id
-                    }
-                    None => {
-                        self.entries.lock().remove(uuid);
-                        return Err(invalid());
-                    }
-                }
+                let found = store.get_identity(uuid).await?.map(Arc::new);
+                self.remember(uuid, found.clone());
+                found.ok_or_else(invalid)?
             }
         };
         if constant_time_eq(identity.key.as_bytes(), key.as_bytes()) {
@@ -71,10 +73,43 @@ impl IdentityCache {
         }
     }
 
+    fn remember(&self, uuid: &str, found: Option<Arc<Identity>>) {
+        let mut entries = self.entries.lock();
+        if entries.len() >= CACHE_CAPACITY && !entries.contains_key(uuid) {
+            entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+            if entries.len() >= CACHE_CAPACITY {
+                entries.retain(|_, (id, _)| id.is_some());
+            }
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(uuid.to_string(), (found, Instant::now()));
+    }
+
     /// Forgets `uuid` (after its identity changed).
     pub fn invalidate(&self, uuid: &str) {
         self.entries.lock().remove(uuid);
     }
+
+    /// How many uuids are remembered (known or not).
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits.
+fn looks_like_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 fn invalid() -> WhiskError {
@@ -179,5 +214,52 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use whisk_store::EmbeddedStore;
+
+    #[tokio::test]
+    async fn unknown_uuids_are_remembered_and_garbage_costs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+        let cache = IdentityCache::new(Duration::from_secs(60));
+        let id = Identity::generate("u", "ns");
+        // Unknown: 401, and remembered as unknown.
+        let err = cache
+            .authenticate(&store, &id.uuid, &id.key)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Unauthorized);
+        // The identity appears behind the cache's back: the remembered "unknown" answers,
+        // without a store read, until the entry is invalidated (as `whisk admin` does).
+        store.put_identity(&id).await.unwrap();
+        assert!(cache.authenticate(&store, &id.uuid, &id.key).await.is_err());
+        cache.invalidate(&id.uuid);
+        assert!(cache.authenticate(&store, &id.uuid, &id.key).await.is_ok());
+        assert!(cache.authenticate(&store, &id.uuid, "wrong").await.is_err());
+        // Malformed uuids are refused and never remembered.
+        for uuid in [
+            "not-a-uuid",
+            "../../etc/passwd",
+            "",
+            "0b0b0b0b-1111-2222-3333-44445555666g",
+        ] {
+            let err = cache.authenticate(&store, uuid, "k").await.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Unauthorized, "{uuid}");
+        }
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = IdentityCache::new(Duration::from_secs(60));
+        for i in 0..CACHE_CAPACITY + 10 {
+            cache.remember(&format!("{i:036}"), None);
+        }
+        assert!(cache.len() <= CACHE_CAPACITY, "{}", cache.len());
     }
 }

@@ -306,8 +306,34 @@ fn validate_exec(mut e: Exec) -> Result<Exec, WhiskError> {
 pub fn bump_patch(v: &str) -> String {
     let parts: Vec<u64> = v.split('.').filter_map(|p| p.parse().ok()).collect();
     match parts.as_slice() {
-        [a, b, c] => format!("{a}.{b}.{}", c + 1),
+        // A patch (or minor) number at its largest carries into the next part, never overflows.
+        [a, b, c] => match (c.checked_add(1), b.checked_add(1), a.checked_add(1)) {
+            (Some(c), _, _) => format!("{a}.{b}.{c}"),
+            (None, Some(b), _) => format!("{a}.{b}.0"),
+            (None, None, Some(a)) => format!("{a}.0.0"),
+            (None, None, None) => "0.0.1".to_string(),
+        },
         _ => "0.0.1".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod bump_tests {
+    use super::bump_patch;
+
+    #[test]
+    fn versions_bump_without_overflow() {
+        assert_eq!(bump_patch("0.0.1"), "0.0.2");
+        assert_eq!(bump_patch("1.2.18446744073709551615"), "1.3.0");
+        assert_eq!(bump_patch("0.0.18446744073709551615"), "0.1.0");
+        assert_eq!(
+            bump_patch("7.18446744073709551615.18446744073709551615"),
+            "8.0.0"
+        );
+        let max = u64::MAX;
+        assert_eq!(bump_patch(&format!("{max}.{max}.{max}")), "0.0.1");
+        assert_eq!(bump_patch("x.y"), "0.0.1");
+        assert_eq!(bump_patch("1.2.99999999999999999999999"), "0.0.1");
     }
 }
 
