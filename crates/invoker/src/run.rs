@@ -14,6 +14,9 @@ use whisk_core::limits::PAYLOAD_MAX_BYTES;
 use whisk_core::{kinds, now_ms, Action, Activation, ActivationId, ActivationResponse, StatusCode};
 use whisk_proto::ActivationMessage;
 
+/// The error of an activation the kernel killed for memory (OpenWhisk's words).
+pub const MEMORY_EXHAUSTED: &str = "The action exhausted its memory and was aborted.";
+
 /// What the invoker needs to run activations.
 pub struct Runner {
     /// The pool.
@@ -220,13 +223,11 @@ impl Runner {
         let logs = container
             .logs((action.limits.logs as usize) * 1024 * 1024, log_wait)
             .await;
-        // The Docker runtime appends this line when the kernel killed the action for memory.
+        // The runtimes append this line when the kernel killed the action for memory.
         let oom = logs.iter().any(|l| l.contains("exceeded its memory limit"));
         let response = if oom && response.status_code == StatusCode::DeveloperError {
-            ActivationResponse::developer_error(format!(
-                "The action exceeded its memory limit of {} MB.",
-                action.limits.memory
-            ))
+            // OpenWhisk's Messages.memoryExhausted.
+            ActivationResponse::developer_error(MEMORY_EXHAUSTED)
         } else {
             response
         };

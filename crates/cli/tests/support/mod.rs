@@ -43,6 +43,16 @@ impl Server {
 
     /// Like [`Server::start`], with extra `whisk standalone` flags.
     pub async fn start_with(data_dir: &Path, log_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_with_env(data_dir, log_dir, extra, &[]).await
+    }
+
+    /// Like [`Server::start_with`], with extra environment variables for the server.
+    pub async fn start_with_env(
+        data_dir: &Path,
+        log_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let port = free_port();
         let log_path = log_dir.join(format!("whisk-standalone-{port}.log"));
         let log = File::create(&log_path).expect("creating the server log file");
@@ -55,6 +65,7 @@ impl Server {
             ])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
