@@ -223,3 +223,18 @@ pub async fn run_invoker(settings: Settings, shutdown: CancellationToken) -> any
     store.flush().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn only_loopback_listeners_get_the_well_known_keys() {
+        for local in ["127.0.0.1:3233", "127.9.9.9:1", "[::1]:3233", "localhost:3233"] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for public in ["0.0.0.0:3233", "[::]:3233", "10.0.0.5:3233", "example.org:3233", "x"] {
+            assert!(!is_loopback(public), "{public}");
+        }
+    }
+}
