@@ -49,6 +49,41 @@ pub struct InvokerConfig {
     pub containers_dir: Option<std::path::PathBuf>,
     /// Lease this invoker holds at the directory, ms (heartbeats every third of it).
     pub peer_lease_ms: u64,
+    /// The process runtime's sandbox (`invoker.process.*`).
+    pub process: ProcessConfig,
+}
+
+/// The process runtime's sandbox: bubblewrap namespaces and cgroup limits
+/// (`crate::sandbox`, `crate::cgroup`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProcessConfig {
+    /// Run actions without a sandbox: only for a platform whose every action is trusted by
+    /// its operator (one tenant). Without it, a host that cannot sandbox refuses to start.
+    pub single_tenant: bool,
+    /// The bubblewrap program.
+    pub bwrap: std::path::PathBuf,
+    /// Host uid and gid the containers run as when the invoker runs as root.
+    pub uid: u32,
+    /// See `uid`.
+    pub gid: u32,
+    /// Most processes and threads in one container (cgroup `pids.max`).
+    pub pids_max: u64,
+    /// The cgroup (below each hierarchy's root) that holds the containers' cgroups.
+    pub cgroup_parent: String,
+}
+
+impl Default for ProcessConfig {
+    fn default() -> Self {
+        Self {
+            single_tenant: false,
+            bwrap: "bwrap".into(),
+            uid: 65534,
+            gid: 65534,
+            pids_max: 512,
+            cgroup_parent: "whisk".into(),
+        }
+    }
 }
 
 impl Default for InvokerConfig {
@@ -75,6 +110,7 @@ impl Default for InvokerConfig {
             data_dir: None,
             containers_dir: None,
             peer_lease_ms: 300,
+            process: ProcessConfig::default(),
         }
     }
 }

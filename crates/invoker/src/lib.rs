@@ -7,7 +7,9 @@
 //! - [`docker`]: the Docker runtime (bollard): action containers on a user-defined bridge
 //!   network, limits, log following, cleanup of labelled leftovers.
 //! - [`process`]: the process runtime: each container is a local action proxy process bound
-//!   to its own loopback address.
+//!   to its own loopback address, sandboxed.
+//! - [`sandbox`]: the process runtime's sandbox (bubblewrap namespaces, an unprivileged uid).
+//! - [`cgroup`]: cgroups v1/v2 of sandboxed containers (memory, pids, freezer, kill, OOM).
 //! - [`proxy`]: HTTP client of the action proxy protocol (`/init`, `/run`).
 //! - [`pool`]: the container pool: prewarmed stems, warm reuse, memory-bounded capacity,
 //!   idle eviction.
@@ -16,6 +18,7 @@
 //! - [`commits`]: which offsets may be committed (at-least-once with concurrency).
 //! - [`config`]: settings and their defaults.
 
+pub mod cgroup;
 pub mod commits;
 pub mod config;
 pub mod container;
@@ -25,6 +28,7 @@ pub mod pool;
 pub mod process;
 pub mod proxy;
 pub mod run;
+pub mod sandbox;
 pub mod service;
 
 pub use config::InvokerConfig;

@@ -116,7 +116,11 @@ pub fn open_factory(settings: &Settings) -> Arc<dyn ContainerFactory> {
                 .proxy_command
                 .clone()
                 .unwrap_or_else(ProcessFactory::default_command);
-            Arc::new(ProcessFactory::new(command, env))
+            Arc::new(ProcessFactory::with_config(
+                command,
+                env,
+                &settings.invoker.process,
+            ))
         }
         Runtime::Docker => Arc::new(DockerFactory::new(settings.docker.clone())),
     }
