@@ -103,8 +103,11 @@ def main(args):
                 error = str(e)
                 break
             if pid == 0:
-                time.sleep(30)
-                os._exit(0)
+                # A small process of its own (not a copy of Python's memory) per fork.
+                try:
+                    os.execv("/bin/sleep", ["sleep", "30"])
+                finally:
+                    os._exit(0)
             pids.append(pid)
         for p in pids:
             os.kill(p, signal.SIGKILL)
@@ -239,7 +242,7 @@ async fn attacks(runtime: &str) {
         .start("victim", json!({"instanceID": "v", "hold": 8}))
         .await;
 
-    mallory.put_python("attacker", ATTACKER, 256).await;
+    mallory.put_python("attacker", ATTACKER, 512).await;
     let marker = format!("{}.{}", 31337, std::process::id());
     let (status, report) = mallory
         .invoke(
