@@ -9,6 +9,8 @@
 //! - [`proc`]: services started as child processes, free ports.
 //! - [`peers`]: the issue-4 scenarios (peer-map propagation vs polling, crashes, peer
 //!   messaging, gangs).
+//! - [`sandbox`]: the issue-13 process sandbox (cold/warm with and without it, creation
+//!   rate, container churn).
 //! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
 
 pub mod distributed;
@@ -16,5 +18,6 @@ pub mod gateway;
 pub mod load;
 pub mod peers;
 pub mod proc;
+pub mod sandbox;
 pub mod standalone;
 pub mod table;

@@ -7,7 +7,8 @@ use clap::Parser;
 struct Args {
     /// Scenario sets to run: `standalone` (issue 3), `peers` (issue 4), `distributed`
     /// (issue 5, needs `scripts/services.sh up`); default: standalone and peers.
-    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway"])]
+    /// `sandbox` (issue 13: the process runtime with and without its sandbox).
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
     #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
@@ -39,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let all = args.scenarios.is_empty();
     let wants = |s: &str| {
-        (all && s != "distributed" && s != "gateway") || args.scenarios.iter().any(|x| x == s)
+        (all && s != "distributed" && s != "gateway" && s != "sandbox")
+            || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
         use whisk_standalone::settings::Runtime;
@@ -70,6 +72,15 @@ async fn main() -> anyhow::Result<()> {
         whisk_bench::gateway::run(&whisk_bench::gateway::Plan {
             requests: args.requests,
             wrk_seconds: 5,
+        })
+        .await?;
+    }
+    if wants("sandbox") {
+        whisk_bench::sandbox::run(&whisk_bench::sandbox::Plan {
+            requests: args.requests,
+            cold: args.cold,
+            creates: 200,
+            churn: 2000,
         })
         .await?;
     }
