@@ -9,9 +9,14 @@
 #   3. builds Dockerfile.python3action FROM that base (adds the proxy and the peers library).
 #
 # Idempotent: the final image carries a label with a hash of its inputs; when an image with
-# the same inputs exists, nothing is rebuilt. Prints the image id on stdout (progress goes to
-# stderr). Needs: docker (a running daemon), python3 from Debian, cargo (unless
-# WHISK_PROXY_BIN is set). Never pulls.
+# the same inputs exists, nothing is rebuilt. Safe to run concurrently (tests of several
+# binaries do): one build at a time under a lock, the others then find it up to date. Prints
+# the image id on stdout (progress goes to stderr). Needs: docker (a running daemon), python3
+# from Debian, cargo (unless WHISK_PROXY_BIN is set). Never pulls.
+#
+# The image runs its proxy as the unprivileged user `action` (uid and gid 1000), whose
+# workdir /action it owns; the invoker adds a read-only root, tmpfs /tmp and /action, and
+# drops every capability (docs/security.md, "Docker actions").
 #
 # Environment: WHISK_IMAGE (default whisk/python3action), WHISK_PYTHON_BIN (/usr/bin/python3),
 # WHISK_PROXY_BIN (default: build it), FORCE=1 to rebuild.
@@ -27,6 +32,10 @@ die() { log "error: $*"; exit 1; }
 command -v docker >/dev/null || die "docker is not installed (apt-get install -y docker.io)"
 docker info >/dev/null 2>&1 || die "no Docker daemon reachable (start dockerd)"
 [ -x "$python_bin" ] || die "$python_bin not found (apt-get install -y python3)"
+
+# One build at a time (the lock is released when this script exits).
+exec 9>"${TMPDIR:-/tmp}/whisk-image-python3action.lock"
+flock 9
 
 python_real="$(readlink -f "$python_bin")"
 pyver="$("$python_real" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
@@ -88,13 +97,16 @@ for l in /lib /lib64; do
         cp -a "$root$l/." "$root$target/"; rm -rf "${root:?}$l"; ln -s "$(readlink "$l")" "$root$l"
     fi
 done
-printf 'root:x:0:0:root:/root:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+printf 'root:x:0:0:root:/root:/bin/false\naction:x:1000:1000:action:/tmp:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"
+printf 'root:x:0:\naction:x:1000:\nnogroup:x:65534:\n' > "$root/etc/group"
 printf '127.0.0.1 localhost\n' > "$root/etc/hosts"
 
 base="whisk/python3base:$inputs"
 log "importing $base"
-tar -C "$root" -cf - . | docker import - "$base" >/dev/null
+# Everything belongs to root but the proxy's workdir, which belongs to `action`.
+tar -C "$root" --numeric-owner --owner=0 --group=0 --exclude=./action -cf "$stage/rootfs.tar" .
+tar -C "$root" --numeric-owner --owner=1000 --group=1000 -rf "$stage/rootfs.tar" ./action
+docker import - "$base" < "$stage/rootfs.tar" >/dev/null
 docker tag "$base" whisk/python3base:latest
 
 ctx="$stage/ctx"
@@ -106,7 +118,8 @@ log "building $image:latest"
 DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base" --build-arg "INPUTS=$inputs" \
     -t "$image:latest" "$ctx" >/dev/null
 id="$(docker image inspect -f '{{.Id}}' "$image:latest")"
-docker run --rm --entrypoint /usr/bin/python3 "$image:latest" -c 'import json, socket, urllib.request' \
-    || die "$image:latest: python3 does not start inside the image"
+docker run --rm --network none --entrypoint /usr/bin/python3 "$image:latest" \
+    -c 'import json, os, socket, urllib.request; assert os.getuid() == 1000' \
+    || die "$image:latest: python3 does not start inside the image (as uid 1000)"
 log "built $image:latest ($id)"
 echo "$id"

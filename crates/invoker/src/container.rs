@@ -30,6 +30,9 @@ pub enum ContainerError {
     /// The container is gone.
     #[error("container is gone: {0}")]
     Gone(String),
+    /// The runtime refuses what was asked, e.g. an image not on its allowed list.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What to create.
@@ -54,6 +57,16 @@ pub struct ContainerSpec {
 pub trait ContainerFactory: Send + Sync + 'static {
     /// Creates and starts a container whose proxy answers on [`Container::addr`].
     async fn create(&self, spec: ContainerSpec) -> Result<Arc<dyn Container>, ContainerError>;
+    /// Creates a container for `namespace` straight away (the Docker runtime puts it on that
+    /// namespace's network); by default the same as [`ContainerFactory::create`].
+    async fn create_in(
+        &self,
+        spec: ContainerSpec,
+        namespace: &str,
+    ) -> Result<Arc<dyn Container>, ContainerError> {
+        let _ = namespace;
+        self.create(spec).await
+    }
     /// Removes containers a previous run of this invoker left behind.
     async fn cleanup(&self) -> Result<(), ContainerError>;
 }
@@ -69,6 +82,13 @@ pub trait Container: Send + Sync {
     fn addr(&self) -> SocketAddr;
     /// False once the container has exited.
     fn is_alive(&self) -> bool;
+    /// Gives a prewarmed container (a stem, created without a namespace) to `namespace`
+    /// before its `/init`: the Docker runtime moves it onto that namespace's network. By
+    /// default nothing to do.
+    async fn assign(&self, namespace: &str) -> Result<(), ContainerError> {
+        let _ = namespace;
+        Ok(())
+    }
     /// Freezes the container (pause).
     async fn suspend(&self) -> Result<(), ContainerError>;
     /// Thaws the container.

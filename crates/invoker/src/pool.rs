@@ -319,6 +319,14 @@ impl ContainerPool {
                         *paused = false;
                     }
                     drop(paused);
+                    if entry.key.is_none() {
+                        // A stem: it joins the namespace (its network, in Docker) first.
+                        if let Err(e) = entry.container.assign(&req.key.namespace).await {
+                            self.discard(entry);
+                            tracing::warn!(error = %e, "assigning a stem to a namespace failed");
+                            continue;
+                        }
+                    }
                     return Ok(Lease { entry, needs_init });
                 }
                 Some((None, _)) => {
@@ -332,7 +340,7 @@ impl ContainerPool {
                     };
                     let (spec, secret) = self.prepare(spec);
                     let peers_dir = spec.peers_dir.clone().unwrap_or_default();
-                    return match self.factory.create(spec).await {
+                    return match self.factory.create_in(spec, &req.key.namespace).await {
                         Ok(container) => {
                             self.state.lock().containers += 1;
                             let entry = Entry {

@@ -180,7 +180,14 @@ impl Runner {
                 let body = run_body(&action, msg, params, &id, instance.as_ref());
                 let answer = self
                     .client
-                    .call(addr, &lease.entry.secret, "/run", body, timeout, PAYLOAD_MAX_BYTES)
+                    .call(
+                        addr,
+                        &lease.entry.secret,
+                        "/run",
+                        body,
+                        timeout,
+                        PAYLOAD_MAX_BYTES,
+                    )
                     .await;
                 if let Some(i) = &instance {
                     self.peers

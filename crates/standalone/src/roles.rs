@@ -122,7 +122,10 @@ pub fn open_factory(settings: &Settings) -> Arc<dyn ContainerFactory> {
                 &settings.invoker.process,
             ))
         }
-        Runtime::Docker => Arc::new(DockerFactory::new(settings.docker.clone())),
+        Runtime::Docker => Arc::new(
+            DockerFactory::new(settings.docker.clone())
+                .with_user_memory_mb(settings.invoker.user_memory_mb),
+        ),
     }
 }
 
@@ -234,10 +237,21 @@ mod tests {
 
     #[test]
     fn only_loopback_listeners_get_the_well_known_keys() {
-        for local in ["127.0.0.1:3233", "127.9.9.9:1", "[::1]:3233", "localhost:3233"] {
+        for local in [
+            "127.0.0.1:3233",
+            "127.9.9.9:1",
+            "[::1]:3233",
+            "localhost:3233",
+        ] {
             assert!(is_loopback(local), "{local}");
         }
-        for public in ["0.0.0.0:3233", "[::]:3233", "10.0.0.5:3233", "example.org:3233", "x"] {
+        for public in [
+            "0.0.0.0:3233",
+            "[::]:3233",
+            "10.0.0.5:3233",
+            "example.org:3233",
+            "x",
+        ] {
             assert!(!is_loopback(public), "{public}");
         }
     }
