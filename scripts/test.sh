@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need when it is missing
-# (Debian's python3, Node.js, Redis, Docker and build tools; the pinned `openwhisk` npm
+# (Debian's python3, Node.js, Redis, Docker, bubblewrap and build tools; the pinned `openwhisk` npm
 # client; the project's tansu build, deploy/tansu/build.sh, into ~/.cache/whisk once;
 # pouchdb-server is fetched by the tests through scripts/services.sh), starts dockerd when none
 # runs, then runs the lints and `cargo test` over the whole workspace.
@@ -21,6 +21,8 @@ command -v patch >/dev/null 2>&1 || missing+=(patch)
 command -v make >/dev/null 2>&1 || missing+=(build-essential)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# The process runtime sandboxes every action with bubblewrap (crates/invoker/src/sandbox.rs).
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -q

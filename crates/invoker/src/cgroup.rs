@@ -60,10 +60,54 @@ pub struct Cgroups {
 const V1_CONTROLLERS: [&str; 3] = ["memory", "pids", "freezer"];
 
 impl Cgroups {
-    /// Detects the host's hierarchy and creates `parent` (a relative path) in it; on v2 the
-    /// memory and pids controllers are enabled down to it.
+    /// Detects the host's hierarchy and creates `parent/<pid>-<random>` (`parent` a relative
+    /// path) in it for this process's containers; on v2 the memory and pids controllers are
+    /// enabled down to it. What processes that died without cleaning up left in `parent` goes.
     pub fn open(parent: &str) -> Result<Self, CgroupError> {
-        Self::open_at(Path::new(CGROUP_FS), parent)
+        let own = format!(
+            "{}/{}-{:08x}",
+            parent.trim_matches('/'),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let cgroups = Self::open_at(Path::new(CGROUP_FS), &own)?;
+        cgroups.sweep_dead();
+        Ok(cgroups)
+    }
+
+    /// Removes the folders `<pid>-*` beside this one whose process is gone (with their
+    /// emptied container cgroups).
+    fn sweep_dead(&self) {
+        for own in &self.parents {
+            let Some(parent) = own.parent() else { continue };
+            let Ok(entries) = fs::read_dir(parent) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if !e.path().is_dir() || Path::new(&format!("/proc/{pid}")).exists() {
+                    continue;
+                }
+                if let Ok(children) = fs::read_dir(e.path()) {
+                    for c in children.flatten() {
+                        if c.path().is_dir() {
+                            let _ = fs::remove_dir(c.path());
+                        }
+                    }
+                }
+                let _ = fs::remove_dir(e.path());
+            }
+        }
+    }
+
+    /// Removes this process's folders (once its containers' cgroups are gone).
+    pub fn remove(&self) {
+        for p in &self.parents {
+            let _ = fs::remove_dir(p);
+        }
     }
 
     /// As [`Cgroups::open`], with the hierarchies mounted under `root`.

@@ -242,6 +242,9 @@ impl Drop for ProcessFactory {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
+        if let Isolation::Sandboxed(sb) = &self.isolation {
+            sb.cgroups().remove();
+        }
     }
 }
 
