@@ -64,8 +64,15 @@ pub enum BackendEvent {
 /// Inputs are validated by the [`crate::Registry`] before they get here.
 #[async_trait]
 pub trait RegistryBackend: Send + Sync + 'static {
-    /// Adds `peer` to its group, replacing an entry with the same id.
-    async fn register(&self, key: &GroupKey, peer: Peer) -> Result<PeerMap, DirectoryError>;
+    /// Adds `peer` to its group, replacing an entry with the same id. When its invoker holds
+    /// no live lease, starts one of `lease` in the same atomic step: no entry is ever outside
+    /// a lease, so an invoker that never sends a heartbeat loses its entries when it lapses.
+    async fn register(
+        &self,
+        key: &GroupKey,
+        peer: Peer,
+        lease: Duration,
+    ) -> Result<PeerMap, DirectoryError>;
 
     /// Removes instance `id` (only if it belongs to `activation_id`, when that is not empty).
     /// Returns whether it was removed, and the group after.

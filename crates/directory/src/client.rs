@@ -1,7 +1,8 @@
 //! [`DirectoryClient`]: the gRPC client of a directory service, as a [`PeerDirectory`].
 //! Connecting retries with backoff; unary calls retry briefly when the directory is
 //! unreachable (all of them are idempotent); a watch reconnects by itself and resumes with a
-//! fresh snapshot.
+//! fresh snapshot. With [`TlsFiles`] it speaks TLS and presents its client certificate (a
+//! directory served with TLS refuses clients without one).
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::proto::{
     DeregisterRequest, HeartbeatRequest, Peer, PeerMap, RegisterRequest, WatchRequest,
 };
 use crate::registry::{Deregistered, Lease, PeerMapStream};
+use crate::tls::TlsFiles;
 
 /// How long one unary call may take before it counts as unavailable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,7 +49,18 @@ impl DirectoryClient {
         addr: &str,
         patience: Duration,
     ) -> Result<DirectoryClient, DirectoryError> {
-        let endpoint = endpoint(addr)?;
+        Self::connect_within_tls(addr, patience, None).await
+    }
+
+    /// Connects to `addr` (over TLS with `tls`), retrying with backoff for up to `patience`.
+    /// A TLS failure (the server refused the certificate) is retried like any other until
+    /// `patience` runs out, then reported.
+    pub async fn connect_within_tls(
+        addr: &str,
+        patience: Duration,
+        tls: Option<&TlsFiles>,
+    ) -> Result<DirectoryClient, DirectoryError> {
+        let endpoint = endpoint(addr, tls)?;
         let deadline = Instant::now() + patience;
         let mut backoff = MIN_BACKOFF;
         loop {
@@ -65,7 +78,8 @@ impl DirectoryClient {
                 }
                 Err(e) => {
                     return Err(DirectoryError::Unavailable(format!(
-                        "cannot connect to the directory at {addr} within {patience:?}: {e}"
+                        "cannot connect to the directory at {addr} within {patience:?}: {}",
+                        error_chain(&e)
                     )))
                 }
             }
@@ -74,8 +88,16 @@ impl DirectoryClient {
 
     /// A client that connects on first use (and reconnects whenever needed).
     pub fn connect_lazy(addr: &str) -> Result<DirectoryClient, DirectoryError> {
+        Self::connect_lazy_tls(addr, None)
+    }
+
+    /// Like [`DirectoryClient::connect_lazy`], over TLS with `tls`.
+    pub fn connect_lazy_tls(
+        addr: &str,
+        tls: Option<&TlsFiles>,
+    ) -> Result<DirectoryClient, DirectoryError> {
         Ok(DirectoryClient {
-            grpc: GrpcClient::new(endpoint(addr)?.connect_lazy()),
+            grpc: GrpcClient::new(endpoint(addr, tls)?.connect_lazy()),
             addr: addr.to_string(),
         })
     }
@@ -129,14 +151,45 @@ impl DirectoryClient {
     }
 }
 
-fn endpoint(addr: &str) -> Result<Endpoint, DirectoryError> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    Ok(Endpoint::from_shared(uri)
-        .map_err(|e| DirectoryError::Invalid(format!("directory address {addr:?}: {e}")))?
+/// The error and its sources, so that a TLS refusal is not reported as "transport error".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn endpoint(addr: &str, tls: Option<&TlsFiles>) -> Result<Endpoint, DirectoryError> {
+    let bare = addr
+        .strip_prefix("http://")
+        .or_else(|| addr.strip_prefix("https://"))
+        .unwrap_or(addr);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if addr.starts_with("https://") && tls.is_none() {
+        return Err(DirectoryError::Config(format!(
+            "directory address {addr:?} asks for TLS, but no CA, certificate and key are given"
+        )));
+    }
+    let uri = format!("{scheme}://{bare}");
+    let mut ep = Endpoint::from_shared(uri)
+        .map_err(|e| DirectoryError::Invalid(format!("directory address {addr:?}: {e}")))?;
+    if let Some(tls) = tls {
+        let host = ep
+            .uri()
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        ep = ep
+            .tls_config(tls.client_config(&host)?)
+            .map_err(|e| DirectoryError::Config(format!("TLS: {e}")))?;
+    }
+    Ok(ep
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))

@@ -3,9 +3,13 @@
 //! environment), and [`Default`] is a working local directory.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::error::DirectoryError;
+use crate::tls::TlsFiles;
 
 /// Where the directory keeps its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -35,6 +39,16 @@ pub struct DirectoryConfig {
     /// How often lapsed leases are looked for, ms. Default 50: an invoker's instances are
     /// removed at most lease + 50 ms after its last heartbeat.
     pub sweep_ms: u64,
+    /// CA whose client certificates are accepted (`ca.crt` of `whisk certs`). With
+    /// `tls_cert` and `tls_key`: gRPC over TLS, and every client must present a certificate.
+    pub tls_ca: Option<PathBuf>,
+    /// The server's certificate chain (`whisk certs --name directory directory`).
+    pub tls_cert: Option<PathBuf>,
+    /// The server's private key.
+    pub tls_key: Option<PathBuf>,
+    /// Serve without TLS on a non-loopback address (anyone who reaches it can register,
+    /// deregister and watch). Default false: such a bind is refused.
+    pub insecure: bool,
 }
 
 impl Default for DirectoryConfig {
@@ -46,11 +60,35 @@ impl Default for DirectoryConfig {
             lease_ms: 300,
             max_lease_ms: 60_000,
             sweep_ms: 50,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            insecure: false,
         }
     }
 }
 
 impl DirectoryConfig {
+    /// The server's TLS files; `None` without TLS. Refuses a partial set, and a listen address
+    /// that is not loopback without TLS unless `insecure`.
+    pub fn server_tls(&self) -> Result<Option<TlsFiles>, DirectoryError> {
+        let tls = TlsFiles::from_parts(
+            "directory",
+            self.tls_ca.as_deref(),
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        )?;
+        if tls.is_none() && !self.listen.ip().is_loopback() && !self.insecure {
+            return Err(DirectoryError::Config(format!(
+                "refusing to serve the directory on {} without TLS: anyone who reaches it could \
+                 register, deregister and watch peers. Give --tls-ca, --tls-cert and --tls-key \
+                 (made by `whisk certs`), listen on a loopback address, or pass --insecure",
+                self.listen
+            )));
+        }
+        Ok(tls)
+    }
+
     /// The registry timings of this configuration.
     pub fn registry_options(&self) -> RegistryOptions {
         RegistryOptions {
@@ -96,5 +134,34 @@ mod tests {
         assert_eq!(o.default_lease, Duration::from_millis(1000));
         assert_eq!(o.sweep_interval, Duration::from_millis(50));
         assert!(serde_json::from_str::<DirectoryConfig>(r#"{"backend":"etcd"}"#).is_err());
+    }
+
+    #[test]
+    fn public_bind_needs_tls_or_insecure() {
+        let mut c = DirectoryConfig::default();
+        assert_eq!(
+            c.server_tls().unwrap(),
+            None,
+            "loopback without TLS is fine"
+        );
+        c.listen = "0.0.0.0:7070".parse().unwrap();
+        let e = c.server_tls().unwrap_err();
+        assert!(e.to_string().contains("without TLS"), "{e}");
+        c.insecure = true;
+        assert_eq!(c.server_tls().unwrap(), None);
+        c.insecure = false;
+        c.tls_ca = Some("/c/ca.crt".into());
+        c.tls_cert = Some("/c/directory.crt".into());
+        assert!(c.server_tls().is_err(), "no key");
+        c.tls_key = Some("/c/directory.key".into());
+        assert_eq!(
+            c.server_tls().unwrap().unwrap().key,
+            PathBuf::from("/c/directory.key")
+        );
+        c.listen = "[::1]:7070".parse().unwrap();
+        c.tls_ca = None;
+        c.tls_cert = None;
+        c.tls_key = None;
+        assert_eq!(c.server_tls().unwrap(), None);
     }
 }

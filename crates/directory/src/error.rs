@@ -17,6 +17,10 @@ pub enum DirectoryError {
     /// The backend returned data this directory cannot read, or another unexpected failure.
     #[error("directory internal error: {0}")]
     Internal(String),
+    /// The settings cannot work (TLS files missing or unreadable, a public address without
+    /// TLS). Never sent over the wire.
+    #[error("directory settings: {0}")]
+    Config(String),
 }
 
 impl DirectoryError {
@@ -30,7 +34,7 @@ impl From<DirectoryError> for Status {
         match e {
             DirectoryError::Invalid(m) => Status::invalid_argument(m),
             DirectoryError::Unavailable(m) => Status::unavailable(m),
-            DirectoryError::Internal(m) => Status::internal(m),
+            DirectoryError::Internal(m) | DirectoryError::Config(m) => Status::internal(m),
         }
     }
 }

@@ -16,7 +16,9 @@
 //! - [`memory`]: [`MemoryBackend`] (default). [`redis`]: [`RedisBackend`] (restarts and
 //!   several directories share one Redis; schema in that module).
 //! - [`server`]: the gRPC service and [`serve`]. [`client`]: [`DirectoryClient`].
-//! - [`config`]: [`DirectoryConfig`] (listen address, backend, Redis URL, lease).
+//! - [`config`]: [`DirectoryConfig`] (listen address, backend, Redis URL, lease, TLS).
+//! - [`tls`]: [`TlsFiles`], the CA, certificate and key of a server or client; mutual TLS
+//!   (`whisk certs`): the server requires a client certificate from the project's CA.
 //! - [`validate`]: the rules for names, instance ids and addresses. [`error`]:
 //!   [`DirectoryError`] and its gRPC status mapping.
 //! - [`proto`]: the messages and tonic stubs generated from `proto/directory.proto`.
@@ -32,6 +34,7 @@ pub mod memory;
 pub mod redis;
 pub mod registry;
 pub mod server;
+pub mod tls;
 pub mod validate;
 
 /// Messages and gRPC stubs of package `whisk.directory.v1` (generated).
@@ -49,4 +52,5 @@ pub use memory::MemoryBackend;
 pub use proto::{Peer, PeerMap};
 pub use redis::RedisBackend;
 pub use registry::{Deregistered, Lease, PeerMapStream, Registry};
-pub use server::{serve, DirectoryService};
+pub use server::{serve, serve_with, DirectoryService};
+pub use tls::TlsFiles;

@@ -52,8 +52,18 @@ impl MemoryBackend {
 
 #[async_trait]
 impl RegistryBackend for MemoryBackend {
-    async fn register(&self, key: &GroupKey, peer: Peer) -> Result<PeerMap, DirectoryError> {
+    async fn register(
+        &self,
+        key: &GroupKey,
+        peer: Peer,
+        lease: Duration,
+    ) -> Result<PeerMap, DirectoryError> {
+        let now = Instant::now();
         let mut st = self.state.lock();
+        let deadline = st.leases.entry(peer.invoker_id).or_insert(now + lease);
+        if *deadline <= now {
+            *deadline = now + lease;
+        }
         let g = st.groups.entry(key.clone()).or_default();
         g.peers.insert(peer.id.clone(), peer);
         g.version += 1;

@@ -43,9 +43,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 ";
 
-// KEYS: peers, version, groups, invoker index of the new peer.
-// ARGV: id, peer json, {g}, invoker id, channel, origin.
+// KEYS: peers, version, groups, invoker index of the new peer, leases.
+// ARGV: id, peer json, {g}, invoker id, channel, origin, lease ms (started when the invoker
+// holds no live lease: no entry is ever outside a lease).
 const REGISTER: &str = r"
+local held = redis.call('ZSCORE', KEYS[5], ARGV[4])
+if not held or tonumber(held) <= now then
+  redis.call('ZADD', KEYS[5], now + tonumber(ARGV[7]), ARGV[4])
+end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local inv = tostring(cjson.decode(old)['invoker_id'])
@@ -218,7 +223,7 @@ impl RedisBackend {
             origin,
             events: Mutex::new(Some(rx)),
             stop,
-            register: Script::new(REGISTER),
+            register: Script::new(&format!("{NOW_MS}{REGISTER}")),
             deregister: Script::new(DEREGISTER),
             heartbeat: Script::new(&format!("{NOW_MS}{HEARTBEAT}")),
             expire: Script::new(&format!("{NOW_MS}{EXPIRE}")),
@@ -244,7 +249,12 @@ fn unavailable(url: &str, e: RedisError) -> DirectoryError {
 
 #[async_trait]
 impl RegistryBackend for RedisBackend {
-    async fn register(&self, key: &GroupKey, peer: Peer) -> Result<PeerMap, DirectoryError> {
+    async fn register(
+        &self,
+        key: &GroupKey,
+        peer: Peer,
+        lease: Duration,
+    ) -> Result<PeerMap, DirectoryError> {
         let g = group_id(key);
         let json = serde_json::to_string(&StoredPeer::from(&peer))
             .map_err(|e| DirectoryError::Internal(e.to_string()))?;
@@ -254,12 +264,14 @@ impl RegistryBackend for RedisBackend {
             .key(format!("whisk:dir:version:{g}"))
             .key(GROUPS)
             .key(format!("whisk:dir:invoker:{}", peer.invoker_id))
+            .key(LEASES)
             .arg(&peer.id)
             .arg(json)
             .arg(&g)
             .arg(peer.invoker_id.to_string())
             .arg(CHANGES_CHANNEL)
             .arg(&self.origin)
+            .arg(lease.as_millis().max(1) as u64)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;

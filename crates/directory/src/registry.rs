@@ -9,9 +9,10 @@
 //!   warm container reused under the same `instanceID`) registers again under its id.
 //! - Versions count changes per group and never go back (also across restarts with Redis).
 //!   Watchers only ever move forward: a map older than the one they hold is dropped.
-//! - Leases are per invoker, opt-in: an invoker holds one from its first heartbeat; when it
-//!   lapses, every instance registered by that invoker is removed within one sweep (≤ 50 ms).
-//!   Instances of an invoker that never sent a heartbeat stay until deregistered.
+//! - Leases are per invoker, and every entry lives under one: an invoker holds a lease from its
+//!   first heartbeat, and a register from an invoker without a live lease starts one of the
+//!   default length (300 ms). When a lease lapses, every instance registered by that invoker is
+//!   removed within one sweep (≤ 50 ms); so an entry whose invoker never heartbeats expires.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -119,8 +120,9 @@ impl Registry {
     }
 
     /// Adds `peer` to (`namespace`, `group`), replacing an instance with the same id. The IP is
-    /// stored in canonical form; `since_ms` is set to now when 0. Returns the group's new
-    /// version.
+    /// stored in canonical form; `since_ms` is set to now when 0. Its invoker's lease covers
+    /// it (one of the default length is started when the invoker holds none). Returns the
+    /// group's new version.
     pub async fn register(
         &self,
         namespace: &str,
@@ -133,7 +135,11 @@ impl Registry {
             peer.since_ms = epoch_ms();
         }
         debug!(group = %key, id = %peer.id, ip = %peer.ip, invoker = peer.invoker_id, "register");
-        let map = self.inner.backend.register(&key, peer).await?;
+        let map = self
+            .inner
+            .backend
+            .register(&key, peer, self.inner.options.default_lease)
+            .await?;
         let version = map.version;
         self.inner.publish(map);
         Ok(version)

@@ -6,8 +6,12 @@ use futures::{FutureExt, StreamExt};
 
 use super::*;
 
+/// A registry whose implicit lease (of a register without heartbeats) is long.
 fn registry() -> Registry {
-    Registry::in_memory(RegistryOptions::default())
+    Registry::in_memory(RegistryOptions {
+        default_lease: Duration::from_secs(60),
+        ..Default::default()
+    })
 }
 
 fn peer(id: &str, ip: &str, invoker: u32) -> Peer {
@@ -196,7 +200,7 @@ async fn slow_watcher_ends_on_latest() {
 
 #[tokio::test]
 async fn lapsed_lease_removes_that_invokers_instances() {
-    let r = registry();
+    let r = Registry::in_memory(RegistryOptions::default());
     let lease = r.heartbeat(7, Duration::from_millis(100)).await.unwrap();
     assert!(lease.new_lease);
     assert_eq!(lease.ttl, Duration::from_millis(100));
@@ -225,7 +229,8 @@ async fn lapsed_lease_removes_that_invokers_instances() {
     r.register("ns", "h", peer("c", "10.0.0.3", 7))
         .await
         .unwrap();
-    // Invoker 8 keeps its lease alive below; invoker 9 never heartbeats (not leased).
+    // Invoker 8 keeps its lease alive below; invoker 9 never heartbeats: its register starts
+    // a lease of the default 300 ms.
     r.register("ns", "g", peer("d", "10.0.0.4", 8))
         .await
         .unwrap();
@@ -245,13 +250,18 @@ async fn lapsed_lease_removes_that_invokers_instances() {
         })
     };
     let m = next(&mut w).await;
-    keep.abort();
     eprintln!(
         "lease of 100 ms lapsed; instances removed after {:?}",
         started.elapsed()
     );
     assert_eq!(ids(&m), ["d", "e"]);
     assert!(r.snapshot("ns", "h").await.unwrap().peers.is_empty());
+    // Invoker 9's implicit lease lapses too: an entry without heartbeats does not stay.
+    let m = next(&mut w).await;
+    eprintln!("no heartbeat: entry removed after {:?}", started.elapsed());
+    assert_eq!(ids(&m), ["d"]);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    keep.abort();
     // The next heartbeat of invoker 7 starts a new lease: it must re-register.
     assert!(r.heartbeat(7, Duration::ZERO).await.unwrap().new_lease);
 }

@@ -1,5 +1,6 @@
 //! The gRPC face of a [`Registry`]: [`DirectoryService`] implements the `Directory` service of
-//! `proto/directory.proto`, and [`serve`] runs it on a listener until shutdown.
+//! `proto/directory.proto`, and [`serve_with`] runs it on a listener until shutdown, over
+//! mutual TLS when given [`TlsFiles`] ([`serve`]: plain, for loopback).
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -11,12 +12,14 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::{debug, info};
 
+use crate::error::DirectoryError;
 use crate::proto::directory_server::{Directory, DirectoryServer};
 use crate::proto::{
     DeregisterRequest, DeregisterResponse, HeartbeatRequest, HeartbeatResponse, PeerMap,
     RegisterRequest, RegisterResponse, WatchRequest,
 };
 use crate::registry::Registry;
+use crate::tls::TlsFiles;
 
 /// The `Directory` gRPC service over a [`Registry`].
 #[derive(Clone)]
@@ -102,15 +105,33 @@ impl Directory for DirectoryService {
     }
 }
 
-/// Serves the directory on `listener` until `shutdown` is cancelled, then stops accepting,
-/// ends the watch streams and returns once in-flight calls are done.
+/// Serves the directory without TLS on `listener` (meant for loopback: see
+/// [`crate::DirectoryConfig::server_tls`]) until `shutdown` is cancelled, then stops
+/// accepting, ends the watch streams and returns once in-flight calls are done.
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
     shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), DirectoryError> {
+    serve_with(listener, registry, shutdown, None).await
+}
+
+/// Like [`serve`]; with `tls`, over TLS, refusing every client without a certificate signed
+/// by the CA of `tls` (the TLS handshake fails, no call is served).
+pub async fn serve_with(
+    listener: TcpListener,
+    registry: Registry,
+    shutdown: CancellationToken,
+    tls: Option<&TlsFiles>,
+) -> Result<(), DirectoryError> {
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls.server_config()?)
+            .map_err(|e| DirectoryError::Config(format!("TLS: {e}")))?;
+    }
     if let Ok(addr) = listener.local_addr() {
-        info!(%addr, "directory listening");
+        info!(%addr, tls = tls.is_some(), "directory listening");
     }
     // Peer maps are small and latency matters: no Nagle delay on pushed changes.
     let incoming = TcpListenerStream::new(listener).map(|conn| {
@@ -120,10 +141,11 @@ pub async fn serve(
         conn
     });
     let service = DirectoryService::new(registry, shutdown.clone()).into_server();
-    tonic::transport::Server::builder()
+    builder
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(5)))
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
+        .map_err(|e| DirectoryError::Unavailable(format!("directory server: {e}")))
 }

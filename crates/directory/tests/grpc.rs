@@ -11,7 +11,7 @@ use whisk_directory::proto::{RegisterRequest, WatchRequest};
 use whisk_directory::{DirectoryClient, DirectoryError, PeerDirectory, Registry, RegistryOptions};
 
 fn registry() -> Registry {
-    Registry::in_memory(RegistryOptions::default())
+    Registry::in_memory(long_lease())
 }
 
 #[tokio::test]
@@ -202,5 +202,26 @@ async fn register_to_grpc_watcher_latency() {
         "gRPC register -> watcher (loopback): median {:?}, p99 {:?}, max {:?} (200 changes)",
         samples[100], samples[198], samples[199]
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn entries_without_heartbeats_expire() {
+    // Default timings: a register without a lease starts one of 300 ms.
+    let s = Served::start(Registry::in_memory(RegistryOptions::default())).await;
+    let c = DirectoryClient::connect(&s.addr.to_string()).await.unwrap();
+    let mut w = c.watch("ns", "g").await.unwrap();
+    next(&mut w).await;
+    let t = Instant::now();
+    c.register("ns", "g", peer("orphan", "10.0.0.1", 42))
+        .await
+        .unwrap();
+    until(&mut w, |m| ids(m) == ["orphan"]).await;
+    until(&mut w, |m| m.peers.is_empty()).await;
+    let gone = t.elapsed();
+    eprintln!("an entry whose invoker never heartbeats expired after {gone:?}");
+    assert!(gone >= Duration::from_millis(250), "{gone:?}");
+    // Its invoker's next heartbeat is a new lease: it must register again.
+    assert!(c.heartbeat(42, Duration::ZERO).await.unwrap().new_lease);
     s.stop().await;
 }

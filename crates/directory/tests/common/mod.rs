@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use whisk_directory::{
     BackendKind, DirectoryConfig, Peer, PeerDirectory, PeerMap, PeerMapStream, Registry,
+    RegistryOptions, TlsFiles,
 };
 
 pub fn peer(id: &str, ip: &str, invoker: u32) -> Peer {
@@ -61,6 +62,14 @@ pub async fn wait_for(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// Registry timings whose implicit lease (of a register without heartbeats) is long.
+pub fn long_lease() -> RegistryOptions {
+    RegistryOptions {
+        default_lease: Duration::from_secs(60),
+        ..Default::default()
+    }
+}
+
 /// A directory served over gRPC on 127.0.0.1.
 pub struct Served {
     pub addr: SocketAddr,
@@ -75,11 +84,19 @@ impl Served {
     }
 
     pub async fn start_on(addr: SocketAddr, registry: Registry) -> Served {
+        Self::start_tls(addr, registry, None).await
+    }
+
+    pub async fn start_tls(addr: SocketAddr, registry: Registry, tls: Option<TlsFiles>) -> Served {
         let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let serve = whisk_directory::serve(listener, registry.clone(), shutdown.clone());
-        let task = tokio::spawn(async move { serve.await.expect("serve failed") });
+        let (r, stop) = (registry.clone(), shutdown.clone());
+        let task = tokio::spawn(async move {
+            whisk_directory::serve_with(listener, r, stop, tls.as_ref())
+                .await
+                .expect("serve failed")
+        });
         Served {
             addr,
             registry,
@@ -152,10 +169,13 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A Redis directory whose implicit lease (of a register without heartbeats) is long, so
+    /// that tests registering without heartbeats keep their entries.
     pub fn config(&self) -> DirectoryConfig {
         DirectoryConfig {
             backend: BackendKind::Redis,
             redis_url: self.url(),
+            lease_ms: 60_000,
             ..Default::default()
         }
     }
