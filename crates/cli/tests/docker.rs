@@ -1,9 +1,11 @@
 //! The Docker runtime end to end (needs a Docker daemon; `scripts/test.sh` installs and starts
-//! one, and the image comes from `deploy/images/build.sh`): the seed's workflow —
+//! one; every image used here — `whisk/python3action` and `whisk/nodejsaction` — is built once
+//! by `deploy/images/build-actions.sh`, which locks): the seed's workflow —
 //! `whisk action update --docker whisk/python3action fib ...`, four instances with
 //! `-p instanceID myname0..3`, each reading all four container IPs from
 //! `/addrMap/addrMap.txt` — ring / allreduce across containers, and the `openwhisk`
-//! npm-client conformance suite with every action in a container.
+//! npm-client conformance suite with every action in a container; blackbox images off the
+//! lists refused by the API (403) and, should one get past it, by the invoker.
 
 mod support;
 
@@ -12,35 +14,94 @@ use std::path::Path;
 use std::process::Command;
 use support::*;
 
-fn ensure_image() {
-    let info = Command::new("docker").arg("info").output();
-    assert!(
-        matches!(&info, Ok(o) if o.status.success()),
-        "the Docker tests need a running Docker daemon (scripts/test.sh installs and starts one): {info:?}"
-    );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/images/build.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("running deploy/images/build.sh");
-    assert!(
-        out.status.success(),
-        "building the image failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Checks the daemon and builds every action image the tests use (both families), once.
+fn ensure_images() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let info = Command::new("docker").arg("info").output();
+        assert!(
+            matches!(&info, Ok(o) if o.status.success()),
+            "the Docker tests need a running Docker daemon (scripts/test.sh installs and starts one): {info:?}"
+        );
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/images/build-actions.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .output()
+            .expect("running deploy/images/build-actions.sh");
+        assert!(
+            out.status.success(),
+            "building the action images failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for image in ["whisk/python3action", "whisk/nodejsaction"] {
+            let present = Command::new("docker")
+                .args(["image", "inspect", image])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            assert!(present, "{image} is missing after build-actions.sh");
+        }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seeds_workflow_and_collectives_in_containers() {
-    ensure_image();
+    ensure_images();
     let tmp = tempfile::tempdir().unwrap();
+    // The API lets `evil/*` through so that the invoker's own check can be seen.
+    let settings = tmp.path().join("settings.toml");
+    std::fs::write(
+        &settings,
+        "[controller]\nblackbox_images = [\"whisk/*\", \"evil/*\"]\n",
+    )
+    .unwrap();
     let server = Server::start_with(
         &tmp.path().join("data"),
         tmp.path(),
-        &["--runtime", "docker"],
+        &[
+            "--runtime",
+            "docker",
+            "--config",
+            settings.to_str().unwrap(),
+        ],
     )
     .await;
     let api = Api::new(&server.url(""), GUEST_KEY);
+
+    // Blackbox images: refused by the API unless listed...
+    let r = api
+        .req(reqwest::Method::PUT, "actions/other")
+        .json(&json!({"exec": {"kind": "blackbox", "image": "yangzhou1997/python3action:mpi"}}))
+        .send()
+        .await
+        .expect("PUT action");
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not allowed for blackbox actions"),
+        "{body}"
+    );
+    assert!(body["code"].is_string(), "{body}");
+    // ...and by the invoker (defence in depth) when an image got past the API.
+    api.put_action(
+        "evil",
+        json!({"kind": "blackbox", "image": "evil/image"}),
+        128,
+    )
+    .await;
+    let (status, body) = api.invoke("evil", "blocking=true", json!({})).await;
+    assert_eq!(status, 500, "a whisk error: {body}");
+    assert_eq!(body["response"]["status"], "whisk internal error", "{body}");
+    assert_eq!(
+        body["response"]["result"]["error"],
+        "Failed to start a container for the action: The image 'evil/image' is not allowed \
+         for blackbox actions on this platform (allowed: whisk/*).",
+        "{body}"
+    );
 
     api.put_action("fib", json!({"kind": "blackbox", "image": "whisk/python3action", "code": include_str!("../../../functions/fib.py")}), 128).await;
     let (status, body) = api

@@ -19,6 +19,10 @@ pub struct ControllerConfig {
     pub fires_per_minute: u32,
     /// Share of invokers (the last ones) that may run blackbox actions; 1.0 = all.
     pub blackbox_fraction: f64,
+    /// Images a blackbox action may name (`*` matches any run of characters); creating or
+    /// updating an action with any other image is refused with 403. Default: the project's
+    /// own images, `whisk/*`. Invokers check their own list too (`docker.allowed_images`).
+    pub blackbox_images: Vec<String>,
     /// An invoker without a ping for this long is offline.
     #[serde(with = "millis")]
     pub invoker_offline_after: Duration,
@@ -40,6 +44,7 @@ impl Default for ControllerConfig {
             concurrent_invocations: limits::CONCURRENT_INVOCATIONS_DEFAULT,
             fires_per_minute: limits::FIRES_PER_MINUTE_DEFAULT,
             blackbox_fraction: 1.0,
+            blackbox_images: vec!["whisk/*".into()],
             invoker_offline_after: Duration::from_secs(10),
             identity_cache_ttl: Duration::from_secs(10),
             action_cache_size: 1024,

@@ -896,8 +896,9 @@ impl ContainerFactory for DockerFactory {
             .filter_map(|c| c.id.as_deref())
             .map(|id| Self::remove(docker, id));
         futures::future::join_all(removals).await;
-        // Namespace networks nobody uses any more (another invoker's stay: the daemon
-        // refuses to remove a network with containers on it).
+        // Namespace networks nobody uses any more, ours kept for reuse included (this runs at
+        // start and at shutdown; another invoker's stay: the daemon refuses to remove a
+        // network with containers on it).
         let filters = HashMap::from([(
             "label".to_owned(),
             vec![format!("{NETWORK_LABEL}={}", self.config.network)],
@@ -912,7 +913,7 @@ impl ContainerFactory for DockerFactory {
         let removals = nets
             .iter()
             .filter_map(|n| n.name.as_deref())
-            .filter(|name| !networks.uses.lock().contains_key(*name))
+            .filter(|name| networks.uses.lock().get(*name).is_none_or(|u| u.users == 0))
             .map(|name| remove_network_if_unused(docker, name, networks.own.as_deref()));
         futures::future::join_all(removals).await;
         Ok(())

@@ -60,6 +60,19 @@ fn setup() {
                 return Err(format!("{image} is missing after build-actions.sh"));
             }
         }
+        // Namespace networks earlier runs left behind (a test process ends before the idle
+        // removal of its networks) go; this run's tests remove their own.
+        let ours = format!("_t{}_", std::process::id());
+        let out = Command::new("docker")
+            .args(["network", "ls", "-q", "--format", "{{.Name}}", "--filter"])
+            .arg(format!("label=whisk_network={NETWORK}"))
+            .output()
+            .map_err(|e| format!("docker network ls: {e}"))?;
+        for name in String::from_utf8_lossy(&out.stdout).lines() {
+            if !name.contains(&ours) {
+                let _ = Command::new("docker").args(["network", "rm", name]).output();
+            }
+        }
         // The network, created (with its subnet) by the factory itself, once.
         // (On a thread of its own: the tests call this from inside their runtime.)
         std::thread::spawn(|| {
@@ -116,6 +129,17 @@ async fn create_in(f: &DockerFactory, spec: ContainerSpec, ns: &str) -> Arc<dyn 
     let c = f.create_in(spec, ns).await.expect("container starts");
     eprintln!("docker create+start+ready in {ns}: {:?}", t.elapsed());
     c
+}
+
+/// Removes the networks of these namespaces (after their containers are gone): a test ends
+/// before the factory's idle removal would.
+fn drop_networks(namespaces: &[&str]) {
+    for ns in namespaces {
+        let name = whisk_invoker::docker::namespace_network(NETWORK, ns);
+        let _ = Command::new("docker")
+            .args(["network", "rm", &name])
+            .output();
+    }
 }
 
 /// A namespace name of this test run.
@@ -243,6 +267,7 @@ def main(args):
     assert_eq!(v["status"], 200, "{v}");
     a.destroy().await;
     b.destroy().await;
+    drop_networks(&[&ns]);
 }
 
 #[tokio::test]
@@ -551,6 +576,7 @@ function main() {
         serde_json::json!({"uid": 1000, "rootWritable": false, "tmp": "ok", "capEff": "0000000000000000"})
     );
     c.destroy().await;
+    drop_networks(&[&ns]);
 }
 
 #[test]
@@ -696,6 +722,7 @@ async fn namespaces_cannot_reach_each_other() {
     for c in [a1, a2, b1, stem, waiting] {
         c.destroy().await;
     }
+    drop_networks(&[&ns_a, &ns_b]);
 }
 
 #[tokio::test]
@@ -747,4 +774,5 @@ async fn namespace_networks_are_removed_when_unused() {
         "one with a container stays"
     );
     busy.destroy().await;
+    drop_networks(&[&busy_ns]);
 }

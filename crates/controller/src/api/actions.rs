@@ -16,7 +16,8 @@ use std::time::Duration;
 use whisk_core::entity::ActionPut;
 use whisk_core::limits::{ACTION_MAX_BYTES, BLOCKING_WAIT_MAX_MS, PAYLOAD_MAX_BYTES};
 use whisk_core::{
-    now_ms, Action, Activation, ActivationId, FullyQualifiedName, StatusCode as Status, WhiskError,
+    now_ms, Action, Activation, ActivationId, ErrorKind, FullyQualifiedName, StatusCode as Status,
+    WhiskError,
 };
 use whisk_store::{ActionStore, EntityKind, Revisioned, StoreError};
 
@@ -93,6 +94,7 @@ pub async fn put(
         return Err(ApiError(WhiskError::conflict()));
     }
     let action = put.apply(&fqn, existing.as_ref().map(|r| &r.doc), now_ms())?;
+    check_blackbox_image(&action, &ctl.config().blackbox_images)?;
     let params_size = serde_json::to_vec(&action.parameters).map_or(0, |v| v.len());
     if params_size > PAYLOAD_MAX_BYTES {
         return Err(ApiError(WhiskError::too_large(format!(
@@ -119,6 +121,67 @@ pub async fn put(
         Err(StoreError::Conflict) if rev.is_none() => Err(ApiError(WhiskError::conflict())),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Refuses (403) a blackbox action whose image is not on the platform's list: an arbitrary
+/// image is arbitrary code with the image's own user and files, chosen by the tenant.
+fn check_blackbox_image(action: &Action, allowed: &[String]) -> ApiResult<()> {
+    let Some(image) = action.exec.image.as_deref() else {
+        return Ok(());
+    };
+    if image_allowed(image, allowed) {
+        return Ok(());
+    }
+    let list = if allowed.is_empty() {
+        "none".to_owned()
+    } else {
+        allowed.join(", ")
+    };
+    Err(ApiError(WhiskError::new(
+        ErrorKind::Forbidden,
+        format!(
+            "The image '{image}' is not allowed for blackbox actions on this platform (allowed: {list})."
+        ),
+    )))
+}
+
+/// True when `image` matches one of `patterns` (`*` matches any run of characters, the rest
+/// literally); an image without a tag also matches as `<image>:latest`. The invoker's Docker
+/// runtime applies the same rule (`whisk_invoker::docker::image_allowed`).
+pub fn image_allowed(image: &str, patterns: &[String]) -> bool {
+    let untagged = image
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| !last.contains(':'));
+    let tagged = untagged.then(|| format!("{image}:latest"));
+    patterns.iter().any(|p| {
+        glob(p.as_bytes(), image.as_bytes())
+            || tagged
+                .as_deref()
+                .is_some_and(|t| glob(p.as_bytes(), t.as_bytes()))
+    })
+}
+
+/// `*`-only glob with one backtrack point.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 /// `DELETE .../actions/{name}`: answers the deleted action.
