@@ -1,6 +1,9 @@
 //! `whisk directory`: the directory service alone (gRPC), for platforms whose invokers run in
 //! separate processes or on separate hosts. Settings: the `directory` section of the settings
-//! file and `WHISK_DIRECTORY__*` variables, overridden by the flags.
+//! file and `WHISK_DIRECTORY__*` variables, overridden by the flags. With `--tls-ca`,
+//! `--tls-cert` and `--tls-key` (from `whisk certs`) it serves gRPC over TLS and refuses every
+//! client without a certificate of that CA; without them it listens only on a loopback address
+//! unless `--insecure`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,6 +26,19 @@ pub struct DirectoryArgs {
     /// A TOML settings file (see docs/configuration.md).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
+    /// CA whose client certificates are accepted (ca.crt of `whisk certs`).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// This server's certificate chain (`whisk certs --name directory HOST...`).
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// This server's private key.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// Serve without TLS on a non-loopback address (anyone who reaches it can change and read
+    /// every peer map).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Serves until SIGINT/SIGTERM.
@@ -39,12 +55,22 @@ pub async fn run(args: DirectoryArgs) -> anyhow::Result<()> {
     if let Some(ms) = args.lease_ms {
         cfg.lease_ms = ms;
     }
+    cfg.tls_ca = args.tls_ca.or(cfg.tls_ca);
+    cfg.tls_cert = args.tls_cert.or(cfg.tls_cert);
+    cfg.tls_key = args.tls_key.or(cfg.tls_key);
+    cfg.insecure |= args.insecure;
+    let tls = cfg.server_tls()?;
     let registry = Registry::open(&cfg).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     println!(
-        "whisk directory: gRPC on {} ({:?} backend)",
+        "whisk directory: gRPC on {} ({:?} backend, {})",
         listener.local_addr()?,
-        cfg.backend
+        cfg.backend,
+        if tls.is_some() {
+            "mutual TLS"
+        } else {
+            "no TLS"
+        }
     );
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
@@ -52,6 +78,6 @@ pub async fn run(args: DirectoryArgs) -> anyhow::Result<()> {
         crate::standalone::wait_for_signal().await;
         stop.cancel();
     });
-    whisk_directory::serve(listener, registry, shutdown).await?;
+    whisk_directory::serve_with(listener, registry, shutdown, tls.as_ref()).await?;
     Ok(())
 }

@@ -57,6 +57,11 @@ pub fn instance(
         }
     };
     check("group", &group)?;
+    if params.contains_key(GROUP_PARAM) && (group == "." || group == ".." || group.contains('/')) {
+        return Err(WhiskError::bad_request(
+            "The parameter 'group' must not be '.' or '..' or contain '/'.",
+        ));
+    }
     Ok(Some(Instance { id, group }))
 }
 
@@ -106,6 +111,24 @@ mod tests {
         .unwrap();
         assert_eq!((c.id.as_str(), c.group.as_str()), ("myname0", "ring"));
         assert_eq!(instance(&params(json!({"x": 1})), "g").unwrap(), None);
+    }
+
+    #[test]
+    fn rejects_groups_that_look_like_paths() {
+        for bad in ["..", ".", "../x", "a/b", "/"] {
+            let e = instance(&params(json!({"instanceID": "0", "group": bad})), "g").unwrap_err();
+            assert!(
+                e.message.contains("'group' must not be"),
+                "{bad}: {}",
+                e.message
+            );
+        }
+        // The default group (the action's path) may hold a '/'; a '.' inside a name is fine.
+        let i = instance(&params(json!({"instanceID": "0"})), "pkg/act")
+            .unwrap()
+            .unwrap();
+        assert_eq!(i.group, "pkg/act");
+        assert!(instance(&params(json!({"instanceID": "0", "group": "a..b"})), "g").is_ok());
     }
 
     #[test]

@@ -49,6 +49,19 @@ pub struct InvokerConfig {
     pub containers_dir: Option<std::path::PathBuf>,
     /// Lease this invoker holds at the directory, ms (heartbeats every third of it).
     pub peer_lease_ms: u64,
+    /// CA that signed the directory's certificate (`ca.crt` of `whisk certs`). With
+    /// `directory_cert` and `directory_key`, the invoker speaks TLS to a separate directory and
+    /// presents its client certificate (which such a directory requires).
+    pub directory_ca: Option<std::path::PathBuf>,
+    /// This invoker's client certificate (`whisk certs --client invoker0`).
+    pub directory_cert: Option<std::path::PathBuf>,
+    /// This invoker's client key.
+    pub directory_key: Option<std::path::PathBuf>,
+    /// The cluster's peer key (a file of at least 32 characters, `peers.key` of `whisk certs
+    /// --peer-key`): each group's secret is HMAC-SHA256 of it over the namespace and group, so
+    /// every invoker holding the same file gives a group's instances the same secret. Default:
+    /// a random key of this process (groups whose instances all run on this invoker).
+    pub peer_key_file: Option<std::path::PathBuf>,
     /// The process runtime's sandbox (`invoker.process.*`).
     pub process: ProcessConfig,
 }
@@ -110,8 +123,27 @@ impl Default for InvokerConfig {
             data_dir: None,
             containers_dir: None,
             peer_lease_ms: 300,
+            directory_ca: None,
+            directory_cert: None,
+            directory_key: None,
+            peer_key_file: None,
             process: ProcessConfig::default(),
         }
+    }
+}
+
+impl InvokerConfig {
+    /// The TLS files of this invoker's directory client (`None`: plain gRPC, for a directory
+    /// on loopback); a partial set is an error.
+    pub fn directory_tls(
+        &self,
+    ) -> Result<Option<whisk_directory::TlsFiles>, whisk_directory::DirectoryError> {
+        whisk_directory::TlsFiles::from_parts(
+            "invoker.directory_*",
+            self.directory_ca.as_deref(),
+            self.directory_cert.as_deref(),
+            self.directory_key.as_deref(),
+        )
     }
 }
 

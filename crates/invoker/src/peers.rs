@@ -4,6 +4,13 @@
 //! container currently serving that group, plus a host copy under
 //! `<data>/addrMap/<namespace>/<group>/`. Keeps its lease with heartbeats and re-registers
 //! its running instances when the directory comes back after an outage.
+//!
+//! Each group has a secret that only its instances get: [`PeerKey::group_secret`], HMAC-SHA256
+//! of the cluster's peer key over the namespace and group, written as `group.key` into the
+//! folder of every container serving that group (per container, read-only to the action)
+//! before its activation runs, and removed when it ends. `whisk_peers` proves knowledge of it
+//! on every connection. The host copies never hold it. Namespaces and groups become one path
+//! segment each ([`path_segment`]): no name, not even `..`, leaves `<data>/addrMap`.
 
 use futures::StreamExt;
 use parking_lot::Mutex;
@@ -18,6 +25,77 @@ use whisk_directory::{Peer, PeerDirectory, PeerMap};
 
 /// Port the peers library listens on by default (the seed's).
 pub const PEER_PORT: u32 = 65432;
+
+/// The file of a container's peer folder that holds its group's secret.
+pub const GROUP_KEY_FILE: &str = "group.key";
+
+/// The cluster's peer key: every invoker with the same key gives a group the same secret.
+#[derive(Clone)]
+pub struct PeerKey(ring::hmac::Key);
+
+impl std::fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerKey(..)")
+    }
+}
+
+impl PeerKey {
+    /// A random key of this process.
+    pub fn random() -> Self {
+        let bytes: [u8; 32] = rand::random();
+        Self::from_bytes(&bytes)
+    }
+
+    /// A key from its bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        PeerKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes))
+    }
+
+    /// The key in `path` (its text, trimmed; at least 32 characters).
+    pub fn from_file(path: &Path) -> std::io::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("peer key {}: {e}", path.display()))
+        })?;
+        let text = text.trim();
+        if text.len() < 32 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "peer key {}: {} characters, at least 32 needed (`whisk certs --peer-key`)",
+                    path.display(),
+                    text.len()
+                ),
+            ));
+        }
+        Ok(Self::from_bytes(text.as_bytes()))
+    }
+
+    /// The file `path` when given, else a random key (logged: groups then only authenticate
+    /// between instances of this invoker).
+    pub fn load(path: Option<&Path>) -> std::io::Result<Self> {
+        match path {
+            Some(p) => Self::from_file(p),
+            None => Ok(Self::random()),
+        }
+    }
+
+    /// The secret of (`namespace`, `group`), as 64 hex digits: HMAC-SHA256(key,
+    /// `"whisk-rs peers v1\n" len(namespace) namespace len(group) group`), lengths as 8-byte
+    /// big-endian integers so that no two (namespace, group) pairs share an input.
+    pub fn group_secret(&self, namespace: &str, group: &str) -> String {
+        let mut ctx = ring::hmac::Context::with_key(&self.0);
+        ctx.update(b"whisk-rs peers v1\n");
+        for part in [namespace, group] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part.as_bytes());
+        }
+        ctx.sign()
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
 
 type Key = (String, String);
 
@@ -39,6 +117,7 @@ struct Group {
 pub struct Peers {
     directory: Arc<dyn PeerDirectory>,
     invoker_id: u32,
+    key: PeerKey,
     host_root: PathBuf,
     groups: Mutex<HashMap<Key, Group>>,
     running: Mutex<HashMap<(String, String, String), Peer>>,
@@ -49,15 +128,27 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// A writer whose host copies live under `host_root` (`<data>/addrMap`).
+    /// A writer whose host copies live under `host_root` (`<data>/addrMap`), with a random
+    /// peer key.
     pub fn new(
         directory: Arc<dyn PeerDirectory>,
         invoker_id: u32,
         host_root: PathBuf,
     ) -> Arc<Self> {
+        Self::with_key(directory, invoker_id, host_root, PeerKey::random())
+    }
+
+    /// Like [`Peers::new`], with the cluster's peer `key`.
+    pub fn with_key(
+        directory: Arc<dyn PeerDirectory>,
+        invoker_id: u32,
+        host_root: PathBuf,
+        key: PeerKey,
+    ) -> Arc<Self> {
         Arc::new(Self {
             directory,
             invoker_id,
+            key,
             host_root,
             groups: Mutex::default(),
             running: Mutex::default(),
@@ -107,14 +198,18 @@ impl Peers {
         });
     }
 
-    /// Gives `folder` the maps of (`namespace`, `group`) from now on (and the current one at
-    /// once, when known).
+    /// Gives `folder` the group's secret, and the maps of (`namespace`, `group`) from now on
+    /// (and the current one at once, when known).
     pub async fn attach(self: &Arc<Self>, namespace: &str, group: &str, folder: &Path) {
         let key = (namespace.to_string(), group.to_string());
         // Own the folder first: a write of the group that races with this attach waits for
         // the lock, then finds the folder owned and writes only what is newer.
         let lock = self.owner_lock(folder);
         let mut owner = lock.lock().await;
+        let secret = self.key.group_secret(namespace, group);
+        if let Err(e) = write_atomic(folder, GROUP_KEY_FILE, secret).await {
+            tracing::warn!(error = %e, folder = %folder.display(), "writing a group secret failed; its peers will refuse this instance");
+        }
         *owner = Owner {
             key: Some(key.clone()),
             version: 0,
@@ -207,6 +302,7 @@ impl Peers {
         let lock = self.owner_lock(folder);
         let mut owner = lock.lock().await;
         *owner = Owner::default();
+        let _ = tokio::fs::remove_file(folder.join(GROUP_KEY_FILE)).await;
         write_map(folder, &empty).await;
         self.owners.lock().remove(folder);
     }
@@ -260,10 +356,7 @@ impl Peers {
     }
 
     async fn follow(self: Arc<Self>, key: Key) {
-        let host = self
-            .host_root
-            .join(path_segment(&key.0))
-            .join(path_segment(&key.1));
+        let host = host_dir(&self.host_root, &key.0, &key.1);
         let mut backoff = Duration::from_millis(50);
         loop {
             let mut stream = match self.directory.watch(&key.0, &key.1).await {
@@ -347,9 +440,38 @@ pub async fn write_maps(folders: Vec<PathBuf>, map: &PeerMap) {
     let _ = tokio::task::spawn_blocking(write).await;
 }
 
-/// A namespace or group as one path segment (`/` and `%` percent-encoded).
-fn path_segment(s: &str) -> String {
-    s.replace('%', "%25").replace('/', "%2F")
+/// Writes `content` to `folder/name` through a temporary file and a rename.
+async fn write_atomic(folder: &Path, name: &str, content: String) -> std::io::Result<()> {
+    tokio::fs::create_dir_all(folder).await?;
+    let tmp = folder.join(format!(".{name}.tmp"));
+    tokio::fs::write(&tmp, content).await?;
+    tokio::fs::rename(&tmp, folder.join(name)).await
+}
+
+/// The host copy folder of (`namespace`, `group`): always a child of a child of `root`.
+pub fn host_dir(root: &Path, namespace: &str, group: &str) -> PathBuf {
+    root.join(path_segment(namespace)).join(path_segment(group))
+}
+
+/// A namespace or group as one path segment that never leaves its parent: `%`, `/`, `\\` and
+/// NUL percent-encoded, and a leading `.` too (so neither `.` nor `..` nor a hidden name);
+/// empty becomes `%`.
+pub fn path_segment(s: &str) -> String {
+    if s.is_empty() {
+        return "%".into();
+    }
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '\\' => out.push_str("%5C"),
+            '\0' => out.push_str("%00"),
+            '.' if i == 0 => out.push_str("%2E"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -378,5 +500,98 @@ mod tests {
         assert_eq!(v["version"], 3);
         assert_eq!(v["peers"][0]["port"], 65432);
         assert_eq!(path_segment("guest/fib"), "guest%2Ffib");
+    }
+
+    #[test]
+    fn host_copies_stay_under_their_root() {
+        let root = Path::new("/data/addrMap");
+        for (ns, group) in [
+            ("guest", ".."),
+            ("..", ".."),
+            ("guest", "."),
+            ("guest", "../../etc"),
+            ("guest", "/etc"),
+            ("guest", "a\\..\\b"),
+            ("guest", ""),
+            ("guest", ".hidden"),
+        ] {
+            let d = host_dir(root, ns, group);
+            let parts: Vec<_> = d.strip_prefix(root).unwrap().components().collect();
+            assert_eq!(parts.len(), 2, "{ns:?}/{group:?} -> {}", d.display());
+            for p in parts {
+                assert!(
+                    matches!(p, std::path::Component::Normal(n) if !n.to_string_lossy().starts_with('.')),
+                    "{ns:?}/{group:?} -> {}",
+                    d.display()
+                );
+            }
+        }
+        assert_eq!(host_dir(root, "guest", "ring"), root.join("guest/ring"));
+        assert_ne!(path_segment(".."), path_segment("%2E."));
+    }
+
+    #[test]
+    fn group_secrets_differ_per_namespace_group_and_key() {
+        let k = PeerKey::from_bytes(b"0123456789abcdef0123456789abcdef");
+        let s = k.group_secret("guest", "ring");
+        assert_eq!(s.len(), 64);
+        assert_eq!(s, k.group_secret("guest", "ring"), "deterministic");
+        assert_eq!(
+            s,
+            PeerKey::from_bytes(b"0123456789abcdef0123456789abcdef").group_secret("guest", "ring"),
+            "the same on every invoker with the same key"
+        );
+        assert_ne!(s, k.group_secret("mallory", "ring"));
+        assert_ne!(s, k.group_secret("guest", "ring2"));
+        assert_ne!(k.group_secret("ab", "c"), k.group_secret("a", "bc"));
+        assert_ne!(s, PeerKey::random().group_secret("guest", "ring"));
+    }
+
+    #[test]
+    fn peer_key_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, "abc\n").unwrap();
+        let e = PeerKey::from_file(&short).unwrap_err();
+        assert!(e.to_string().contains("at least 32"), "{e}");
+        let good = dir.path().join("peers.key");
+        std::fs::write(&good, format!("{}\n", "ab".repeat(32))).unwrap();
+        let a = PeerKey::from_file(&good).unwrap();
+        let b = PeerKey::from_bytes("ab".repeat(32).as_bytes());
+        assert_eq!(a.group_secret("n", "g"), b.group_secret("n", "g"));
+        assert!(PeerKey::from_file(&dir.path().join("missing")).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_secret_is_in_the_folder_only_while_attached() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = whisk_directory::Registry::in_memory(Default::default());
+        let key = PeerKey::from_bytes(&[7; 32]);
+        let peers = Peers::with_key(
+            Arc::new(registry),
+            0,
+            dir.path().join("addrMap"),
+            key.clone(),
+        );
+        let folder = dir.path().join("c1");
+        peers.attach("guest", "g", &folder).await;
+        assert_eq!(
+            std::fs::read_to_string(folder.join(GROUP_KEY_FILE)).unwrap(),
+            key.group_secret("guest", "g")
+        );
+        peers
+            .register("guest", "g", "a", "127.0.0.1".parse().unwrap(), "act")
+            .await;
+        let mut w = peers.written("guest", "g").unwrap();
+        w.wait_for(|v| *v >= 1).await.unwrap();
+        let host = host_dir(&dir.path().join("addrMap"), "guest", "g");
+        assert!(host.join("addrMap.txt").exists());
+        assert!(
+            !host.join(GROUP_KEY_FILE).exists(),
+            "the host copy holds no secret"
+        );
+        peers.deregister("guest", "g", "a", "act").await;
+        peers.detach("guest", "g", &folder).await;
+        assert!(!folder.join(GROUP_KEY_FILE).exists());
     }
 }

@@ -82,7 +82,8 @@ impl Invoker {
         };
         let _ = std::fs::remove_dir_all(&containers);
         let pool = ContainerPool::new(factory, &cfg, containers);
-        let peers = Peers::new(directory, cfg.id, data_dir.join("addrMap"));
+        let peer_key = crate::peers::PeerKey::load(cfg.peer_key_file.as_deref())?;
+        let peers = Peers::with_key(directory, cfg.id, data_dir.join("addrMap"), peer_key);
         peers.start_heartbeat(
             Duration::from_millis(cfg.peer_lease_ms.max(30)),
             shutdown.clone(),

@@ -4,8 +4,16 @@ Every instance started with an `instanceID` (or by a gang invoke) sees its group
 map in the folder named by WHISK_PEERS_DIR (`/addrMap` in Docker): `addrMap.txt` in the
 seed's format `id=ip&id=ip`, and `peers.json` with versions and ports. This module reads that
 map and moves bytes between instances over plain TCP, framed as the seed's functions frame
-them: a 4-byte big-endian length, then the payload. A connection opens with one frame
-`WHISK1 <group>\n<sender id>` so that the receiver knows who is talking.
+them: a 4-byte big-endian length, then the payload.
+
+Every connection is authenticated with the group's secret, which the invoker writes to
+`group.key` in that folder (and gives no one else). The listener speaks first:
+`WHISK2 <16-byte nonce>`; the connecting instance answers `WHISK2 <its nonce><tag><group>\n
+<its id>\n<listener's id>`, where tag = HMAC-SHA256(secret, "client", the three names, both
+nonces); the listener checks it (and that group and listener id are its own), then proves
+itself with the tag of "server" over the same fields. Anything else is refused before a byte of
+it is read as a message, so an action of another group or namespace that reaches the port
+cannot inject a message or claim an instance's id.
 
     import whisk_peers as wp
     wp.wait_for(4, timeout=10)          # until 4 instances are listed
@@ -18,6 +26,8 @@ The listening socket (port 65432 by default, or the port published in peers.json
 only when first needed, so a function that opens its own socket on that port still can.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import pickle
@@ -33,8 +43,14 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 65432
-_HELLO = b"WHISK1 "
+_HELLO = b"WHISK2 "
 _USER, _COLL = 0, 1
+_KEY_FILE = "group.key"
+_NONCE = 16
+_TAG = 32
+_HELLO_MAX = 4096          # longest handshake frame read from a stranger
+_HANDSHAKE_TIMEOUT = 5.0   # a stranger's handshake holds a thread at most this long
+_PENDING_MAX = 64          # handshakes in progress at once; more are closed at once
 
 
 class PeerError(Exception):
@@ -141,9 +157,79 @@ def _recvall(sock, n):
     return bytes(buf)
 
 
-def _read_frame(sock):
+def _read_frame(sock, limit=None):
     (n,) = struct.unpack(">I", _recvall(sock, 4))
+    if limit is not None and n > limit:
+        raise ConnectionError("frame of %d bytes, at most %d expected" % (n, limit))
     return _recvall(sock, n)
+
+
+def _secret():
+    """This group's secret (written by the invoker for this activation)."""
+    try:
+        with open(os.path.join(_dir(), _KEY_FILE), "rb") as f:
+            key = f.read().strip()
+    except OSError:
+        key = b""
+    if not key:
+        raise PeerError("no group secret in %s: is this a peer instance (-p instanceID)?" % _dir())
+    return key
+
+
+def _tag(secret, role, group, sender, receiver, nonce_s, nonce_c):
+    msg = [b"whisk-rs peers v2", role]
+    for name in (group, sender, receiver):
+        b = name.encode()
+        msg.append(struct.pack(">I", len(b)) + b)
+    msg += [nonce_s, nonce_c]
+    return hmac.new(secret, b"\n".join(msg), hashlib.sha256).digest()
+
+
+class _Refused(OSError):
+    """The other side failed the handshake."""
+
+
+_pending = threading.BoundedSemaphore(_PENDING_MAX)
+
+
+def _accept_handshake(sock):
+    """The listener's side: returns (group, sender) of an authenticated peer, else raises."""
+    sock.settimeout(_HANDSHAKE_TIMEOUT)
+    nonce_s = os.urandom(_NONCE)
+    _write_frame(sock, _HELLO + nonce_s)
+    hello = _read_frame(sock, _HELLO_MAX)
+    if not hello.startswith(_HELLO) or len(hello) < len(_HELLO) + _NONCE + _TAG:
+        raise _Refused("not a whisk_peers handshake")
+    rest = hello[len(_HELLO):]
+    nonce_c, tag, names = rest[:_NONCE], rest[_NONCE:_NONCE + _TAG], rest[_NONCE + _TAG:]
+    group, sender, receiver = names.decode("utf-8").split("\n")
+    secret = _secret()
+    want = _tag(secret, b"client", group, sender, receiver, nonce_s, nonce_c)
+    if not hmac.compare_digest(tag, want) or group != _group_name() or receiver != me():
+        raise _Refused("handshake refused")
+    _write_frame(sock, _tag(secret, b"server", group, sender, receiver, nonce_s, nonce_c))
+    sock.settimeout(None)
+    return group, sender
+
+
+def _connect_handshake(c, peer_id, timeout):
+    """The connecting side: proves this instance belongs to the group, checks the listener."""
+    c.settimeout(max(timeout, 1.0))
+    first = _read_frame(c, 64)
+    if not first.startswith(_HELLO) or len(first) != len(_HELLO) + _NONCE:
+        raise _Refused("peer %r did not start a whisk_peers handshake" % peer_id)
+    nonce_s, nonce_c = first[len(_HELLO):], os.urandom(_NONCE)
+    group, sender, secret = _group_name(), me(), _secret()
+    tag = _tag(secret, b"client", group, sender, peer_id, nonce_s, nonce_c)
+    names = ("%s\n%s\n%s" % (group, sender, peer_id)).encode()
+    _write_frame(c, _HELLO + nonce_c + tag + names)
+    try:
+        reply = _read_frame(c, 64)
+    except (OSError, ConnectionError, struct.error):
+        raise _Refused("peer %r refused the handshake" % peer_id)
+    if not hmac.compare_digest(reply, _tag(secret, b"server", group, sender, peer_id, nonce_s, nonce_c)):
+        raise _Refused("the listener at peer %r's address is not of this group" % peer_id)
+    c.settimeout(None)
 
 
 def _write_frame(sock, payload):
@@ -180,11 +266,14 @@ def _queue(group, kind, sender):
 
 def _serve_conn(sock):
     try:
-        hello = _read_frame(sock)
-        if not hello.startswith(_HELLO):
-            sock.close()
-            return
-        group, _, sender = hello[len(_HELLO):].decode().partition("\n")
+        try:
+            group, sender = _accept_handshake(sock)
+        finally:
+            _pending.release()
+    except Exception:  # a stranger, a bad handshake, a wrong secret: refused, nothing read
+        sock.close()
+        return
+    try:
         while True:
             (n,) = struct.unpack(">I", _recvall(sock, 4))
             if n == 0:
@@ -217,6 +306,9 @@ def _ensure_listening():
                 c, _ = s.accept()
             except OSError:
                 return
+            if not _pending.acquire(blocking=False):
+                c.close()  # too many handshakes in progress: a flood, not the group
+                continue
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=_serve_conn, args=(c,), daemon=True).start()
 
@@ -239,16 +331,21 @@ def _connect(peer_id, timeout):
         else:
             try:
                 c = socket.create_connection(addr, timeout=max(0.05, deadline - time.monotonic()))
-                c.settimeout(None)
-                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                _write_frame(c, _HELLO + ("%s\n%s" % (_group_name(), me())).encode())
+                try:
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    _connect_handshake(c, peer_id, deadline - time.monotonic())
+                except BaseException:
+                    c.close()
+                    raise
                 with _lock:
                     _conns[key] = c
                 return c
-            except OSError:
-                # Not listening yet (it binds on first use): retry until the deadline.
+            except (OSError, ConnectionError, struct.error) as e:
+                # Not listening yet (it binds on first use), or not authenticated (yet): retry
+                # until the deadline.
                 if time.monotonic() > deadline:
-                    raise PeerTimeout("cannot connect to peer %r at %s:%d" % (peer_id, addr[0], addr[1]))
+                    why = str(e) if isinstance(e, _Refused) else "not reachable"
+                    raise PeerTimeout("cannot connect to peer %r at %s:%d: %s" % (peer_id, addr[0], addr[1], why))
         time.sleep(delay)
         delay = min(delay * 2, 0.02)
 

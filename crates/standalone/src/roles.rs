@@ -97,7 +97,10 @@ pub fn open_bus(settings: &Settings) -> anyhow::Result<Arc<dyn Bus>> {
 pub fn open_directory(settings: &Settings) -> anyhow::Result<(Arc<dyn PeerDirectory>, Registry)> {
     let local = Registry::in_memory(settings.directory.registry_options());
     let dir: Arc<dyn PeerDirectory> = match &settings.directory_url {
-        Some(url) => Arc::new(DirectoryClient::connect_lazy(url)?),
+        Some(url) => Arc::new(DirectoryClient::connect_lazy_tls(
+            url,
+            settings.invoker.directory_tls()?.as_ref(),
+        )?),
         None => Arc::new(local.clone()),
     };
     Ok((dir, local))
