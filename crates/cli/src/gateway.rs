@@ -85,15 +85,57 @@ pub struct CertsArgs {
     /// Common name of the CA.
     #[arg(long, default_value = "whisk-rs CA")]
     pub ca_name: String,
-    /// Host names or IP addresses the server certificate is for.
-    #[arg(required = true)]
+    /// Host names or IP addresses the server certificate is for (none: no server certificate).
     pub hosts: Vec<String>,
+    /// File name of the server certificate: `<name>.crt`/`<name>.key` (`directory` for the
+    /// directory service).
+    #[arg(long, default_value = "domain")]
+    pub name: String,
+    /// Also issue a client certificate `<NAME>.crt`/`<NAME>.key` (repeatable): one per invoker
+    /// that talks to a directory served with TLS.
+    #[arg(long = "client", value_name = "NAME")]
+    pub clients: Vec<String>,
+    /// Also make `peers.key`, the cluster's peer key every invoker needs (kept if it exists).
+    #[arg(long)]
+    pub peer_key: bool,
 }
 
-/// Writes the CA and a server certificate for `hosts`.
+/// Writes the CA, a server certificate for `hosts`, client certificates and the peer key.
 pub fn certs(args: CertsArgs) -> anyhow::Result<()> {
-    let paths =
-        whisk_gateway::certs::write_bundle(&args.out, &args.ca_name, &args.hosts, args.days)?;
-    println!("{paths:#?}");
+    use whisk_gateway::certs::{write_bundle, write_named, write_peer_key, Role};
+    if args.hosts.is_empty() && args.clients.is_empty() && !args.peer_key {
+        anyhow::bail!("nothing to issue: give host names, --client NAME or --peer-key");
+    }
+    if !args.hosts.is_empty() {
+        if args.name == "domain" {
+            let paths = write_bundle(&args.out, &args.ca_name, &args.hosts, args.days)?;
+            println!("{paths:#?}");
+        } else {
+            let (crt, key) = write_named(
+                &args.out,
+                &args.ca_name,
+                &args.name,
+                Role::Server,
+                &args.hosts,
+                args.days,
+            )?;
+            println!(
+                "server certificate {} (key {})",
+                crt.display(),
+                key.display()
+            );
+        }
+    }
+    for name in &args.clients {
+        let (crt, key) = write_named(&args.out, &args.ca_name, name, Role::Client, &[], args.days)?;
+        println!(
+            "client certificate {} (key {})",
+            crt.display(),
+            key.display()
+        );
+    }
+    if args.peer_key {
+        println!("peer key {}", write_peer_key(&args.out)?.display());
+    }
     Ok(())
 }

@@ -1,12 +1,16 @@
 //! Certificates with rcgen (no openssl needed): a private CA ([`generate_ca`]), server
-//! certificates it signs for named hosts and IP addresses ([`issue_server_cert`]), written as
-//! PEM files; [`write_bundle`] does both into one folder with the names the `certs/` scripts,
-//! the gateway's defaults and the private registry use:
+//! certificates it signs for named hosts and IP addresses ([`issue_server_cert`]), client
+//! certificates for the platform's own services ([`issue_client_cert`]: invokers talking to the
+//! directory), written as PEM files; [`write_bundle`] does the CA and a server certificate into
+//! one folder with the names the `certs/` scripts, the gateway's defaults and the private
+//! registry use, [`write_named`] adds more:
 //!
 //! | file | content |
 //! |---|---|
 //! | `ca.crt` / `ca.key` | the CA (trust `ca.crt` with `--cacert`, in `/etc/docker/certs.d/...`) |
 //! | `domain.crt` / `domain.key` | server certificate chain (server, then CA) and its key |
+//! | `<name>.crt` / `<name>.key` | another server's (`directory`) or a client's (`invoker0`) |
+//! | `peers.key` | the cluster's peer key ([`write_peer_key`]; invokers derive group secrets) |
 //!
 //! Keys are ECDSA P-256; private key files are written with mode 0600.
 
@@ -176,6 +180,110 @@ pub fn issue_server_cert(
     })
 }
 
+/// A client certificate named `name` (its common name), signed by `ca`, valid for `days`:
+/// for client authentication only, so it cannot serve, and a server certificate cannot act as
+/// a client.
+pub fn issue_client_cert(
+    ca: &CertAuthority,
+    name: &str,
+    days: u32,
+) -> Result<ServerCert, CertError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(CertError::Invalid("no client name given".into()));
+    }
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let (not_before, not_after) = validity(days)?;
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    dn.push(DnType::OrganizationName, "whisk-rs");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    let key = KeyPair::generate()?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, &ca.key)?;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(ServerCert {
+        cert_pem: cert.pem(),
+        ca_pem: ca.cert_pem.clone(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// What [`write_named`] issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A server certificate for the given hosts.
+    Server,
+    /// A client certificate (no hosts).
+    Client,
+}
+
+/// Issues `<dir>/<name>.crt` and `<dir>/<name>.key` with the CA of `dir` (made, named
+/// `ca_name`, when `dir` has none): a server certificate for `hosts`, or a client certificate.
+pub fn write_named(
+    dir: &Path,
+    ca_name: &str,
+    name: &str,
+    role: Role,
+    hosts: &[String],
+    days: u32,
+) -> Result<(PathBuf, PathBuf), CertError> {
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) || name == "ca" {
+        return Err(CertError::Invalid(format!(
+            "certificate name {name:?}: a plain file name other than \"ca\" is needed"
+        )));
+    }
+    let ca = load_or_make_ca(dir, ca_name, days)?;
+    let cert = match role {
+        Role::Server => issue_server_cert(&ca, hosts, days)?,
+        Role::Client => issue_client_cert(&ca, name, days)?,
+    };
+    let paths = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    cert.write(&paths.0, &paths.1)?;
+    Ok(paths)
+}
+
+/// Makes `<dir>/peers.key` (64 random hex digits, mode 0600) unless it exists: the cluster's
+/// peer key, the same file for every invoker (`invoker.peer_key_file`). Returns its path.
+pub fn write_peer_key(dir: &Path) -> Result<PathBuf, CertError> {
+    create_dir(dir)?;
+    let path = dir.join("peers.key");
+    if path.exists() {
+        return Ok(path);
+    }
+    let bytes: [u8; 32] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_file(&path, format!("{hex}\n").as_bytes(), true)?;
+    Ok(path)
+}
+
+fn create_dir(dir: &Path) -> Result<(), CertError> {
+    std::fs::create_dir_all(dir).map_err(|source| CertError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn load_or_make_ca(dir: &Path, ca_name: &str, days: u32) -> Result<CertAuthority, CertError> {
+    create_dir(dir)?;
+    let paths = BundlePaths::in_dir(dir);
+    if paths.ca_cert.exists() && paths.ca_key.exists() {
+        CertAuthority::load(&paths.ca_cert, &paths.ca_key)
+    } else {
+        let ca = generate_ca(ca_name, days.max(3650))?;
+        ca.write(&paths.ca_cert, &paths.ca_key)?;
+        Ok(ca)
+    }
+}
+
 /// The files of a bundle in `dir` (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct BundlePaths {
@@ -210,18 +318,8 @@ pub fn write_bundle(
     hosts: &[String],
     days: u32,
 ) -> Result<BundlePaths, CertError> {
-    std::fs::create_dir_all(dir).map_err(|source| CertError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     let paths = BundlePaths::in_dir(dir);
-    let ca = if paths.ca_cert.exists() && paths.ca_key.exists() {
-        CertAuthority::load(&paths.ca_cert, &paths.ca_key)?
-    } else {
-        let ca = generate_ca(ca_name, days.max(3650))?;
-        ca.write(&paths.ca_cert, &paths.ca_key)?;
-        ca
-    };
+    let ca = load_or_make_ca(dir, ca_name, days)?;
     issue_server_cert(&ca, hosts, days)?.write(&paths.cert, &paths.key)?;
     Ok(paths)
 }
@@ -281,6 +379,37 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(issue_server_cert(&generate_ca("x", 1).unwrap(), &[], 1).is_err());
+
+        // Client and named server certificates with the same CA; the peer key made once.
+        let (crt, key) =
+            write_named(dir.path(), "test CA", "invoker0", Role::Client, &[], 30).unwrap();
+        assert!(std::fs::read_to_string(&crt)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE"));
+        assert!(key.ends_with("invoker0.key"));
+        let (crt, _) =
+            write_named(dir.path(), "test CA", "directory", Role::Server, &hosts, 30).unwrap();
+        assert!(crt.ends_with("directory.crt"));
+        assert_eq!(
+            std::fs::read_to_string(&p.ca_cert).unwrap(),
+            ca1,
+            "the CA is kept"
+        );
+        for bad in ["", "ca", "../x", ".hidden", "a/b"] {
+            assert!(
+                write_named(dir.path(), "x", bad, Role::Client, &[], 30).is_err(),
+                "{bad}"
+            );
+        }
+        let pk = write_peer_key(dir.path()).unwrap();
+        let first = std::fs::read_to_string(&pk).unwrap();
+        assert_eq!(first.trim().len(), 64);
+        assert_eq!(write_peer_key(dir.path()).unwrap(), pk);
+        assert_eq!(
+            std::fs::read_to_string(&pk).unwrap(),
+            first,
+            "kept, not replaced"
+        );
         assert!(generate_ca("x", 0).is_err());
     }
 }
