@@ -339,3 +339,150 @@ async fn ring_and_allreduce_give_the_right_answers() {
         api.check_ring_and_allreduce(n).await;
     }
 }
+
+/// Waits for its partner, then a barrier, a pause (the intruder's window), an allreduce of 1s.
+const GANG: &str = r#"
+import time, whisk_peers as wp
+def main(args):
+    wp.wait_for(2, timeout=30)
+    wp.barrier(timeout=30)
+    time.sleep(float(args.get("hold", 3)))
+    return {"sum": wp.allreduce(1, "sum", timeout=30), "me": wp.me()}
+"#;
+
+/// A peer instance of another group (it holds that group's real secret) that knows the
+/// victims' addresses and group: claims to be each victim's partner, in the real protocol and
+/// in the old unauthenticated one (`claim_group`: the victims' group it claims).
+const INTRUDER: &str = r#"
+import os, pickle, socket, struct, time, whisk_peers as wp
+def main(args):
+    out = []
+    for t in args["targets"]:
+        os.environ["__OW_PEER_GROUP"] = args["claim_group"]
+        os.environ["__OW_INSTANCE_ID"] = t["claimed"]
+        c = socket.create_connection((t["ip"], t["port"]), timeout=3)
+        try:
+            wp._connect_handshake(c, t["id"], 3)
+            out.append("accepted")
+        except OSError as e:
+            out.append("refused: %s" % e)
+        s = socket.create_connection((t["ip"], t["port"]), timeout=3)
+        hello = ("WHISK1 %s\n%s" % (args["claim_group"], t["claimed"])).encode()
+        p = pickle.dumps(1000000)
+        try:
+            s.sendall(struct.pack(">I", len(hello)) + hello + struct.pack(">IB", len(p) + 1, 1) + p)
+            s.settimeout(3)
+            out.append("refused: closed" if s.recv(100)[:7] != b"" else "answered")
+        except OSError as e:
+            out.append("refused: %s" % e)
+    return {"attempts": out}
+"#;
+
+#[tokio::test]
+async fn another_group_cannot_join_or_inject_into_an_allreduce() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = standalone(dir.path(), &[]).await;
+    let api = Api::new(&server.url(""), GUEST_KEY);
+    api.put_python("gang", GANG, 128).await;
+    api.put_python("intruder", INTRUDER, 128).await;
+    let victims: Vec<String> = {
+        let mut v = vec![];
+        for id in ["0", "1"] {
+            v.push(
+                api.start(
+                    "gang",
+                    json!({"instanceID": id, "group": "victims", "hold": 4}),
+                )
+                .await,
+            );
+        }
+        v
+    };
+    // The victims' addresses, as an attacker who scanned for them would know them.
+    let map = server.data_dir.join("addrMap/guest/victims/peers.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let peers = loop {
+        let m: serde_json::Value = std::fs::read_to_string(&map)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        if m["peers"].as_array().map_or(0, |p| p.len()) == 2 {
+            break m["peers"].as_array().unwrap().clone();
+        }
+        assert!(Instant::now() < deadline, "the victims never both ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        !server
+            .data_dir
+            .join("addrMap/guest/victims/group.key")
+            .exists(),
+        "the host copy holds no secret"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await; // both past the barrier: listening
+    let targets: Vec<_> = peers
+        .iter()
+        .map(|p| {
+            let id = p["id"].as_str().unwrap();
+            json!({"ip": p["ip"], "port": p["port"], "id": id,
+                   "claimed": if id == "0" { "1" } else { "0" }})
+        })
+        .collect();
+    let (status, report) = api
+        .invoke(
+            "intruder",
+            "blocking=true&result=true",
+            json!({"instanceID": "x", "group": "intruders", "claim_group": "victims",
+                   "targets": targets}),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    eprintln!("intruder's report: {report}");
+    for a in report["attempts"].as_array().unwrap() {
+        assert!(a.as_str().unwrap().starts_with("refused"), "{report}");
+    }
+    for v in &victims {
+        let r = api.result(v).await;
+        assert_eq!(
+            r["sum"], 2,
+            "an intruder's value reached the allreduce: {r}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn group_names_that_are_paths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = standalone(dir.path(), &[]).await;
+    let api = Api::new(&server.url(""), GUEST_KEY);
+    api.put_python("lister", LISTER, 128).await;
+    for bad in ["..", ".", "../../escape", "a/b"] {
+        let (status, body) = api
+            .invoke(
+                "lister",
+                "blocking=true",
+                json!({"instanceID": "a", "group": bad}),
+            )
+            .await;
+        assert_ne!(status, 200, "group {bad:?} accepted: {body}");
+        assert!(
+            body.to_string().contains("'group' must not be"),
+            "group {bad:?}: {status} {body}"
+        );
+    }
+    assert!(!server.data_dir.join("escape").exists());
+    assert!(!server
+        .data_dir
+        .join("addrMap/guest/..")
+        .join("addrMap.txt")
+        .exists());
+    // A dot inside a name is fine.
+    let (status, body) = api
+        .invoke(
+            "lister",
+            "blocking=true&result=true",
+            json!({"instanceID": "a", "group": "v1.2"}),
+        )
+        .await;
+    assert_eq!((status, &body["peers"]), (200, &json!(["a"])), "{body}");
+}
