@@ -192,11 +192,7 @@ pub fn router(proxy: Arc<Proxy>) -> Router {
 }
 
 /// Lets a request through only with `Authorization: Bearer <secret>` of this container.
-async fn invoker_only(
-    State(proxy): State<Arc<Proxy>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn invoker_only(State(proxy): State<Arc<Proxy>>, request: Request, next: Next) -> Response {
     if let Some(secret) = &proxy.config.secret {
         let presented = request
             .headers()

@@ -198,7 +198,10 @@ async fn only_the_invoker_with_the_secret_may_init_and_run() {
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), 403, "init with {auth:?}");
         let body: serde_json::Value = resp.json().await.unwrap();
-        assert!(body["error"].as_str().unwrap().contains("invoker"), "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("invoker"),
+            "{body}"
+        );
     }
     let resp = http
         .post(format!("{}/run", proxy.base))
@@ -226,8 +229,15 @@ async fn only_the_invoker_with_the_secret_may_init_and_run() {
     assert_eq!(run.status(), 200);
     let body: serde_json::Value = run.json().await.unwrap();
     assert_eq!(body["seen"], serde_json::Value::Null, "{body}");
-    assert!(!body["env"].to_string().contains("WHISK_PROXY_SECRET"), "{body}");
+    assert!(
+        !body["env"].to_string().contains("WHISK_PROXY_SECRET"),
+        "{body}"
+    );
     // Health stays open (it tells nothing).
-    let health = http.get(format!("{}/health", proxy.base)).send().await.unwrap();
+    let health = http
+        .get(format!("{}/health", proxy.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
 }
