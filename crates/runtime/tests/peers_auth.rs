@@ -166,7 +166,7 @@ fn an_instance_without_the_secret_cannot_connect() {
     let listener = folder(root.path(), "l", "g", &group, &"c".repeat(64));
     // Same group name and ids, another secret (another namespace's group of the same name).
     let intruder = folder(root.path(), "i", "g", &group, &"d".repeat(64));
-    let mut l = python(
+    let l = python(
         "import whisk_peers as wp\ntry:\n    print(wp.recv(timeout=4))\nexcept wp.PeerTimeout:\n    print('nothing')",
         &[],
         &listener,
