@@ -84,6 +84,9 @@ pub struct ProcessConfig {
     pub pids_max: u64,
     /// The cgroup (below each hierarchy's root) that holds the containers' cgroups.
     pub cgroup_parent: String,
+    /// When root, remount the cgroup2 hierarchy with `favordynmods` (Linux >= 6.0): moving a
+    /// new container into its cgroup otherwise waits for an RCU grace period (7-15 ms).
+    pub favor_dynmods: bool,
 }
 
 impl Default for ProcessConfig {
@@ -95,6 +98,7 @@ impl Default for ProcessConfig {
             gid: 65534,
             pids_max: 512,
             cgroup_parent: "whisk".into(),
+            favor_dynmods: true,
         }
     }
 }

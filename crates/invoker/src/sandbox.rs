@@ -107,6 +107,15 @@ impl Sandbox {
             }
         }
         let cgroups = Cgroups::open(&cfg.cgroup_parent)?;
+        if root && cfg.favor_dynmods {
+            match crate::cgroup::favor_dynmods() {
+                Ok(true) => tracing::info!(
+                    "cgroup2 remounted with favordynmods: a new container joins its cgroup without waiting for an RCU grace period (invoker.process.favor_dynmods)"
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::info!(error = %e, "cgroup2 without favordynmods: each sandbox start waits for an RCU grace period"),
+            }
+        }
         let sandbox = Self {
             bwrap,
             drop_to,
