@@ -21,6 +21,8 @@ pub struct Backend {
     /// The base URL as configured (for logs).
     pub name: Arc<str>,
     authority: Authority,
+    /// `host:port` to connect to (port 80 when the URL has none).
+    addr: String,
     /// `Host` sent when the client gave none.
     host: HeaderValue,
     /// Path prefix without a trailing `/` (usually empty).
@@ -42,9 +44,15 @@ impl Backend {
         }
         let prefix = uri.path().trim_end_matches('/').to_string();
         let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad("bad host"))?;
+        let addr = format!(
+            "{}:{}",
+            authority.host(),
+            authority.port_u16().unwrap_or(80)
+        );
         Ok(Self {
             name: url.trim().trim_end_matches('/').into(),
             authority,
+            addr,
             host,
             prefix,
             healthy: AtomicBool::new(true),
@@ -60,16 +68,24 @@ impl Backend {
             .build()
     }
 
-    /// The request target of `uri` on this controller, in pieces to write one after the
-    /// other: the origin form (path and query) with the path prefix added.
-    pub fn target<'a>(&'a self, uri: &'a Uri) -> [&'a str; 3] {
+    /// The request target of `uri` on this controller: the origin form (path and query) with
+    /// the path prefix added (`uri` itself when it is in origin form and there is no prefix).
+    pub fn target(&self, uri: Uri) -> Result<Uri, http::Error> {
+        if self.prefix.is_empty() && uri.scheme().is_none() && uri.authority().is_none() {
+            return Ok(uri);
+        }
         let pq = uri.path_and_query().map_or("", |pq| pq.as_str());
         let slash = if pq.starts_with('/') || (pq == "*" && self.prefix.is_empty()) {
             ""
         } else {
             "/"
         };
-        [&self.prefix, slash, pq]
+        Ok(Uri::try_from(format!("{}{slash}{pq}", self.prefix))?)
+    }
+
+    /// `host:port` to connect to.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
     /// `host:port` of this controller.
@@ -232,13 +248,15 @@ mod tests {
         bs.all()[0].set_healthy(true);
         assert_eq!(bs.order(0).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(bs.order(1).collect::<Vec<_>>(), [1, 0]);
-        let uri = "http://gw:1/api/v1?x=1".parse().unwrap();
-        assert_eq!(b.target(&uri).concat(), "/base/api/v1?x=1");
+        let target = |b: &Backend, uri: &str| b.target(uri.parse().unwrap()).unwrap().to_string();
+        assert_eq!(target(&b, "http://gw:1/api/v1?x=1"), "/base/api/v1?x=1");
         let plain = Backend::parse("http://127.0.0.1:3233").unwrap();
         for uri in ["/api/v1?x=1", "https://gw/api/v1?x=1"] {
-            assert_eq!(plain.target(&uri.parse().unwrap()).concat(), "/api/v1?x=1");
+            assert_eq!(target(&plain, uri), "/api/v1?x=1");
         }
-        assert_eq!(plain.target(&"*".parse().unwrap()).concat(), "*");
-        assert_eq!(plain.target(&"http://gw".parse().unwrap()).concat(), "/");
+        assert_eq!(target(&plain, "*"), "*");
+        assert_eq!(target(&plain, "http://gw"), "/");
+        assert_eq!(Backend::parse("http://c").unwrap().addr(), "c:80");
+        assert_eq!(plain.addr(), "127.0.0.1:3233");
     }
 }

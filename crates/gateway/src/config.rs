@@ -54,9 +54,22 @@ pub struct GatewayConfig {
     /// Time a client has to complete the TLS handshake.
     #[serde(with = "millis")]
     pub tls_handshake_timeout: Duration,
-    /// Time a client has to send the whole request body (408 after it).
+    /// Longest a client may pause while sending a request body (408 after it; nginx's
+    /// `client_body_timeout`).
     #[serde(with = "millis")]
     pub body_read_timeout: Duration,
+    /// Longest a write to a client may wait for it to read (the connection is closed after it;
+    /// nginx's `send_timeout`).
+    #[serde(with = "millis")]
+    pub send_timeout: Duration,
+    /// When the gateway closes a connection the client is still sending on (an answer given
+    /// before the body was read: 413, 429, 404), it reads and drops what still comes for at
+    /// most this long, so that the client can read the answer (nginx's `lingering_time`).
+    /// 0 closes at once.
+    #[serde(with = "millis")]
+    pub lingering_time: Duration,
+    /// Most bytes read and dropped by such a lingering close.
+    pub lingering_bytes: u64,
     /// Time to open a TCP connection to a controller; past it the next controller is tried.
     #[serde(with = "millis")]
     pub backend_connect_timeout: Duration,
@@ -64,7 +77,8 @@ pub struct GatewayConfig {
     /// uses 70 s: blocking invocations wait up to 60 s in the controller.
     #[serde(with = "millis")]
     pub backend_timeout: Duration,
-    /// Idle keep-alive connections to controllers are closed after this long.
+    /// Idle keep-alive connections to controllers are closed after this long (below the
+    /// controllers' own idle timeout, 30 s, so that the gateway is the one that closes them).
     #[serde(with = "millis")]
     pub backend_idle_timeout: Duration,
     /// Idle keep-alive connections kept per controller (nginx's `keepalive 512`).
@@ -104,9 +118,12 @@ impl Default for GatewayConfig {
             header_read_timeout: Duration::from_secs(30),
             tls_handshake_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            lingering_time: Duration::from_secs(5),
+            lingering_bytes: 64 * 1024 * 1024,
             backend_connect_timeout: Duration::from_secs(2),
             backend_timeout: Duration::from_secs(70),
-            backend_idle_timeout: Duration::from_secs(60),
+            backend_idle_timeout: Duration::from_secs(20),
             backend_max_idle: 512,
             health_path: "/api/v1".to_string(),
             health_interval: Duration::from_secs(2),
@@ -118,9 +135,10 @@ impl Default for GatewayConfig {
 }
 
 /// Token-bucket request rate limits, keyed by client IP address and by namespace. The
-/// namespace key is the subject uuid of the Basic credentials, or else the `{ns}` of
-/// `/api/v1/namespaces/{ns}/...` and `/api/v1/web/{ns}/...`; requests with neither are not
-/// counted against a namespace.
+/// namespace key is a hash of the whole `Authorization` header (so that only the holder of a
+/// key spends its bucket: a uuid alone, which the gateway cannot verify, is not enough), or
+/// else the `{ns}` of `/api/v1/namespaces/{ns}/...` and `/api/v1/web/{ns}/...`; requests with
+/// neither are not counted against a namespace.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct RateLimits {

@@ -7,12 +7,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use std::path::PathBuf;
 
-/// Body of every response the gateway sends: bytes it has whole, or a controller's answer still
-/// being read (one concrete type: no box and no dynamic call per response).
-pub type Body = crate::pool::PooledBody;
-
-/// Error type of [`Body`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::body::{Body, BoxError};
 
 /// What can go wrong starting or running the gateway.
 #[derive(Debug, thiserror::Error)]

@@ -6,14 +6,15 @@
 //!
 //! Layout:
 //! - [`config`]: [`GatewayConfig`], every setting with its default.
-//! - [`server`]: [`Gateway`]: listeners, TLS handshakes, HTTP/2 (hyper), graceful shutdown.
-//! - [`h1_server`]: the HTTP/1.x server side: request heads and bodies, answers, keep-alive.
+//! - [`server`]: [`Gateway`]: listeners, TLS handshakes, HTTP/1.1 and HTTP/2 (hyper-util's
+//!   auto connection builder), header-read timeout, graceful shutdown.
+//! - [`io`]: each client connection's send timeout and lingering close.
 //! - [`request_id`]: the outermost layer: `X-Request-ID`, connection facts, access log.
 //! - [`limits`]: rate, concurrency and in-flight limits as tower layers (429, 503).
-//! - [`proxy`]: body limit (413), forwarding, failover, 502 and 504.
-//! - [`pool`]: each event loop's keep-alive connections to each controller, and the client
-//!   that uses them.
-//! - [`h1`]: the HTTP/1.1 wire format spoken to the controllers.
+//! - [`proxy`]: refused paths (404), body limit (413), forwarding, failover, 502 and 504.
+//! - [`body`]: request bodies streamed under the size limit and idle timeout; answer bodies.
+//! - [`pool`]: each event loop's keep-alive connections to each controller (hyper's HTTP/1.1
+//!   client connections).
 //! - [`backend`]: the controllers, round robin, health.
 //! - [`tls`]: the reloadable certificate resolver and rustls configuration.
 //! - [`workers`]: [`run`]'s event-loop threads (`SO_REUSEPORT`, one runtime each).
@@ -24,11 +25,11 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod body;
 pub mod certs;
 pub mod config;
 pub mod error;
-pub mod h1;
-pub mod h1_server;
+pub mod io;
 pub mod limits;
 pub mod pool;
 pub mod proxy;

@@ -130,7 +130,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<WithContext<B>>) -> ResponseFuture {
-        let id = match crate::h1::find_header(req.headers(), &X_REQUEST_ID) {
+        let id = match req.headers().get(&X_REQUEST_ID) {
             Some(v) if valid_id(v).is_some() => v.clone(),
             _ => new_id_value(),
         };

@@ -1,20 +1,23 @@
 //! [`Gateway`]: binds the listeners, accepts connections (TLS handshakes under a timeout),
-//! serves HTTP/1.x ([`crate::h1_server`]) and HTTP/2 when ALPN picks it (hyper) through the
-//! layer stack, runs the health checks, and shuts down gracefully: stop accepting, let requests
-//! in flight finish within [`GatewayConfig::drain_timeout`], then drop what is left.
+//! serves HTTP/1.1 and HTTP/2 with hyper-util's auto connection builder (HTTP/1.1 with a
+//! header-read timeout, header size and count limits; HTTP/2 over TLS when ALPN picks it, or
+//! with prior knowledge) through the layer stack, each connection with a send timeout and a
+//! lingering close ([`EdgeIo`]), runs the health checks, and shuts down gracefully: stop
+//! accepting, let requests in flight finish within [`GatewayConfig::drain_timeout`], then drop
+//! what is left.
 
 use crate::backend::Backends;
 use crate::config::GatewayConfig;
 use crate::error::{Body, GatewayError};
-use crate::h1_server::{self, H1Stack};
+use crate::io::{EdgeIo, Linger};
 use crate::limits::{ConcurrencyLimitLayer, InFlightLimitLayer, LimitKey, RateLimitLayer};
 use crate::proxy::{backend_client, Proxy};
 use crate::request_id::{RequestContext, RequestIdLayer, ResponseFuture, WithContext};
 use crate::tls::{server_config, CertReloader};
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -22,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -200,24 +203,36 @@ impl Gateway {
             .layer(limits)
             .service(proxy.clone());
 
-        let h1 = h1_server::Settings {
-            header_timeout: cfg.header_read_timeout,
-            max_header_bytes: cfg.max_header_bytes,
-            max_headers: cfg.max_headers,
-            max_body: cfg.max_body_bytes,
-            body_timeout: cfg.body_read_timeout,
-        };
-        let mut h2 = http2::Builder::new(TokioExecutor::new());
-        h2.timer(TokioTimer::new())
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(cfg.header_read_timeout)
+            .max_buf_size(cfg.max_header_bytes.max(8192))
+            .max_headers(cfg.max_headers);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(256)
             .keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(20));
+        let tls_builder = if cfg.http2 {
+            builder.clone()
+        } else {
+            builder.clone().http1_only()
+        };
         let shared = Arc::new(Shared {
             stack,
-            h1,
-            h2,
+            plain: builder,
+            tls_builder,
             tls: parts.tls.as_ref().map(|(_, a)| a.clone()),
             handshake_timeout: cfg.tls_handshake_timeout,
+            linger: Linger {
+                send_timeout: cfg.send_timeout,
+                time: cfg.lingering_time,
+                bytes: cfg.lingering_bytes,
+            },
         });
 
         let checks = shutdown.child_token();
@@ -239,8 +254,7 @@ impl Gateway {
         );
 
         let graceful = GracefulShutdown::new();
-        // The connection tasks, to abort those still open when the drain time is up (aborting
-        // costs the connections nothing while they run, unlike a stop signal each one polls).
+        // The connection tasks, to abort those still open when the drain time is up.
         let mut conns = JoinSet::new();
         let slots = parts.slots.clone();
         loop {
@@ -265,14 +279,15 @@ impl Gateway {
                     continue;
                 }
             };
+            let _ = stream.set_nodelay(true);
+            let io = EdgeIo::new(stream, shared.linger, Some(permit));
             let conn = Conn {
                 shared: shared.clone(),
                 watcher: graceful.watcher(),
                 shutdown: shutdown.clone(),
-                _permit: permit,
             };
             while conns.try_join_next().is_some() {}
-            conns.spawn(conn.serve(stream, peer, tls));
+            conns.spawn(conn.serve(io, peer, tls));
         }
 
         drop(self.http);
@@ -303,26 +318,37 @@ async fn accept(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream, S
 
 struct Shared<S> {
     stack: S,
-    h1: h1_server::Settings,
-    h2: http2::Builder<TokioExecutor>,
+    /// The connection builder of the plain listener (HTTP/1.1, or HTTP/2 with prior knowledge).
+    plain: auto::Builder<TokioExecutor>,
+    /// The connection builder of the HTTPS listener (HTTP/1.1 only unless `http2`).
+    tls_builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Duration,
+    linger: Linger,
 }
 
 struct Conn<S> {
     shared: Arc<Shared<S>>,
-    /// Held while the connection lives (the drain waits for every one to go); HTTP/2
-    /// connections also hand it to hyper to be told of the shutdown.
+    /// Tells hyper of the shutdown (it then ends the connection once its request is answered);
+    /// the drain waits for every watched connection to go.
     watcher: Watcher,
     shutdown: CancellationToken,
-    _permit: OwnedSemaphorePermit,
 }
 
-/// What the layer stack is: a service from the HTTP/1.x server's requests and from hyper's
-/// HTTP/2 requests (with their context) to the gateway's responses.
+/// What the layer stack is: a service from hyper's requests (with their context) to the
+/// gateway's responses.
 trait Stack:
-    H1Stack
-    + Service<
+    Service<
+    Request<WithContext<Incoming>>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = ResponseFuture,
+>
+{
+}
+
+impl<S> Stack for S where
+    S: Service<
         Request<WithContext<Incoming>>,
         Response = Response<Body>,
         Error = Infallible,
@@ -331,29 +357,21 @@ trait Stack:
 {
 }
 
-impl<S> Stack for S where
-    S: H1Stack
-        + Service<
-            Request<WithContext<Incoming>>,
-            Response = Response<Body>,
-            Error = Infallible,
-            Future = ResponseFuture,
-        >
-{
-}
-
 impl<S: Stack + Clone + Send + Sync + 'static> Conn<S> {
-    async fn serve(self, stream: TcpStream, peer: SocketAddr, tls: bool) {
-        let _ = stream.set_nodelay(true);
+    async fn serve(self, io: EdgeIo, peer: SocketAddr, tls: bool) {
         let ctx = RequestContext::new(peer, tls);
         let shared = &self.shared;
+        let svc = ConnService {
+            stack: RefCell::new(shared.stack.clone()),
+            ctx,
+        };
         if !tls {
-            let mut stack = shared.stack.clone();
-            h1_server::serve(stream, &mut stack, &ctx, &shared.h1, &self.shutdown).await;
+            let conn = shared.plain.serve_connection(TokioIo::new(io), svc);
+            finish(self.watcher.watch(conn), peer).await;
             return;
         }
         let Some(acceptor) = &shared.tls else { return };
-        let handshake = tokio::time::timeout(shared.handshake_timeout, acceptor.accept(stream));
+        let handshake = tokio::time::timeout(shared.handshake_timeout, acceptor.accept(io));
         let stream = tokio::select! {
             _ = self.shutdown.cancelled() => return,
             r = handshake => match r {
@@ -368,21 +386,15 @@ impl<S: Stack + Clone + Send + Sync + 'static> Conn<S> {
                 }
             },
         };
-        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-            let svc = ConnService {
-                stack: RefCell::new(shared.stack.clone()),
-                ctx,
-            };
-            let conn = shared.h2.serve_connection(TokioIo::new(stream), svc);
-            finish(self.watcher.watch(conn), peer).await;
-        } else {
-            let mut stack = shared.stack.clone();
-            h1_server::serve(stream, &mut stack, &ctx, &shared.h1, &self.shutdown).await;
-        }
+        // HTTP/2 when ALPN chose it (the builder reads the preface), else HTTP/1.1.
+        let conn = shared
+            .tls_builder
+            .serve_connection(TokioIo::new(stream), svc);
+        finish(self.watcher.watch(conn), peer).await;
     }
 }
 
-/// The layer stack as one HTTP/2 connection's hyper service: cloned once per connection rather than
+/// The layer stack as one connection's hyper service: cloned once per connection rather than
 /// once per request (`call` only borrows it to build the response future).
 struct ConnService<S> {
     stack: RefCell<S>,
@@ -397,30 +409,12 @@ impl<S: Stack> hyper::service::Service<Request<Incoming>> for ConnService<S> {
     fn call(&self, req: Request<Incoming>) -> ResponseFuture {
         let ctx = self.ctx.clone();
         let req = req.map(|body| WithContext { ctx, body });
-        let fut = self.stack.borrow_mut().call(req);
-        // A controller's header lines go into the map (HTTP/2 has no lines to copy).
-        Box::pin(async move {
-            let mut resp = fut.await?;
-            if let Some(raw) = resp.body_mut().take_raw_headers() {
-                let mut headers = HeaderMap::with_capacity(16);
-                raw.append_to(&mut headers);
-                // The gateway's own (X-Request-ID) after the controller's.
-                let mut last = None;
-                for (name, value) in std::mem::take(resp.headers_mut()) {
-                    last = name.or(last);
-                    if let Some(name) = &last {
-                        headers.append(name.clone(), value);
-                    }
-                }
-                *resp.headers_mut() = headers;
-            }
-            Ok(resp)
-        })
+        self.stack.borrow_mut().call(req)
     }
 }
 
-async fn finish(
-    conn: impl std::future::Future<Output = Result<(), hyper::Error>>,
+async fn finish<E: std::fmt::Display>(
+    conn: impl std::future::Future<Output = Result<(), E>>,
     peer: SocketAddr,
 ) {
     if let Err(e) = conn.await {

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use whisk_gateway::{Gateway, GatewayConfig};
 
 /// A controller stand-in: `GET /api/v1`, `/echo/...` (any method), `GET /sleep?ms=N`,
-/// `GET /hang`.
+/// `GET /hang`, `GET /big` (32 MB).
 pub struct TestBackend {
     pub addr: SocketAddr,
     pub name: String,
@@ -96,6 +96,7 @@ impl TestBackend {
                     .route("/echo/{*rest}", any(echo))
                     .route("/sleep", get(sleep))
                     .route("/hang", get(hang))
+                    .route("/big", get(|| async { vec![b'b'; 32 << 20] }))
                     .with_state(st);
                 tokio::select! {
                     _ = axum::serve(listener, app) => {}

@@ -1,0 +1,275 @@
+//! What the edge enforces before a request reaches a controller, over raw TCP: answers given
+//! before the body is read (413, 429) reach a client still writing it slowly; bodies stream and
+//! are cut at the limit; stalled bodies (408) and clients that do not read are let go;
+//! operational paths are 404; the namespace rate limit cannot be spent with someone else's
+//! uuid; request smuggling attempts are refused or framed one way only.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use whisk_gateway::{GatewayConfig, RateLimit, RateLimits};
+
+/// Reads until the end of an answer's head (or the end of the stream).
+async fn read_head(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        while !out.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "an answer in time");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Sends `head`, then `pieces` in turn with `pause` between (every write must succeed), then
+/// reads the answer's head.
+async fn slow_request(
+    addr: SocketAddr,
+    head: &str,
+    pieces: impl IntoIterator<Item = Vec<u8>>,
+    pause: Duration,
+) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut sent = 0;
+    for piece in pieces {
+        if let Err(e) = s.write_all(&piece).await {
+            panic!("writing the body failed after {sent} bytes: {e}");
+        }
+        sent += piece.len();
+        tokio::time::sleep(pause).await;
+    }
+    read_head(&mut s).await
+}
+
+const PIECE: usize = 64 * 1024;
+
+fn plain_pieces(len: usize) -> Vec<Vec<u8>> {
+    (0..len.div_ceil(PIECE))
+        .map(|i| vec![b'x'; PIECE.min(len - i * PIECE)])
+        .collect()
+}
+
+fn chunked_pieces(len: usize) -> Vec<Vec<u8>> {
+    let mut pieces: Vec<Vec<u8>> = plain_pieces(len)
+        .into_iter()
+        .map(|p| {
+            let mut c = format!("{:x}\r\n", p.len()).into_bytes();
+            c.extend_from_slice(&p);
+            c.extend_from_slice(b"\r\n");
+            c
+        })
+        .collect();
+    pieces.push(b"0\r\n\r\n".to_vec());
+    pieces
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn early_answers_reach_a_client_still_writing_its_body() {
+    let b = TestBackend::start("b0");
+    let config = GatewayConfig {
+        max_body_bytes: 1024 * 1024,
+        rate_limit: RateLimits {
+            client: RateLimit::new(0.001, 8),
+            ..Default::default()
+        },
+        ..test_config(vec![b.url()])
+    };
+    let gw = TestGateway::start(config).await;
+    let addr = gw.http.unwrap();
+    let len = 2 * 1024 * 1024;
+    let pause = Duration::from_millis(5);
+
+    // 413 from the Content-Length: nothing of the body is read or forwarded.
+    let head = format!("POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n");
+    let answer = slow_request(addr, &head, plain_pieces(len), pause).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+
+    // A chunked body is streamed to the controller and cut once it passes the limit.
+    let head = "PUT /echo/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let answer = slow_request(addr, head, chunked_pieces(len), pause).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // Within the limit, the same chunked body goes through.
+    let answer = slow_request(addr, head, chunked_pieces(512 * 1024), pause).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // 429 (the client's bucket is empty now) before a byte of the body is read.
+    let c = client();
+    while c.get(gw.url("/api/v1")).send().await.unwrap().status() != 429 {}
+    let head = format!("POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n");
+    let answer = slow_request(addr, &head, plain_pieces(len), pause).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_bodies_and_clients_that_do_not_read_are_let_go() {
+    let b = TestBackend::start("b0");
+    let config = GatewayConfig {
+        body_read_timeout: Duration::from_millis(300),
+        send_timeout: Duration::from_millis(300),
+        ..test_config(vec![b.url()])
+    };
+    let gw = TestGateway::start(config).await;
+    let addr = gw.http.unwrap();
+
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let mut deaf = TcpStream::connect(addr).await.unwrap();
+    deaf.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+
+    let answer = read_head(&mut stalled).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut got = 0usize;
+    let mut chunk = vec![0u8; 1 << 16];
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match deaf.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+    })
+    .await;
+    assert!(
+        got < 32 << 20,
+        "the send timeout ended the answer ({got} bytes)"
+    );
+    assert_eq!(
+        client()
+            .get(gw.url("/api/v1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operational_paths_are_not_reachable() {
+    let b = TestBackend::start("b0");
+    let gw = TestGateway::start(test_config(vec![b.url()])).await;
+    let c = client();
+    for path in [
+        "/admin",
+        "/admin/identities/alice",
+        "/invokers",
+        "/invokers/0/health",
+        "/metrics",
+        "//admin/x",
+        "/%61dmin",
+        "/Metrics",
+    ] {
+        let r = c.put(gw.url(path)).body("{}").send().await.unwrap();
+        // The gateway's own answer (the stand-in would answer with an empty body).
+        let msg = error_body(r, 404).await;
+        assert_eq!(msg, "The requested resource does not exist.", "{path}");
+    }
+    assert_eq!(c.get(gw.url("/api/v1")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stranger_with_alices_uuid_cannot_spend_her_rate_limit() {
+    use base64::Engine;
+    let basic = |s: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+    };
+    let b = TestBackend::start("b0");
+    let config = GatewayConfig {
+        rate_limit: RateLimits {
+            namespace: RateLimit::new(0.001, 3),
+            ..Default::default()
+        },
+        ..test_config(vec![b.url()])
+    };
+    let gw = TestGateway::start(config).await;
+    let c = client();
+    let get = |auth: String| {
+        c.get(gw.url("/echo/api/v1/namespaces/_/actions"))
+            .header("authorization", auth)
+            .send()
+    };
+    let alice = basic("alice-uuid:alice-key");
+    // The stranger knows alice's uuid, not her key: his own bucket runs dry ...
+    for i in 0..10 {
+        let r = get(basic(&format!("alice-uuid:guess-{}", i % 2)))
+            .await
+            .unwrap();
+        let _ = r.status();
+    }
+    let r = get(basic("alice-uuid:guess-0")).await.unwrap();
+    error_body(r, 429).await;
+    // ... and alice still has all of hers.
+    for _ in 0..3 {
+        assert_eq!(get(alice.clone()).await.unwrap().status(), 200);
+    }
+    error_body(get(alice).await.unwrap(), 429).await;
+}
+
+/// Sends `request` and reads everything until the gateway closes the connection.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "the gateway closes the connection");
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn smuggling_attempts_are_refused_or_framed_one_way() {
+    let b = TestBackend::start("b0");
+    let gw = TestGateway::start(test_config(vec![b.url()])).await;
+    let addr = gw.http.unwrap();
+    for bad in [
+        &b"POST /echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"[..],
+        b"POST /echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\nab",
+        b"POST /echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"POST /echo/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nab",
+        b"POST /echo/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"POST /echo/a HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /echo/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+        b"GET /echo/a HTTP/1.1\r\nHost: x\r\n Folded: y\r\n\r\n",
+    ] {
+        let answer = raw(addr, bad).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{:?} -> {answer}",
+            String::from_utf8_lossy(bad)
+        );
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+    }
+    // Transfer-Encoding and Content-Length: framed as chunked, the length dropped, and the
+    // connection closed after the answer, so that nothing after the body is read as a request.
+    let answer = raw(
+        addr,
+        b"POST /echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n0\r\n\r\nGET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"body_len\":5"), "{answer}");
+    assert!(!answer.contains("smuggled"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+}
