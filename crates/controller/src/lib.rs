@@ -14,6 +14,8 @@
 //! - [`balancer`]: the pure sharding choice (home invoker, co-prime steps, capacity).
 //! - [`health`]: invoker states from pings, memory reserved per invoker.
 //! - [`invoke`]: publish an activation, wait for its completion, free slots.
+//! - [`listener`]: the HTTP listener: hyper-util's server with header-read, body and send
+//!   timeouts and a lingering close.
 //! - this file: [`serve`].
 
 pub mod admin;
@@ -25,6 +27,7 @@ pub mod config;
 pub mod errors;
 pub mod health;
 pub mod invoke;
+pub mod listener;
 pub mod service;
 pub mod throttle;
 
@@ -34,13 +37,12 @@ pub use service::{Controller, ControllerError};
 use tokio_util::sync::CancellationToken;
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets requests in flight
-/// finish.
+/// finish; with the [`listener`]'s default timeouts (30 s to send a request head) and its
+/// lingering close.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    listener::serve_with(listener, router, listener::Settings::default(), shutdown).await
 }

@@ -1,0 +1,315 @@
+//! The API's HTTP listener: hyper-util's server (HTTP/1.1 and HTTP/2 with prior knowledge)
+//! around the axum router ([`TowerToHyperService`]), with the limits that `axum::serve` lacks:
+//! - a **header-read timeout** (slowloris: a client that sends its head slowly, or sits idle
+//!   on a keep-alive connection, is disconnected);
+//! - a **body idle timeout**: a body that stalls fails the read (the route answers 400);
+//! - a **send timeout**: a write the client does not read within it ends the connection;
+//! - a **lingering close**: when the server ends a connection the client is still sending on
+//!   (an answer given before the body was read — 413 for a large invoke payload, 401), the
+//!   socket is shut for writing and what the client still sends is read and dropped, up to a
+//!   bound in bytes and time, before it is closed. Closing with unread data makes the kernel
+//!   send a reset, and a client still writing its body then sees `EPIPE` instead of the 413.
+//!
+//! Shutdown is graceful: stop accepting, let requests in flight finish.
+
+use axum::Router;
+use bytes::Bytes;
+use http::Request;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// Timeouts and bounds of the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Time a client has to send a request head, and the longest a keep-alive connection may
+    /// sit idle between requests.
+    pub header_read_timeout: Duration,
+    /// Longest a client may pause while sending a body.
+    pub body_idle_timeout: Duration,
+    /// Longest a write may wait for the client to read.
+    pub send_timeout: Duration,
+    /// Longest a lingering close reads what the client still sends (0: none).
+    pub lingering_time: Duration,
+    /// Most bytes a lingering close reads.
+    pub lingering_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            lingering_time: Duration::from_secs(5),
+            lingering_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Serves `router` on `listener` with `settings` until `shutdown` is cancelled, then lets
+/// requests in flight finish.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let idle = settings.body_idle_timeout;
+    let app = router.map_request(move |req: Request<Incoming>| {
+        req.map(|body| axum::body::Body::new(IdleBody::new(body, idle)))
+    });
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(EdgeIo::new(stream, settings));
+        let conn = builder.serve_connection(io, TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(client = %peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// A request body that fails when the client sends nothing for the idle timeout.
+struct IdleBody {
+    body: Incoming,
+    idle: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    waiting: bool,
+}
+
+impl IdleBody {
+    fn new(body: Incoming, idle: Duration) -> Self {
+        Self {
+            body,
+            idle,
+            timer: None,
+            waiting: false,
+        }
+    }
+}
+
+impl HttpBody for IdleBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Pending => {
+                if !this.waiting {
+                    this.waiting = true;
+                    let deadline = Instant::now() + this.idle;
+                    match &mut this.timer {
+                        Some(t) => t.as_mut().reset(deadline),
+                        None => this.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
+                }
+                let fired = this
+                    .timer
+                    .as_mut()
+                    .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+                if fired {
+                    Poll::Ready(Some(Err("the request body did not arrive in time".into())))
+                } else {
+                    Poll::Pending
+                }
+            }
+            Poll::Ready(r) => {
+                this.waiting = false;
+                Poll::Ready(r.map(|r| r.map_err(Into::into)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A client connection with a send timeout and a lingering close (see the module
+/// documentation).
+struct EdgeIo {
+    io: Option<TcpStream>,
+    settings: Settings,
+    write_timer: Option<Pin<Box<Sleep>>>,
+    write_blocked: bool,
+    /// The client closed its side (or the socket failed): nothing to linger for.
+    read_done: bool,
+}
+
+impl EdgeIo {
+    fn new(io: TcpStream, settings: Settings) -> Self {
+        Self {
+            io: Some(io),
+            settings,
+            write_timer: None,
+            write_blocked: false,
+            read_done: false,
+        }
+    }
+
+    fn io(&mut self) -> io::Result<&mut TcpStream> {
+        self.io
+            .as_mut()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+
+    fn written<T>(&mut self, r: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if r.is_ready() {
+            self.write_blocked = false;
+            return r;
+        }
+        if !self.write_blocked {
+            self.write_blocked = true;
+            let deadline = Instant::now() + self.settings.send_timeout;
+            match &mut self.write_timer {
+                Some(t) => t.as_mut().reset(deadline),
+                None => self.write_timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        let fired = self
+            .write_timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        if !fired {
+            return Poll::Pending;
+        }
+        self.read_done = true; // no lingering for a client that does not read
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "send timeout: the client does not read",
+        )))
+    }
+}
+
+impl AsyncRead for EdgeIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let wanted = buf.remaining() > 0;
+        let r = Pin::new(this.io()?).poll_read(cx, buf);
+        match &r {
+            Poll::Ready(Ok(())) if wanted && buf.filled().len() == before => this.read_done = true,
+            Poll::Ready(Err(_)) => this.read_done = true,
+            _ => {}
+        }
+        r
+    }
+}
+
+impl AsyncWrite for EdgeIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(this.io()?).poll_write(cx, buf);
+        this.written(r, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(this.io()?).poll_write_vectored(cx, bufs);
+        this.written(r, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.as_ref().is_some_and(|io| io.is_write_vectored())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(this.io()?).poll_flush(cx);
+        this.written(r, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(this.io()?).poll_shutdown(cx);
+        this.written(r, cx)
+    }
+}
+
+impl Drop for EdgeIo {
+    fn drop(&mut self) {
+        let Some(io) = self.io.take() else { return };
+        if self.read_done || self.settings.lingering_time.is_zero() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(lingering_close(io, self.settings));
+        }
+    }
+}
+
+/// Shuts the write side, then reads and drops what the client sends until it closes, or the
+/// bounds are used up.
+async fn lingering_close(mut io: TcpStream, settings: Settings) {
+    let deadline = Instant::now() + settings.lingering_time;
+    let _ = tokio::time::timeout_at(deadline, io.shutdown()).await;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut read: u64 = 0;
+    while read <= settings.lingering_bytes {
+        match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => read += n as u64,
+            _ => return,
+        }
+    }
+}
