@@ -103,11 +103,24 @@ impl Cgroups {
         }
     }
 
-    /// Removes this process's folders (once its containers' cgroups are gone).
-    pub fn remove(&self) {
+    /// Removes this process's folders with every container cgroup left in them; false while
+    /// one still holds a process.
+    pub fn remove(&self) -> bool {
+        let mut all = true;
         for p in &self.parents {
-            let _ = fs::remove_dir(p);
+            if let Ok(children) = fs::read_dir(p) {
+                for c in children.flatten() {
+                    if c.path().is_dir() && fs::remove_dir(c.path()).is_err() {
+                        all = false;
+                    }
+                }
+            }
+            match fs::remove_dir(p) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => all = false,
+                _ => {}
+            }
         }
+        all
     }
 
     /// As [`Cgroups::open`], with the hierarchies mounted under `root`.

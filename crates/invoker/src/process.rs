@@ -230,20 +230,16 @@ fn prepare_sandbox(
 
 impl Drop for ProcessFactory {
     fn drop(&mut self) {
-        let cgroups: Vec<Arc<Cgroup>> = self.live.lock().values().flatten().cloned().collect();
         self.kill_all();
         // The exit watchers may not run again (their runtime ends too): remove the cgroups
         // here, giving the killed processes a moment to leave them.
-        for cg in cgroups {
+        if let Isolation::Sandboxed(sb) = &self.isolation {
             for _ in 0..50 {
-                if cg.remove() {
+                if sb.cgroups().remove() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
-        }
-        if let Isolation::Sandboxed(sb) = &self.isolation {
-            sb.cgroups().remove();
         }
     }
 }
@@ -496,7 +492,9 @@ impl ProcessFactory {
 
 async fn wait_ready(c: &ProcessContainer) -> Result<(), ContainerError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut delay = Duration::from_micros(500);
+    // A proxy listens 5-30 ms after its spawn: a connect attempt on loopback costs ~20 µs,
+    // so poll finely (a coarse backoff would add up to its last step to every cold start).
+    let mut delay = Duration::from_micros(250);
     loop {
         if tokio::net::TcpStream::connect(c.addr).await.is_ok() {
             return Ok(());
@@ -515,7 +513,7 @@ async fn wait_ready(c: &ProcessContainer) -> Result<(), ContainerError> {
             ));
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(20));
+        delay = (delay * 2).min(Duration::from_millis(1));
     }
 }
 
@@ -607,13 +605,17 @@ impl Container for ProcessContainer {
         self.alive.store(false, Ordering::SeqCst);
         if let Some(cg) = &self.cgroup {
             cg.kill();
-            // Its processes leave the cgroup within a few ms of the kill.
-            for _ in 0..500 {
-                if cg.remove() {
-                    break;
+            // Its processes leave the cgroup within a few ms of the kill; the folders go then
+            // (or with the factory, or at the next start's sweep if the runtime ends first).
+            let cg = cg.clone();
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    if cg.remove() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
+            });
         }
         let _ = tokio::fs::remove_dir_all(&self.workdir).await;
     }
