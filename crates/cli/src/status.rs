@@ -12,7 +12,8 @@
 //!   when the controller has no details);
 //! - Kafka: the bus ensures topic `health` (what every controller does on start);
 //! - CouchDB: [`CouchStore::ping`] (the server answers and takes the credentials);
-//! - directory: a gRPC watch answers its first snapshot;
+//! - directory: a gRPC watch answers its first snapshot (over TLS with the invoker's client
+//!   certificate, `invoker.directory_ca/cert/key`, when the directory serves TLS);
 //! - Redis: `PING`.
 //!
 //! A backend the settings keep inside the platform's process (standalone's embedded store,
@@ -129,6 +130,8 @@ pub struct Targets {
     pub embedded_db: PathBuf,
     /// Directory address; `None`: in the invoker's process.
     pub directory: Option<String>,
+    /// The client certificate for a directory that serves TLS (`invoker.directory_*`).
+    pub directory_tls: Option<whisk_directory::TlsFiles>,
     /// Redis URL; `None`: the directory keeps its state in memory.
     pub redis: Option<String>,
     /// Bound of each probe.
@@ -180,6 +183,7 @@ impl Targets {
             couchdb,
             embedded_db: s.data_dir().join("whisk.redb"),
             directory: args.directory.clone().or(s.directory_url.clone()),
+            directory_tls: s.invoker.directory_tls()?,
             redis,
             timeout,
         })
@@ -217,7 +221,7 @@ pub async fn run(
 pub async fn probe_all(t: &Targets) -> Vec<Check> {
     let (mut checks, directory, kafka, couchdb, redis) = tokio::join!(
         controller(&t.controller, t.timeout),
-        directory(t.directory.as_deref(), t.timeout),
+        directory(t.directory.as_deref(), t.directory_tls.as_ref(), t.timeout),
         kafka(t.kafka.as_ref(), t.timeout),
         couchdb(t.couchdb.as_ref(), &t.embedded_db, t.timeout),
         redis(t.redis.as_deref(), t.timeout),
@@ -391,7 +395,11 @@ fn invoker_check(v: &Value) -> Check {
     c
 }
 
-async fn directory(addr: Option<&str>, timeout: Duration) -> Check {
+async fn directory(
+    addr: Option<&str>,
+    tls: Option<&whisk_directory::TlsFiles>,
+    timeout: Duration,
+) -> Check {
     let Some(addr) = addr else {
         return Check::new(
             "directory",
@@ -401,7 +409,7 @@ async fn directory(addr: Option<&str>, timeout: Duration) -> Check {
         );
     };
     let probe = async {
-        let client = DirectoryClient::connect_within(addr, timeout).await?;
+        let client = DirectoryClient::connect_within_tls(addr, timeout, tls).await?;
         let mut maps = client.watch("whisk.system", "whisk-status").await?;
         match maps.next().await {
             Some(_) => Ok(()),
@@ -588,6 +596,7 @@ mod tests {
             }),
             embedded_db: PathBuf::from("x"),
             directory: Some("127.0.0.1:1".into()),
+            directory_tls: None,
             redis: Some("redis://127.0.0.1:1".into()),
             timeout: Duration::from_millis(500),
         };
