@@ -26,7 +26,8 @@ pub struct GatewayConfig {
     /// listening sockets (`SO_REUSEPORT`) and keep-alive pool, like nginx's worker processes;
     /// limits, health and the certificate are shared. 0 = one per CPU.
     pub workers: usize,
-    /// Offer HTTP/2 through ALPN on the HTTPS listener (plain HTTP is always HTTP/1.1).
+    /// Offer HTTP/2 through ALPN on the HTTPS listener (the plain listener speaks HTTP/1.1,
+    /// and HTTP/2 to a client that starts with its preface).
     pub http2: bool,
     /// Base URLs of the controllers (`http://host:port`, optionally with a path prefix).
     pub backends: Vec<String>,
