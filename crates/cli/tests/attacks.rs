@@ -7,7 +7,7 @@
 //!   `/proc/<platform>/environ`), another action's files and another group's peer folder;
 //! - initialize or run another container through its `/init` and `/run`;
 //! - write to the system folders, run as root (Docker);
-//! - fork past the pids limit, allocate past `limits.memory` (OpenWhisk's memory error);
+//! - start tasks past the pids limit, allocate past `limits.memory` (OpenWhisk's memory error);
 //! - leave a process behind with `setsid` that outlives its container;
 //! - inject a message into another namespace's allreduce.
 
@@ -35,7 +35,7 @@ def main(args):
 
 /// The attacker: tries everything it is given and reports each attempt.
 const ATTACKER: &str = r#"
-import json, os, pickle, signal, socket, struct, subprocess, time, urllib.request
+import json, os, pickle, socket, struct, sys, threading, time, urllib.request
 
 def attempt(f):
     try:
@@ -95,30 +95,29 @@ def main(args):
     out["canary"] = env.get("CANARY_SECRET")
     out["uid"] = os.getuid()
     if args.get("fork"):
-        pids, error = [], None
+        # Tasks (threads count against pids.max like processes, and cost little memory, so
+        # the pids limit is what stops them), all released at the end.
+        threading.stack_size(64 * 1024)
+        release, made, error = threading.Event(), [], None
         for _ in range(int(args["fork"])):
+            t = threading.Thread(target=release.wait, args=(60,), daemon=True)
             try:
-                pid = os.fork()
-            except OSError as e:
-                error = str(e)
+                t.start()
+            except BaseException as e:
+                error = "%s: %s" % (type(e).__name__, e)
                 break
-            if pid == 0:
-                # A small process of its own (not a copy of Python's memory) per fork.
-                try:
-                    os.execv("/bin/sleep", ["sleep", "30"])
-                finally:
-                    os._exit(0)
-            pids.append(pid)
-        for p in pids:
-            os.kill(p, signal.SIGKILL)
-        for p in pids:
-            os.waitpid(p, 0)
-        out["forks"] = {"made": len(pids), "error": error}
+            made.append(t)
+        release.set()
+        for t in made:
+            t.join()
+        out["forks"] = {"made": len(made), "error": error}
     if args.get("marker"):
-        # A grandchild in its own session, meant to outlive the container.
-        subprocess.Popen(["setsid", "sleep", args["marker"]], start_new_session=True,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+        # A child in its own session, meant to outlive the container.
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()
+            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(3600)",
+                                      args["marker"]])
         out["left_behind"] = args["marker"]
     for target in args.get("inject", []):
         out.setdefault("inject", []).append(
