@@ -406,3 +406,24 @@ async fn a_host_that_cannot_sandbox_is_refused_unless_single_tenant() {
     assert_eq!(status, 200);
     c.destroy().await;
 }
+
+#[tokio::test]
+async fn a_nodejs_action_runs_sandboxed() {
+    let f = factory(ProcessConfig::default());
+    let mut s = spec(256, None);
+    s.family = "nodejs".into();
+    let c = start(
+        &f,
+        s,
+        "function main(args) { return {n: args.n + 1, env: Object.keys(process.env).sort()}; }",
+    )
+    .await;
+    let (status, v) = run(c.as_ref(), json!({"n": 41})).await;
+    assert_eq!((status, &v["n"]), (200, &json!(42)), "{v}");
+    let env = v["env"].as_array().unwrap();
+    assert!(
+        !env.contains(&json!("WHISK_TEST_PLATFORM_SECRET")) && !env.contains(&json!("CARGO")),
+        "{env:?}"
+    );
+    c.destroy().await;
+}
