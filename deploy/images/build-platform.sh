@@ -12,7 +12,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 log() { echo "build-platform.sh: $*" >&2; }
 
-bash "$here/build.sh" >/dev/null   # the python base and action image
+bash "$here/build-actions.sh"   # the python base and both action images (stems of both kinds)
 command -v redis-server >/dev/null || { log "installing redis-server"; apt-get install -y -q redis-server >&2; }
 command -v node >/dev/null || { log "installing nodejs"; apt-get install -y -q nodejs npm >&2; }
 # shellcheck source=../../scripts/kafka.sh
