@@ -84,8 +84,10 @@ pub struct ProcessConfig {
     pub pids_max: u64,
     /// The cgroup (below each hierarchy's root) that holds the containers' cgroups.
     pub cgroup_parent: String,
-    /// When root, remount the cgroup2 hierarchy with `favordynmods` (Linux >= 6.0): moving a
-    /// new container into its cgroup otherwise waits for an RCU grace period (7-15 ms).
+    /// When root, remount the host's cgroup2 hierarchy with `favordynmods` (Linux >= 6.0):
+    /// moving a new container into its cgroup otherwise waits for an RCU grace period (7-15 ms
+    /// here). Off by default: it changes a host-wide setting (every fork and exit on the host
+    /// pays a little), which the operator decides, not the platform.
     pub favor_dynmods: bool,
 }
 
@@ -98,7 +100,7 @@ impl Default for ProcessConfig {
             gid: 65534,
             pids_max: 512,
             cgroup_parent: "whisk".into(),
-            favor_dynmods: true,
+            favor_dynmods: false,
         }
     }
 }
