@@ -896,9 +896,10 @@ impl ContainerFactory for DockerFactory {
             .filter_map(|c| c.id.as_deref())
             .map(|id| Self::remove(docker, id));
         futures::future::join_all(removals).await;
-        // Namespace networks nobody uses any more, ours kept for reuse included (this runs at
-        // start and at shutdown; another invoker's stay: the daemon refuses to remove a
-        // network with containers on it).
+        // Namespace networks nobody uses any more: this factory's containers are all gone
+        // now (cleanup runs at start and at shutdown), so ours go too; another invoker's
+        // stay, as the daemon refuses to remove a network with containers on it.
+        networks.uses.lock().clear();
         let filters = HashMap::from([(
             "label".to_owned(),
             vec![format!("{NETWORK_LABEL}={}", self.config.network)],
@@ -913,7 +914,6 @@ impl ContainerFactory for DockerFactory {
         let removals = nets
             .iter()
             .filter_map(|n| n.name.as_deref())
-            .filter(|name| networks.uses.lock().get(*name).is_none_or(|u| u.users == 0))
             .map(|name| remove_network_if_unused(docker, name, networks.own.as_deref()));
         futures::future::join_all(removals).await;
         Ok(())
