@@ -17,6 +17,24 @@ use whisk_proto::ActivationMessage;
 /// The error of an activation the kernel killed for memory (OpenWhisk's words).
 pub const MEMORY_EXHAUSTED: &str = "The action exhausted its memory and was aborted.";
 
+/// How long a crashed launcher's container is given to report an out-of-memory kill.
+const OOM_GRACE: Duration = Duration::from_millis(300);
+
+/// The proxy's answer when the action's process died during `/run`.
+const EXITED: &str = "The action did not produce a valid response and exited unexpectedly.";
+
+/// True when the activation ended because the action's process died (not a timeout, not the
+/// action's own error).
+fn launcher_died(response: &ActivationResponse) -> bool {
+    response.status_code == StatusCode::DeveloperError
+        && response
+            .result
+            .as_ref()
+            .and_then(|r| r.get("error"))
+            .and_then(|e| e.as_str())
+            .is_some_and(|e| e == EXITED)
+}
+
 /// What the invoker needs to run activations.
 pub struct Runner {
     /// The pool.
@@ -206,9 +224,7 @@ impl Runner {
                             action.limits.timeout
                         ))
                     }
-                    Err(CallError::Connection(_)) => ActivationResponse::developer_error(
-                        "The action did not produce a valid response and exited unexpectedly.",
-                    ),
+                    Err(CallError::Connection(_)) => ActivationResponse::developer_error(EXITED),
                 }
             }
         };
@@ -227,11 +243,17 @@ impl Runner {
         if timed_out {
             container.destroy().await;
         }
-        let logs = container
-            .logs((action.limits.logs as usize) * 1024 * 1024, log_wait)
-            .await;
+        let log_limit = (action.limits.logs as usize) * 1024 * 1024;
+        let mut logs = container.logs(log_limit, log_wait).await;
         // The runtimes append this line when the kernel killed the action for memory.
-        let oom = logs.iter().any(|l| l.contains("exceeded its memory limit"));
+        let is_oom = |logs: &[String]| logs.iter().any(|l| l.contains("exceeded its memory limit"));
+        if !is_oom(&logs) && launcher_died(&response) {
+            // The kernel's word (Docker's `oom` event, the cgroup's count) may trail the
+            // proxy's answer by a few milliseconds: look once more before calling it a crash.
+            tokio::time::sleep(OOM_GRACE).await;
+            logs.extend(container.logs(log_limit, Duration::ZERO).await);
+        }
+        let oom = is_oom(&logs);
         let response = if oom && response.status_code == StatusCode::DeveloperError {
             // OpenWhisk's Messages.memoryExhausted.
             ActivationResponse::developer_error(MEMORY_EXHAUSTED)
