@@ -10,6 +10,7 @@
 //!   bound in bytes and time, before it is closed. Closing with unread data makes the kernel
 //!   send a reset, and a client still writing its body then sees `EPIPE` instead of the 413.
 //!
+//! The send timeout and lingering close are `whisk_edge_io`'s, shared with the gateway.
 //! Shutdown is graceful: stop accepting, let requests in flight finish.
 
 use axum::Router;
@@ -25,11 +26,11 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+use whisk_edge_io::{EdgeIo, Linger};
 
 /// Timeouts and bounds of the listener.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +97,12 @@ pub async fn serve_with(
             },
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(EdgeIo::new(stream, settings));
+        let linger = Linger {
+            send_timeout: settings.send_timeout,
+            time: settings.lingering_time,
+            bytes: settings.lingering_bytes,
+        };
+        let io = TokioIo::new(EdgeIo::new(stream, linger, None));
         let conn = builder.serve_connection(io, TowerToHyperService::new(app.clone()));
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
@@ -171,145 +177,5 @@ impl HttpBody for IdleBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
-    }
-}
-
-/// A client connection with a send timeout and a lingering close (see the module
-/// documentation).
-struct EdgeIo {
-    io: Option<TcpStream>,
-    settings: Settings,
-    write_timer: Option<Pin<Box<Sleep>>>,
-    write_blocked: bool,
-    /// The client closed its side (or the socket failed): nothing to linger for.
-    read_done: bool,
-}
-
-impl EdgeIo {
-    fn new(io: TcpStream, settings: Settings) -> Self {
-        Self {
-            io: Some(io),
-            settings,
-            write_timer: None,
-            write_blocked: false,
-            read_done: false,
-        }
-    }
-
-    fn io(&mut self) -> io::Result<&mut TcpStream> {
-        self.io
-            .as_mut()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
-    }
-
-    fn written<T>(&mut self, r: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        if r.is_ready() {
-            self.write_blocked = false;
-            return r;
-        }
-        if !self.write_blocked {
-            self.write_blocked = true;
-            let deadline = Instant::now() + self.settings.send_timeout;
-            match &mut self.write_timer {
-                Some(t) => t.as_mut().reset(deadline),
-                None => self.write_timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-            }
-        }
-        let fired = self
-            .write_timer
-            .as_mut()
-            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
-        if !fired {
-            return Poll::Pending;
-        }
-        self.read_done = true; // no lingering for a client that does not read
-        Poll::Ready(Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "send timeout: the client does not read",
-        )))
-    }
-}
-
-impl AsyncRead for EdgeIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let wanted = buf.remaining() > 0;
-        let r = Pin::new(this.io()?).poll_read(cx, buf);
-        match &r {
-            Poll::Ready(Ok(())) if wanted && buf.filled().len() == before => this.read_done = true,
-            Poll::Ready(Err(_)) => this.read_done = true,
-            _ => {}
-        }
-        r
-    }
-}
-
-impl AsyncWrite for EdgeIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(this.io()?).poll_write(cx, buf);
-        this.written(r, cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(this.io()?).poll_write_vectored(cx, bufs);
-        this.written(r, cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.as_ref().is_some_and(|io| io.is_write_vectored())
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let r = Pin::new(this.io()?).poll_flush(cx);
-        this.written(r, cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let r = Pin::new(this.io()?).poll_shutdown(cx);
-        this.written(r, cx)
-    }
-}
-
-impl Drop for EdgeIo {
-    fn drop(&mut self) {
-        let Some(io) = self.io.take() else { return };
-        if self.read_done || self.settings.lingering_time.is_zero() {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(lingering_close(io, self.settings));
-        }
-    }
-}
-
-/// Shuts the write side, then reads and drops what the client sends until it closes, or the
-/// bounds are used up.
-async fn lingering_close(mut io: TcpStream, settings: Settings) {
-    let deadline = Instant::now() + settings.lingering_time;
-    let _ = tokio::time::timeout_at(deadline, io.shutdown()).await;
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut read: u64 = 0;
-    while read <= settings.lingering_bytes {
-        match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => read += n as u64,
-            _ => return,
-        }
     }
 }

@@ -68,6 +68,45 @@ pub fn family_of_image(image: &str) -> Option<&'static str> {
     }
 }
 
+/// True when `image` matches one of `patterns` (`*` matches any run of characters, the rest
+/// literally); an image without a tag also matches as `<image>:latest`. The rule of
+/// blackbox images, applied by the controller at create/update and by the Docker runtime.
+pub fn image_allowed(image: &str, patterns: &[String]) -> bool {
+    let untagged = image
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| !last.contains(':'));
+    let tagged = untagged.then(|| format!("{image}:latest"));
+    patterns.iter().any(|p| {
+        glob(p.as_bytes(), image.as_bytes())
+            || tagged
+                .as_deref()
+                .is_some_and(|t| glob(p.as_bytes(), t.as_bytes()))
+    })
+}
+
+/// `*`-only glob, iterative with one backtrack point (linear in practice).
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -8,7 +8,8 @@
 //! - [`config`]: [`GatewayConfig`], every setting with its default.
 //! - [`server`]: [`Gateway`]: listeners, TLS handshakes, HTTP/1.1 and HTTP/2 (hyper-util's
 //!   auto connection builder), header-read timeout, graceful shutdown.
-//! - [`io`]: each client connection's send timeout and lingering close.
+//! - each client connection's send timeout and lingering close: `whisk_edge_io`, shared
+//!   with the controller's listener.
 //! - [`request_id`]: the outermost layer: `X-Request-ID`, connection facts, access log.
 //! - [`limits`]: rate, concurrency and in-flight limits as tower layers (429, 503).
 //! - [`proxy`]: refused paths (404), body limit (413), forwarding, failover, 502 and 504.
@@ -29,7 +30,6 @@ pub mod body;
 pub mod certs;
 pub mod config;
 pub mod error;
-pub mod io;
 pub mod limits;
 pub mod pool;
 pub mod proxy;

@@ -9,7 +9,6 @@
 use crate::backend::Backends;
 use crate::config::GatewayConfig;
 use crate::error::{Body, GatewayError};
-use crate::io::{EdgeIo, Linger};
 use crate::limits::{ConcurrencyLimitLayer, InFlightLimitLayer, LimitKey, RateLimitLayer};
 use crate::proxy::{backend_client, Proxy};
 use crate::request_id::{RequestContext, RequestIdLayer, ResponseFuture, WithContext};
@@ -30,6 +29,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::{Service, ServiceBuilder};
+use whisk_edge_io::{EdgeIo, Linger};
 
 /// A bound gateway, ready to [`serve`](Gateway::serve).
 pub struct Gateway {

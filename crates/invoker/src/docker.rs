@@ -155,47 +155,7 @@ pub fn cpu_shares(memory_mb: u64, user_memory_mb: u64) -> i64 {
     ((1024.0 / fit as f64) as i64).max(2)
 }
 
-/// True when `image` matches one of `patterns` (`*` matches any run of characters, the rest
-/// literally). An image without a tag matches as itself and as `<image>:latest`.
-pub fn image_allowed(image: &str, patterns: &[String]) -> bool {
-    let tagged = if image
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| !last.contains(':'))
-    {
-        Some(format!("{image}:latest"))
-    } else {
-        None
-    };
-    patterns.iter().any(|p| {
-        glob_match(p.as_bytes(), image.as_bytes())
-            || tagged
-                .as_deref()
-                .is_some_and(|t| glob_match(p.as_bytes(), t.as_bytes()))
-    })
-}
-
-/// `*`-only glob, iterative with one backtrack point (linear in practice).
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
+pub use whisk_core::kinds::image_allowed;
 
 /// The network of `namespace`: `<base>_<namespace, made safe>_<hash of namespace>` (the hash
 /// keeps two namespaces that differ only in unsafe characters apart).

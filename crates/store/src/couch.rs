@@ -457,6 +457,22 @@ fn store_error(e: CouchError) -> StoreError {
     }
 }
 
+impl CouchStore {
+    /// The identities the subjects view lists for `params` (a namespace key, or all).
+    async fn identities(&self, params: QueryParams<Value>) -> Result<Vec<Identity>, StoreError> {
+        let inner = &self.inner;
+        let params = params.include_docs(true);
+        inner
+            .call(async {
+                let docs = inner
+                    .query_docs(&inner.subjects, docs::SUBJECTS_VIEW, params)
+                    .await?;
+                docs.into_iter().map(docs::identity_from_doc).collect()
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl Store for CouchStore {
     async fn get_entity(
@@ -622,17 +638,7 @@ impl Store for CouchStore {
     }
 
     async fn identities_of_namespace(&self, namespace: &str) -> Result<Vec<Identity>, StoreError> {
-        let inner = &self.inner;
-        let params = QueryParams::default()
-            .key(json!(namespace))
-            .include_docs(true);
-        inner
-            .call(async {
-                let docs = inner
-                    .query_docs(&inner.subjects, docs::SUBJECTS_VIEW, params)
-                    .await?;
-                docs.into_iter().map(docs::identity_from_doc).collect()
-            })
+        self.identities(QueryParams::default().key(json!(namespace)))
             .await
     }
 
@@ -645,16 +651,7 @@ impl Store for CouchStore {
     }
 
     async fn list_identities(&self) -> Result<Vec<Identity>, StoreError> {
-        let inner = &self.inner;
-        let params = QueryParams::default().include_docs(true);
-        inner
-            .call(async {
-                let docs = inner
-                    .query_docs(&inner.subjects, docs::SUBJECTS_VIEW, params)
-                    .await?;
-                docs.into_iter().map(docs::identity_from_doc).collect()
-            })
-            .await
+        self.identities(QueryParams::default()).await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

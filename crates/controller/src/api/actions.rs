@@ -145,44 +145,7 @@ fn check_blackbox_image(action: &Action, allowed: &[String]) -> ApiResult<()> {
     )))
 }
 
-/// True when `image` matches one of `patterns` (`*` matches any run of characters, the rest
-/// literally); an image without a tag also matches as `<image>:latest`. The invoker's Docker
-/// runtime applies the same rule (`whisk_invoker::docker::image_allowed`).
-pub fn image_allowed(image: &str, patterns: &[String]) -> bool {
-    let untagged = image
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| !last.contains(':'));
-    let tagged = untagged.then(|| format!("{image}:latest"));
-    patterns.iter().any(|p| {
-        glob(p.as_bytes(), image.as_bytes())
-            || tagged
-                .as_deref()
-                .is_some_and(|t| glob(p.as_bytes(), t.as_bytes()))
-    })
-}
-
-/// `*`-only glob with one backtrack point.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
+pub use whisk_core::kinds::image_allowed;
 
 /// `DELETE .../actions/{name}`: answers the deleted action.
 pub async fn delete(

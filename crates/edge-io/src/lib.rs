@@ -1,4 +1,5 @@
-//! [`EdgeIo`]: a client's TCP connection as hyper's server sees it, with the two things hyper
+//! [`EdgeIo`]: a client's TCP connection as an HTTP server at the edge (the gateway, the
+//! controller's own listener) hands it to hyper, with the two things hyper
 //! leaves to the socket's owner:
 //! - a **send timeout**: a write (or flush) that cannot make progress for
 //!   [`Linger::send_timeout`] fails, so a client that stops reading cannot hold a connection
