@@ -3,6 +3,7 @@
 //!
 //! Layout:
 //! - [`distributed`]: the issue-5 scenarios (through Kafka vs standalone, idle RSS).
+//! - [`docker`]: the Docker runtime's container creation rate.
 //! - [`gateway`]: the issue-7 scenarios (gateway vs direct vs nginx).
 //! - [`load`]: closed-loop load with N concurrent clients, recording a latency histogram.
 //! - [`table`]: printing results.
@@ -14,6 +15,7 @@
 //! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
 
 pub mod distributed;
+pub mod docker;
 pub mod gateway;
 pub mod load;
 pub mod peers;

@@ -7,8 +7,9 @@ use clap::Parser;
 struct Args {
     /// Scenario sets to run: `standalone` (issue 3), `peers` (issue 4), `distributed`
     /// (issue 5, needs `scripts/services.sh up`); default: standalone and peers.
-    /// `sandbox` (issue 13: the process runtime with and without its sandbox).
-    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox"])]
+    /// `sandbox` (issue 13: the process runtime with and without its sandbox), `docker` (the
+    /// Docker runtime's container creation rate; needs a daemon and the action images).
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
     #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
@@ -40,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let all = args.scenarios.is_empty();
     let wants = |s: &str| {
-        (all && s != "distributed" && s != "gateway" && s != "sandbox")
+        (all && !matches!(s, "distributed" | "gateway" | "sandbox" | "docker"))
             || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
@@ -83,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
             churn: 2000,
         })
         .await?;
+    }
+    if wants("docker") {
+        whisk_bench::docker::run(&whisk_bench::docker::Plan { creates: 40 }).await?;
     }
     if wants("distributed") {
         whisk_bench::distributed::run(&whisk_bench::distributed::Plan {
