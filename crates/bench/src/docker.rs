@@ -4,9 +4,8 @@
 
 use crate::load;
 use crate::table::{self, Row};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use whisk_invoker::{ContainerFactory, ContainerSpec, DockerConfig, DockerFactory};
+use whisk_invoker::{ContainerFactory, DockerConfig, DockerFactory};
 
 /// How many containers to create per row.
 pub struct Plan {
@@ -22,27 +21,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     }));
     let mut rows = vec![];
     for clients in [1usize, 4] {
-        let n = Arc::new(AtomicUsize::new(0));
-        let f = factory.clone();
-        let m = load::run(clients, plan.creates, move || {
-            let f = f.clone();
-            let i = n.fetch_add(1, Ordering::Relaxed);
-            async move {
-                let c = f
-                    .create(ContainerSpec {
-                        name: format!("whisk_bench_docker_{}_{i}", std::process::id()),
-                        family: "python".into(),
-                        image: None,
-                        memory_mb: 128,
-                        env: vec![],
-                        peers_dir: None,
-                    })
-                    .await?;
-                c.destroy().await;
-                Ok(())
-            }
-        })
-        .await;
+        let m = load::create_and_destroy(factory.clone(), "docker", clients, plan.creates).await;
         rows.push(Row::measured(
             "create (until /init can be called) + destroy a Docker container",
             clients,

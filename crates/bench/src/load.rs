@@ -146,3 +146,35 @@ pub async fn invoke_noop_as(
     })
     .await
 }
+
+/// Creates a Python container of 128 MB with `factory` (until it can take `/init`) and
+/// destroys it, `total` times, `clients` at a time: the factory's creation rate. `tag` goes
+/// into the containers' names.
+pub async fn create_and_destroy(
+    factory: Arc<dyn whisk_invoker::ContainerFactory>,
+    tag: &str,
+    clients: usize,
+    total: usize,
+) -> Measured {
+    let n = Arc::new(AtomicUsize::new(0));
+    let prefix = format!("whisk_bench_{tag}_{}", std::process::id());
+    run(clients, total, move || {
+        let (factory, i) = (factory.clone(), n.fetch_add(1, Ordering::Relaxed));
+        let name = format!("{prefix}_{i}");
+        async move {
+            let c = factory
+                .create(whisk_invoker::ContainerSpec {
+                    name,
+                    family: "python".into(),
+                    image: None,
+                    memory_mb: 128,
+                    env: vec![],
+                    peers_dir: None,
+                })
+                .await?;
+            c.destroy().await;
+            Ok(())
+        }
+    })
+    .await
+}

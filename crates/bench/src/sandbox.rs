@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use whisk_invoker::config::ProcessConfig;
-use whisk_invoker::container::ContainerSpec;
-use whisk_invoker::{ContainerFactory, ProcessFactory};
+use whisk_invoker::ProcessFactory;
 use whisk_standalone::{Settings, Standalone};
 
 const NOOP: &str = "def main(args):\n    return {}\n";
@@ -167,27 +166,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             "this host cannot sandbox: see the invoker's log"
         );
         for clients in [1usize, 4] {
-            let n = Arc::new(AtomicUsize::new(0));
-            let f = factory.clone();
-            let m = load::run(clients, plan.creates, move || {
-                let f = f.clone();
-                let i = n.fetch_add(1, Ordering::Relaxed);
-                async move {
-                    let c = f
-                        .create(ContainerSpec {
-                            name: format!("whisk_bench_sbx_{}_{i}", std::process::id()),
-                            family: "python".into(),
-                            image: None,
-                            memory_mb: 128,
-                            env: vec![],
-                            peers_dir: None,
-                        })
-                        .await?;
-                    c.destroy().await;
-                    Ok(())
-                }
-            })
-            .await;
+            let m = load::create_and_destroy(factory.clone(), "sbx", clients, plan.creates).await;
             create_rows.push(Row::measured(
                 &format!("create + destroy a container ({mode})"),
                 clients,

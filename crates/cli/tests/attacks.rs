@@ -141,21 +141,6 @@ def main(args):
     return {"sum": wp.allreduce(1, "sum", timeout=30), "me": wp.me()}
 "#;
 
-fn ensure_python_image() {
-    let info = Command::new("docker").arg("info").output();
-    assert!(
-        matches!(&info, Ok(o) if o.status.success()),
-        "the Docker attacks need a running Docker daemon (scripts/test.sh starts one): {info:?}"
-    );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/images/build.sh");
-    let out = Command::new("bash").arg(script).output().expect("bash");
-    assert!(
-        out.status.success(),
-        "building the image failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Processes whose command line holds `marker`.
 fn processes_with(marker: &str) -> Vec<String> {
     let mut found = vec![];
@@ -200,7 +185,7 @@ async fn attacks(runtime: &str) {
     let data = tmp.path().join("data");
     let mut extra = vec![];
     if runtime == "docker" {
-        ensure_python_image();
+        ensure_action_images();
         extra.extend(["--runtime", "docker"]);
     }
     let mut server = Server::start_with_env(

@@ -10,43 +10,11 @@
 mod support;
 
 use serde_json::json;
-use std::path::Path;
-use std::process::Command;
 use support::*;
-
-/// Checks the daemon and builds every action image the tests use (both families), once.
-fn ensure_images() {
-    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    DONE.get_or_init(|| {
-        let info = Command::new("docker").arg("info").output();
-        assert!(
-            matches!(&info, Ok(o) if o.status.success()),
-            "the Docker tests need a running Docker daemon (scripts/test.sh installs and starts one): {info:?}"
-        );
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/images/build-actions.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .output()
-            .expect("running deploy/images/build-actions.sh");
-        assert!(
-            out.status.success(),
-            "building the action images failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for image in ["whisk/python3action", "whisk/nodejsaction"] {
-            let present = Command::new("docker")
-                .args(["image", "inspect", image])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            assert!(present, "{image} is missing after build-actions.sh");
-        }
-    });
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seeds_workflow_and_collectives_in_containers() {
-    ensure_images();
+    ensure_action_images();
     let tmp = tempfile::tempdir().unwrap();
     // The API lets `evil/*` through so that the invoker's own check can be seen.
     let settings = tmp.path().join("settings.toml");

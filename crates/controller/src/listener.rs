@@ -21,16 +21,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-use whisk_edge_io::{EdgeIo, Linger};
+use whisk_edge_io::{EdgeIo, Linger, Stall};
 
 /// Timeouts and bounds of the listener.
 #[derive(Debug, Clone, Copy)]
@@ -119,18 +117,14 @@ pub async fn serve_with(
 /// A request body that fails when the client sends nothing for the idle timeout.
 struct IdleBody {
     body: Incoming,
-    idle: Duration,
-    timer: Option<Pin<Box<Sleep>>>,
-    waiting: bool,
+    idle: Stall,
 }
 
 impl IdleBody {
     fn new(body: Incoming, idle: Duration) -> Self {
         Self {
             body,
-            idle,
-            timer: None,
-            waiting: false,
+            idle: Stall::new(idle),
         }
     }
 }
@@ -146,26 +140,14 @@ impl HttpBody for IdleBody {
         let this = self.get_mut();
         match Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Pending => {
-                if !this.waiting {
-                    this.waiting = true;
-                    let deadline = Instant::now() + this.idle;
-                    match &mut this.timer {
-                        Some(t) => t.as_mut().reset(deadline),
-                        None => this.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-                    }
-                }
-                let fired = this
-                    .timer
-                    .as_mut()
-                    .is_some_and(|t| t.as_mut().poll(cx).is_ready());
-                if fired {
+                if this.idle.expired(cx) {
                     Poll::Ready(Some(Err("the request body did not arrive in time".into())))
                 } else {
                     Poll::Pending
                 }
             }
             Poll::Ready(r) => {
-                this.waiting = false;
+                this.idle.progressed();
                 Poll::Ready(r.map(|r| r.map_err(Into::into)))
             }
         }

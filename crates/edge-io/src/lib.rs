@@ -35,13 +35,54 @@ pub struct Linger {
     pub bytes: u64,
 }
 
+/// A deadline that runs while a stream makes no progress: armed by the first `Pending`,
+/// disarmed by progress. The send timeout here and the body idle timeouts of the gateway and
+/// the controller are each one of these.
+#[derive(Debug)]
+pub struct Stall {
+    limit: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Stall {
+    /// A deadline of `limit` without progress.
+    pub fn new(limit: Duration) -> Self {
+        Self {
+            limit,
+            timer: None,
+            armed: false,
+        }
+    }
+
+    /// Call after the stream answered `Pending`: starts the deadline if it is not running,
+    /// and says whether it has passed (if not, `cx` is woken when it does).
+    pub fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.armed {
+            self.armed = true;
+            let deadline = Instant::now() + self.limit;
+            match &mut self.timer {
+                Some(t) => t.as_mut().reset(deadline),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        self.timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready())
+    }
+
+    /// Call after the stream made progress: the next `Pending` starts a new deadline.
+    pub fn progressed(&mut self) {
+        self.armed = false;
+    }
+}
+
 /// See the module documentation.
 pub struct EdgeIo {
     io: Option<TcpStream>,
     linger: Linger,
-    /// Armed while a write is blocked.
-    write_timer: Option<Pin<Box<Sleep>>>,
-    write_blocked: bool,
+    /// Runs while a write is blocked.
+    send: Stall,
     /// The client closed its side (or the socket failed): nothing to linger for.
     read_done: bool,
     slot: Option<OwnedSemaphorePermit>,
@@ -54,8 +95,7 @@ impl EdgeIo {
         Self {
             io: Some(io),
             linger,
-            write_timer: None,
-            write_blocked: false,
+            send: Stall::new(linger.send_timeout),
             read_done: false,
             slot,
         }
@@ -70,19 +110,7 @@ impl EdgeIo {
     /// Called when a write or flush is pending: arms the send timer on the first one, and
     /// fails once it has run out.
     fn blocked(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        if !self.write_blocked {
-            self.write_blocked = true;
-            let deadline = Instant::now() + self.linger.send_timeout;
-            match &mut self.write_timer {
-                Some(t) => t.as_mut().reset(deadline),
-                None => self.write_timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-            }
-        }
-        let fired = self
-            .write_timer
-            .as_mut()
-            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
-        if !fired {
+        if !self.send.expired(cx) {
             return Poll::Pending;
         }
         self.read_done = true; // no lingering for a client that does not read
@@ -95,7 +123,7 @@ impl EdgeIo {
     fn written<T>(&mut self, r: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         match r {
             Poll::Ready(r) => {
-                self.write_blocked = false;
+                self.send.progressed();
                 Poll::Ready(r)
             }
             Poll::Pending => self.blocked(cx).map(Err),

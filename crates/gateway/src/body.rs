@@ -9,11 +9,10 @@
 use crate::pool::Checkin;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::time::{Instant, Sleep};
+use whisk_edge_io::Stall;
 
 /// Error type of [`Body`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -133,9 +132,7 @@ pub struct RequestBody {
 struct Limited {
     body: Incoming,
     left: u64,
-    idle: Duration,
-    timer: Option<Pin<Box<Sleep>>>,
-    waiting: bool,
+    idle: Stall,
     done: bool,
 }
 
@@ -154,9 +151,7 @@ impl RequestBody {
             inner: Some(Box::new(Limited {
                 body,
                 left: max,
-                idle,
-                timer: None,
-                waiting: false,
+                idle: Stall::new(idle),
                 done: false,
             })),
         }
@@ -179,19 +174,7 @@ impl HttpBody for RequestBody {
         }
         match Pin::new(&mut l.body).poll_frame(cx) {
             Poll::Pending => {
-                if !l.waiting {
-                    l.waiting = true;
-                    let deadline = Instant::now() + l.idle;
-                    match &mut l.timer {
-                        Some(t) => t.as_mut().reset(deadline),
-                        None => l.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-                    }
-                }
-                let fired = l
-                    .timer
-                    .as_mut()
-                    .is_some_and(|t| t.as_mut().poll(cx).is_ready());
-                if !fired {
+                if !l.idle.expired(cx) {
                     return Poll::Pending;
                 }
                 l.done = true;
@@ -206,7 +189,7 @@ impl HttpBody for RequestBody {
                 Poll::Ready(Some(Err(e.into())))
             }
             Poll::Ready(Some(Ok(frame))) => {
-                l.waiting = false;
+                l.idle.progressed();
                 let n = frame.data_ref().map_or(0, |d| d.len() as u64);
                 if n > l.left {
                     l.done = true;

@@ -282,6 +282,37 @@ pub fn check_node() {
 }
 
 /// `npm ci` (or `npm install` without a lock file) when `node_modules` is missing.
+/// Checks the Docker daemon and builds every action image the tests use (both families), once
+/// per test binary; `build-actions.sh` itself locks and skips images that are up to date.
+pub fn ensure_action_images() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let info = Command::new("docker").arg("info").output();
+        assert!(
+            matches!(&info, Ok(o) if o.status.success()),
+            "the Docker tests need a running Docker daemon (scripts/test.sh installs and starts one): {info:?}"
+        );
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/images/build-actions.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .output()
+            .expect("running deploy/images/build-actions.sh");
+        assert!(
+            out.status.success(),
+            "building the action images failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for image in ["whisk/python3action", "whisk/nodejsaction"] {
+            let present = Command::new("docker")
+                .args(["image", "inspect", image])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            assert!(present, "{image} is missing after build-actions.sh");
+        }
+    });
+}
+
 pub fn ensure_node_modules(dir: &Path) {
     if dir.join("node_modules/openwhisk/package.json").exists() {
         return;
