@@ -5,10 +5,11 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "whisk-rs benchmarks")]
 struct Args {
-    /// Scenario sets to run: `standalone` (issue 3), `peers` (issue 4), `distributed`
-    /// (issue 5, needs `scripts/services.sh up`); default: standalone and peers.
-    /// `sandbox` (issue 13: the process runtime with and without its sandbox), `docker` (the
-    /// Docker runtime's container creation rate; needs a daemon and the action images).
+    /// Scenario sets to run: `standalone` (warm and cold invokes), `peers` (peer-map
+    /// propagation), `distributed` (through Kafka; needs `scripts/services.sh up`); default:
+    /// standalone and peers. `sandbox` (the process runtime with and without its sandbox),
+    /// `docker` (the Docker runtime's container creation rate; needs a daemon and the action
+    /// images).
     #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
