@@ -132,4 +132,34 @@ async fn compose_up_serves_an_invoke() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+
+    // The stores are durable: a CouchDB server and a Redis killed and started again keep the
+    // action, the keys and the records, and the stack runs the action again.
+    let kill = stack.compose(&["kill", "couchdb", "redis"]);
+    assert!(kill.status.success(), "docker-compose kill failed");
+    let up = stack.compose(&["up", "-d", "couchdb", "redis"]);
+    assert!(
+        up.status.success(),
+        "docker-compose up (restart) failed:\n{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, body) = api
+            .invoke("fib", "blocking=true&result=true", json!({"number": 10}))
+            .await;
+        if status == 200 {
+            assert_eq!(body, json!({"fibonacci": 55}));
+            break;
+        }
+        assert!(
+            status != 404 && status != 401,
+            "the action or the key was lost with the CouchDB server's restart: {status} {body}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the stack did not run fib after the stores restarted: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
