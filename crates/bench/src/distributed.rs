@@ -132,12 +132,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let guest = whisk_core::identity::GUEST_KEY;
 
     let dir = tempfile::tempdir()?;
-    let mut settings = whisk_standalone::Settings::load(None, &Default::default())?;
+    let mut settings = whisk_serve::Settings::load(None, &Default::default())?;
     settings.listen = "127.0.0.1:0".into();
     settings.data_dir = Some(dir.path().to_path_buf());
     settings.controller.invocations_per_minute = 100_000_000;
     settings.controller.concurrent_invocations = 100_000;
-    let platform = whisk_standalone::Standalone::start(settings).await?;
+    let platform = whisk_serve::Standalone::start(settings).await?;
     let sbase = format!("http://{}", platform.addr);
     load::create_noop(&http, &sbase).await?;
 

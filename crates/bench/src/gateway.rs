@@ -55,12 +55,12 @@ fn wrk(url: &str, seconds: u32) -> anyhow::Result<f64> {
 /// Runs the scenarios and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let mut s = whisk_standalone::Settings::load(None, &Default::default())?;
+    let mut s = whisk_serve::Settings::load(None, &Default::default())?;
     s.listen = "127.0.0.1:0".into();
     s.data_dir = Some(tmp.path().join("data"));
     s.controller.invocations_per_minute = 100_000_000;
     s.controller.concurrent_invocations = 100_000;
-    let platform = whisk_standalone::Standalone::start(s).await?;
+    let platform = whisk_serve::Standalone::start(s).await?;
     let direct = format!("http://{}", platform.addr);
     let certs = tmp.path().join("certs");
     whisk_gateway::certs::write_bundle(&certs, "bench CA", &["127.0.0.1".to_string()], 30)?;

@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
             || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
-        use whisk_standalone::settings::Runtime;
+        use whisk_serve::settings::Runtime;
         let runtimes = match args.runtime.as_str() {
             "docker" => vec![Runtime::Docker],
             "both" => vec![Runtime::Process, Runtime::Docker],

@@ -209,11 +209,11 @@ async fn crashes(plan: &Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
 async fn through_platform(rows: &mut Vec<Row>) -> anyhow::Result<Vec<String>> {
     let mut notes = vec![];
     let dir = tempfile::tempdir()?;
-    let mut s = whisk_standalone::Settings::load(None, &Default::default())?;
+    let mut s = whisk_serve::Settings::load(None, &Default::default())?;
     s.listen = "127.0.0.1:0".into();
     s.data_dir = Some(dir.path().to_path_buf());
     s.invoker.user_memory_mb = 64 * 128 + 1024;
-    let platform = whisk_standalone::Standalone::start(s).await?;
+    let platform = whisk_serve::Standalone::start(s).await?;
     let http = reqwest::Client::new();
     let base = format!("http://{}/api/v1/namespaces/_/actions", platform.addr);
     let (u, k) = whisk_core::identity::GUEST_KEY

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use whisk_invoker::config::ProcessConfig;
 use whisk_invoker::ProcessFactory;
-use whisk_standalone::{Settings, Standalone};
+use whisk_serve::{Settings, Standalone};
 
 const NOOP: &str = "def main(args):\n    return {}\n";
 
@@ -31,7 +31,7 @@ pub struct Plan {
 
 fn settings(dir: &std::path::Path, sandboxed: bool, budget_mb: u64) -> anyhow::Result<Settings> {
     let mut s = Settings::load(None, &HashMap::new())?;
-    s.runtime = whisk_standalone::settings::Runtime::Process;
+    s.runtime = whisk_serve::settings::Runtime::Process;
     s.listen = "127.0.0.1:0".into();
     s.data_dir = Some(dir.to_path_buf());
     s.controller.invocations_per_minute = 100_000_000;

@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use whisk_invoker::container::ContainerSpec;
-use whisk_standalone::{Settings, Standalone};
+use whisk_serve::{Settings, Standalone};
 
 const NOOP: &str = "def main(args):\n    return {}\n";
 
 /// Sizes of a run.
 pub struct Plan {
     /// Where actions run: `process` or `docker`.
-    pub runtime: whisk_standalone::settings::Runtime,
+    pub runtime: whisk_serve::settings::Runtime,
     /// Requests per warm scenario.
     pub requests: usize,
     /// Cold starts per cold scenario.
@@ -27,7 +27,7 @@ pub struct Plan {
 fn settings(
     dir: &std::path::Path,
     stems: bool,
-    runtime: whisk_standalone::settings::Runtime,
+    runtime: whisk_serve::settings::Runtime,
 ) -> anyhow::Result<Settings> {
     let mut s = Settings::load(None, &HashMap::new())?;
     s.runtime = runtime;
@@ -98,7 +98,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     api.put("noop", NOOP).await?;
 
     // Direct calls to an action proxy of the same kind, started by the same factory.
-    let factory = whisk_standalone::roles::open_factory(&settings(dir.path(), true, plan.runtime)?);
+    let factory = whisk_serve::roles::open_factory(&settings(dir.path(), true, plan.runtime)?);
     let container = factory
         .create(ContainerSpec {
             name: format!("whisk_bench_direct_{}", std::process::id()),

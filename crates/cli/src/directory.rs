@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 use whisk_directory::{BackendKind, Registry};
-use whisk_standalone::Settings;
+use whisk_serve::Settings;
 
 /// Flags of `whisk directory`.
 #[derive(Debug, Clone, clap::Args)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
-use whisk_standalone::Settings;
+use whisk_serve::Settings;
 
 /// Flags of `whisk gateway` (they override the `gateway` section of the settings).
 #[derive(Debug, Clone, clap::Args)]

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
-use whisk_standalone::settings::{BusBackend, StoreBackend};
-use whisk_standalone::{roles, Settings};
+use whisk_serve::settings::{BusBackend, StoreBackend};
+use whisk_serve::{roles, Settings};
 
 /// Flags shared by the separate roles.
 #[derive(Debug, Clone, clap::Args)]

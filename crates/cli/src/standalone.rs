@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use whisk_standalone::{Settings, Standalone};
+use whisk_serve::{Settings, Standalone};
 
 /// Flags of `whisk standalone` (each overrides the settings file and `WHISK_*` variables).
 #[derive(Debug, Clone, clap::Args)]
@@ -51,8 +51,8 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
     }
     match args.runtime.as_deref() {
         None => {}
-        Some("process") => settings.runtime = whisk_standalone::settings::Runtime::Process,
-        Some("docker") => settings.runtime = whisk_standalone::settings::Runtime::Docker,
+        Some("process") => settings.runtime = whisk_serve::settings::Runtime::Process,
+        Some("docker") => settings.runtime = whisk_serve::settings::Runtime::Docker,
         Some(other) => anyhow::bail!("unknown runtime '{other}': use process or docker"),
     }
     if args.tls.is_some() {

@@ -30,8 +30,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use whisk_bus::{Bus, KafkaBus};
 use whisk_directory::{BackendKind, DirectoryClient, PeerDirectory};
-use whisk_standalone::settings::{BusBackend, StoreBackend};
-use whisk_standalone::Settings;
+use whisk_serve::settings::{BusBackend, StoreBackend};
+use whisk_serve::Settings;
 use whisk_store::CouchStore;
 
 /// Flags of `whisk status`.
