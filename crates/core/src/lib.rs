@@ -9,10 +9,12 @@
 //! - [`limits`]: system-wide limits and defaults.
 //! - [`kinds`]: the runtime manifest (which kinds exist, what `:default` means).
 //! - [`error`]: the error type shared by services.
+//! - [`health`]: [`health::Health`], the probe every seam offers `whisk status`.
 
 pub mod activation;
 pub mod entity;
 pub mod error;
+pub mod health;
 pub mod identity;
 pub mod kinds;
 pub mod limits;

@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use futures::stream::{BoxStream, StreamExt};
+use async_trait::async_trait;
+use futures::stream::StreamExt;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -30,29 +31,7 @@ use crate::error::DirectoryError;
 use crate::memory::{epoch_ms, MemoryBackend};
 use crate::proto::{Peer, PeerMap};
 use crate::validate::{check_instance_id, check_name, check_peer};
-
-/// A stream of whole maps of one group: the current one first, then one after every change.
-pub type PeerMapStream = BoxStream<'static, PeerMap>;
-
-/// The outcome of a deregistration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deregistered {
-    /// The group's version after the call.
-    pub version: u64,
-    /// Whether an instance was removed (false: it was not there, or belonged to another
-    /// activation).
-    pub removed: bool,
-}
-
-/// The outcome of a heartbeat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lease {
-    /// The lease granted.
-    pub ttl: Duration,
-    /// True when no lease was held before: the first heartbeat, or one after the lease lapsed
-    /// and the invoker's instances were removed (it should register them again).
-    pub new_lease: bool,
-}
+pub use whisk_directory_api::{Deregistered, Lease, PeerDirectory, PeerMapStream};
 
 /// The peer registry: cheap to clone (a handle), usable from many tasks.
 #[derive(Clone)]
@@ -381,6 +360,37 @@ async fn follow(
                 warn!(group = %key, "cannot reload a group changed elsewhere: {e}");
             }
         }
+    }
+}
+
+/// The in-process directory (standalone): the invoker calls the registry directly.
+#[async_trait]
+impl PeerDirectory for Registry {
+    async fn register(
+        &self,
+        namespace: &str,
+        group: &str,
+        peer: Peer,
+    ) -> Result<u64, DirectoryError> {
+        Registry::register(self, namespace, group, peer).await
+    }
+
+    async fn deregister(
+        &self,
+        namespace: &str,
+        group: &str,
+        id: &str,
+        activation_id: &str,
+    ) -> Result<Deregistered, DirectoryError> {
+        Registry::deregister(self, namespace, group, id, activation_id).await
+    }
+
+    async fn heartbeat(&self, invoker_id: u32, ttl: Duration) -> Result<Lease, DirectoryError> {
+        Registry::heartbeat(self, invoker_id, ttl).await
+    }
+
+    async fn watch(&self, namespace: &str, group: &str) -> Result<PeerMapStream, DirectoryError> {
+        Registry::watch(self, namespace, group).await
     }
 }
 

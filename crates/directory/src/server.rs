@@ -127,7 +127,7 @@ pub async fn serve_with(
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         builder = builder
-            .tls_config(tls.server_config()?)
+            .tls_config(crate::tls::server_config(tls)?)
             .map_err(|e| DirectoryError::Config(format!("TLS: {e}")))?;
     }
     if let Ok(addr) = listener.local_addr() {

@@ -1,116 +1,36 @@
-//! [`TlsFiles`]: the CA, certificate and key (PEM files, as `whisk certs` writes them) of a
-//! directory server or of one of its clients, and the tonic TLS settings made from them.
-//!
-//! Both sides authenticate: the server presents a certificate signed by the project's CA and
-//! accepts only clients whose certificate that CA signed for client authentication (the
-//! invokers'; `whisk certs --client NAME`). A client without one fails the TLS handshake.
+//! The directory server's TLS settings, made from the [`TlsFiles`] of `whisk-directory-api`
+//! (re-exported here): it presents its certificate, signed by the project's CA, and accepts
+//! only clients whose certificate that CA signed for client authentication (the invokers';
+//! `whisk certs --client NAME`). A client without one fails the TLS handshake.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::ServerTlsConfig;
 
 use crate::error::DirectoryError;
+pub use whisk_directory_api::tls::{TlsFiles, HANDSHAKE_TIMEOUT};
 
-/// Longest TLS handshake a server waits for.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// PEM files of one side of a directory connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The CA that signed the other side's certificate (`ca.crt`).
-    pub ca: PathBuf,
-    /// This side's certificate (chain).
-    pub cert: PathBuf,
-    /// This side's private key.
-    pub key: PathBuf,
-}
-
-impl TlsFiles {
-    /// All three, or none; one or two of them is a configuration error naming what is missing.
-    pub fn from_parts(
-        what: &str,
-        ca: Option<&Path>,
-        cert: Option<&Path>,
-        key: Option<&Path>,
-    ) -> Result<Option<TlsFiles>, DirectoryError> {
-        match (ca, cert, key) {
-            (None, None, None) => Ok(None),
-            (Some(ca), Some(cert), Some(key)) => Ok(Some(TlsFiles {
-                ca: ca.to_path_buf(),
-                cert: cert.to_path_buf(),
-                key: key.to_path_buf(),
-            })),
-            _ => Err(DirectoryError::Config(format!(
-                "{what}: TLS needs a CA, a certificate and a key together \
-                 (given: CA {}, certificate {}, key {})",
-                given(ca),
-                given(cert),
-                given(key)
-            ))),
-        }
-    }
-
-    fn read(path: &Path, what: &str) -> Result<Vec<u8>, DirectoryError> {
-        std::fs::read(path).map_err(|e| {
-            DirectoryError::Config(format!("cannot read the {what} {}: {e}", path.display()))
-        })
-    }
-
-    fn identity(&self) -> Result<Identity, DirectoryError> {
-        Ok(Identity::from_pem(
-            Self::read(&self.cert, "certificate")?,
-            Self::read(&self.key, "private key")?,
-        ))
-    }
-
-    fn ca_cert(&self) -> Result<Certificate, DirectoryError> {
-        Ok(Certificate::from_pem(Self::read(
-            &self.ca,
-            "CA certificate",
-        )?))
-    }
-
-    /// Server settings: this certificate, and client certificates required (signed by `ca`).
-    pub fn server_config(&self) -> Result<ServerTlsConfig, DirectoryError> {
-        Ok(ServerTlsConfig::new()
-            .identity(self.identity()?)
-            .client_ca_root(self.ca_cert()?)
-            .client_auth_optional(false)
-            .timeout(HANDSHAKE_TIMEOUT))
-    }
-
-    /// Client settings: trust `ca` for a server named `domain`, present this certificate.
-    pub fn client_config(&self, domain: &str) -> Result<ClientTlsConfig, DirectoryError> {
-        Ok(ClientTlsConfig::new()
-            .ca_certificate(self.ca_cert()?)
-            .identity(self.identity()?)
-            .domain_name(domain)
-            .timeout(HANDSHAKE_TIMEOUT))
-    }
-}
-
-fn given(p: Option<&Path>) -> String {
-    p.map_or_else(|| "missing".to_string(), |p| p.display().to_string())
+/// Server settings: the certificate of `tls`, and client certificates required (signed by
+/// its CA).
+pub fn server_config(tls: &TlsFiles) -> Result<ServerTlsConfig, DirectoryError> {
+    Ok(ServerTlsConfig::new()
+        .identity(tls.identity()?)
+        .client_ca_root(tls.ca_certificate()?)
+        .client_auth_optional(false)
+        .timeout(HANDSHAKE_TIMEOUT))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
-    fn all_or_none() {
-        assert_eq!(TlsFiles::from_parts("x", None, None, None).unwrap(), None);
+    fn unreadable_files_are_a_settings_error() {
         let p = Path::new("/a");
-        assert!(TlsFiles::from_parts("x", Some(p), Some(p), Some(p))
-            .unwrap()
-            .is_some());
-        let e = TlsFiles::from_parts("directory", Some(p), None, Some(p)).unwrap_err();
-        assert!(e.to_string().contains("certificate missing"), "{e}");
         let f = TlsFiles::from_parts("x", Some(p), Some(p), Some(p))
             .unwrap()
             .unwrap();
-        let e = f.server_config().unwrap_err();
+        let e = server_config(&f).unwrap_err();
+        assert!(matches!(e, DirectoryError::Config(_)), "{e}");
         assert!(e.to_string().contains("cannot read"), "{e}");
     }
 }

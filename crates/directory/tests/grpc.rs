@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures::StreamExt;
+use whisk_core::health::Health;
 use whisk_directory::proto::directory_client::DirectoryClient as RawClient;
 use whisk_directory::proto::{RegisterRequest, WatchRequest};
-use whisk_directory::{DirectoryClient, DirectoryError, PeerDirectory, Registry, RegistryOptions};
+use whisk_directory::{
+    DirectoryClient, DirectoryError, DirectoryHealth, PeerDirectory, Registry, RegistryOptions,
+};
 
 fn registry() -> Registry {
     Registry::in_memory(long_lease())
@@ -25,6 +28,15 @@ async fn conformance_grpc_memory() {
     let s = Served::start(registry()).await;
     let c = DirectoryClient::connect(&s.addr.to_string()).await.unwrap();
     conformance(&c, "grpc").await;
+    // `whisk status`'s probe: a watch, which changes nothing.
+    let probe = DirectoryHealth::new(&s.addr.to_string(), None, Duration::from_secs(2));
+    assert_eq!(probe.check().await.as_deref(), Ok("answers a watch"));
+    let m = s
+        .registry
+        .snapshot("whisk.system", "whisk-status")
+        .await
+        .unwrap();
+    assert_eq!((m.version, m.peers.len()), (0, 0));
     s.stop().await;
 }
 
@@ -158,6 +170,9 @@ async fn unreachable_directory_is_unavailable() {
     let lazy = DirectoryClient::connect_lazy(&addr).unwrap();
     let e = lazy.heartbeat(1, Duration::ZERO).await.unwrap_err();
     assert!(matches!(e, DirectoryError::Unavailable(_)), "{e:?}");
+    let probe = DirectoryHealth::new(&addr, None, Duration::from_millis(200));
+    let reason = probe.check().await.unwrap_err();
+    assert!(reason.contains(&addr), "{reason}");
 }
 
 #[tokio::test]

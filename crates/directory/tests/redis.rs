@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use whisk_directory::{DirectoryClient, DirectoryError, Registry};
+use whisk_core::health::Health;
+use whisk_directory::{DirectoryClient, DirectoryError, RedisHealth, Registry};
 
 #[tokio::test]
 async fn conformance_in_process_redis() {
@@ -118,7 +119,14 @@ async fn redis_down_is_unavailable_then_recovers() {
     // A second directory that will make a change while the first is cut off.
     let other = Registry::open(&config).await.unwrap();
 
+    // `whisk status`'s probe of this Redis: its version while up, the reason once down.
+    let probe = RedisHealth::new(&redis.url(), Duration::from_secs(2));
+    let up = probe.check().await.unwrap();
+    assert!(up.starts_with("redis "), "{up}");
+
     let port = redis.kill();
+    let down = probe.check().await.unwrap_err();
+    assert!(!down.is_empty());
     for result in [
         c.register("ns", "g", peer("b", "10.0.0.2", 1))
             .await

@@ -12,7 +12,10 @@ use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use whisk_directory::{DirectoryClient, DirectoryError, PeerDirectory, Registry, TlsFiles};
+use whisk_core::health::Health;
+use whisk_directory::{
+    DirectoryClient, DirectoryError, DirectoryHealth, PeerDirectory, Registry, TlsFiles,
+};
 
 struct Ca {
     pem: String,
@@ -138,6 +141,16 @@ async fn only_clients_with_a_certificate_of_the_ca_are_served() {
     .await
     .unwrap();
     by_ip.heartbeat(3, Duration::ZERO).await.unwrap();
+
+    // `whisk status`'s probe: answers with the invoker's certificate, is refused without one.
+    let probe = DirectoryHealth::new(&addr, Some(invoker.clone()), Duration::from_secs(5));
+    assert_eq!(
+        probe.check().await.as_deref(),
+        Ok("answers a watch (mutual TLS)")
+    );
+    let plain = DirectoryHealth::new(&addr, None, Duration::from_millis(500));
+    let reason = plain.check().await.unwrap_err();
+    eprintln!("probe without a certificate: {reason}");
 
     // No certificate: plain HTTP/2 to a TLS port.
     refused("no TLS at all", &addr, None, &s).await;

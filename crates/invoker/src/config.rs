@@ -143,8 +143,8 @@ impl InvokerConfig {
     /// on loopback); a partial set is an error.
     pub fn directory_tls(
         &self,
-    ) -> Result<Option<whisk_directory::TlsFiles>, whisk_directory::DirectoryError> {
-        whisk_directory::TlsFiles::from_parts(
+    ) -> Result<Option<whisk_directory_api::TlsFiles>, whisk_directory_api::DirectoryError> {
+        whisk_directory_api::TlsFiles::from_parts(
             "invoker.directory_*",
             self.directory_ca.as_deref(),
             self.directory_cert.as_deref(),

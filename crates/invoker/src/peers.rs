@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use whisk_directory::{Peer, PeerDirectory, PeerMap};
+use whisk_directory_api::{Peer, PeerDirectory, PeerMap};
 
 /// Port the peers library listens on by default (the seed's).
 pub const PEER_PORT: u32 = 65432;

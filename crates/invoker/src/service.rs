@@ -15,7 +15,7 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use whisk_bus::{Bus, BusError};
 use whisk_core::now_ms;
-use whisk_directory::PeerDirectory;
+use whisk_directory_api::PeerDirectory;
 use whisk_proto::{ActivationMessage, CompletionMessage, InvokerStatus, Message, PingMessage};
 use whisk_store::Store;
 

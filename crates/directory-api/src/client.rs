@@ -15,13 +15,14 @@ use tonic::{Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::api::PeerDirectory;
+use crate::api::{Deregistered, Lease, PeerMapStream};
 use crate::error::DirectoryError;
 use crate::proto::directory_client::DirectoryClient as GrpcClient;
 use crate::proto::{
     DeregisterRequest, HeartbeatRequest, Peer, PeerMap, RegisterRequest, WatchRequest,
 };
-use crate::registry::{Deregistered, Lease, PeerMapStream};
 use crate::tls::TlsFiles;
+use whisk_core::health::error_chain;
 
 /// How long one unary call may take before it counts as unavailable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -149,18 +150,6 @@ impl DirectoryClient {
         })
         .await
     }
-}
-
-/// The error and its sources, so that a TLS refusal is not reported as "transport error".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn endpoint(addr: &str, tls: Option<&TlsFiles>) -> Result<Endpoint, DirectoryError> {

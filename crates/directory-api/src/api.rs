@@ -1,14 +1,38 @@
-//! [`PeerDirectory`]: the seam the invoker uses to publish and follow peers. Two
-//! implementations: the in-process [`crate::Registry`] (standalone: no gRPC, no copies beyond
-//! the map itself) and the gRPC [`crate::DirectoryClient`] (a separate directory service).
+//! [`PeerDirectory`]: the seam the invoker uses to publish and follow peers, and the types of
+//! its answers. Two implementations: the in-process `whisk_directory::Registry` (standalone:
+//! no gRPC, no copies beyond the map itself) and the gRPC [`crate::DirectoryClient`] (a
+//! separate directory service).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 
 use crate::error::DirectoryError;
-use crate::proto::Peer;
-use crate::registry::{Deregistered, Lease, PeerMapStream, Registry};
+use crate::proto::{Peer, PeerMap};
+
+/// A stream of whole maps of one group: the current one first, then one after every change.
+pub type PeerMapStream = BoxStream<'static, PeerMap>;
+
+/// The outcome of a deregistration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deregistered {
+    /// The group's version after the call.
+    pub version: u64,
+    /// Whether an instance was removed (false: it was not there, or belonged to another
+    /// activation).
+    pub removed: bool,
+}
+
+/// The outcome of a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// The lease granted.
+    pub ttl: Duration,
+    /// True when no lease was held before: the first heartbeat, or one after the lease lapsed
+    /// and the invoker's instances were removed (it should register them again).
+    pub new_lease: bool,
+}
 
 /// Register, deregister, renew leases, and watch groups of peers.
 #[async_trait]
@@ -37,34 +61,4 @@ pub trait PeerDirectory: Send + Sync {
     /// the previous one. (Through [`crate::DirectoryClient`], a reconnect starts again with a
     /// fresh snapshot, whose version may be lower if an in-memory directory restarted.)
     async fn watch(&self, namespace: &str, group: &str) -> Result<PeerMapStream, DirectoryError>;
-}
-
-#[async_trait]
-impl PeerDirectory for Registry {
-    async fn register(
-        &self,
-        namespace: &str,
-        group: &str,
-        peer: Peer,
-    ) -> Result<u64, DirectoryError> {
-        Registry::register(self, namespace, group, peer).await
-    }
-
-    async fn deregister(
-        &self,
-        namespace: &str,
-        group: &str,
-        id: &str,
-        activation_id: &str,
-    ) -> Result<Deregistered, DirectoryError> {
-        Registry::deregister(self, namespace, group, id, activation_id).await
-    }
-
-    async fn heartbeat(&self, invoker_id: u32, ttl: Duration) -> Result<Lease, DirectoryError> {
-        Registry::heartbeat(self, invoker_id, ttl).await
-    }
-
-    async fn watch(&self, namespace: &str, group: &str) -> Result<PeerMapStream, DirectoryError> {
-        Registry::watch(self, namespace, group).await
-    }
 }

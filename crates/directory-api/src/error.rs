@@ -24,7 +24,8 @@ pub enum DirectoryError {
 }
 
 impl DirectoryError {
-    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+    /// [`DirectoryError::Invalid`] with `msg`.
+    pub fn invalid(msg: impl Into<String>) -> Self {
         DirectoryError::Invalid(msg.into())
     }
 }
