@@ -1,19 +1,19 @@
-//! The Kafka bus against a real tansu broker started by each test (`common::tansu`). These
+//! The Kafka bus against a real tansu broker started by each test (`whisk_test_support::services::Tansu`). These
 //! tests fail, saying why, when tansu cannot be installed; they never pass without a broker.
 
 mod common;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::tansu::{free_port, script, Tansu};
 use common::{assert_quiet, next, share};
 use whisk_bus::{Bus, BusError, KafkaBus, KafkaConfig};
+use whisk_test_support::free_port;
+use whisk_test_support::services::{run_script, tansu_binary, Tansu};
 
 fn bus(brokers: &str) -> KafkaBus {
-    common::init_logs();
+    whisk_test_support::init_logs();
     let mut properties = std::collections::BTreeMap::new();
     if let Ok(d) = std::env::var("WHISK_KAFKA_DEBUG") {
         properties.insert("debug".to_string(), d);
@@ -209,17 +209,18 @@ async fn publish_to_receive_latency() {
 
 #[test]
 fn script_up_down_is_idempotent() {
-    common::tansu::binary(); // installs into the cache once, or fails saying why
-    let dir = tempfile::tempdir().unwrap();
+    tansu_binary(); // installs into the cache once, or fails saying why
+    let dir = whisk_test_support::temp_dir();
     let port = free_port().to_string();
+    let env = [
+        (
+            "WHISK_SERVICES_DIR".to_string(),
+            dir.path().display().to_string(),
+        ),
+        ("WHISK_KAFKA_PORT".to_string(), port.clone()),
+    ];
     let run = |cmd: &str| {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(cmd)
-            .env("WHISK_SERVICES_DIR", dir.path())
-            .env("WHISK_KAFKA_PORT", &port)
-            .output()
-            .unwrap();
+        let out = run_script("kafka.sh", cmd, &env);
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),

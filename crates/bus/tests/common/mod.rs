@@ -1,26 +1,13 @@
 //! Shared by the bus test binaries: the conformance suite every [`Bus`] backend passes, and
-//! the tansu broker harness of the Kafka tests.
+//! reading with a deadline. (The broker of the Kafka tests is `whisk_test_support::services`.)
 
 #![allow(dead_code)]
-
-pub mod tansu;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
 use whisk_bus::{Bus, Consumer, Delivery};
-
-/// Logs to the test's output when `RUST_LOG` is set.
-pub fn init_logs() {
-    if std::env::var_os("RUST_LOG").is_none() {
-        return;
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-}
 
 /// How long a test waits for one message before failing.
 pub const WAIT: Duration = Duration::from_secs(20);
