@@ -7,91 +7,34 @@
 //! message: they never pass silently.
 
 use serde_json::json;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use whisk_store::testsuite::{
     activation, check_fixture, conformance_suite, entity_doc, unique_namespace, write_fixture,
 };
 use whisk_store::{CouchConfig, CouchStore, EntityKind, Store, StoreError};
+use whisk_test_support::services::Couch;
 
-/// A pouchdb-server of this test; stopped on drop (also when the test panics).
-struct Server {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("whisk-couch-")
-            .tempdir()
-            .expect("temporary folder");
-        let port = free_port();
-        let server = Self { dir, port };
-        server.script("up");
-        server
+/// A config for a database set no other test uses, on `server`.
+fn fresh_config(server: &Couch) -> CouchConfig {
+    CouchConfig {
+        url: server.url(),
+        db_prefix: format!("t{}_", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+        ..CouchConfig::default()
     }
-
-    fn script(&self, verb: &str) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/couchdb.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(verb)
-            .env("WHISK_SERVICES_DIR", self.dir.path())
-            .env("WHISK_COUCHDB_PORT", self.port.to_string())
-            .env("WHISK_COUCHDB_USER", "whisk")
-            .env("WHISK_COUCHDB_PASSWORD", "whisk")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "`scripts/couchdb.sh {verb}` failed: a CouchDB-compatible server (pouchdb-server, \
-             from npm; needs Node.js and npm) is required by these tests.\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// A config for a database set no other test uses.
-    fn config(&self) -> CouchConfig {
-        CouchConfig {
-            url: format!("http://127.0.0.1:{}", self.port),
-            db_prefix: format!("t{}_", &uuid::Uuid::new_v4().simple().to_string()[..10]),
-            ..CouchConfig::default()
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // No assertion here: a panic while a failed test unwinds would abort the run.
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/couchdb.sh");
-        let _ = Command::new("bash")
-            .arg(&script)
-            .arg("down")
-            .env("WHISK_SERVICES_DIR", self.dir.path())
-            .env("WHISK_COUCHDB_PORT", self.port.to_string())
-            .output();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn couch_store_conforms() {
-    let server = Server::start();
-    let store = CouchStore::connect(server.config()).await.unwrap();
+    let server = Couch::start();
+    let store = CouchStore::connect(fresh_config(&server)).await.unwrap();
     conformance_suite(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reopened_store_sees_everything() {
-    let server = Server::start();
-    let config = server.config();
+    let server = Couch::start();
+    let config = fresh_config(&server);
     let fixture = {
         let store = CouchStore::connect(config.clone()).await.unwrap();
         write_fixture(&store).await
@@ -106,8 +49,8 @@ async fn a_reopened_store_sees_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_from_one_revision_have_one_winner() {
-    let server = Server::start();
-    let store = Arc::new(CouchStore::connect(server.config()).await.unwrap());
+    let server = Couch::start();
+    let store = Arc::new(CouchStore::connect(fresh_config(&server)).await.unwrap());
     let ns = unique_namespace("race");
     let key = format!("{ns}/hot");
     let kind = EntityKind::Action;
@@ -195,15 +138,15 @@ fn winner<T: std::fmt::Debug>(outcomes: Vec<Result<T, StoreError>>) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_survives_a_server_restart() {
-    let server = Server::start();
-    let store = CouchStore::connect(server.config()).await.unwrap();
+    let server = Couch::start();
+    let store = CouchStore::connect(fresh_config(&server)).await.unwrap();
     let ns = unique_namespace("restart");
     let key = format!("{ns}/kept");
     let kind = EntityKind::Action;
     let doc = entity_doc(&ns, "kept", 1);
     let rev = store.put_entity(kind, &key, &doc, None).await.unwrap();
 
-    server.script("down");
+    server.down();
     for round in 0..3 {
         let t = Instant::now();
         let get = store.get_entity(kind, &key).await;
@@ -219,17 +162,17 @@ async fn the_store_survives_a_server_restart() {
             t.elapsed()
         );
     }
-    let ping = CouchStore::ping(&server.config()).await;
+    let ping = CouchStore::ping(&fresh_config(&server)).await;
     assert!(matches!(ping, Err(StoreError::Unavailable(_))), "{ping:?}");
     // A store cannot be opened while the server is down, with a clear error.
-    let refused = CouchStore::connect(server.config()).await;
+    let refused = CouchStore::connect(fresh_config(&server)).await;
     assert!(
         matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("cannot set up CouchDB")),
         "{refused:?}"
     );
 
-    server.script("up");
-    let ping = CouchStore::ping(&server.config()).await.unwrap();
+    server.up();
+    let ping = CouchStore::ping(&fresh_config(&server)).await.unwrap();
     assert!(ping.starts_with("pouchdb-server "), "{ping}");
     // The same store object works again, and the data survived (it is on disk).
     let got = store.get_entity(kind, &key).await.unwrap().expect("kept");
@@ -245,10 +188,10 @@ async fn the_store_survives_a_server_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_a_clear_error() {
-    let server = Server::start();
+    let server = Couch::start();
     let config = CouchConfig {
         password: "wrong".into(),
-        ..server.config()
+        ..fresh_config(&server)
     };
     let ping = CouchStore::ping(&config).await;
     assert!(
@@ -261,7 +204,7 @@ async fn wrong_credentials_are_a_clear_error() {
         "{refused:?}"
     );
     // The server is unharmed: the right credentials work.
-    let store = CouchStore::connect(server.config()).await.unwrap();
+    let store = CouchStore::connect(fresh_config(&server)).await.unwrap();
     store
         .put_entity(EntityKind::Rule, "ns/r", &json!({"name": "r"}), None)
         .await
@@ -270,8 +213,8 @@ async fn wrong_credentials_are_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_activation_timing() {
-    let server = Server::start();
-    let store = Arc::new(CouchStore::connect(server.config()).await.unwrap());
+    let server = Couch::start();
+    let store = Arc::new(CouchStore::connect(fresh_config(&server)).await.unwrap());
     let ns = unique_namespace("bench");
     let path = format!("{ns}/noop");
     // Warm up the connection pool.
@@ -335,8 +278,8 @@ fn per_op(elapsed: Duration, ops: i64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_databases_are_recreated_by_the_next_write() {
     // As after a restart of an in-memory server: the databases vanish under a live store.
-    let server = Server::start();
-    let config = server.config();
+    let server = Couch::start();
+    let config = fresh_config(&server);
     let store = CouchStore::connect(config.clone()).await.unwrap();
     let admin = couch_rs::Client::new(&config.url, &config.username, &config.password).unwrap();
     for db in ["whisks", "activations", "subjects"] {
