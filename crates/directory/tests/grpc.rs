@@ -156,12 +156,7 @@ async fn watch_resumes_after_the_directory_restarts() {
 
 #[tokio::test]
 async fn unreachable_directory_is_unavailable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = whisk_test_support::free_addr().to_string();
     match DirectoryClient::connect_within(&addr, Duration::from_millis(200)).await {
         Err(DirectoryError::Unavailable(m)) => assert!(m.contains(&addr), "{m}"),
         Err(e) => panic!("expected Unavailable, got {e:?}"),

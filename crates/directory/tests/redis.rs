@@ -11,15 +11,15 @@ use whisk_directory::{DirectoryClient, DirectoryError, RedisHealth, Registry};
 
 #[tokio::test]
 async fn conformance_in_process_redis() {
-    let redis = RedisServer::start().await;
-    let r = Registry::open(&redis.config()).await.unwrap();
+    let redis = Redis::start();
+    let r = Registry::open(&redis_config(&redis)).await.unwrap();
     conformance(&r, "inproc-redis").await;
 }
 
 #[tokio::test]
 async fn conformance_grpc_redis() {
-    let redis = RedisServer::start().await;
-    let s = Served::start(Registry::open(&redis.config()).await.unwrap()).await;
+    let redis = Redis::start();
+    let s = Served::start(Registry::open(&redis_config(&redis)).await.unwrap()).await;
     let c = DirectoryClient::connect(&s.addr.to_string()).await.unwrap();
     conformance(&c, "grpc-redis").await;
     s.stop().await;
@@ -27,8 +27,8 @@ async fn conformance_grpc_redis() {
 
 #[tokio::test]
 async fn state_survives_a_directory_restart() {
-    let redis = RedisServer::start().await;
-    let first = Registry::open(&redis.config()).await.unwrap();
+    let redis = Redis::start();
+    let first = Registry::open(&redis_config(&redis)).await.unwrap();
     for (id, ip) in [("a", "10.0.0.1"), ("b", "10.0.0.2"), ("c", "10.0.0.3")] {
         first
             .register("ns:x", "g:y", peer(id, ip, 1))
@@ -52,7 +52,7 @@ async fn state_survives_a_directory_restart() {
     );
     drop(first);
 
-    let second = Registry::open(&redis.config()).await.unwrap();
+    let second = Registry::open(&redis_config(&redis)).await.unwrap();
     let mut w = second.watch("ns:x", "g:y").await.unwrap();
     let m = next(&mut w).await;
     assert_eq!(m, before, "the restarted directory serves the same map");
@@ -71,9 +71,9 @@ async fn state_survives_a_directory_restart() {
 
 #[tokio::test]
 async fn two_directories_see_each_others_changes() {
-    let redis = RedisServer::start().await;
-    let a = Served::start(Registry::open(&redis.config()).await.unwrap()).await;
-    let b = Served::start(Registry::open(&redis.config()).await.unwrap()).await;
+    let redis = Redis::start();
+    let a = Served::start(Registry::open(&redis_config(&redis)).await.unwrap()).await;
+    let b = Served::start(Registry::open(&redis_config(&redis)).await.unwrap()).await;
     let ca = DirectoryClient::connect(&a.addr.to_string()).await.unwrap();
     let cb = DirectoryClient::connect(&b.addr.to_string()).await.unwrap();
     use whisk_directory::PeerDirectory;
@@ -106,8 +106,8 @@ async fn two_directories_see_each_others_changes() {
 
 #[tokio::test]
 async fn redis_down_is_unavailable_then_recovers() {
-    let redis = RedisServer::start().await;
-    let config = redis.config();
+    let redis = Redis::start();
+    let config = redis_config(&redis);
     let s = Served::start(Registry::open(&config).await.unwrap()).await;
     let c = DirectoryClient::connect(&s.addr.to_string()).await.unwrap();
     use whisk_directory::PeerDirectory;
@@ -147,7 +147,7 @@ async fn redis_down_is_unavailable_then_recovers() {
     }
 
     // Redis comes back (empty: it kept nothing): both directories reconnect by themselves.
-    let _redis = RedisServer::start_on(port).await;
+    let _redis = Redis::start_on(port);
     let mut attempts = 0;
     let v = loop {
         match other.register("ns", "g", peer("c", "10.0.0.3", 1)).await {

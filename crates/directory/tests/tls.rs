@@ -95,7 +95,7 @@ async fn refused(what: &str, addr: &str, tls: Option<&TlsFiles>, s: &Served) {
 
 #[tokio::test]
 async fn only_clients_with_a_certificate_of_the_ca_are_served() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let d = dir.path();
     let project = ca("whisk-rs CA");
     let server = issue(

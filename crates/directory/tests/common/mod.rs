@@ -1,10 +1,10 @@
-//! Shared helpers of the integration tests: a real `redis-server` per test, a directory served
-//! on 127.0.0.1:0, and one conformance suite run on every [`PeerDirectory`].
+//! Shared helpers of the integration tests: a directory served on 127.0.0.1:0, its config over a
+//! test's own `redis-server` (`whisk_test_support::services::Redis`), and one conformance suite
+//! run on every [`PeerDirectory`].
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -15,6 +15,7 @@ use whisk_directory::{
     BackendKind, DirectoryConfig, Peer, PeerDirectory, PeerMap, PeerMapStream, Registry,
     RegistryOptions, TlsFiles,
 };
+pub use whisk_test_support::services::Redis;
 
 pub fn peer(id: &str, ip: &str, invoker: u32) -> Peer {
     Peer {
@@ -55,11 +56,7 @@ pub async fn until(s: &mut PeerMapStream, want: impl Fn(&PeerMap) -> bool) -> Pe
 
 /// Waits for `cond` (polling every 10 ms, panics after 10 s).
 pub async fn wait_for(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    whisk_test_support::wait_until(what, Duration::from_secs(10), cond).await
 }
 
 /// Registry timings whose implicit lease (of a register without heartbeats) is long.
@@ -115,83 +112,14 @@ impl Served {
     }
 }
 
-/// A `redis-server` started for one test on a free port, with no persistence, in a temporary
-/// directory; killed when dropped.
-pub struct RedisServer {
-    pub port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    /// Starts one; fails the test with a clear message if `redis-server` is not installed.
-    pub async fn start() -> RedisServer {
-        let port = StdListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port).await
-    }
-
-    pub async fn start_on(port: u16) -> RedisServer {
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run `redis-server` ({e}): the Redis tests need a real Redis; \
-                     install it (Debian: `apt-get install -y redis-server`)"
-                )
-            });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen on {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        RedisServer {
-            port,
-            child,
-            _dir: dir,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// A Redis directory whose implicit lease (of a register without heartbeats) is long, so
-    /// that tests registering without heartbeats keep their entries.
-    pub fn config(&self) -> DirectoryConfig {
-        DirectoryConfig {
-            backend: BackendKind::Redis,
-            redis_url: self.url(),
-            lease_ms: 60_000,
-            ..Default::default()
-        }
-    }
-
-    /// Kills it (like a crash) and waits for the process to end.
-    pub fn kill(mut self) -> u16 {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.port
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A Redis directory on `redis` whose implicit lease (of a register without heartbeats) is
+/// long, so that tests registering without heartbeats keep their entries.
+pub fn redis_config(redis: &Redis) -> DirectoryConfig {
+    DirectoryConfig {
+        backend: BackendKind::Redis,
+        redis_url: redis.url(),
+        lease_ms: 60_000,
+        ..Default::default()
     }
 }
 
