@@ -2,25 +2,18 @@
 //! users, regenerate a key, set and get a namespace's limits — all straight on the [`Store`],
 //! never through the public API. `whisk admin` runs [`execute`] on the store it opens (the
 //! embedded file, or CouchDB); when a running `whisk standalone` holds the embedded file, the
-//! same request goes to [`serve_socket`], a unix socket in its data folder that only the
-//! folder's owner can reach (mode 0600).
+//! same request goes to a unix socket in its data folder that only the folder's owner can
+//! reach ([`bind_private`], mode 0600), served by `crate::api::admin` through
+//! `crate::services::Identities`, which also forgets the cached keys a request changed.
 //!
 //! Also the keys every platform starts with ([`ensure_identities`]): OpenWhisk's well-known
 //! `guest` and `whisk.system` keys only where the operator asked for them (standalone on a
 //! loopback address); everywhere else fresh random keys, written to files only the operator
 //! can read.
 
-use crate::auth::IdentityCache;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 use whisk_core::{EntityName, ErrorKind, Identity, UserLimits, WhiskError};
 use whisk_store::{Store, StoreError};
 
@@ -31,8 +24,6 @@ pub const GUEST_NAMESPACE: &str = "guest";
 /// The socket a running standalone answers admin requests on, under its data folder (the
 /// folder `admin/` is its owner's alone).
 pub const SOCKET_FILE: &str = "admin/admin.sock";
-/// Largest admin request body.
-const MAX_REQUEST: usize = 64 * 1024;
 
 /// One administrative operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,32 +248,6 @@ pub async fn execute(store: &dyn Store, request: AdminRequest) -> Result<AdminAn
     }
 }
 
-#[derive(Clone)]
-struct SocketState {
-    store: Arc<dyn Store>,
-    identities: Arc<IdentityCache>,
-}
-
-/// Serves [`execute`] on `listener` (from [`bind_private`]) until `shutdown`, then removes
-/// the socket at `path`; every change invalidates `identities` at once.
-pub async fn serve_socket(
-    listener: tokio::net::UnixListener,
-    path: PathBuf,
-    store: Arc<dyn Store>,
-    identities: Arc<IdentityCache>,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let router = Router::new()
-        .route("/admin", post(socket_request))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST))
-        .with_state(SocketState { store, identities });
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
-    let _ = std::fs::remove_file(&path);
-    result
-}
-
 /// A unix listener at `path` that only this user can connect to: its folder is made 0700
 /// before the socket exists, and the socket 0600.
 pub fn bind_private(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
@@ -308,29 +273,6 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         .mode(0o700)
         .create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
-async fn socket_request(State(state): State<SocketState>, body: axum::body::Bytes) -> Response {
-    let request: AdminRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            let error = format!("The admin request is malformed: {e}");
-            return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
-        }
-    };
-    match execute(state.store.as_ref(), request).await {
-        Ok(answer) => {
-            for uuid in &answer.changed {
-                state.identities.invalidate(uuid);
-            }
-            Json(answer.body).into_response()
-        }
-        Err(e) => {
-            let status =
-                StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            (status, Json(json!({"error": e.message}))).into_response()
-        }
-    }
 }
 
 /// Which keys a platform starts with.

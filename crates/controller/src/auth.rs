@@ -1,12 +1,9 @@
-//! Authentication and entitlement: HTTP Basic `uuid:key` checked against the store's identities
-//! (cached briefly in memory, compared in constant time), and the rule that a caller may only
-//! touch its own namespace (`_` standing for it).
+//! Authentication and entitlement, below HTTP: the [`IdentityCache`] that checks `uuid:key`
+//! against the store's identities (cached briefly in memory, compared in constant time),
+//! [`parse_basic`] for the `Authorization` header, and [`entitle`], the rule that a caller may
+//! only touch its own namespace (`_` standing for it). The request extractor built on them is
+//! [`crate::api::extract::Caller`], through [`crate::services::Identities`].
 
-use crate::errors::ApiError;
-use crate::service::Controller;
-use axum::extract::FromRequestParts;
-use axum::http::header;
-use axum::http::request::Parts;
 use base64::Engine;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -139,50 +136,21 @@ pub fn parse_basic(value: Option<&str>) -> Result<Option<(String, String)>, Whis
     Ok(Some((uuid.to_string(), key.to_string())))
 }
 
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller(pub Arc<Identity>);
-
-impl FromRequestParts<Controller> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Controller) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or(""));
-        match parse_basic(header)? {
-            None => Err(ApiError(WhiskError::new(
-                ErrorKind::Unauthorized,
-                MISSING_MESSAGE,
-            ))),
-            Some((uuid, key)) => {
-                let id = state
-                    .identities()
-                    .authenticate(state.store().as_ref(), &uuid, &key)
-                    .await?;
-                Ok(Caller(id))
-            }
-        }
+/// The namespace `ns` (from a request path) resolves to for `identity`: its own when `ns` is
+/// it or `_`, else 403 naming `what` (`actions/hello`, `activations`, ...).
+pub fn entitle(identity: &Identity, ns: &str, what: &str) -> Result<String, WhiskError> {
+    if ns == DEFAULT_NAMESPACE || ns == identity.namespace {
+        return Ok(identity.namespace.clone());
     }
-}
-
-impl Caller {
-    /// The caller's namespace when `ns` (from the path) is it or `_`, else 403 naming `what`.
-    pub fn entitle(&self, ns: &str, what: &str) -> Result<String, ApiError> {
-        if ns == DEFAULT_NAMESPACE || ns == self.0.namespace {
-            return Ok(self.0.namespace.clone());
-        }
-        let resource = if what.is_empty() {
-            ns.to_string()
-        } else {
-            format!("{ns}/{what}")
-        };
-        Err(ApiError(WhiskError::new(
-            ErrorKind::Forbidden,
-            format!("The supplied authentication is not authorized to access '{resource}'."),
-        )))
-    }
+    let resource = if what.is_empty() {
+        ns.to_string()
+    } else {
+        format!("{ns}/{what}")
+    };
+    Err(WhiskError::new(
+        ErrorKind::Forbidden,
+        format!("The supplied authentication is not authorized to access '{resource}'."),
+    ))
 }
 
 #[cfg(test)]

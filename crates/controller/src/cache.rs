@@ -23,7 +23,6 @@
 //! go to the store, so what a client reads back and the revision an update checks are always
 //! the stored ones.
 
-use crate::service::Controller;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -220,167 +219,12 @@ pub async fn subscribe(bus: &dyn Bus, controller_id: u32) -> Result<Box<dyn Cons
         .await
 }
 
-impl Controller {
-    /// The action `fqn` through the cache (see [`ActionCache::get`]).
-    pub async fn cached_action(
-        &self,
-        fqn: &FullyQualifiedName,
-    ) -> Result<Option<Arc<Revisioned<Action>>>, StoreError> {
-        self.actions().get(self.store().as_ref(), fqn).await
-    }
-
-    /// After `fqn` was written or deleted: forgets it here at once, and tells the other
-    /// controllers in the background (a failed publish is logged; their TTL is the net).
-    pub fn invalidate_action(&self, fqn: &FullyQualifiedName) {
-        let key = fqn.to_string();
-        self.actions().invalidate(&key);
-        let payload = self.actions().invalidation_message(&key);
-        let bus = self.bus().clone();
-        tokio::spawn(async move {
-            if let Err(e) = bus.publish(INVALIDATION_TOPIC, payload).await {
-                tracing::warn!(error = %e, action = %key, "publishing a cache invalidation failed; other controllers keep their copy until its TTL");
-            }
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ControllerConfig;
+    use crate::testing::{fqn, write};
     use serde_json::json;
-    use tokio_util::sync::CancellationToken;
-    use whisk_bus::InProcessBus;
-    use whisk_core::entity::ActionPut;
-    use whisk_store::{EmbeddedStore, EntityKind};
-
-    fn fqn(name: &str) -> FullyQualifiedName {
-        FullyQualifiedName::parse(name, "guest").unwrap()
-    }
-
-    /// Writes `name` with `code` straight into the store (no controller sees it).
-    async fn write(store: &dyn Store, name: &str, code: &str) {
-        let fqn = fqn(name);
-        let existing = store.get_action(&fqn).await.unwrap();
-        let body = json!({"exec": {"kind": "python:3", "code": code}}).to_string();
-        let action = ActionPut::from_json(body.as_bytes())
-            .unwrap()
-            .apply(&fqn, existing.as_ref().map(|r| &r.doc), 0)
-            .unwrap();
-        let doc = serde_json::to_value(&action).unwrap();
-        store
-            .put_entity(
-                EntityKind::Action,
-                &fqn.to_string(),
-                &doc,
-                existing.as_ref().map(|r| r.rev.as_str()),
-            )
-            .await
-            .unwrap();
-    }
-
-    fn code(a: &Revisioned<Action>) -> String {
-        serde_json::to_value(&a.doc.exec).unwrap()["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    async fn controllers(
-        n: u32,
-        config: ControllerConfig,
-    ) -> (Arc<dyn Store>, Vec<Controller>, CancellationToken) {
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::temporary().unwrap());
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
-        let shutdown = CancellationToken::new();
-        let mut out = vec![];
-        for id in 0..n {
-            let cfg = ControllerConfig {
-                id,
-                ..config.clone()
-            };
-            out.push(
-                Controller::start(cfg, store.clone(), bus.clone(), shutdown.clone())
-                    .await
-                    .unwrap(),
-            );
-        }
-        (store, out, shutdown)
-    }
-
-    /// Polls `f` until it is true, for at most 5 s.
-    async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !f().await {
-            assert!(Instant::now() < deadline, "{what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    #[tokio::test]
-    async fn update_and_delete_on_one_controller_reach_the_others() {
-        let (store, ctls, shutdown) = controllers(2, ControllerConfig::default()).await;
-        let (a, b) = (&ctls[0], &ctls[1]);
-        write(store.as_ref(), "hello", "v1").await;
-        assert_eq!(
-            code(&b.cached_action(&fqn("hello")).await.unwrap().unwrap()),
-            "v1"
-        );
-
-        // A write nobody announces: B keeps serving its copy (it is a cache).
-        write(store.as_ref(), "hello", "v2").await;
-        assert_eq!(
-            code(&b.cached_action(&fqn("hello")).await.unwrap().unwrap()),
-            "v1"
-        );
-        assert_eq!(b.actions().stats(), (1, 1));
-
-        // The same write announced by A: B reads the new version.
-        a.invalidate_action(&fqn("hello"));
-        eventually("B saw A's update", async || {
-            code(&b.cached_action(&fqn("hello")).await.unwrap().unwrap()) == "v2"
-        })
-        .await;
-
-        // Delete on A: B answers "no such action".
-        store
-            .delete_entity(EntityKind::Action, "guest/hello", None)
-            .await
-            .unwrap();
-        a.invalidate_action(&fqn("hello"));
-        eventually("B saw A's delete", async || {
-            b.cached_action(&fqn("hello")).await.unwrap().is_none()
-        })
-        .await;
-        assert!(a.cached_action(&fqn("hello")).await.unwrap().is_none());
-        shutdown.cancel();
-    }
-
-    #[tokio::test]
-    async fn entries_expire_after_the_ttl() {
-        let config = ControllerConfig {
-            action_cache_ttl: Duration::from_millis(50),
-            ..ControllerConfig::default()
-        };
-        let (store, ctls, shutdown) = controllers(1, config).await;
-        write(store.as_ref(), "t", "v1").await;
-        let c = &ctls[0];
-        assert_eq!(
-            code(&c.cached_action(&fqn("t")).await.unwrap().unwrap()),
-            "v1"
-        );
-        write(store.as_ref(), "t", "v2").await;
-        assert_eq!(
-            code(&c.cached_action(&fqn("t")).await.unwrap().unwrap()),
-            "v1"
-        );
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(
-            code(&c.cached_action(&fqn("t")).await.unwrap().unwrap()),
-            "v2"
-        );
-        shutdown.cancel();
-    }
+    use whisk_store::EmbeddedStore;
 
     #[tokio::test]
     async fn size_is_bounded_and_zero_disables() {

@@ -1,10 +1,47 @@
 //! Per-namespace throttles, as OpenWhisk's entitlement applies them before an invoke:
-//! invocations per minute (a fixed one-minute window) and activations in flight.
+//! invocations per minute (a fixed one-minute window) and activations in flight; and the
+//! [`Limits`] they are checked against (an identity's own, else the controller's defaults).
 
+use crate::config::ControllerConfig;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::time::Instant;
-use whisk_core::{ErrorKind, WhiskError};
+use whisk_core::{ErrorKind, UserLimits, WhiskError};
+
+/// The limits of one namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Invocations per minute.
+    pub invocations_per_minute: u32,
+    /// Activations in flight.
+    pub concurrent_invocations: u32,
+    /// Trigger fires per minute.
+    pub fires_per_minute: u32,
+}
+
+impl Limits {
+    /// The controller's defaults.
+    pub fn defaults(config: &ControllerConfig) -> Self {
+        Self {
+            invocations_per_minute: config.invocations_per_minute,
+            concurrent_invocations: config.concurrent_invocations,
+            fires_per_minute: config.fires_per_minute,
+        }
+    }
+
+    /// `user`'s own limits where it sets them, else these.
+    pub fn of(&self, user: &UserLimits) -> Self {
+        Self {
+            invocations_per_minute: user
+                .invocations_per_minute
+                .unwrap_or(self.invocations_per_minute),
+            concurrent_invocations: user
+                .concurrent_invocations
+                .unwrap_or(self.concurrent_invocations),
+            fires_per_minute: user.fires_per_minute.unwrap_or(self.fires_per_minute),
+        }
+    }
+}
 
 const WINDOW_MS: u128 = 60_000;
 

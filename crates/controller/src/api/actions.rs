@@ -1,44 +1,29 @@
 //! `/api/v1/namespaces/{ns}/actions[/{pkg}/{name}]`: list, get, create/update, delete, invoke.
 //! Packages do not exist as entities yet: `pkg/name` only becomes namespace `ns/pkg`.
 
-use crate::api::extract::{json_object, Body, Params};
+use crate::api::answers::{accepted, completed};
+use crate::api::extract::{json_object, Body, Caller, Params};
 use crate::api::gang;
-use crate::auth::Caller;
 use crate::errors::{transaction_id, ApiError, ApiResult};
-use crate::invoke::{merge_parameters, Invocation, Invoked};
-use crate::service::Controller;
+use crate::services::{merge_parameters, Entities, Invocation, Invocations, Invoked};
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 use std::time::Duration;
 use whisk_core::entity::ActionPut;
 use whisk_core::limits::{ACTION_MAX_BYTES, BLOCKING_WAIT_MAX_MS, PAYLOAD_MAX_BYTES};
-use whisk_core::{
-    now_ms, Action, Activation, ActivationId, ErrorKind, FullyQualifiedName, StatusCode as Status,
-    WhiskError,
-};
-use whisk_store::{ActionStore, EntityKind, Revisioned, StoreError};
-
-/// Header carrying the activation id of every invoke answer.
-pub const ACTIVATION_ID_HEADER: &str = "x-openwhisk-activation-id";
+use whisk_core::{FullyQualifiedName, WhiskError};
+use whisk_store::EntityKind;
 
 fn resolve(caller: &Caller, ns: &str, name: &str) -> ApiResult<FullyQualifiedName> {
     let ns = caller.entitle(ns, &format!("actions/{name}"))?;
     Ok(FullyQualifiedName::from_route(&ns, name)?)
 }
 
-async fn load(ctl: &Controller, fqn: &FullyQualifiedName) -> ApiResult<Revisioned<Action>> {
-    ctl.store()
-        .get_action(fqn)
-        .await?
-        .ok_or_else(|| ApiError(WhiskError::not_found()))
-}
-
 /// `GET .../actions`.
 pub async fn list(
-    State(ctl): State<Controller>,
+    State(entities): State<Entities>,
     caller: Caller,
     Path(ns): Path<String>,
     params: Params,
@@ -47,40 +32,29 @@ pub async fn list(
     let limit = params.list_limit("actions")?;
     let skip = params.skip("actions")?;
     if params.bool("count", false)? {
-        let n = ctl.store().count_entities(EntityKind::Action, &ns).await?;
+        let n = entities.count(EntityKind::Action, &ns).await?;
         return Ok(Json(json!({ "actions": n })));
     }
-    let docs = ctl
-        .store()
-        .list_entities(EntityKind::Action, &ns, skip, limit)
-        .await?;
-    let mut out = Vec::with_capacity(docs.len());
-    for doc in docs {
-        match serde_json::from_value::<Action>(doc) {
-            Ok(a) => out.push(a.summary()),
-            Err(e) => {
-                tracing::warn!(error = %e, namespace = %ns, "skipping a corrupt action document")
-            }
-        }
-    }
-    Ok(Json(Value::Array(out)))
+    Ok(Json(Value::Array(
+        entities.list_actions(&ns, skip, limit).await?,
+    )))
 }
 
 /// `GET .../actions/{name}` (`?code=false` omits the code).
 pub async fn get(
-    State(ctl): State<Controller>,
+    State(entities): State<Entities>,
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
     params: Params,
 ) -> ApiResult<Json<Value>> {
     let fqn = resolve(&caller, &ns, &name)?;
     let code = params.bool("code", true)?;
-    Ok(Json(load(&ctl, &fqn).await?.doc.view(code)))
+    Ok(Json(entities.action(&fqn).await?.doc.view(code)))
 }
 
 /// `PUT .../actions/{name}` (`?overwrite=true` updates).
 pub async fn put(
-    State(ctl): State<Controller>,
+    State(entities): State<Entities>,
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
     params: Params,
@@ -89,82 +63,24 @@ pub async fn put(
     let fqn = resolve(&caller, &ns, &name)?;
     let overwrite = params.bool("overwrite", false)?;
     let put = ActionPut::from_json(&body)?;
-    let existing = ctl.store().get_action(&fqn).await?;
-    if existing.is_some() && !overwrite {
-        return Err(ApiError(WhiskError::conflict()));
-    }
-    let action = put.apply(&fqn, existing.as_ref().map(|r| &r.doc), now_ms())?;
-    check_blackbox_image(&action, &ctl.config().blackbox_images)?;
-    let params_size = serde_json::to_vec(&action.parameters).map_or(0, |v| v.len());
-    if params_size > PAYLOAD_MAX_BYTES {
-        return Err(ApiError(WhiskError::too_large(format!(
-            "Parameters larger than allowed: {params_size} > {PAYLOAD_MAX_BYTES} bytes."
-        ))));
-    }
-    let doc = serde_json::to_value(&action).map_err(|e| WhiskError::internal(e.to_string()))?;
-    let size = doc.to_string().len();
-    if size > ACTION_MAX_BYTES {
-        return Err(ApiError(WhiskError::too_large(format!(
-            "Action larger than allowed: {size} > {ACTION_MAX_BYTES} bytes."
-        ))));
-    }
-    let rev = existing.as_ref().map(|r| r.rev.as_str());
-    match ctl
-        .store()
-        .put_entity(EntityKind::Action, &fqn.to_string(), &doc, rev)
-        .await
-    {
-        Ok(_) => {
-            ctl.invalidate_action(&fqn);
-            Ok(Json(action.view(true)))
-        }
-        Err(StoreError::Conflict) if rev.is_none() => Err(ApiError(WhiskError::conflict())),
-        Err(e) => Err(e.into()),
-    }
+    let action = entities.put_action(&fqn, put, overwrite).await?;
+    Ok(Json(action.view(true)))
 }
-
-/// Refuses (403) a blackbox action whose image is not on the platform's list: an arbitrary
-/// image is arbitrary code with the image's own user and files, chosen by the tenant.
-fn check_blackbox_image(action: &Action, allowed: &[String]) -> ApiResult<()> {
-    let Some(image) = action.exec.image.as_deref() else {
-        return Ok(());
-    };
-    if image_allowed(image, allowed) {
-        return Ok(());
-    }
-    let list = if allowed.is_empty() {
-        "none".to_owned()
-    } else {
-        allowed.join(", ")
-    };
-    Err(ApiError(WhiskError::new(
-        ErrorKind::Forbidden,
-        format!(
-            "The image '{image}' is not allowed for blackbox actions on this platform (allowed: {list})."
-        ),
-    )))
-}
-
-pub use whisk_core::kinds::image_allowed;
 
 /// `DELETE .../actions/{name}`: answers the deleted action.
 pub async fn delete(
-    State(ctl): State<Controller>,
+    State(entities): State<Entities>,
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let fqn = resolve(&caller, &ns, &name)?;
-    let existing = load(&ctl, &fqn).await?;
-    ctl.store()
-        .delete_entity(EntityKind::Action, &fqn.to_string(), Some(&existing.rev))
-        .await?;
-    ctl.invalidate_action(&fqn);
-    Ok(Json(existing.doc.view(true)))
+    Ok(Json(entities.delete_action(&fqn).await?.view(true)))
 }
 
 /// `POST .../actions/{name}?blocking=&result=&timeout=`: invokes.
 pub async fn invoke(
-    State(ctl): State<Controller>,
+    State(entities): State<Entities>,
+    State(invocations): State<Invocations>,
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
     params: Params,
@@ -185,7 +101,7 @@ pub async fn invoke(
         },
     };
     let body = json_object(&body)?;
-    let cached = ctl
+    let cached = entities
         .cached_action(&fqn)
         .await?
         .ok_or_else(|| ApiError(WhiskError::not_found()))?;
@@ -194,7 +110,7 @@ pub async fn invoke(
     if let Some(n) = params.get("instances") {
         let n = parse_instances(n)?;
         return gang::invoke(
-            &ctl,
+            &invocations,
             &caller.0,
             &fqn,
             action,
@@ -207,7 +123,7 @@ pub async fn invoke(
         .await;
     }
     whisk_core::peers::instance(&content, &fqn.to_string())?;
-    let outcome = ctl
+    let outcome = invocations
         .invoke(Invocation {
             identity: &caller.0,
             fqn: &fqn,
@@ -237,35 +153,4 @@ fn parse_instances(v: &str) -> ApiResult<u32> {
             "The value of 'instances' must be a number from 1 to {MAX_INSTANCES}."
         )))),
     }
-}
-
-fn with_id(mut resp: Response, id: &ActivationId) -> Response {
-    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
-        resp.headers_mut().insert(ACTIVATION_ID_HEADER, v);
-    }
-    resp
-}
-
-/// 202 `{"activationId"}`.
-pub fn accepted(id: &ActivationId) -> Response {
-    with_id(
-        (StatusCode::ACCEPTED, Json(json!({ "activationId": id }))).into_response(),
-        id,
-    )
-}
-
-/// 200 (success), 502 (application or developer error) or 500 (whisk error) with the record's
-/// view, or only its result.
-pub fn completed(a: &Activation, result_only: bool) -> Response {
-    let status = match a.response.status_code {
-        Status::Success => StatusCode::OK,
-        Status::ApplicationError | Status::DeveloperError => StatusCode::BAD_GATEWAY,
-        Status::WhiskError => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let body = if result_only {
-        a.response.result.clone().unwrap_or_else(|| json!({}))
-    } else {
-        a.view()
-    };
-    with_id((status, Json(body)).into_response(), &a.activation_id)
 }

@@ -1,10 +1,9 @@
 //! `/api/v1/namespaces/{ns}/activations[/{id}[/logs|/result]]`: the caller's activation
 //! records, listed with filters or read one at a time.
 
-use crate::api::extract::Params;
-use crate::auth::Caller;
+use crate::api::extract::{Caller, Params};
 use crate::errors::{ApiError, ApiResult};
-use crate::service::Controller;
+use crate::services::Activations;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
@@ -13,7 +12,7 @@ use whisk_store::ActivationQuery;
 
 /// `GET .../activations?name=&limit=&skip=&since=&upto=&docs=&count=`.
 pub async fn list(
-    State(ctl): State<Controller>,
+    State(activations): State<Activations>,
     caller: Caller,
     Path(ns): Path<String>,
     params: Params,
@@ -44,10 +43,10 @@ pub async fn list(
                 "The parameter 'docs' is not permitted with 'count'.",
             )));
         }
-        let n = ctl.store().count_activations(&ns, &query).await?;
+        let n = activations.count(&ns, &query).await?;
         return Ok(Json(json!({ "activations": n })));
     }
-    let records = ctl.store().list_activations(&ns, &query).await?;
+    let records = activations.list(&ns, &query).await?;
     let view = if docs {
         Activation::view
     } else {
@@ -62,40 +61,44 @@ fn bad_name(n: &str) -> ApiError {
     )))
 }
 
-async fn load(ctl: &Controller, caller: &Caller, ns: &str, id: &str) -> ApiResult<Activation> {
+async fn load(
+    activations: &Activations,
+    caller: &Caller,
+    ns: &str,
+    id: &str,
+) -> ApiResult<Activation> {
     let ns = caller.entitle(ns, &format!("activations/{id}"))?;
     let id = ActivationId::parse(id)?;
-    ctl.store()
-        .get_activation(&ns, &id)
-        .await?
-        .ok_or_else(|| ApiError(WhiskError::not_found()))
+    Ok(activations.get(&ns, &id).await?)
 }
 
 /// `GET .../activations/{id}`.
 pub async fn get(
-    State(ctl): State<Controller>,
+    State(activations): State<Activations>,
     caller: Caller,
     Path((ns, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(load(&ctl, &caller, &ns, &id).await?.view()))
+    Ok(Json(load(&activations, &caller, &ns, &id).await?.view()))
 }
 
 /// `GET .../activations/{id}/logs`.
 pub async fn logs(
-    State(ctl): State<Controller>,
+    State(activations): State<Activations>,
     caller: Caller,
     Path((ns, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        json!({ "logs": load(&ctl, &caller, &ns, &id).await?.logs }),
+        json!({ "logs": load(&activations, &caller, &ns, &id).await?.logs }),
     ))
 }
 
 /// `GET .../activations/{id}/result`.
 pub async fn result(
-    State(ctl): State<Controller>,
+    State(activations): State<Activations>,
     caller: Caller,
     Path((ns, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(load(&ctl, &caller, &ns, &id).await?.response.view()))
+    Ok(Json(
+        load(&activations, &caller, &ns, &id).await?.response.view(),
+    ))
 }

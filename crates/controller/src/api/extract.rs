@@ -1,16 +1,48 @@
 //! Request extractors that answer bad input with OpenWhisk's error bodies instead of axum's
-//! plain-text rejections: [`Params`] (the query string, parsed field by field) and [`Body`]
-//! (raw bytes up to a limit, 413 beyond it).
+//! plain-text rejections: [`Caller`] (the authenticated identity, through
+//! [`Identities`]), [`Params`] (the query string, parsed field by field) and [`Body`] (raw
+//! bytes up to a limit, 413 beyond it).
 
 use crate::errors::ApiError;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use crate::services::Identities;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use whisk_core::limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
-use whisk_core::WhiskError;
+use whisk_core::{Identity, WhiskError};
+
+/// The authenticated caller of a request (401 without valid credentials).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Arc<Identity>);
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Identities: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or(""));
+        let identities = Identities::from_ref(state);
+        Ok(Caller(identities.authenticate_header(header).await?))
+    }
+}
+
+impl Caller {
+    /// The caller's namespace when `ns` (from the path) is it or `_`, else 403 naming `what`
+    /// (see [`crate::auth::entitle`]).
+    pub fn entitle(&self, ns: &str, what: &str) -> Result<String, ApiError> {
+        Ok(crate::auth::entitle(&self.0, ns, what)?)
+    }
+}
 
 /// The query string as a map; typed accessors answer 400 on bad values.
 #[derive(Debug, Default)]

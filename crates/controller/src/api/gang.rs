@@ -4,11 +4,10 @@
 //! find each other through their peer maps. Answers 202 `{"group", "activationIds"}`, or,
 //! blocking, `{"group", "activations"}` (or `"results"` with `result=true`) once all ended.
 
-use crate::api::actions::ACTIVATION_ID_HEADER;
+use crate::api::answers::with_id;
 use crate::errors::{transaction_id, ApiResult};
-use crate::invoke::{Invocation, Invoked};
-use crate::service::Controller;
-use axum::http::{HeaderValue, StatusCode};
+use crate::services::{Invocation, Invocations, Invoked};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -19,7 +18,7 @@ use whisk_core::{Action, ActivationId, FullyQualifiedName, Identity, StatusCode 
 /// Starts the gang and answers.
 #[allow(clippy::too_many_arguments)]
 pub async fn invoke(
-    ctl: &Controller,
+    invocations: &Invocations,
     identity: &Identity,
     fqn: &FullyQualifiedName,
     action: &Action,
@@ -29,7 +28,7 @@ pub async fn invoke(
     result_only: bool,
     wait: Duration,
 ) -> ApiResult<Response> {
-    ctl.admit_gang(identity, n, action.limits.memory)?;
+    invocations.admit_gang(identity, n, action.limits.memory)?;
     let gang_id = ActivationId::generate();
     let group = format!("gang-{gang_id}");
     let tid = transaction_id();
@@ -37,7 +36,7 @@ pub async fn invoke(
         let mut params = content.clone();
         params.insert(INSTANCE_ID_PARAM.into(), json!(rank));
         params.insert(GROUP_PARAM.into(), json!(group));
-        ctl.invoke(Invocation {
+        invocations.invoke(Invocation {
             identity,
             fqn,
             action,
@@ -94,9 +93,5 @@ pub async fn invoke(
     } else {
         StatusCode::ACCEPTED
     };
-    let mut resp = (status, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(gang_id.as_str()) {
-        resp.headers_mut().insert(ACTIVATION_ID_HEADER, v);
-    }
-    Ok(resp)
+    Ok(with_id((status, Json(body)).into_response(), &gang_id))
 }

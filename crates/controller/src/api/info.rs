@@ -2,7 +2,7 @@
 //! info), `GET /ping`, and the controller-internal invoker views `/invokers*` (OpenWhisk's
 //! `/invokers` and `/invokers/healthy/count`, plus `/invokers/details` with memory).
 
-use crate::service::Controller;
+use crate::services::Invocations;
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -11,8 +11,8 @@ use whisk_core::{kinds, limits};
 const MB: u64 = 1024 * 1024;
 
 /// `GET /`.
-pub async fn root(State(ctl): State<Controller>) -> Json<Value> {
-    let cfg = ctl.config();
+pub async fn root(State(invocations): State<Invocations>) -> Json<Value> {
+    let limits = invocations.default_limits();
     let mut runtimes: Map<String, Value> = Map::new();
     for k in kinds::KNOWN {
         let list = runtimes.entry(k.family).or_insert_with(|| json!([]));
@@ -35,9 +35,9 @@ pub async fn root(State(ctl): State<Controller>) -> Json<Value> {
         },
         "api_paths": ["/api/v1"],
         "limits": {
-            "actions_per_minute": cfg.invocations_per_minute,
-            "triggers_per_minute": cfg.fires_per_minute,
-            "concurrent_actions": cfg.concurrent_invocations,
+            "actions_per_minute": limits.invocations_per_minute,
+            "triggers_per_minute": limits.fires_per_minute,
+            "concurrent_actions": limits.concurrent_invocations,
             "sequence_length": 50,
             "min_action_duration": limits::TIMEOUT_MIN_MS,
             "max_action_duration": limits::TIMEOUT_MAX_MS,
@@ -74,8 +74,8 @@ pub async fn ping() -> &'static str {
 }
 
 /// `GET /invokers`: `{"invoker0/0": "up", ...}`.
-pub async fn invokers(State(ctl): State<Controller>) -> Json<Value> {
-    let map: Map<String, Value> = ctl
+pub async fn invokers(State(invocations): State<Invocations>) -> Json<Value> {
+    let map: Map<String, Value> = invocations
         .invokers()
         .states()
         .into_iter()
@@ -87,12 +87,12 @@ pub async fn invokers(State(ctl): State<Controller>) -> Json<Value> {
 /// `GET /invokers/details` (whisk-rs): `[{"name": "invoker0/0", "state": "up",
 /// "userMemoryMB", "freeMemoryMB", "reservedMB", "containers", "lastPingMsAgo"}, ...]`.
 pub async fn invoker_details(
-    State(ctl): State<Controller>,
+    State(invocations): State<Invocations>,
 ) -> Json<Vec<crate::health::InvokerDetail>> {
-    Json(ctl.invokers().details())
+    Json(invocations.invokers().details())
 }
 
 /// `GET /invokers/healthy/count`.
-pub async fn healthy_count(State(ctl): State<Controller>) -> Json<usize> {
-    Json(ctl.invokers().healthy_count())
+pub async fn healthy_count(State(invocations): State<Invocations>) -> Json<usize> {
+    Json(invocations.invokers().healthy_count())
 }

@@ -2,19 +2,25 @@
 //! `{error, code}` shape.
 //!
 //! - [`info`]: unauthenticated info routes; [`namespaces`]: namespaces and limits;
-//!   [`actions`]: action CRUD and invoke; [`activations`]: activation records;
-//!   [`extract`]: query and body extractors. Identity administration is not here: see
-//!   [`crate::admin`] (`whisk admin`, as `wskadmin`, on the store).
+//!   [`actions`]: action CRUD and invoke; [`gang`]: gang invoke; [`answers`]: how an invoke
+//!   is answered; [`activations`]: activation records; [`extract`]: the caller, query and
+//!   body extractors.
+//! - [`admin`]: `whisk admin`'s requests on a private unix socket (identity administration is
+//!   never on the REST API).
+//!
+//! The routes' state is [`Services`]; each handler takes the service handles it uses.
 
 pub mod actions;
 pub mod activations;
+pub mod admin;
+pub mod answers;
 pub mod extract;
 pub mod gang;
 pub mod info;
 pub mod namespaces;
 
 use crate::errors;
-use crate::service::Controller;
+use crate::services::Services;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{from_fn, Next};
@@ -22,8 +28,8 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-/// The whole API over `ctl`.
-pub fn router(ctl: Controller) -> Router {
+/// The whole API over `services`.
+pub fn router(services: Services) -> Router {
     let ns = "/api/v1/namespaces/{ns}";
     Router::new()
         .route("/", get(info::root))
@@ -57,7 +63,7 @@ pub fn router(ctl: Controller) -> Router {
             get(activations::result),
         )
         .fallback(errors::not_found)
-        .with_state(ctl)
+        .with_state(services)
         .layer(from_fn(errors::normalize))
         .layer(from_fn(cors))
 }

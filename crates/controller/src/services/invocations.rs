@@ -1,59 +1,31 @@
-//! One invocation end to end: throttle, choose an invoker, publish the `ActivationMessage`,
-//! and (blocking) wait for its completion; plus the table of activations in flight, which
-//! completions (or the active-ack timeout) clear, giving back throttle and invoker slots.
+//! [`Invocations`]: one invocation end to end — throttle, choose an invoker, publish the
+//! `ActivationMessage`, and (blocking) wait for its completion — and what ends activations in
+//! flight: completions from the bus, or [`Invocations::expire_lost`] when an invoker went
+//! silent or the active-ack timeout passed; either gives back the throttle and invoker slots.
+//! Owns the throttles, the invokers' health (fed by pings) and the table of activations in
+//! flight.
 
 use crate::balancer::shard_hash;
-use crate::service::Controller;
+use crate::config::ControllerConfig;
+use crate::health::Invokers;
+use crate::inflight::{ack_timeout, lost_record, InFlight, Origin, Pending, Waiter};
+use crate::throttle::{Limits, Throttles};
 use bytes::Bytes;
-use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use whisk_bus::Bus;
 use whisk_core::{
     now_ms, Action, Activation, ActivationId, FullyQualifiedName, Identity, WhiskError,
 };
-use whisk_proto::{ActivationMessage, CompletionMessage, Message};
+use whisk_proto::{ActivationMessage, CompletionMessage, Message, PingMessage};
+use whisk_store::Store;
 
 /// OpenWhisk's answer when no invoker can take an activation.
 pub const OVERLOADED: &str = "System is overloaded, try again later.";
-
-struct InFlight {
-    namespace: String,
-    invoker: u32,
-    memory_mb: u64,
-    deadline: Instant,
-    waiter: Option<oneshot::Sender<Option<Activation>>>,
-    origin: Origin,
-}
-
-/// What the record of an activation lost with its invoker is made of.
-struct Origin {
-    subject: String,
-    path: String,
-    name: String,
-    version: String,
-    kind: String,
-    limits: Value,
-    accepted_at: i64,
-}
-
-/// Activations placed by this controller and not yet completed, by activation id.
-#[derive(Default)]
-pub struct Pending {
-    map: Mutex<HashMap<String, InFlight>>,
-}
-
-impl Pending {
-    /// How many.
-    pub fn len(&self) -> usize {
-        self.map.lock().len()
-    }
-    /// True when none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// How an invocation was answered.
 #[derive(Debug)]
@@ -88,12 +60,80 @@ pub struct Invocation<'a> {
     pub preadmitted: bool,
 }
 
-/// `max(action timeout, 60 s) * 2 + 60 s`: after this a lost completion frees its slots.
-pub fn ack_timeout(action_timeout_ms: u64) -> Duration {
-    Duration::from_millis(action_timeout_ms.max(60_000) * 2 + 60_000)
+/// Invoking, invokers and throttles; cheap to clone.
+#[derive(Clone)]
+pub struct Invocations {
+    inner: Arc<Inner>,
 }
 
-impl Controller {
+struct Inner {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    invokers: Invokers,
+    throttles: Throttles,
+    pending: Pending,
+    defaults: Limits,
+    blackbox_fraction: f64,
+    /// This controller's completion topic.
+    reply_to: String,
+    /// Ends the waits of blocking invocations.
+    shutdown: CancellationToken,
+}
+
+impl Invocations {
+    /// Publishes on `bus`, reads records of timed-out waits from `store`, stops waiting when
+    /// `shutdown` is cancelled.
+    pub fn new(
+        config: &ControllerConfig,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                invokers: Invokers::new(config.invoker_offline_after),
+                throttles: Throttles::default(),
+                pending: Pending::default(),
+                defaults: Limits::defaults(config),
+                blackbox_fraction: config.blackbox_fraction,
+                reply_to: whisk_proto::completion_topic(config.id),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The topic completions for this controller arrive on.
+    pub fn reply_to(&self) -> &str {
+        &self.inner.reply_to
+    }
+
+    /// The invokers as their pings describe them.
+    pub fn invokers(&self) -> &Invokers {
+        &self.inner.invokers
+    }
+
+    /// Records an invoker's health ping; `false` when it is malformed.
+    pub fn on_ping(&self, ping: &PingMessage) -> bool {
+        self.inner.invokers.on_ping(ping)
+    }
+
+    /// The controller's default limits.
+    pub fn default_limits(&self) -> Limits {
+        self.inner.defaults
+    }
+
+    /// The limits of `identity`'s namespace: its own, else the controller's defaults.
+    pub fn limits(&self, identity: &Identity) -> Limits {
+        self.inner.defaults.of(&identity.limits)
+    }
+
+    /// Activations placed by this controller that have not completed yet.
+    pub fn in_flight(&self) -> usize {
+        self.inner.pending.len()
+    }
+
     /// Admits a gang of `n` invocations of `identity` at once, or answers 429 (throttles) or
     /// 503 (the healthy invokers lack the memory to run them all at once).
     pub fn admit_gang(
@@ -102,49 +142,44 @@ impl Controller {
         n: u32,
         memory_mb: u64,
     ) -> Result<(), WhiskError> {
-        let free = self.invokers().free_total_mb();
+        let free = self.inner.invokers.free_total_mb();
         let need = u64::from(n) * memory_mb;
         if need > free {
             return Err(WhiskError::unavailable(format!(
                 "A gang of {n} instances needs {need} MB at once but the healthy invokers have {free} MB free."
             )));
         }
-        let (per_minute, concurrent) = self.throttle_limits(identity);
-        self.throttles()
-            .admit_n(&identity.namespace, n, per_minute, concurrent)
-    }
-
-    /// Invocations per minute and in flight allowed to `identity`'s namespace: its own limits,
-    /// else the controller's defaults.
-    fn throttle_limits(&self, identity: &Identity) -> (u32, u32) {
-        let limits = identity.limits;
-        (
-            limits
-                .invocations_per_minute
-                .unwrap_or(self.config().invocations_per_minute),
-            limits
-                .concurrent_invocations
-                .unwrap_or(self.config().concurrent_invocations),
+        let limits = self.limits(identity);
+        self.inner.throttles.admit_n(
+            &identity.namespace,
+            n,
+            limits.invocations_per_minute,
+            limits.concurrent_invocations,
         )
     }
 
     /// Runs `inv`: 429 when throttled, 503 when no invoker is healthy or the bus fails.
     pub async fn invoke(&self, inv: Invocation<'_>) -> Result<Invoked, WhiskError> {
+        let me = &self.inner;
         let ns = inv.identity.namespace.clone();
         if !inv.preadmitted {
-            let (per_minute, concurrent) = self.throttle_limits(inv.identity);
-            self.throttles().admit(&ns, per_minute, concurrent)?;
+            let limits = self.limits(inv.identity);
+            me.throttles.admit(
+                &ns,
+                limits.invocations_per_minute,
+                limits.concurrent_invocations,
+            )?;
         }
 
         let path = inv.fqn.to_string();
         let memory_mb = inv.action.limits.memory;
         let blackbox = inv.action.exec.kind == "blackbox";
         let hash = shard_hash(&ns, &path);
-        let Some(invoker) =
-            self.invokers()
-                .schedule(hash, memory_mb, blackbox, self.config().blackbox_fraction)
+        let Some(invoker) = me
+            .invokers
+            .schedule(hash, memory_mb, blackbox, me.blackbox_fraction)
         else {
-            self.throttles().release(&ns);
+            me.throttles.release(&ns);
             return Err(WhiskError::unavailable(OVERLOADED));
         };
 
@@ -155,23 +190,15 @@ impl Controller {
         } else {
             (None, None)
         };
-        self.pending().map.lock().insert(
-            id.to_string(),
+        me.pending.insert(
+            &id,
             InFlight {
                 namespace: ns.clone(),
                 invoker,
                 memory_mb,
                 deadline: Instant::now() + ack_timeout(inv.action.limits.timeout),
                 waiter: tx,
-                origin: Origin {
-                    subject: inv.identity.subject.clone(),
-                    path: path.clone(),
-                    name: inv.action.name.clone(),
-                    version: inv.action.version.clone(),
-                    kind: inv.action.exec.kind.clone(),
-                    limits: serde_json::to_value(inv.action.limits).unwrap_or_default(),
-                    accepted_at: now_ms(),
-                },
+                origin: Origin::new(&inv.identity.subject, &path, inv.action),
             },
         );
         let msg = ActivationMessage {
@@ -185,15 +212,15 @@ impl Controller {
             action: serde_json::to_vec(inv.action).unwrap_or_default(),
             blocking: inv.blocking,
             content: serde_json::to_vec(&inv.content).unwrap_or_default(),
-            reply_to: self.reply_to().to_string(),
+            reply_to: me.reply_to.clone(),
             accepted_at_ms: now_ms(),
             cause: inv.cause.clone().unwrap_or_default(),
             trace_context: HashMap::new(),
             gang_size: inv.gang_size,
         };
         let topic = whisk_proto::invoker_topic(invoker);
-        if let Err(e) = self
-            .bus()
+        if let Err(e) = me
+            .bus
             .publish(&topic, Bytes::from(msg.encode_to_vec()))
             .await
         {
@@ -207,15 +234,13 @@ impl Controller {
 
         let waited = tokio::select! {
             r = tokio::time::timeout(inv.wait, rx) => r.ok().and_then(Result::ok).flatten(),
-            _ = self.shutdown_token().cancelled() => None,
+            _ = me.shutdown.cancelled() => None,
         };
         if let Some(activation) = waited {
             return Ok(Invoked::Completed(Box::new(activation)));
         }
-        if let Some(f) = self.pending().map.lock().get_mut(id.as_str()) {
-            f.waiter = None;
-        }
-        match self.store().get_activation(&ns, &id).await {
+        me.pending.stop_waiting(id.as_str());
+        match me.store.get_activation(&ns, &id).await {
             Ok(Some(activation)) => Ok(Invoked::Completed(Box::new(activation))),
             Ok(None) => Ok(Invoked::Accepted(id)),
             Err(e) => {
@@ -226,7 +251,7 @@ impl Controller {
     }
 
     /// Handles a completion: frees the slots and wakes the waiter, if any.
-    pub(crate) fn complete(&self, msg: CompletionMessage) {
+    pub fn on_completion(&self, msg: CompletionMessage) {
         let activation = match serde_json::from_slice::<Activation>(&msg.activation) {
             Ok(a) => Some(a),
             Err(e) => {
@@ -246,36 +271,32 @@ impl Controller {
     }
 
     /// Removes an activation from the table and frees its slots; returns its waiter slot.
-    #[allow(clippy::type_complexity)]
-    fn finish(&self, id: &str) -> Option<Option<oneshot::Sender<Option<Activation>>>> {
-        let entry = self.pending().map.lock().remove(id)?;
-        self.throttles().release(&entry.namespace);
-        self.invokers().release(entry.invoker, entry.memory_mb);
+    fn finish(&self, id: &str) -> Option<Option<Waiter>> {
+        let entry = self.inner.pending.remove(id)?;
+        self.release(&entry);
         Some(entry.waiter)
+    }
+
+    /// Gives back the throttle slot and invoker memory `entry` held.
+    fn release(&self, entry: &InFlight) {
+        self.inner.throttles.release(&entry.namespace);
+        self.inner.invokers.release(entry.invoker, entry.memory_mb);
     }
 
     /// Frees the slots of activations whose completion never came.
     ///
     /// Activations of an invoker that went offline end at once with a whisk error record (so
     /// no accepted activation vanishes silently); others after the active-ack timeout.
-    pub(crate) async fn expire_lost(&self) {
-        let now = Instant::now();
-        let lost: Vec<(String, bool)> = self
-            .pending()
-            .map
-            .lock()
-            .iter()
-            .filter_map(|(id, f)| {
-                let offline = self.invokers().is_offline(f.invoker);
-                (offline || f.deadline <= now).then(|| (id.clone(), offline))
-            })
-            .collect();
+    pub async fn expire_lost(&self) {
+        let me = &self.inner;
+        let lost = me
+            .pending
+            .lost(Instant::now(), |invoker| me.invokers.is_offline(invoker));
         for (id, offline) in lost {
-            let Some(entry) = self.pending().map.lock().remove(&id) else {
+            let Some(entry) = me.pending.remove(&id) else {
                 continue;
             };
-            self.throttles().release(&entry.namespace);
-            self.invokers().release(entry.invoker, entry.memory_mb);
+            self.release(&entry);
             let message = if offline {
                 format!("The invoker running this activation (invoker{}) stopped responding; the activation did not complete.", entry.invoker)
             } else {
@@ -285,48 +306,11 @@ impl Controller {
             let Ok(activation_id) = ActivationId::parse(&id) else {
                 continue;
             };
-            let o = entry.origin;
-            let end = now_ms();
-            let record = Activation {
-                namespace: entry.namespace.clone(),
-                name: o.name,
-                version: o.version,
-                subject: o.subject,
-                activation_id,
-                start: o.accepted_at,
-                end,
-                duration: end - o.accepted_at,
-                response: whisk_core::ActivationResponse::whisk_error(message),
-                logs: vec![],
-                annotations: vec![
-                    whisk_core::KeyValue {
-                        key: "path".into(),
-                        value: Value::String(o.path),
-                    },
-                    whisk_core::KeyValue {
-                        key: "waitTime".into(),
-                        value: Value::from(0),
-                    },
-                    whisk_core::KeyValue {
-                        key: "kind".into(),
-                        value: Value::String(o.kind),
-                    },
-                    whisk_core::KeyValue {
-                        key: "timeout".into(),
-                        value: Value::Bool(false),
-                    },
-                    whisk_core::KeyValue {
-                        key: "limits".into(),
-                        value: o.limits,
-                    },
-                ],
-                publish: false,
-                cause: None,
-            };
+            let record = lost_record(activation_id, entry.namespace, entry.origin, message);
             // A record the invoker stored before it died wins over this one.
-            match self
-                .store()
-                .get_activation(&entry.namespace, &record.activation_id)
+            match me
+                .store
+                .get_activation(&record.namespace, &record.activation_id)
                 .await
             {
                 Ok(Some(existing)) => {
@@ -338,7 +322,7 @@ impl Controller {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "reading a lost activation failed"),
             }
-            if let Err(e) = self.store().put_activation(&record).await {
+            if let Err(e) = me.store.put_activation(&record).await {
                 tracing::error!(error = %e, activation = %id, "storing the record of a lost activation failed");
             }
             if let Some(w) = entry.waiter {
@@ -396,11 +380,5 @@ mod tests {
             r#"{"exec":{"kind":"python:3","code":"x"},"parameters":[{"key":"n","value":1}],"annotations":[{"key":"final","value":true}]}"#,
         );
         assert!(merge_parameters(&f, body).is_err());
-    }
-
-    #[test]
-    fn ack_timeout_is_openwhisks() {
-        assert_eq!(ack_timeout(1000), Duration::from_secs(180));
-        assert_eq!(ack_timeout(300_000), Duration::from_secs(660));
     }
 }
