@@ -3,74 +3,40 @@
 //! (`whisk/python3action`, `whisk/nodejsaction`) is built once per run by
 //! `deploy/images/build-actions.sh`, which locks, so concurrent test binaries build once.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
+use common::{init, run};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use whisk_invoker::container::SECRET_ENV;
 use whisk_invoker::docker::{DockerConfig, DockerFactory};
-use whisk_invoker::proxy::ProxyClient;
 use whisk_invoker::{Container, ContainerError, ContainerFactory, ContainerSpec};
+use whisk_test_support::docker::{docker, ensure_action_images, exists, inspect};
 
-const IMAGES: [&str; 2] = ["whisk/python3action", "whisk/nodejsaction"];
 const NETWORK: &str = "whisk_test_actions";
-/// The proxy's secret every test container gets (as the pool gives each its own).
-const SECRET: &str = "test-secret-0123456789";
 const SUBNET: &str = "172.31.240.0/24";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Checks the daemon, builds the image if missing and creates the test network, once.
+/// Checks the daemon and the action images (whisk-test-support), then clears the networks of
+/// earlier runs and creates the test network, once.
 fn setup() {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    ensure_action_images();
     let result = DONE.get_or_init(|| {
-        let info = Command::new("docker").args(["info", "-f", "{{.ServerVersion}}"]).output();
-        match info {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                return Err(format!(
-                    "no Docker daemon reachable (`docker info` failed: {}); install docker.io and start dockerd",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ))
-            }
-            Err(e) => return Err(format!("the docker CLI is not installed ({e}); install docker.io and start dockerd")),
-        }
-        // Every image these tests use, built (or found up to date) once, under the scripts'
-        // own lock.
-        let out = Command::new("bash")
-            .arg(repo_root().join("deploy/images/build-actions.sh"))
-            .output()
-            .map_err(|e| format!("running deploy/images/build-actions.sh: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "deploy/images/build-actions.sh failed ({}):\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        for image in IMAGES {
-            let present = Command::new("docker")
-                .args(["image", "inspect", image])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if !present {
-                return Err(format!("{image} is missing after build-actions.sh"));
-            }
-        }
         // Namespace networks earlier runs left behind (a test process ends before the idle
         // removal of its networks) go; this run's tests remove their own.
         let ours = format!("_t{}_", std::process::id());
-        let out = Command::new("docker")
-            .args(["network", "ls", "-q", "--format", "{{.Name}}", "--filter"])
-            .arg(format!("label=whisk_network={NETWORK}"))
-            .output()
-            .map_err(|e| format!("docker network ls: {e}"))?;
+        let label = format!("label=whisk_network={NETWORK}");
+        let out = docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--format",
+            "{{.Name}}",
+            "--filter",
+            &label,
+        ]);
         for name in String::from_utf8_lossy(&out.stdout).lines() {
             if !name.contains(&ours) {
-                let _ = Command::new("docker").args(["network", "rm", name]).output();
+                docker(&["network", "rm", name]);
             }
         }
         // The network, created (with its subnet) by the factory itself, once.
@@ -99,22 +65,7 @@ fn config(prefix: &str) -> DockerConfig {
 }
 
 fn spec(memory_mb: u64) -> ContainerSpec {
-    static N: AtomicU32 = AtomicU32::new(0);
-    ContainerSpec {
-        name: format!(
-            "whisk_test_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ),
-        family: "python".into(),
-        image: None,
-        memory_mb,
-        env: vec![
-            ("WHISK_TEST".into(), "yes".into()),
-            (SECRET_ENV.into(), SECRET.into()),
-        ],
-        peers_dir: None,
-    }
+    common::spec("whisk_test", memory_mb)
 }
 
 async fn create(f: &DockerFactory, spec: ContainerSpec) -> Arc<dyn Container> {
@@ -135,10 +86,11 @@ async fn create_in(f: &DockerFactory, spec: ContainerSpec, ns: &str) -> Arc<dyn 
 /// before the factory's idle removal would.
 fn drop_networks(namespaces: &[&str]) {
     for ns in namespaces {
-        let name = whisk_invoker::docker::namespace_network(NETWORK, ns);
-        let _ = Command::new("docker")
-            .args(["network", "rm", &name])
-            .output();
+        docker(&[
+            "network",
+            "rm",
+            &whisk_invoker::docker::namespace_network(NETWORK, ns),
+        ]);
     }
 }
 
@@ -147,42 +99,8 @@ fn namespace(name: &str) -> String {
     format!("t{}_{name}", std::process::id())
 }
 
-async fn call(c: &dyn Container, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let r = ProxyClient::new()
-        .call(
-            c.addr(),
-            SECRET,
-            path,
-            serde_json::to_vec(&body).unwrap(),
-            Duration::from_secs(20),
-            1 << 20,
-        )
-        .await
-        .expect("the proxy answers");
-    let v = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
-    (r.status, v)
-}
-
-async fn init(c: &dyn Container, code: &str) {
-    let (status, v) = call(
-        c,
-        "/init",
-        serde_json::json!({"value": {"name": "t", "main": "main", "code": code, "binary": false}}),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-}
-
-async fn run(c: &dyn Container, args: serde_json::Value) -> (u16, serde_json::Value) {
-    call(c, "/run", serde_json::json!({"value": args})).await
-}
-
 fn container_exists(id: &str) -> bool {
-    Command::new("docker")
-        .args(["container", "inspect", id])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    exists("container", id)
 }
 
 #[tokio::test]
@@ -221,7 +139,7 @@ def main(args):
     assert_eq!(v["n"], 42);
     assert_eq!(v["map"], "myname0=10.1.2.3");
     assert_eq!(v["dir"], "/addrMap");
-    assert_eq!(v["env"], "yes");
+    assert_eq!(v["env"], "given");
     assert_eq!(v["writable"], false, "the peer folder must be read-only");
     let logs = c.logs(1 << 20, Duration::from_secs(5)).await;
     assert_eq!(logs.len(), 2, "{logs:?}");
@@ -305,11 +223,7 @@ async fn destroy_and_external_kill() {
     assert!(!container_exists(&id), "destroy removes the container");
 
     let c = create(&f, spec(128)).await;
-    let out = Command::new("docker")
-        .args(["kill", c.id()])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    assert!(docker(&["kill", c.id()]).status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.is_alive() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -409,26 +323,8 @@ async fn memory_limit_is_reported_as_oom() {
     c.destroy().await;
 }
 
-/// `docker inspect` of a container, as JSON.
-fn inspect(what: &str, id: &str) -> serde_json::Value {
-    let out = Command::new("docker")
-        .args([what, "inspect", id])
-        .output()
-        .expect("docker inspect");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v[0].clone()
-}
-
 fn network_exists(name: &str) -> bool {
-    Command::new("docker")
-        .args(["network", "inspect", name])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    exists("network", name)
 }
 
 /// What the hardened container lets an action do, seen from inside.

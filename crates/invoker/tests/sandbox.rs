@@ -9,38 +9,22 @@
 //! to outlive its container with `setsid`. Every attempt fails. Also: pause freezes the whole
 //! container, and a host that cannot sandbox is refused unless single-tenant.
 
+mod common;
+
+use common::{init, run};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use whisk_invoker::config::ProcessConfig;
-use whisk_invoker::proxy::ProxyClient;
 use whisk_invoker::{Container, ContainerFactory, ContainerSpec, ProcessFactory};
-
-const SECRET: &str = "sandbox-test-secret";
+use whisk_test_support::bins::target_binary;
+use whisk_test_support::{processes_with, wait_until_gone};
 
 /// `target/<profile>/whisk-proxy`, built with cargo when missing.
 fn proxy() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        // The test binary is target/<profile>/deps/sandbox-<hash>.
-        let exe = std::env::current_exe().expect("test binary path");
-        let dir = exe.parent().and_then(Path::parent).expect("target folder");
-        let bin = dir.join("whisk-proxy");
-        if !bin.exists() {
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "-p", "whisk-runtime", "--bin", "whisk-proxy"]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("running cargo to build whisk-proxy");
-            assert!(status.success(), "building whisk-proxy failed");
-        }
-        bin
-    })
-    .clone()
+    target_binary("whisk-runtime", "whisk-proxy")
 }
 
 fn factory(cfg: ProcessConfig) -> ProcessFactory {
@@ -53,54 +37,17 @@ fn factory(cfg: ProcessConfig) -> ProcessFactory {
 }
 
 fn spec(memory_mb: u64, peers_dir: Option<PathBuf>) -> ContainerSpec {
-    static N: AtomicU32 = AtomicU32::new(0);
     ContainerSpec {
-        name: format!(
-            "whisk_sbx_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ),
-        family: "python".into(),
-        image: None,
-        memory_mb,
-        env: vec![
-            ("WHISK_PROXY_SECRET".into(), SECRET.into()),
-            ("WHISK_TEST".into(), "given".into()),
-        ],
         peers_dir,
+        ..common::spec("whisk_sbx", memory_mb)
     }
 }
 
-async fn call(c: &dyn Container, path: &str, body: Value) -> (u16, Value) {
-    let r = ProxyClient::new()
-        .call(
-            c.addr(),
-            SECRET,
-            path,
-            serde_json::to_vec(&body).unwrap(),
-            Duration::from_secs(60),
-            1 << 20,
-        )
-        .await
-        .expect("the proxy answers");
-    let v = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-    (r.status, v)
-}
-
+/// A sandboxed container, `/init`ed with `code`.
 async fn start(f: &ProcessFactory, s: ContainerSpec, code: &str) -> Arc<dyn Container> {
     let c = f.create(s).await.expect("the sandboxed proxy starts");
-    let (status, v) = call(
-        c.as_ref(),
-        "/init",
-        json!({"value": {"name": "t", "main": "main", "code": code, "binary": false}}),
-    )
-    .await;
-    assert_eq!(status, 200, "/init: {v}");
+    init(c.as_ref(), code).await;
     c
-}
-
-async fn run(c: &dyn Container, args: Value) -> (u16, Value) {
-    call(c, "/run", json!({"value": args})).await
 }
 
 /// Tries each thing it is given; reports every attempt.
@@ -286,24 +233,6 @@ def main(args):
     c.destroy().await;
 }
 
-/// Host pids whose command line contains `marker`.
-fn host_pids_with(marker: &str) -> Vec<u32> {
-    let mut found = vec![];
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let mut cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        for b in cmdline.iter_mut().filter(|b| **b == 0) {
-            *b = b' ';
-        }
-        if String::from_utf8_lossy(&cmdline).contains(marker) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
 #[tokio::test]
 async fn a_setsid_process_dies_with_its_container() {
     let f = factory(ProcessConfig::default());
@@ -324,24 +253,15 @@ def main(args):
     let marker = format!("3{}.{}", std::process::id(), rand_suffix());
     let (status, v) = run(c.as_ref(), json!({"marker": marker})).await;
     assert_eq!((status, &v["rc"]), (200, &json!(0)), "{v}");
+    let daemon = format!("sleep {marker}");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while host_pids_with(&format!("sleep {marker}")).is_empty() {
+    while processes_with(&daemon).is_empty() {
         assert!(Instant::now() < deadline, "the daemon never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     c.destroy().await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = host_pids_with(&format!("sleep {marker}"));
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the daemon outlived its container: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The daemon does not outlive its container.
+    wait_until_gone(&daemon, Duration::from_secs(5)).await;
 }
 
 fn rand_suffix() -> u32 {

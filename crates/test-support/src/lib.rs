@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-pub use process::{signal, Proc};
+pub use process::{processes_with, signal, wait_until_gone, Proc};
 pub use tempfile::TempDir;
 
 /// The repository's root folder.

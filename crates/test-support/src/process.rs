@@ -1,6 +1,7 @@
 //! [`Proc`]: a child process of a test (a service, a `whisk` role, a broker), its stdout and
 //! stderr in a log file; stopped when dropped — also when the test panics, in which case the
-//! tail of its log is printed first.
+//! tail of its log is printed first. Also: signals, and the host's processes by command line
+//! ([`processes_with`], [`wait_until_gone`]) for tests of what outlives a container.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,42 @@ pub fn signal(pid: u32, sig: i32) {
         "kill -{sig} {pid}: {}",
         std::io::Error::last_os_error()
     );
+}
+
+/// Host processes whose command line contains `marker`: (pid, command line).
+pub fn processes_with(marker: &str) -> Vec<(u32, String)> {
+    let mut found = vec![];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Waits until no host process's command line contains `marker`; fails the test, naming
+/// them, when some are left after `within`.
+pub async fn wait_until_gone(marker: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes with {marker:?} are left after {within:?}: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A running child process; see the module doc.
