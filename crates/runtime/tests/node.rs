@@ -1,23 +1,15 @@
-//! End-to-end tests of the real `whisk-proxy` binary with Node.js actions
-//! (skipped, with a note, when `node` is not installed).
+//! End-to-end tests of the real `whisk-proxy` binary with Node.js actions (they fail, never
+//! skip, when Node.js is not installed).
 
 mod support;
 
 use serde_json::json;
-use support::{have_node, zip_base64, Running, SENTINEL};
-
-macro_rules! require_node {
-    () => {
-        assert!(
-            have_node(),
-            "node is not installed: these tests need Node.js (scripts/test.sh installs it)"
-        );
-    };
-}
+use support::{zip_base64, Running, SENTINEL};
+use whisk_test_support::node::require_node;
 
 #[tokio::test]
 async fn node_script_with_global_main() {
-    require_node!();
+    require_node();
     let proxy = Running::start("nodejs").await;
     let code = r#"
 function main(p) {
@@ -37,7 +29,7 @@ function main(p) {
 
 #[tokio::test]
 async fn node_async_and_exported_main() {
-    require_node!();
+    require_node();
     let (async_main, exported) = tokio::join!(Running::start("nodejs"), Running::start("nodejs"));
     let code = r#"
 async function main(p) {
@@ -67,7 +59,7 @@ async function main(p) {
 
 #[tokio::test]
 async fn node_init_failures_and_exit() {
-    require_node!();
+    require_node();
     let (no_main, syntax, exits) = tokio::join!(
         Running::start("nodejs"),
         Running::start("nodejs"),
@@ -104,7 +96,7 @@ async fn node_init_failures_and_exit() {
 
 #[tokio::test]
 async fn node_zip_package() {
-    require_node!();
+    require_node();
     let proxy = Running::start("nodejs").await;
     let code = zip_base64(&[
         ("package.json", r#"{"name": "z", "main": "lib/entry.js"}"#),

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
+use std::time::Duration;
+use whisk_test_support::{free_port, temp_dir, wait_for_port};
 
 const PEER: &str = r#"
 import json, sys, time, whisk_peers as wp
@@ -62,14 +64,6 @@ fn python_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A peer folder with the map of `peers` (id, port) on 127.0.0.1 and the secret `secret`.
 fn folder(root: &Path, name: &str, group: &str, peers: &[(&str, u16)], secret: &str) -> PathBuf {
     let dir = root.join(name);
@@ -103,7 +97,7 @@ fn python(code: &str, args: &[&str], dir: &Path, id: &str, group: &str, gang: us
 
 #[test]
 fn another_group_cannot_inject_into_an_allreduce() {
-    let root = tempfile::tempdir().unwrap();
+    let root = temp_dir();
     let (p0, p1, p9) = (free_port(), free_port(), free_port());
     let group = [("0", p0), ("1", p1)];
     let secret = "a".repeat(64);
@@ -118,16 +112,9 @@ fn another_group_cannot_inject_into_an_allreduce() {
         .collect();
     // Wait until both listen (the barrier binds them), then attack.
     for port in [p0, p1] {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "port {port} never listened"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        wait_for_port(port, Duration::from_secs(20));
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300));
     let mallory = folder(root.path(), "m", "other", &[("9", p9)], &"b".repeat(64));
     let targets = json!([
         {"ip": "127.0.0.1", "port": p0, "group": "g", "id": "0", "claimed": "1"},
@@ -160,7 +147,7 @@ fn another_group_cannot_inject_into_an_allreduce() {
 
 #[test]
 fn an_instance_without_the_secret_cannot_connect() {
-    let root = tempfile::tempdir().unwrap();
+    let root = temp_dir();
     let (p0, p1) = (free_port(), free_port());
     let group = [("0", p0), ("1", p1)];
     let listener = folder(root.path(), "l", "g", &group, &"c".repeat(64));
@@ -176,11 +163,7 @@ fn an_instance_without_the_secret_cannot_connect() {
     )
     .spawn()
     .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", p0)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "never listened");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_port(p0, Duration::from_secs(20));
     let o = python(
         "import whisk_peers as wp\ntry:\n    wp.send('0', b'evil', timeout=1)\n    print('sent')\nexcept wp.PeerError as e:\n    print('refused:', e)",
         &[],

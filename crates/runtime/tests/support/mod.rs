@@ -21,16 +21,6 @@ pub struct Running {
     stderr: Arc<Mutex<String>>,
 }
 
-/// Whether `node` can be run here.
-pub fn have_node() -> bool {
-    Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 fn capture(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = text.clone();
@@ -53,12 +43,7 @@ impl Running {
 
     /// [`Running::start`] with extra environment variables for the proxy.
     pub async fn start_with_env(family: &str, env: &[(&str, &str)]) -> Running {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
+        let listen = whisk_test_support::free_addr().to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_whisk-proxy"))
             .args(["--listen", &listen, "--family", family])
             .envs(env.iter().copied())
@@ -157,8 +142,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child by pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        whisk_test_support::signal(self.child.id(), libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
