@@ -5,7 +5,8 @@
 //! Layout:
 //! - this file: the [`Bus`] and [`Consumer`] traits, [`Delivery`], [`BusError`].
 //! - [`memory`]: [`memory::InProcessBus`], channels inside one process.
-//! - [`kafka`]: [`kafka::KafkaBus`], Kafka-protocol brokers through rdkafka.
+//! - [`kafka`]: [`kafka::KafkaBus`], Kafka-protocol brokers through rdkafka; its health probe
+//!   [`kafka::KafkaHealth`] (a metadata request).
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use thiserror::Error;
 pub mod kafka;
 pub mod memory;
 
-pub use kafka::{KafkaBus, KafkaConfig};
+pub use kafka::{KafkaBus, KafkaConfig, KafkaHealth};
 pub use memory::InProcessBus;
 
 /// A failure of the bus.

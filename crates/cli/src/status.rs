@@ -5,34 +5,38 @@
 //!
 //! Addresses come from the settings the services themselves read (`-c FILE`, then `WHISK_*`
 //! variables; see docs/configuration.md), overridden by flags named as the services' own
-//! (`--kafka`, `--couchdb`, `--directory`, `--redis`). Each service is probed directly with the
-//! project's own clients, concurrently, each within `--timeout-ms`:
+//! (`--kafka`, `--couchdb`, `--directory`, `--redis`). Each service is probed through the
+//! [`Health`] probe of its seam (`whisk_core::health`), concurrently, each within
+//! `--timeout-ms`. Probes only read: nothing is created or written anywhere.
 //!
-//! - controller: `GET /api/v1`, then `GET /invokers/details` (OpenWhisk's `GET /invokers`
-//!   when the controller has no details);
-//! - Kafka: the bus ensures topic `health` (what every controller does on start);
-//! - CouchDB: [`CouchStore::ping`] (the server answers and takes the credentials);
-//! - directory: a gRPC watch answers its first snapshot (over TLS with the invoker's client
-//!   certificate, `invoker.directory_ca/cert/key`, when the directory serves TLS);
-//! - Redis: `PING`.
+//! - controller: [`ControllerHealth`], `GET /api/v1`; then `GET /invokers/details`
+//!   (OpenWhisk's `GET /invokers` when the controller has no details);
+//! - Kafka: [`KafkaHealth`], a metadata request (brokers and topics; no topic is created);
+//! - CouchDB: [`CouchHealth`], the server answers and takes the credentials, and which of the
+//!   store's databases exist; the embedded store: [`EmbeddedHealth`], its file is a readable
+//!   redb database;
+//! - directory: [`DirectoryHealth`], a gRPC watch answers its first snapshot (over TLS with the
+//!   invoker's client certificate, `invoker.directory_ca/cert/key`, when the directory serves
+//!   TLS);
+//! - Redis: [`RedisHealth`], `PING` and `INFO server`.
 //!
 //! A backend the settings keep inside the platform's process (standalone's embedded store,
 //! in-process bus, in-process directory) is reported `embedded`; Redis, when the directory
 //! keeps its state in memory, `unused`.
 
 use crate::error::Failure;
-use futures::StreamExt;
+use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
-use whisk_bus::{Bus, KafkaBus};
-use whisk_directory::{BackendKind, DirectoryClient, PeerDirectory};
+use whisk_bus::KafkaHealth;
+use whisk_core::health::{error_chain, Checked, Health};
+use whisk_directory::{BackendKind, DirectoryHealth, RedisHealth};
 use whisk_serve::settings::{BusBackend, StoreBackend};
 use whisk_serve::Settings;
-use whisk_store::CouchStore;
+use whisk_store::{CouchHealth, EmbeddedHealth};
 
 /// Flags of `whisk status`.
 #[derive(Debug, Clone, clap::Args)]
@@ -219,12 +223,65 @@ pub async fn run(
 /// Probes every service at once; controller and invokers first, then directory, Kafka,
 /// CouchDB, Redis.
 pub async fn probe_all(t: &Targets) -> Vec<Check> {
+    let timeout = t.timeout;
+    // The Kafka and CouchDB clients bound their own requests by `timeout`: one more second
+    // here lets them say why they failed.
+    let slack = timeout + Duration::from_secs(1);
+    let directory = async {
+        match &t.directory {
+            Some(addr) => {
+                let probe = DirectoryHealth::new(addr, t.directory_tls.clone(), timeout);
+                probed("directory", "up", &probe, timeout).await
+            }
+            None => Check::new(
+                "directory",
+                "embedded",
+                None,
+                "in the invoker's process (no directory_url)",
+            ),
+        }
+    };
+    let kafka = async {
+        match &t.kafka {
+            Some(cfg) => probed("kafka", "up", &KafkaHealth::new(cfg.clone()), slack).await,
+            None => Check::new(
+                "kafka",
+                "embedded",
+                None,
+                "in-process bus (bus = \"memory\")",
+            ),
+        }
+    };
+    let couchdb = async {
+        match &t.couchdb {
+            Some(cfg) => probed("couchdb", "up", &CouchHealth::new(cfg.clone()), slack).await,
+            None => {
+                let probe = EmbeddedHealth::new(&t.embedded_db);
+                let mut c = probed("couchdb", "embedded", &probe, timeout).await;
+                if c.is_ok() {
+                    c.detail = format!("embedded store (store = \"embedded\"), {}", c.detail);
+                }
+                c
+            }
+        }
+    };
+    let redis = async {
+        match &t.redis {
+            Some(url) => probed("redis", "up", &RedisHealth::new(url, timeout), timeout).await,
+            None => Check::new(
+                "redis",
+                "unused",
+                None,
+                "the directory keeps its state in memory (directory.backend = \"memory\")",
+            ),
+        }
+    };
     let (mut checks, directory, kafka, couchdb, redis) = tokio::join!(
-        controller(&t.controller, t.timeout),
-        directory(t.directory.as_deref(), t.directory_tls.as_ref(), t.timeout),
-        kafka(t.kafka.as_ref(), t.timeout),
-        couchdb(t.couchdb.as_ref(), &t.embedded_db, t.timeout),
-        redis(t.redis.as_deref(), t.timeout),
+        controller(&t.controller, timeout),
+        directory,
+        kafka,
+        couchdb,
+        redis,
     );
     checks.extend([directory, kafka, couchdb, redis]);
     checks
@@ -261,65 +318,87 @@ pub fn table(checks: &[Check]) -> String {
     out
 }
 
-/// Runs `probe` within `timeout`; a timeout is an error saying so.
-async fn bounded<T, E: std::error::Error>(
-    timeout: Duration,
-    probe: impl Future<Output = Result<T, E>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(timeout, probe).await {
-        Ok(r) => r.map_err(|e| chain(&e)),
-        Err(_) => Err(format!("no answer within {timeout:?}")),
+/// The row of `service` from `probe` (within `timeout`): `ok_state` when it answers, else
+/// `down` with the reason.
+async fn probed(service: &str, ok_state: &str, probe: &dyn Health, timeout: Duration) -> Check {
+    let address = probe.address();
+    let (state, detail) = match tokio::time::timeout(timeout, probe.check()).await {
+        Ok(Ok(detail)) => (ok_state, detail),
+        Ok(Err(reason)) => ("down", reason),
+        Err(_) => ("down", format!("no answer within {timeout:?}")),
+    };
+    Check::new(service, state, Some(&address), detail)
+}
+
+/// The controller's probe: `GET /api/v1` answers OpenWhisk's API description; the detail is
+/// its build. Its client also reads the invokers' states for the table.
+pub struct ControllerHealth {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl ControllerHealth {
+    /// The controller at `base` (`http://host:port`), each request bounded by `timeout`.
+    pub fn new(base: &str, timeout: Duration) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| error_chain(&e))?;
+        Ok(Self {
+            base: base.to_string(),
+            http,
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, reqwest::Error> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await?
+            .error_for_status()?;
+        resp.json::<Value>().await
     }
 }
 
-/// An error with its causes (`a: b: c`), as reqwest and tonic hide the useful part there.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
+#[async_trait]
+impl Health for ControllerHealth {
+    fn name(&self) -> &str {
+        "controller"
     }
-    out
+
+    fn address(&self) -> String {
+        self.base.clone()
+    }
+
+    async fn check(&self) -> Checked {
+        let info = self
+            .get("/api/v1")
+            .await
+            .map_err(|e| format!("GET /api/v1: {}", error_chain(&e)))?;
+        Ok(info
+            .get("buildno")
+            .or_else(|| info.get("build"))
+            .and_then(Value::as_str)
+            .unwrap_or("OpenWhisk API")
+            .to_string())
+    }
 }
 
+/// The controller's row, then one per invoker it knows.
 async fn controller(base: &str, timeout: Duration) -> Vec<Check> {
-    let http = match reqwest::Client::builder().timeout(timeout).build() {
-        Ok(h) => h,
-        Err(e) => return vec![Check::new("controller", "down", Some(base), chain(&e))],
+    let probe = match ControllerHealth::new(base, timeout) {
+        Ok(p) => p,
+        Err(e) => return vec![Check::new("controller", "down", Some(base), e)],
     };
-    let get = |path: &str| {
-        let req = http.get(format!("{base}{path}"));
-        async move {
-            let resp = req.send().await?.error_for_status()?;
-            resp.json::<Value>().await
-        }
+    let build = match probe.check().await {
+        Ok(build) => build,
+        Err(reason) => return vec![Check::new("controller", "down", Some(base), reason)],
     };
-    let info = match get("/api/v1").await {
-        Ok(v) => v,
-        Err(e) => {
-            return vec![Check::new(
-                "controller",
-                "down",
-                Some(base),
-                format!("GET /api/v1: {}", chain(&e)),
-            )]
-        }
-    };
-    let build = info
-        .get("buildno")
-        .or_else(|| info.get("build"))
-        .and_then(Value::as_str)
-        .unwrap_or("OpenWhisk API")
-        .to_string();
-    let invokers = match get("/invokers/details").await {
+    let invokers = match probe.get("/invokers/details").await {
         Ok(Value::Array(list)) => Ok(list.iter().map(invoker_check).collect::<Vec<_>>()),
         // Not a whisk-rs controller: OpenWhisk's map of states.
-        _ => get("/invokers").await.map(|v| {
+        _ => probe.get("/invokers").await.map(|v| {
             v.as_object()
                 .map(|m| {
                     m.iter()
@@ -355,7 +434,7 @@ async fn controller(base: &str, timeout: Duration) -> Vec<Check> {
             "controller",
             "unhealthy",
             Some(base),
-            format!("{build}; GET /invokers: {}", chain(&e)),
+            format!("{build}; GET /invokers: {}", error_chain(&e)),
         )),
     }
     checks
@@ -393,106 +472,6 @@ fn invoker_check(v: &Value) -> Check {
         c.free_memory_mb = free;
     }
     c
-}
-
-async fn directory(
-    addr: Option<&str>,
-    tls: Option<&whisk_directory::TlsFiles>,
-    timeout: Duration,
-) -> Check {
-    let Some(addr) = addr else {
-        return Check::new(
-            "directory",
-            "embedded",
-            None,
-            "in the invoker's process (no directory_url)",
-        );
-    };
-    let probe = async {
-        let client = DirectoryClient::connect_within_tls(addr, timeout, tls).await?;
-        let mut maps = client.watch("whisk.system", "whisk-status").await?;
-        match maps.next().await {
-            Some(_) => Ok(()),
-            None => Err(whisk_directory::DirectoryError::Unavailable(
-                "the watch ended without a snapshot".into(),
-            )),
-        }
-    };
-    match bounded(timeout, probe).await {
-        Ok(()) => Check::new("directory", "up", Some(addr), "answers a watch"),
-        Err(e) => Check::new("directory", "down", Some(addr), e),
-    }
-}
-
-async fn kafka(cfg: Option<&whisk_bus::KafkaConfig>, timeout: Duration) -> Check {
-    let Some(cfg) = cfg else {
-        return Check::new(
-            "kafka",
-            "embedded",
-            None,
-            "in-process bus (bus = \"memory\")",
-        );
-    };
-    let addr = Some(cfg.brokers.as_str());
-    let probe = async {
-        let bus = KafkaBus::new(cfg.clone())?;
-        bus.ensure_topic(whisk_proto::HEALTH_TOPIC).await
-    };
-    match bounded(timeout + Duration::from_secs(1), probe).await {
-        Ok(()) => Check::new("kafka", "up", addr, "brokers answer (topic health)"),
-        Err(e) => Check::new("kafka", "down", addr, e),
-    }
-}
-
-async fn couchdb(
-    cfg: Option<&whisk_store::CouchConfig>,
-    embedded: &std::path::Path,
-    timeout: Duration,
-) -> Check {
-    let Some(cfg) = cfg else {
-        let file = embedded.display().to_string();
-        return Check::new(
-            "couchdb",
-            "embedded",
-            Some(&file),
-            "embedded store (store = \"embedded\")",
-        );
-    };
-    let addr = Some(cfg.url.as_str());
-    match bounded(timeout + Duration::from_secs(1), CouchStore::ping(cfg)).await {
-        Ok(what) => Check::new("couchdb", "up", addr, what),
-        Err(e) => Check::new("couchdb", "down", addr, e),
-    }
-}
-
-async fn redis(url: Option<&str>, timeout: Duration) -> Check {
-    let Some(url) = url else {
-        return Check::new(
-            "redis",
-            "unused",
-            None,
-            "the directory keeps its state in memory (directory.backend = \"memory\")",
-        );
-    };
-    let probe = async {
-        let client = redis::Client::open(url)?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let pong: String = redis::cmd("PING").query_async(&mut conn).await?;
-        let info: String = redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut conn)
-            .await?;
-        let version = info
-            .lines()
-            .find_map(|l| l.strip_prefix("redis_version:"))
-            .map(|v| format!("redis {}", v.trim()))
-            .unwrap_or(pong);
-        Ok::<_, redis::RedisError>(version)
-    };
-    match bounded(timeout, probe).await {
-        Ok(what) => Check::new("redis", "up", Some(url), what),
-        Err(e) => Check::new("redis", "down", Some(url), e),
-    }
 }
 
 #[cfg(test)]

@@ -22,8 +22,10 @@
 mod batch;
 mod config;
 mod docs;
+mod health;
 
 pub use config::CouchConfig;
+pub use health::CouchHealth;
 
 use crate::{ActivationQuery, EntityKind, Revisioned, Store, StoreError};
 use async_trait::async_trait;
@@ -38,6 +40,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use whisk_core::{Activation, ActivationId, Identity};
+
+/// The store's databases, after the prefix: entities, activation records, identities.
+const DATABASES: [&str; 3] = ["whisks", "activations", "subjects"];
 
 /// How often a read-modify-write (delete without revision, identity replace, activation
 /// re-put) retries when another writer got in between.
@@ -117,10 +122,11 @@ impl CouchStore {
     pub async fn connect(config: CouchConfig) -> Result<Self, StoreError> {
         let (cfg, client) = client(&config)?;
         let db = |name: &str| Database::new(format!("{}{name}", config.db_prefix), client.clone());
+        let [whisks, activations, subjects] = DATABASES;
         let inner = Arc::new(Inner {
-            whisks: db("whisks"),
-            activations: db("activations"),
-            subjects: db("subjects"),
+            whisks: db(whisks),
+            activations: db(activations),
+            subjects: db(subjects),
             client,
             cfg,
             suspect: AtomicBool::new(false),

@@ -22,7 +22,10 @@
 //! durable, so a clean shutdown loses nothing. Dropping the store waits for that last commit
 //! (a few ms) and joins the writer thread.
 
+mod health;
 mod writer;
+
+pub use health::EmbeddedHealth;
 
 use crate::{ActivationQuery, EntityKind, Revisioned, Store, StoreError};
 use async_trait::async_trait;

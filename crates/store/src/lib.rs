@@ -6,6 +6,7 @@
 //!   typed helpers over the generic entity methods.
 //! - [`embedded`]: [`embedded::EmbeddedStore`], a redb database file.
 //! - [`couch`]: [`couch::CouchStore`], CouchDB (or pouchdb-server) through couch_rs.
+//! - [`EmbeddedHealth`] and [`CouchHealth`]: each backend's probe for `whisk status`.
 //! - [`testsuite`]: the conformance suite every backend runs.
 
 use async_trait::async_trait;
@@ -17,8 +18,8 @@ pub mod couch;
 pub mod embedded;
 pub mod testsuite;
 
-pub use couch::{CouchConfig, CouchStore};
-pub use embedded::EmbeddedStore;
+pub use couch::{CouchConfig, CouchHealth, CouchStore};
+pub use embedded::{EmbeddedHealth, EmbeddedStore};
 
 /// A failure of the store.
 #[derive(Debug, Error)]

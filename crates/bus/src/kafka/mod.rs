@@ -5,6 +5,7 @@
 //! - this file: [`KafkaBus`] (topics, publish, subscribe).
 //! - [`config`]: [`KafkaConfig`], every key and default, mapped onto librdkafka properties.
 //! - [`consumer`]: the group consumer, its driver task and at-least-once commits.
+//! - [`probe`]: [`probe()`], a metadata request for health checks, and [`KafkaHealth`].
 //!
 //! Delivery is at-least-once: a consumer commits a message's offset + 1 after handling it;
 //! whatever was received but not committed when a consumer leaves its group is delivered again
@@ -32,6 +33,7 @@
 
 pub mod config;
 mod consumer;
+pub mod probe;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -46,6 +48,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 pub use config::KafkaConfig;
+pub use probe::{probe, ClusterInfo, KafkaHealth};
 
 use crate::{Bus, BusError, Consumer};
 
