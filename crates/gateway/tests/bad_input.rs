@@ -5,19 +5,10 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use whisk_gateway::GatewayConfig;
-
-/// Sends `request` and reads the answer until the gateway closes the connection.
-async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
-    assert!(read.is_ok(), "the gateway closes the connection");
-    String::from_utf8_lossy(&out).to_string()
-}
+use whisk_test_support::http::{exchange, read_to_close, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_headers_are_cut_off_while_others_are_served() {
@@ -32,20 +23,15 @@ async fn slow_headers_are_cut_off_while_others_are_served() {
     // Several slowloris clients: a partial head, then nothing.
     let mut slow = Vec::new();
     for _ in 0..20 {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /api/v1 HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            .await
-            .unwrap();
-        slow.push(s);
+        slow.push(send(addr, b"GET /api/v1 HTTP/1.1\r\nHost: x\r\nX-Slow: ").await);
     }
     let c = client();
     for _ in 0..5 {
         assert_eq!(c.get(gw.url("/api/v1")).send().await.unwrap().status(), 200);
     }
     for mut s in slow {
-        let mut buf = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
-        assert!(read.is_ok(), "a slow client is disconnected");
+        // A slow client is disconnected.
+        read_to_close(&mut s).await;
     }
     assert_eq!(c.get(gw.url("/api/v1")).send().await.unwrap().status(), 200);
 }
@@ -65,7 +51,7 @@ async fn oversize_and_too_many_headers_answer_431() {
         "GET /api/v1 HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
         "a".repeat(40 * 1024)
     );
-    let answer = raw(addr, big.as_bytes()).await;
+    let answer = exchange(addr, big.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 
     let huge = format!(
@@ -75,16 +61,14 @@ async fn oversize_and_too_many_headers_answer_431() {
     let mut s = TcpStream::connect(addr).await.unwrap();
     // The gateway may close before all of it is written.
     let _ = s.write_all(huge.as_bytes()).await;
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
-    assert!(read.is_ok(), "the gateway closes the connection");
+    read_to_close(&mut s).await;
 
     let mut many = String::from("GET /api/v1 HTTP/1.1\r\nHost: x\r\n");
     for i in 0..80 {
         many.push_str(&format!("X-H{i}: v\r\n"));
     }
     many.push_str("\r\n");
-    let answer = raw(addr, many.as_bytes()).await;
+    let answer = exchange(addr, many.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 
     let resp = client().get(gw.url("/api/v1")).send().await.unwrap();
@@ -102,7 +86,7 @@ async fn malformed_http_answers_400() {
         b"GET /api/v1 HTTP/1.1\r\nBad Header Name: x\r\n\r\n",
         b"\x00\x01\x02\x03\r\n\r\n",
     ] {
-        let answer = raw(addr, bad).await;
+        let answer = exchange(addr, bad).await;
         assert!(
             answer.starts_with("HTTP/1.1 400"),
             "{:?} -> {answer}",
@@ -110,13 +94,14 @@ async fn malformed_http_answers_400() {
         );
     }
     // A body that is shorter than announced, then the client goes away.
-    {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-            .await
-            .unwrap();
-    }
-    let answer = raw(
+    drop(
+        send(
+            addr,
+            b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",
+        )
+        .await,
+    );
+    let answer = exchange(
         addr,
         b"GET /api/v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )

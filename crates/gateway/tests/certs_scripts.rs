@@ -21,7 +21,7 @@ async fn key_gen_with_openssl_then_rcgen_reissue() {
         eprintln!("SKIPPED key_gen_with_openssl_then_rcgen_reissue: openssl not found");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let status = Command::new("bash")
         .arg(script("key_gen.sh"))
         .args(["-o", dir.path().to_str().unwrap(), "-d", "30"])

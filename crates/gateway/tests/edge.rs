@@ -7,71 +7,13 @@
 mod common;
 
 use common::*;
-use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use whisk_gateway::{GatewayConfig, RateLimit, RateLimits};
-
-/// Reads until the end of an answer's head (or the end of the stream).
-async fn read_head(s: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        while !out.windows(4).any(|w| w == b"\r\n\r\n") {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "an answer in time");
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Sends `head`, then `pieces` in turn with `pause` between (every write must succeed), then
-/// reads the answer's head.
-async fn slow_request(
-    addr: SocketAddr,
-    head: &str,
-    pieces: impl IntoIterator<Item = Vec<u8>>,
-    pause: Duration,
-) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(head.as_bytes()).await.unwrap();
-    let mut sent = 0;
-    for piece in pieces {
-        if let Err(e) = s.write_all(&piece).await {
-            panic!("writing the body failed after {sent} bytes: {e}");
-        }
-        sent += piece.len();
-        tokio::time::sleep(pause).await;
-    }
-    read_head(&mut s).await
-}
+use whisk_test_support::http::{
+    basic_auth, chunked_pieces, drain, exchange, plain_pieces, read_head, send, slow_request,
+};
 
 const PIECE: usize = 64 * 1024;
-
-fn plain_pieces(len: usize) -> Vec<Vec<u8>> {
-    (0..len.div_ceil(PIECE))
-        .map(|i| vec![b'x'; PIECE.min(len - i * PIECE)])
-        .collect()
-}
-
-fn chunked_pieces(len: usize) -> Vec<Vec<u8>> {
-    let mut pieces: Vec<Vec<u8>> = plain_pieces(len)
-        .into_iter()
-        .map(|p| {
-            let mut c = format!("{:x}\r\n", p.len()).into_bytes();
-            c.extend_from_slice(&p);
-            c.extend_from_slice(b"\r\n");
-            c
-        })
-        .collect();
-    pieces.push(b"0\r\n\r\n".to_vec());
-    pieces
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn early_answers_reach_a_client_still_writing_its_body() {
@@ -91,24 +33,24 @@ async fn early_answers_reach_a_client_still_writing_its_body() {
 
     // 413 from the Content-Length: nothing of the body is read or forwarded.
     let head = format!("POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n");
-    let answer = slow_request(addr, &head, plain_pieces(len), pause).await;
+    let answer = slow_request(addr, &head, plain_pieces(len, PIECE), pause).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("connection: close"), "{answer}");
 
     // A chunked body is streamed to the controller and cut once it passes the limit.
     let head = "PUT /echo/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
-    let answer = slow_request(addr, head, chunked_pieces(len), pause).await;
+    let answer = slow_request(addr, head, chunked_pieces(len, PIECE), pause).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
     // Within the limit, the same chunked body goes through.
-    let answer = slow_request(addr, head, chunked_pieces(512 * 1024), pause).await;
+    let answer = slow_request(addr, head, chunked_pieces(512 * 1024, PIECE), pause).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
     // 429 (the client's bucket is empty now) before a byte of the body is read.
     let c = client();
     while c.get(gw.url("/api/v1")).send().await.unwrap().status() != 429 {}
     let head = format!("POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n");
-    let answer = slow_request(addr, &head, plain_pieces(len), pause).await;
+    let answer = slow_request(addr, &head, plain_pieces(len, PIECE), pause).await;
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
 }
 
@@ -123,31 +65,18 @@ async fn stalled_bodies_and_clients_that_do_not_read_are_let_go() {
     let gw = TestGateway::start(config).await;
     let addr = gw.http.unwrap();
 
-    let mut stalled = TcpStream::connect(addr).await.unwrap();
-    stalled
-        .write_all(b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
-        .await
-        .unwrap();
-    let mut deaf = TcpStream::connect(addr).await.unwrap();
-    deaf.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stalled = send(
+        addr,
+        b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789",
+    )
+    .await;
+    let mut deaf = send(addr, b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").await;
 
     let answer = read_head(&mut stalled).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut got = 0usize;
-    let mut chunk = vec![0u8; 1 << 16];
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match deaf.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
-            }
-        }
-    })
-    .await;
+    let got = drain(&mut deaf, Duration::from_secs(10)).await;
     assert!(
         got < 32 << 20,
         "the send timeout ended the answer ({got} bytes)"
@@ -188,13 +117,6 @@ async fn operational_paths_are_not_reachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stranger_with_alices_uuid_cannot_spend_her_rate_limit() {
-    use base64::Engine;
-    let basic = |s: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(s)
-        )
-    };
     let b = TestBackend::start("b0");
     let config = GatewayConfig {
         rate_limit: RateLimits {
@@ -210,31 +132,21 @@ async fn a_stranger_with_alices_uuid_cannot_spend_her_rate_limit() {
             .header("authorization", auth)
             .send()
     };
-    let alice = basic("alice-uuid:alice-key");
+    let alice = basic_auth("alice-uuid", "alice-key");
     // The stranger knows alice's uuid, not her key: his own bucket runs dry ...
     for i in 0..10 {
-        let r = get(basic(&format!("alice-uuid:guess-{}", i % 2)))
+        let r = get(basic_auth("alice-uuid", &format!("guess-{}", i % 2)))
             .await
             .unwrap();
         let _ = r.status();
     }
-    let r = get(basic("alice-uuid:guess-0")).await.unwrap();
+    let r = get(basic_auth("alice-uuid", "guess-0")).await.unwrap();
     error_body(r, 429).await;
     // ... and alice still has all of hers.
     for _ in 0..3 {
         assert_eq!(get(alice.clone()).await.unwrap().status(), 200);
     }
     error_body(get(alice).await.unwrap(), 429).await;
-}
-
-/// Sends `request` and reads everything until the gateway closes the connection.
-async fn raw(addr: SocketAddr, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
-    assert!(read.is_ok(), "the gateway closes the connection");
-    String::from_utf8_lossy(&out).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -252,7 +164,7 @@ async fn smuggling_attempts_are_refused_or_framed_one_way() {
         b"POST /echo/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
         b"GET /echo/a HTTP/1.1\r\nHost: x\r\n Folded: y\r\n\r\n",
     ] {
-        let answer = raw(addr, bad).await;
+        let answer = exchange(addr, bad).await;
         assert!(
             answer.starts_with("HTTP/1.1 400"),
             "{:?} -> {answer}",
@@ -262,7 +174,7 @@ async fn smuggling_attempts_are_refused_or_framed_one_way() {
     }
     // Transfer-Encoding and Content-Length: framed as chunked, the length dropped, and the
     // connection closed after the answer, so that nothing after the body is read as a request.
-    let answer = raw(
+    let answer = exchange(
         addr,
         b"POST /echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
           5\r\nhello\r\n0\r\n\r\nGET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n",

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use whisk_gateway::{ConcurrencyLimits, GatewayConfig, RateLimit, RateLimits};
 
@@ -72,14 +71,7 @@ async fn round_robin_and_failover_when_a_controller_dies() {
 
     let mut seen = std::collections::HashSet::new();
     for _ in 0..10 {
-        let v: Value = c
-            .get(gw.url("/api/v1"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get_json(&c, &gw.url("/api/v1")).await;
         seen.insert(v["backend"].as_str().unwrap().to_string());
     }
     assert_eq!(seen.len(), 2, "both controllers get requests");
@@ -173,8 +165,7 @@ async fn concurrency_limits_answer_429_and_503() {
     let gw = TestGateway::start(config).await;
     let c = client();
     let slow = tokio::spawn(c.get(gw.url("/sleep?ms=3000")).send());
-    let sleeping = b.sleeping.clone();
-    wait_for(10, || sleeping.load(Ordering::SeqCst) == 1).await;
+    b.wait_sleeping(1).await;
     let r = c.get(gw.url("/api/v1")).send().await.unwrap();
     let msg = error_body(r, 429).await;
     assert!(msg.starts_with("Too many concurrent requests"), "{msg}");
@@ -188,8 +179,7 @@ async fn concurrency_limits_answer_429_and_503() {
     };
     let gw2 = TestGateway::start(config).await;
     let slow = tokio::spawn(c.get(gw2.url("/sleep?ms=3000")).send());
-    let sleeping = b2.sleeping.clone();
-    wait_for(10, || sleeping.load(Ordering::SeqCst) == 1).await;
+    b2.wait_sleeping(1).await;
     let r = c.get(gw2.url("/api/v1")).send().await.unwrap();
     let msg = error_body(r, 503).await;
     assert_eq!(msg, "System is overloaded, try again later.");
@@ -279,9 +269,7 @@ async fn resetting_controller_answers_502() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_controller_reachable_answers_502() {
     // A port nothing listens on.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = l.local_addr().unwrap();
-    drop(l);
+    let dead = whisk_test_support::free_addr();
     let gw = TestGateway::start(test_config(vec![format!("http://{dead}")])).await;
     let r = client().get(gw.url("/api/v1")).send().await.unwrap();
     let msg = error_body(r, 502).await;
@@ -294,8 +282,7 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
     let gw = TestGateway::start(test_config(vec![b.url()])).await;
     let c = client();
     let slow = tokio::spawn(c.get(gw.url("/sleep?ms=1000")).send());
-    let sleeping = b.sleeping.clone();
-    wait_for(10, || sleeping.load(Ordering::SeqCst) == 1).await;
+    b.wait_sleeping(1).await;
     gw.shutdown.cancel();
     let resp = slow.await.unwrap().unwrap();
     assert_eq!(resp.status(), 200);
@@ -334,11 +321,7 @@ async fn run_reports_a_missing_certificate() {
 async fn run_with_worker_threads_serves_and_stops() {
     let b = TestBackend::start("b0");
     // A free port (bound, then released: `run` binds it again with SO_REUSEPORT).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = whisk_test_support::free_port();
     let config = GatewayConfig {
         workers: 2,
         listen_http: Some(format!("127.0.0.1:{port}").parse().unwrap()),

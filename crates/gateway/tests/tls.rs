@@ -89,7 +89,7 @@ fn first_cert_in(path: &Path) -> CertificateDer<'static> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn https_with_the_generated_ca_or_without_verification() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let paths = bundle(dir.path());
     let b = TestBackend::start("b0");
     let gw = TestGateway::start(tls_config(b.url(), &paths)).await;
@@ -98,14 +98,7 @@ async fn https_with_the_generated_ca_or_without_verification() {
 
     // The generated CA trusted (`--cacert`).
     let c = trusting_client(&paths.ca_cert, addr);
-    let v: Value = c
-        .get(format!("https://{HOST}:{port}/echo/api/v1/namespaces"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&c, &format!("https://{HOST}:{port}/echo/api/v1/namespaces")).await;
     assert_eq!(v["headers"]["x-forwarded-proto"], "https");
     assert_eq!(v["headers"]["host"], format!("{HOST}:{port}"));
     // The IP address is in the certificate too.
@@ -166,7 +159,7 @@ async fn https_with_the_generated_ca_or_without_verification() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn certificate_reload_serves_new_connections_and_keeps_old_ones() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let paths = bundle(dir.path());
     let b = TestBackend::start("b0");
     let gw = TestGateway::start(tls_config(b.url(), &paths)).await;
@@ -214,7 +207,7 @@ async fn certificate_reload_serves_new_connections_and_keeps_old_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_tls_clients_do_not_disturb_others() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let paths = bundle(dir.path());
     let b = TestBackend::start("b0");
     let gw = TestGateway::start(tls_config(b.url(), &paths)).await;

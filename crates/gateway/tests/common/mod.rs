@@ -73,6 +73,15 @@ async fn hang() -> &'static str {
 }
 
 impl TestBackend {
+    /// Waits until `n` requests have reached `/sleep`.
+    pub async fn wait_sleeping(&self, n: usize) {
+        let what = format!("{n} requests sleeping in backend {}", self.name);
+        whisk_test_support::wait_until(&what, Duration::from_secs(10), || {
+            self.sleeping.load(Ordering::SeqCst) == n
+        })
+        .await;
+    }
+
     pub fn start(name: &str) -> Self {
         let st = St {
             name: name.to_string(),
@@ -188,7 +197,7 @@ pub struct TestGateway {
 
 impl TestGateway {
     pub async fn start(config: GatewayConfig) -> Self {
-        init_tracing();
+        whisk_test_support::init_logs();
         let gw = Gateway::bind(config).await.expect("gateway binds");
         let shutdown = CancellationToken::new();
         let (http, https, reloader) = (gw.http_addr(), gw.https_addr(), gw.cert_reloader());
@@ -213,6 +222,12 @@ impl Drop for TestGateway {
     }
 }
 
+/// `GET url` with `c`, its JSON answer.
+pub async fn get_json(c: &reqwest::Client, url: &str) -> Value {
+    let r = c.get(url).send().await.unwrap();
+    r.json().await.expect("a JSON answer")
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -235,25 +250,4 @@ pub async fn error_body(resp: reqwest::Response, status: u16) -> String {
         .as_str()
         .expect("error is a string")
         .to_string()
-}
-
-/// Waits for `cond` (polling), at most `secs` seconds.
-pub async fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met in time"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
 }
