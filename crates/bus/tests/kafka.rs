@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{assert_quiet, next, share};
-use whisk_bus::{Bus, BusError, KafkaBus, KafkaConfig};
+use whisk_bus::kafka::probe;
+use whisk_bus::{Bus, BusError, KafkaBus, KafkaConfig, KafkaHealth};
+use whisk_core::health::Health;
 use whisk_test_support::free_port;
 use whisk_test_support::services::{run_script, tansu_binary, Tansu};
 
@@ -155,6 +157,46 @@ async fn unreachable_broker_is_a_bounded_error_and_the_bus_recovers() {
     let mut c = bus.subscribe("invoker0", "invoker0").await.unwrap();
     bus.publish("invoker0", msg("after")).await.unwrap();
     assert_eq!(next(&mut c, "after recovery").await.payload, msg("after"));
+}
+
+/// The health probe is one metadata request: it lists the brokers and the topics, creates
+/// none, and answers a bounded `Unavailable` when no broker is there.
+#[tokio::test]
+async fn probe_lists_topics_and_creates_none() {
+    let broker = Tansu::start();
+    let config = KafkaConfig {
+        brokers: broker.brokers(),
+        ..Default::default()
+    };
+    let before = probe(&config).await.unwrap();
+    assert_eq!(before.brokers.len(), 1, "{before:?}");
+    assert!(!before.topics.iter().any(|t| t == "invoker0"), "{before:?}");
+    assert_eq!(probe(&config).await.unwrap().topics, before.topics);
+    bus(&broker.brokers())
+        .ensure_topic("invoker0")
+        .await
+        .unwrap();
+    let after = probe(&config).await.unwrap();
+    assert!(after.topics.iter().any(|t| t == "invoker0"), "{after:?}");
+    let health = KafkaHealth::new(config).check().await.unwrap();
+    assert!(health.starts_with("1 broker, "), "{health}");
+
+    let port = free_port();
+    let start = Instant::now();
+    let e = probe(&KafkaConfig {
+        brokers: format!("127.0.0.1:{port}"),
+        request_timeout_ms: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(e, BusError::Unavailable(_)), "{e}");
+    assert!(e.to_string().contains(&port.to_string()), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 /// With memory storage a restarted broker is empty. Publishing re-creates the topic; what was
