@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{error_message, guest, limited, Harness};
+use common::{guest, Harness};
 use reqwest::Method;
 use serde_json::json;
 
@@ -53,16 +53,14 @@ async fn activation_records() {
         .call(Method::GET, &format!("{base}?count=true"), Some(&g), None)
         .await;
     assert_eq!(v, json!({"activations": 3}));
-    let (s, v) = h
-        .call(
-            Method::GET,
-            &format!("{base}?count=true&docs=true"),
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(s, 400);
-    error_message(&v);
+    h.error(
+        Method::GET,
+        &format!("{base}?count=true&docs=true"),
+        Some(&g),
+        None,
+        400,
+    )
+    .await;
     let (_, v) = h
         .call(
             Method::GET,
@@ -103,19 +101,16 @@ async fn activation_records() {
     assert_eq!(s, 200);
     assert_eq!(v["status"], "success");
     assert_eq!(v["result"], json!({"mode": "ok"}));
-    let (s, v) = h
-        .call(
-            Method::GET,
-            &format!("{base}/{}", "0".repeat(32)),
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(s, 404);
-    error_message(&v);
+    h.error(
+        Method::GET,
+        &format!("{base}/{}", "0".repeat(32)),
+        Some(&g),
+        None,
+        404,
+    )
+    .await;
     // another namespace's record is not visible
-    let other = limited("someone", 100, 100);
-    h.store.put_identity(&other).await.unwrap();
+    let other = h.limited("someone", 100, 100).await;
     let (s, _) = h
         .call(
             Method::GET,

@@ -58,11 +58,11 @@ async fn authentication_and_entitlement() {
 
     let mut bad = guest();
     bad.key = "wrong".into();
-    let (s, v) = h
-        .call(Method::GET, "/api/v1/namespaces", Some(&bad), None)
-        .await;
-    assert_eq!(s, 401);
-    assert_eq!(error_message(&v), "The supplied authentication is invalid");
+    assert_eq!(
+        h.error(Method::GET, "/api/v1/namespaces", Some(&bad), None, 401)
+            .await,
+        "The supplied authentication is invalid"
+    );
     let unknown = Identity::generate("nobody", "nobody");
     let (s, _) = h
         .call(Method::GET, "/api/v1/namespaces", Some(&unknown), None)
@@ -80,17 +80,15 @@ async fn authentication_and_entitlement() {
         .call(Method::GET, "/api/v1/namespaces", Some(&guest()), None)
         .await;
     assert_eq!((s, v), (200, json!(["guest"])));
-    let (s, v) = h
-        .call(
+    assert_eq!(
+        h.error(
             Method::GET,
             "/api/v1/namespaces/whisk.system/actions",
             Some(&guest()),
             None,
+            403
         )
-        .await;
-    assert_eq!(s, 403);
-    assert_eq!(
-        error_message(&v),
+        .await,
         "The supplied authentication is not authorized to access 'whisk.system/actions'."
     );
     let (s, _) = h
@@ -129,16 +127,17 @@ async fn action_lifecycle() {
 
     // without overwrite: 409
     let body = json!({"exec": {"kind": "python:3", "code": "x"}});
-    let (s, v) = h
-        .call(
+    assert_eq!(
+        h.error(
             Method::PUT,
             &format!("{base}/hello"),
             Some(&g),
             Some(body.clone()),
+            409
         )
-        .await;
-    assert_eq!(s, 409);
-    assert_eq!(error_message(&v), "resource already exists");
+        .await,
+        "resource already exists"
+    );
     // update bumps the version and keeps the parameters
     let (s, v) = h
         .call(
@@ -193,12 +192,15 @@ async fn action_lifecycle() {
         )
         .await;
     assert_eq!(v.as_array().unwrap().len(), 1);
-    let (s, v) = h
-        .call(Method::GET, &format!("{base}?limit=201"), Some(&g), None)
-        .await;
-    assert_eq!(s, 400);
     assert_eq!(
-        error_message(&v),
+        h.error(
+            Method::GET,
+            &format!("{base}?limit=201"),
+            Some(&g),
+            None,
+            400
+        )
+        .await,
         "The value '201' is not in the range of 0 to 200 for actions."
     );
 
@@ -207,11 +209,11 @@ async fn action_lifecycle() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(v["name"], "hello");
-    let (s, v) = h
-        .call(Method::GET, &format!("{base}/hello"), Some(&g), None)
-        .await;
-    assert_eq!(s, 404);
-    assert_eq!(error_message(&v), "The requested resource does not exist.");
+    assert_eq!(
+        h.error(Method::GET, &format!("{base}/hello"), Some(&g), None, 404)
+            .await,
+        "The requested resource does not exist."
+    );
     let (s, _) = h
         .call(Method::DELETE, &format!("{base}/hello"), Some(&g), None)
         .await;
@@ -259,37 +261,30 @@ async fn bad_action_requests_get_openwhisk_errors() {
         assert!(error_message(&v).contains(want), "{path} {body}: {v}");
     }
     // unknown route and wrong method keep the error shape
-    let (s, v) = h
-        .call(Method::GET, "/api/v1/nothing/here", Some(&g), None)
+    h.error(Method::GET, "/api/v1/nothing/here", Some(&g), None, 404)
         .await;
-    assert_eq!(s, 404);
-    error_message(&v);
     let (s, v) = h.call(Method::DELETE, base, Some(&g), None).await;
     assert_eq!(s, 405);
     assert!(
         error_message(&v).starts_with("HTTP method not allowed"),
         "{v}"
     );
-    let (s, v) = h
-        .call(
-            Method::GET,
-            "/api/v1/namespaces/_/activations/nothex",
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(s, 400);
-    error_message(&v);
-    let (s, v) = h
-        .call(
-            Method::GET,
-            "/api/v1/namespaces/_/actions?skip=-1",
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(s, 400);
-    error_message(&v);
+    h.error(
+        Method::GET,
+        "/api/v1/namespaces/_/activations/nothex",
+        Some(&g),
+        None,
+        400,
+    )
+    .await;
+    h.error(
+        Method::GET,
+        "/api/v1/namespaces/_/actions?skip=-1",
+        Some(&g),
+        None,
+        400,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{error_message, guest, limited, Harness};
+use common::{error_message, guest, Harness};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -154,17 +154,15 @@ async fn bad_invocations() {
     let g = guest();
     h.create_action(&g, "hello", json!([])).await;
     for t in ["0", "60001", "abc"] {
-        let (s, v) = h
-            .call(
+        assert_eq!(
+            h.error(
                 Method::POST,
                 &format!("{HELLO}?blocking=true&timeout={t}"),
                 Some(&g),
                 None,
+                400
             )
-            .await;
-        assert_eq!(s, 400);
-        assert_eq!(
-            error_message(&v),
+            .await,
             "Timeout must be number of milliseconds up to 60000."
         );
     }
@@ -183,26 +181,22 @@ async fn bad_invocations() {
             "{v}"
         );
     }
-    let (s, v) = h
-        .call(
-            Method::POST,
-            &format!("{HELLO}?blocking=maybe"),
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(s, 400);
-    error_message(&v);
-    let (s, v) = h
-        .call(
-            Method::POST,
-            "/api/v1/namespaces/_/actions/nope",
-            Some(&g),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(s, 404);
-    error_message(&v);
+    h.error(
+        Method::POST,
+        &format!("{HELLO}?blocking=maybe"),
+        Some(&g),
+        None,
+        400,
+    )
+    .await;
+    h.error(
+        Method::POST,
+        "/api/v1/namespaces/_/actions/nope",
+        Some(&g),
+        Some(json!({})),
+        404,
+    )
+    .await;
 
     let big = json!({"blob": "x".repeat(2 * 1024 * 1024)});
     let (s, v) = h.call(Method::POST, HELLO, Some(&g), Some(big)).await;
@@ -220,22 +214,18 @@ async fn bad_invocations() {
 #[tokio::test]
 async fn throttles_answer_429() {
     let h = Harness::start().await;
-    let rate = limited("ratey", 3, 100);
-    h.store.put_identity(&rate).await.unwrap();
+    let rate = h.limited("ratey", 3, 100).await;
     h.create_action(&rate, "hello", json!([])).await;
     for _ in 0..3 {
         let (s, _) = h.call(Method::POST, HELLO, Some(&rate), None).await;
         assert_eq!(s, 202);
     }
-    let (s, v) = h.call(Method::POST, HELLO, Some(&rate), None).await;
-    assert_eq!(s, 429);
     assert_eq!(
-        error_message(&v),
+        h.error(Method::POST, HELLO, Some(&rate), None, 429).await,
         "Too many requests in the last minute (count: 3, allowed: 3)."
     );
 
-    let conc = limited("conc", 100, 1);
-    h.store.put_identity(&conc).await.unwrap();
+    let conc = h.limited("conc", 100, 1).await;
     h.create_action(&conc, "hello", json!([])).await;
     let (s, _) = h
         .call(
@@ -246,16 +236,13 @@ async fn throttles_answer_429() {
         )
         .await;
     assert_eq!(s, 202);
-    let (s, v) = h.call(Method::POST, HELLO, Some(&conc), None).await;
-    assert_eq!(s, 429);
     assert_eq!(
-        error_message(&v),
+        h.error(Method::POST, HELLO, Some(&conc), None, 429).await,
         "Too many concurrent requests in flight (count: 1, allowed: 1)."
     );
 
     // completions of non-blocking invocations give concurrency back too
-    let nb = limited("nonblocking", 100, 1);
-    h.store.put_identity(&nb).await.unwrap();
+    let nb = h.limited("nonblocking", 100, 1).await;
     h.create_action(&nb, "hello", json!([])).await;
     for _ in 0..3 {
         let (s, _) = h.call(Method::POST, HELLO, Some(&nb), None).await;
@@ -268,8 +255,7 @@ async fn throttles_answer_429() {
         }
     }
     // completions give concurrency back
-    let one = limited("one", 100, 1);
-    h.store.put_identity(&one).await.unwrap();
+    let one = h.limited("one", 100, 1).await;
     h.create_action(&one, "hello", json!([])).await;
     for _ in 0..3 {
         let (s, _) = h
@@ -289,9 +275,10 @@ async fn no_invoker_means_503() {
     let h = Harness::start_with(ControllerConfig::default(), false).await;
     let g = guest();
     h.create_action(&g, "hello", json!([])).await;
-    let (s, v) = h.call(Method::POST, HELLO, Some(&g), None).await;
-    assert_eq!(s, 503);
-    assert_eq!(error_message(&v), "System is overloaded, try again later.");
+    assert_eq!(
+        h.error(Method::POST, HELLO, Some(&g), None, 503).await,
+        "System is overloaded, try again later."
+    );
     let (s, v) = h
         .call(Method::GET, "/invokers/healthy/count", None, None)
         .await;

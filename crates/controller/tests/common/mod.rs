@@ -36,17 +36,6 @@ pub fn guest() -> Identity {
     Identity::guest()
 }
 
-/// An identity of namespace `ns` with the given limits.
-pub fn limited(ns: &str, per_minute: u32, concurrent: u32) -> Identity {
-    let mut id = Identity::generate(ns, ns);
-    id.limits = UserLimits {
-        invocations_per_minute: Some(per_minute),
-        concurrent_invocations: Some(concurrent),
-        fires_per_minute: None,
-    };
-    id
-}
-
 impl Harness {
     pub async fn start() -> Self {
         Self::start_with(ControllerConfig::default(), true).await
@@ -88,6 +77,18 @@ impl Harness {
         }
     }
 
+    /// A user of namespace `ns` with the given limits, in the store.
+    pub async fn limited(&self, ns: &str, per_minute: u32, concurrent: u32) -> Identity {
+        let mut id = Identity::generate(ns, ns);
+        id.limits = UserLimits {
+            invocations_per_minute: Some(per_minute),
+            concurrent_invocations: Some(concurrent),
+            fires_per_minute: None,
+        };
+        self.store.put_identity(&id).await.unwrap();
+        id
+    }
+
     /// A request to `path` (relative to the server root) as `who`.
     pub fn req(
         &self,
@@ -118,6 +119,21 @@ impl Harness {
         let text = resp.text().await.unwrap();
         let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, v)
+    }
+
+    /// [`Harness::call`], which must answer `status` with OpenWhisk's error body; its message.
+    pub async fn error(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        who: Option<&Identity>,
+        body: Option<Value>,
+        status: u16,
+    ) -> String {
+        let request = format!("{method} {path}");
+        let (s, v) = self.call(method, path, who, body).await;
+        assert_eq!(s, status, "{request}: {v}");
+        error_message(&v)
     }
 
     /// Creates a python action `name` in `who`'s namespace.
