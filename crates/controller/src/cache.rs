@@ -19,6 +19,9 @@
 //!   into the cache (a generation counter, bumped by every invalidation, is compared under the
 //!   lock), so a slow read racing an update cannot bring the old document back.
 //!
+//! This module is the cache and its messages; invalidating it after a write, publishing that
+//! to the other controllers and applying what they publish are [`crate::services::Entities`]'s.
+//!
 //! Only invokes read through the cache; `GET` of an action and the read-modify-write of `PUT`
 //! go to the store, so what a client reads back and the revision an update checks are always
 //! the stored ones.

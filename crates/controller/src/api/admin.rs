@@ -1,6 +1,5 @@
-//! `whisk admin` on a running standalone: `POST /admin` with an
-//! [`AdminRequest`](crate::admin::AdminRequest) on a private unix socket (never on the REST
-//! API), answered through [`Identities::administer`].
+//! `whisk admin` on a running standalone: `POST /admin` with an [`AdminRequest`] on a private
+//! unix socket (never on the REST API), answered through [`Identities::administer`].
 
 use crate::admin::AdminRequest;
 use crate::services::Identities;
