@@ -263,7 +263,7 @@ fn exec_annotation(kind: &str) -> String {
 }
 
 fn validate_exec(mut e: Exec) -> Result<Exec, WhiskError> {
-    if e.kind == "blackbox" {
+    if e.kind == kinds::BLACKBOX {
         match &e.image {
             Some(img) if !img.trim().is_empty() => {}
             _ => {
@@ -277,11 +277,7 @@ fn validate_exec(mut e: Exec) -> Result<Exec, WhiskError> {
             WhiskError::bad_request(format!(
                 "kind '{}' not in Set({})",
                 e.kind,
-                kinds::KNOWN
-                    .iter()
-                    .map(|k| k.kind)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                kinds::names()
             ))
         })?;
         if e.code.as_deref().map(str::is_empty).unwrap_or(true) {

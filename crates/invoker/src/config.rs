@@ -16,6 +16,19 @@ pub struct StemCell {
     pub memory: u64,
 }
 
+impl StemCell {
+    /// The runtime kinds' own stems (`whisk_core::kinds::KINDS`: python:3 ×2, nodejs:20 ×1).
+    pub fn defaults() -> Vec<StemCell> {
+        whisk_core::kinds::stem_cells()
+            .map(|k| StemCell {
+                kind: k.kind.into(),
+                count: k.stem_cells,
+                memory: k.memory_mb,
+            })
+            .collect()
+    }
+}
+
 fn default_stem_memory() -> u64 {
     whisk_core::limits::MEMORY_DEFAULT_MB
 }
@@ -28,7 +41,7 @@ pub struct InvokerConfig {
     pub id: u32,
     /// Memory for action containers, MB.
     pub user_memory_mb: u64,
-    /// Prewarmed stems.
+    /// Prewarmed stems [default: [`StemCell::defaults`], from the table of runtime kinds].
     pub stem_cells: Vec<StemCell>,
     /// Idle containers are destroyed after this long unused.
     #[serde(with = "humantime_ms")]
@@ -110,18 +123,7 @@ impl Default for InvokerConfig {
         Self {
             id: 0,
             user_memory_mb: 16384,
-            stem_cells: vec![
-                StemCell {
-                    kind: "python:3".into(),
-                    count: 2,
-                    memory: 256,
-                },
-                StemCell {
-                    kind: "nodejs:20".into(),
-                    count: 1,
-                    memory: 256,
-                },
-            ],
+            stem_cells: StemCell::defaults(),
             idle_timeout: Duration::from_secs(600),
             pause_grace: None,
             api_host: "http://127.0.0.1:3233".into(),

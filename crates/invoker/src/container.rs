@@ -40,7 +40,8 @@ pub enum ContainerError {
 pub struct ContainerSpec {
     /// A readable name (prefix `whisk_`).
     pub name: String,
-    /// Launcher family: `python` or `nodejs`.
+    /// Runtime family (`python`, `nodejs`, `native`: a family of `whisk_core::kinds::KINDS`),
+    /// which says the launcher and the default image.
     pub family: String,
     /// Docker image, for factories that use images.
     pub image: Option<String>,
@@ -98,6 +99,13 @@ pub trait Container: Send + Sync {
     /// The log lines of the activation that just ended: everything printed since the last
     /// collection, up to the sentinel on both streams (waiting at most `wait` for it).
     async fn logs(&self, limit_bytes: usize, wait: Duration) -> Vec<String>;
+    /// True once the kernel has killed a process of this container for exceeding its memory
+    /// limit (Docker: its `oom` event or `State.OOMKilled`; process: its cgroup's `oom_kill`
+    /// count). The invoker asks after a failed activation, to answer OpenWhisk's "The action
+    /// exhausted its memory and was aborted." By default never.
+    async fn oom_killed(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! The Docker runtime: every container is a Docker container of a runtime image (by default
-//! `whisk/python3action` and `whisk/nodejsaction`, built locally by `deploy/images/build.sh`
-//! and `build-nodejs.sh`), running the action proxy on port 8080. Talks to the Engine API
+//! each runtime family's image of `whisk_core::kinds::KINDS` — `whisk/python3action`,
+//! `whisk/nodejsaction`, `whisk/nativeaction` — built locally by
+//! `deploy/images/build-actions.sh`), running the action proxy on port 8080. Talks to the Engine API
 //! through bollard over the unix socket; never pulls images.
 //!
 //! - Networks: each namespace gets its own bridge network (`<network>_<namespace>_<hash>`,
@@ -21,7 +22,7 @@
 //!   checks the same list at create time; this is defence in depth).
 //! - Logs: the container's stdout/stderr are followed into a [`LogCollector`], as in the
 //!   process runtime. An out-of-memory kill (a Docker `oom` event, or `OOMKilled` on exit) is
-//!   reported by [`DockerContainer::oom_killed`] and as a line appended to the next `logs()`.
+//!   reported by [`Container::oom_killed`] and as a line appended to the next `logs()`.
 //! - Every container carries the label `whisk_invoker=<prefix>`; [`DockerFactory::cleanup`]
 //!   removes those left by a previous run.
 
@@ -72,8 +73,9 @@ pub struct DockerConfig {
     /// Engine socket [default: `DOCKER_HOST` if it is a `unix://` address, else
     /// `/var/run/docker.sock`].
     pub socket: String,
-    /// Image per runtime family, used when an action names no image
-    /// [default: `python` → `whisk/python3action`, `nodejs` → `whisk/nodejsaction`].
+    /// Image per runtime family, used when an action names no image [default: each
+    /// family's image in `whisk_core::kinds::KINDS`: `python` → `whisk/python3action`,
+    /// `nodejs` → `whisk/nodejsaction`, `native` → `whisk/nativeaction`].
     pub images: BTreeMap<String, String>,
     /// Images a blackbox action may name; `*` matches any run of characters
     /// [default: `["whisk/*"]`, the project's own images]. Any other image is refused.
@@ -123,10 +125,9 @@ impl Default for DockerConfig {
             .unwrap_or_else(|| "/var/run/docker.sock".into());
         Self {
             socket,
-            images: BTreeMap::from([
-                ("python".into(), "whisk/python3action".into()),
-                ("nodejs".into(), "whisk/nodejsaction".into()),
-            ]),
+            images: whisk_core::kinds::images()
+                .map(|(family, image)| (family.to_owned(), image.to_owned()))
+                .collect(),
             allowed_images: vec!["whisk/*".into()],
             network: "whisk_actions".into(),
             subnet: None,
@@ -750,8 +751,8 @@ impl DockerFactory {
                     status_code: 404,
                     message,
                 } if message.contains("image") => ContainerError::Start(format!(
-                    "image '{image}' is not present locally; build it with deploy/images/build.sh \
-                     (Python) or deploy/images/build-nodejs.sh (Node.js)"
+                    "image '{image}' is not present locally; deploy/images/build-actions.sh \
+                     builds every runtime's image (deploy/images/build.sh the Python one)"
                 )),
                 e => self.error(&format!("creating container '{}'", spec.name), e),
             })
@@ -996,10 +997,23 @@ pub struct DockerContainer {
 }
 
 impl DockerContainer {
-    /// True once the kernel killed a process of this container for exceeding its memory
-    /// limit (the action then fails; its logs end with a line saying so).
-    pub fn oom_killed(&self) -> bool {
+    /// True once the daemon said the kernel killed a process of this container for memory
+    /// (its `oom` event, or `OOMKilled` when it stopped).
+    fn oom_seen(&self) -> bool {
         self.oom.load(Ordering::SeqCst)
+    }
+
+    /// When the container's streams ended (it stopped), gives the exit watcher a moment to
+    /// read `OOMKilled`.
+    async fn settle_exit(&self) {
+        if self.streams_closed.load(Ordering::SeqCst) && self.is_alive() {
+            for _ in 0..100 {
+                if !self.is_alive() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
     }
 
     /// The namespace network it is on, if any.
@@ -1024,7 +1038,7 @@ impl DockerContainer {
                     .logs
                     .collect(64 * 1024, Duration::from_millis(200))
                     .await;
-                let why = if self.oom_killed() {
+                let why = if self.oom_seen() {
                     "the container ran out of memory during start"
                 } else {
                     "the container exited during start"
@@ -1117,16 +1131,8 @@ impl Container for DockerContainer {
     }
     async fn logs(&self, limit_bytes: usize, wait: Duration) -> Vec<String> {
         let mut lines = self.logs.collect(limit_bytes, wait).await;
-        if self.streams_closed.load(Ordering::SeqCst) && self.is_alive() {
-            // The container stopped; let the exit watcher read `OOMKilled`.
-            for _ in 0..100 {
-                if !self.is_alive() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-        if self.oom_killed() && !self.oom_reported.swap(true, Ordering::SeqCst) {
+        self.settle_exit().await;
+        if self.oom_seen() && !self.oom_reported.swap(true, Ordering::SeqCst) {
             let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
             lines.push(format!(
                 "{ts} stderr: The action exceeded its memory limit of {} MB and was killed (out of memory).",
@@ -1134,5 +1140,20 @@ impl Container for DockerContainer {
             ));
         }
         lines
+    }
+    async fn oom_killed(&self) -> bool {
+        self.settle_exit().await;
+        if self.oom_seen() {
+            return true;
+        }
+        // The daemon's own record, should its event not have reached the watcher yet.
+        let killed = match self.docker.inspect_container(&self.id, None).await {
+            Ok(info) => info.state.and_then(|s| s.oom_killed) == Some(true),
+            Err(_) => false,
+        };
+        if killed {
+            self.oom.store(true, Ordering::SeqCst);
+        }
+        killed
     }
 }

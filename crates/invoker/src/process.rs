@@ -3,7 +3,9 @@
 //! a distinct IP as it would in Docker. Each runs in a sandbox ([`crate::sandbox`]: its own
 //! namespaces under bubblewrap, an unprivileged uid, a clean environment) inside its own cgroup
 //! ([`crate::cgroup`]: `limits.memory`, a pids limit, frozen to pause, killed as a whole);
-//! out-of-memory kills are reported as a line appended to the next `logs()`, as in Docker.
+//! out-of-memory kills are read from the cgroup ([`Container::oom_killed`]) and reported as a
+//! line appended to the next `logs()`, as in Docker. Every runtime family of
+//! `whisk_core::kinds::KINDS` runs here: the proxy picks its launcher from `--family`.
 //! A host that cannot sandbox is refused unless `invoker.process.single_tenant` says every
 //! action is trusted; then proxies run as plain process groups (pause = SIGSTOP).
 
@@ -288,9 +290,10 @@ impl ProcessFactory {
         let (program, args) = self.command.split_first().ok_or_else(|| {
             ContainerError::Unavailable("no action proxy command configured".into())
         })?;
-        if !matches!(spec.family.as_str(), "python" | "nodejs") {
+        if whisk_core::kinds::default_of(&spec.family).is_none() {
             return Err(ContainerError::Start(format!(
-                "the process runtime runs Python and Node.js actions only, not image '{}'; start the platform with the Docker runtime for other images",
+                "the process runtime runs the platform's own kinds ({}) only, not image '{}'; start the platform with the Docker runtime for other images",
+                whisk_core::kinds::names(),
                 spec.image.as_deref().unwrap_or(&spec.family)
             )));
         }
@@ -632,5 +635,8 @@ impl Container for ProcessContainer {
             }
         }
         lines
+    }
+    async fn oom_killed(&self) -> bool {
+        self.cgroup.as_ref().is_some_and(|cg| cg.oom_kills() > 0)
     }
 }

@@ -2,7 +2,7 @@
 //! `/init` it if cold, `/run`, classify the answer as OpenWhisk does, collect the logs, return
 //! the container to the pool (or destroy it after a container error or a timeout).
 
-use crate::container::ContainerError;
+use crate::container::{Container, ContainerError};
 use crate::peers::Peers;
 use crate::pool::{ContainerPool, Request, WarmKey};
 use crate::proxy::{CallError, ProxyClient, ProxyResponse};
@@ -33,6 +33,22 @@ fn launcher_died(response: &ActivationResponse) -> bool {
             .and_then(|r| r.get("error"))
             .and_then(|e| e.as_str())
             .is_some_and(|e| e == EXITED)
+}
+
+/// Whether the kernel killed the container's action for memory. When the action's process
+/// died, the kernel's word (Docker's `oom` event, the cgroup's count) may trail the proxy's
+/// answer by a few milliseconds: it is awaited up to [`OOM_GRACE`] before calling it a crash.
+async fn oom_killed(container: &dyn Container, died: bool) -> bool {
+    let deadline = tokio::time::Instant::now() + OOM_GRACE;
+    loop {
+        if container.oom_killed().await {
+            return true;
+        }
+        if !died || tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// What the invoker needs to run activations.
@@ -100,7 +116,7 @@ impl Runner {
             }
         };
         let family = match action.exec.kind.as_str() {
-            "blackbox" => action
+            kinds::BLACKBOX => action
                 .exec
                 .image
                 .as_deref()
@@ -243,23 +259,16 @@ impl Runner {
         if timed_out {
             container.destroy().await;
         }
-        let log_limit = (action.limits.logs as usize) * 1024 * 1024;
-        let mut logs = container.logs(log_limit, log_wait).await;
-        // The runtimes append this line when the kernel killed the action for memory.
-        let is_oom = |logs: &[String]| logs.iter().any(|l| l.contains("exceeded its memory limit"));
-        if !is_oom(&logs) && launcher_died(&response) {
-            // The kernel's word (Docker's `oom` event, the cgroup's count) may trail the
-            // proxy's answer by a few milliseconds: look once more before calling it a crash.
-            tokio::time::sleep(OOM_GRACE).await;
-            logs.extend(container.logs(log_limit, Duration::ZERO).await);
-        }
-        let oom = is_oom(&logs);
-        let response = if oom && response.status_code == StatusCode::DeveloperError {
+        let oom = response.status_code == StatusCode::DeveloperError
+            && oom_killed(container.as_ref(), launcher_died(&response)).await;
+        let response = if oom {
             // OpenWhisk's Messages.memoryExhausted.
             ActivationResponse::developer_error(MEMORY_EXHAUSTED)
         } else {
             response
         };
+        let log_limit = (action.limits.logs as usize) * 1024 * 1024;
+        let logs = container.logs(log_limit, log_wait).await;
         self.pool.release(lease.entry, req.key, reusable && !oom);
         let wait_time = (started - msg.accepted_at_ms).max(0);
         let activation = record(

@@ -1,29 +1,49 @@
-//! Puts an action's code on disk for the launcher: source text goes to
-//! `<dir>/__main__.py` or `<dir>/index.js`; a binary action (base64 of a zip)
-//! is decoded and extracted into `<dir>`.
+//! Puts an action's code on disk for the launcher: source text goes to its launcher's source
+//! file (`<dir>/__main__.py`, `<dir>/index.js`, `<dir>/exec`); a binary action (base64 of a
+//! zip) is decoded and extracted into `<dir>`. For the native launcher a binary action may
+//! also be the executable itself, and `exec` is made executable.
 
 use std::io::Cursor;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use base64::Engine;
 use serde_json::json;
+use whisk_core::kinds::Launcher;
 
-use crate::config::Family;
+use crate::config::source_file;
 use crate::error::ProxyError;
 use crate::protocol::InitRequest;
 
+/// The first bytes of a zip archive.
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
 /// Writes the code of `init` into `dir` (created if missing).
-pub fn materialize(family: Family, dir: &Path, init: &InitRequest) -> Result<(), ProxyError> {
+pub fn materialize(launcher: Launcher, dir: &Path, init: &InitRequest) -> Result<(), ProxyError> {
     std::fs::create_dir_all(dir)
         .map_err(|err| ProxyError::Internal(format!("cannot create {}: {err}", dir.display())))?;
-    if init.binary {
-        let zip = decode_base64(&init.code)?;
-        unzip(&zip, dir)
-    } else {
-        let path = dir.join(family.source_file());
-        std::fs::write(&path, &init.code)
+    let path = dir.join(source_file(launcher));
+    let write = |bytes: &[u8]| {
+        std::fs::write(&path, bytes)
             .map_err(|err| ProxyError::Internal(format!("cannot write {}: {err}", path.display())))
+    };
+    if init.binary {
+        let bytes = decode_base64(&init.code)?;
+        if launcher == Launcher::Exec && !bytes.starts_with(ZIP_MAGIC) {
+            write(&bytes)?;
+        } else {
+            unzip(&bytes, dir)?;
+        }
+    } else {
+        write(init.code.as_bytes())?;
     }
+    if launcher == Launcher::Exec && path.is_file() {
+        // The entry point, whatever mode the zip gave it (OpenWhisk's skeleton ships it so).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(|err| {
+            ProxyError::Internal(format!("cannot make {} executable: {err}", path.display()))
+        })?;
+    }
+    Ok(())
 }
 
 /// The init message for the launcher (one JSON line).
@@ -74,7 +94,7 @@ mod tests {
     #[test]
     fn source_is_written_to_the_family_file() {
         let dir = tempfile::tempdir().unwrap();
-        materialize(Family::Nodejs, dir.path(), &request("x", false)).unwrap();
+        materialize(Launcher::Node, dir.path(), &request("x", false)).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.path().join("index.js")).unwrap(),
             "x"
@@ -84,9 +104,30 @@ mod tests {
     #[test]
     fn bad_base64_and_bad_zip_are_init_failures() {
         let dir = tempfile::tempdir().unwrap();
-        let err = materialize(Family::Python, dir.path(), &request("!!!", true)).unwrap_err();
+        let err = materialize(Launcher::Python, dir.path(), &request("!!!", true)).unwrap_err();
         assert!(matches!(err, ProxyError::InitFailed(_)), "{err}");
-        let err = materialize(Family::Python, dir.path(), &request("aGVsbG8=", true)).unwrap_err();
+        let err =
+            materialize(Launcher::Python, dir.path(), &request("aGVsbG8=", true)).unwrap_err();
         assert!(err.to_string().contains("bad zip"), "{err}");
+    }
+
+    #[test]
+    fn a_native_action_is_an_executable_file() {
+        let dir = tempfile::tempdir().unwrap();
+        materialize(
+            Launcher::Exec,
+            dir.path(),
+            &request("#!/bin/sh\necho {}", false),
+        )
+        .unwrap();
+        let mode = std::fs::metadata(dir.path().join("exec"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        // A single binary, base64 ("hello" here: not a zip), is the executable itself.
+        let dir = tempfile::tempdir().unwrap();
+        materialize(Launcher::Exec, dir.path(), &request("aGVsbG8=", true)).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("exec")).unwrap(), b"hello");
     }
 }

@@ -1,11 +1,12 @@
 //! The proxy's command line (`whisk-proxy`, or `whisk proxy`): flags, workdir, start and
 //! serve until SIGINT/SIGTERM.
 
-use crate::config::{default_python, SECRET_ENV};
-use crate::{serve, Family, Proxy, ProxyConfig};
+use crate::config::{default_python, parse_launcher, SECRET_ENV};
+use crate::{serve, Proxy, ProxyConfig};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use whisk_core::kinds::Launcher;
 
 /// Flags of the action proxy.
 #[derive(Debug, Clone, clap::Args)]
@@ -13,9 +14,9 @@ pub struct ProxyArgs {
     /// Address to listen on.
     #[arg(long, env = "WHISK_PROXY_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
-    /// Runtime family: python or nodejs.
-    #[arg(long, env = "WHISK_RUNTIME_FAMILY", default_value = "python")]
-    pub family: Family,
+    /// Runtime family (or kind) whose launcher to run: python, nodejs or native.
+    #[arg(long, env = "WHISK_RUNTIME_FAMILY", default_value = "python", value_parser = parse_launcher)]
+    pub family: Launcher,
     /// Python interpreter [default: /usr/bin/python3 if present, else python3].
     #[arg(long, env = "WHISK_PYTHON")]
     pub python: Option<PathBuf>,
@@ -59,7 +60,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     std::fs::write(lib.join("whisk_peers.py"), crate::PEERS_PY)
         .context("writing whisk_peers.py")?;
     let config = ProxyConfig {
-        family: args.family,
+        launcher: args.family,
         python: args.python.unwrap_or_else(default_python),
         node: args.node,
         workdir,
@@ -69,7 +70,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, family = %args.family, "whisk-proxy listening");
+    tracing::info!(addr = %listener.local_addr()?, launcher = %args.family, "whisk-proxy listening");
     serve(listener, proxy, shutdown_signal()).await?;
     drop(temp);
     Ok(())

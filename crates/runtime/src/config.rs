@@ -1,55 +1,24 @@
-//! What a proxy is started with: the runtime family, the interpreters and
-//! the working directory (launcher sources, `lib/`, the action's code).
+//! What a proxy is started with: its launcher (from the runtime family or kind it is given,
+//! looked up in `whisk_core::kinds::KINDS`), the interpreters and the working directory
+//! (launcher sources, `lib/`, the action's code).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use whisk_core::kinds::{self, Launcher};
 
-/// The language family a proxy runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// Python 3 (`__main__.py`, `def main(args)`).
-    Python,
-    /// Node.js (`index.js`, `function main(params)` or `exports.main`).
-    Nodejs,
-}
-
-impl Family {
-    /// The file name the action's source is written to.
-    pub fn source_file(self) -> &'static str {
-        match self {
-            Family::Python => "__main__.py",
-            Family::Nodejs => "index.js",
-        }
-    }
-}
-
-impl FromStr for Family {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "python" | "python3" => Ok(Family::Python),
-            "nodejs" | "node" => Ok(Family::Nodejs),
-            other => Err(format!("unknown runtime family {other:?} (python|nodejs)")),
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::Python => "python",
-            Family::Nodejs => "nodejs",
-        })
-    }
+/// The launcher for a runtime family, kind or alias (`python`, `nodejs:20`, `native`, ...),
+/// for the `--family` flag.
+pub fn parse_launcher(name: &str) -> Result<Launcher, String> {
+    kinds::launcher_of(&name.to_ascii_lowercase()).ok_or_else(|| {
+        let families: Vec<&str> = kinds::families().collect();
+        format!("unknown runtime family {name:?} ({})", families.join("|"))
+    })
 }
 
 /// Settings of one proxy.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     /// Which launcher to run.
-    pub family: Family,
+    pub launcher: Launcher,
     /// The Python interpreter.
     pub python: PathBuf,
     /// The Node.js interpreter.
@@ -66,11 +35,12 @@ pub struct ProxyConfig {
 pub const SECRET_ENV: &str = "WHISK_PROXY_SECRET";
 
 impl ProxyConfig {
-    /// The interpreter for this family.
-    pub fn interpreter(&self) -> &Path {
-        match self.family {
-            Family::Python => &self.python,
-            Family::Nodejs => &self.node,
+    /// The interpreter of this launcher (the native launcher has none).
+    pub fn interpreter(&self) -> Option<&Path> {
+        match self.launcher {
+            Launcher::Python => Some(&self.python),
+            Launcher::Node => Some(&self.node),
+            Launcher::Exec => None,
         }
     }
 
@@ -85,6 +55,15 @@ impl ProxyConfig {
     }
 }
 
+/// The file the action's source (or single executable) is written to, in the action folder.
+pub fn source_file(launcher: Launcher) -> &'static str {
+    match launcher {
+        Launcher::Python => "__main__.py",
+        Launcher::Node => "index.js",
+        Launcher::Exec => "exec",
+    }
+}
+
 /// `/usr/bin/python3` when present (fast to start), else `python3` from PATH.
 pub fn default_python() -> PathBuf {
     let system = Path::new("/usr/bin/python3");
@@ -92,5 +71,20 @@ pub fn default_python() -> PathBuf {
         system.to_path_buf()
     } else {
         PathBuf::from("python3")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_and_kinds_name_launchers() {
+        assert_eq!(parse_launcher("python"), Ok(Launcher::Python));
+        assert_eq!(parse_launcher("NodeJS"), Ok(Launcher::Node));
+        assert_eq!(parse_launcher("nodejs:20"), Ok(Launcher::Node));
+        assert_eq!(parse_launcher("native"), Ok(Launcher::Exec));
+        let err = parse_launcher("cobol").unwrap_err();
+        assert!(err.contains("python|nodejs|native"), "{err}");
     }
 }

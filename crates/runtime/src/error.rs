@@ -10,6 +10,9 @@ use serde_json::json;
 pub const EXITED: &str = "The action did not produce a valid response and exited unexpectedly.";
 /// The answer when the function's result is not a JSON object.
 pub const NOT_A_DICTIONARY: &str = "The action did not return a dictionary.";
+/// The answer when a native action's last line is not a JSON object or array (OpenWhisk's
+/// skeleton's words).
+pub const NO_RESULT: &str = "The action did not return a dictionary or array.";
 /// The answer to a second `/init`.
 pub const ALREADY_INITIALIZED: &str = "Cannot initialize the action more than once.";
 
@@ -31,6 +34,9 @@ pub enum ProxyError {
     /// The function returned something other than an object (502).
     #[error("{NOT_A_DICTIONARY}")]
     NotADictionary,
+    /// A native action printed no JSON object or array as its last line (502).
+    #[error("{NO_RESULT}")]
+    NoResult,
     /// The launcher exited during this request (502).
     #[error("{EXITED}")]
     Exited,
@@ -55,6 +61,7 @@ impl ProxyError {
             | ProxyError::NotTheInvoker => StatusCode::FORBIDDEN,
             ProxyError::InitFailed(_)
             | ProxyError::NotADictionary
+            | ProxyError::NoResult
             | ProxyError::Exited
             | ProxyError::Gone => StatusCode::BAD_GATEWAY,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

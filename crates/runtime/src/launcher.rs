@@ -1,25 +1,35 @@
-//! The long-lived launcher process (ActionLoop style).
+//! The launchers: what the proxy runs an action's code with, chosen by its kind's
+//! [`kinds::Launcher`] in `whisk_core::kinds::KINDS`.
 //!
-//! The proxy starts one interpreter running an embedded launcher script
-//! (`launchers/launcher.py` or `launchers/launcher.js`) before `/init`
-//! arrives. Requests go as one JSON line on the launcher's stdin; answers come
-//! back as one JSON line on a dedicated pipe that is fd 3 in the child. The
-//! launcher's stdout and stderr are the proxy's own (inherited), so whatever
-//! the function prints lands where the invoker collects logs.
-//!
-//! Messages: at startup the launcher writes `{"ok": true}` (ready); then
-//! `{"init": {"main", "binary", "dir", "env"}}` → `{"ok": true}` or
-//! `{"error": ...}`; then `{"value": ..., "env": {...}}` → the result.
+//! - Python and Node.js ([`ScriptLauncher`], ActionLoop style): one long-lived interpreter
+//!   running an embedded launcher script (`launchers/launcher.py` or `launchers/launcher.js`),
+//!   started before `/init` arrives. Requests go as one JSON line on the launcher's stdin;
+//!   answers come back as one JSON line on a dedicated pipe that is fd 3 in the child. The
+//!   launcher's stdout and stderr are the proxy's own (inherited), so whatever the function
+//!   prints lands where the invoker collects logs. Messages: at startup the launcher writes
+//!   `{"ok": true}` (ready); then `{"init": {"main", "binary", "dir", "env"}}` → `{"ok": true}`
+//!   or `{"error": ...}`; then `{"value": ..., "env": {...}}` → the result.
+//! - Native ([`ExecLauncher`], OpenWhisk's dockerskeleton): the action is an executable,
+//!   `<dir>/exec`; each `/run` executes it with the parameters as JSON in argv\[1\] (when
+//!   short enough) and on stdin, with the init and `__OW_*` environment. The last line it
+//!   prints on stdout is the result (a JSON object or array); the lines before it, and its
+//!   stderr, are logs.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStdin, Command};
+use whisk_core::kinds;
 
-use crate::config::{Family, ProxyConfig};
+use crate::action;
+use crate::config::ProxyConfig;
+use crate::protocol::{InitRequest, RunRequest};
 
 /// The Python launcher source, written to `<workdir>/launcher.py`.
 pub const PYTHON_LAUNCHER: &str = include_str!("../launchers/launcher.py");
@@ -33,26 +43,82 @@ const ANSWER_FD: i32 = 3;
 #[derive(Debug, thiserror::Error)]
 pub enum LauncherError {
     /// The launcher script could not be written or the interpreter started.
-    #[error("cannot start the {family} launcher with {program}: {source}")]
+    #[error("cannot start the {launcher} launcher with {program}: {source}")]
     Spawn {
-        /// The runtime family.
-        family: Family,
+        /// The launcher.
+        launcher: kinds::Launcher,
         /// The interpreter that was run.
         program: String,
         /// Why.
         source: io::Error,
     },
-    /// The launcher exited (or closed its answer pipe).
+    /// The launcher exited (or closed its answer pipe); it cannot run again.
     #[error("the launcher exited ({0})")]
     Exited(String),
+    /// The action's process (of this activation only) was killed before it gave a result.
+    #[error("the action's process was killed ({0})")]
+    Killed(String),
+    /// The action's process ended without a JSON object or array as its last line.
+    #[error("the action printed no result")]
+    NoResult,
     /// The launcher answered something that is not part of the protocol.
     #[error("the launcher broke the protocol: {0}")]
     Protocol(String),
 }
 
-/// A running launcher; dropping it kills the process.
+/// The launcher of one proxy.
 #[derive(Debug)]
-pub struct Launcher {
+pub enum Launcher {
+    /// A long-lived interpreter (Python, Node.js).
+    Script(Box<ScriptLauncher>),
+    /// The action's own executable, once per activation (native).
+    Exec(ExecLauncher),
+}
+
+impl Launcher {
+    /// Starts the launcher of `config` (an interpreter is started now, before `/init`).
+    pub fn spawn(config: &ProxyConfig) -> Result<Self, LauncherError> {
+        let script = match config.launcher {
+            kinds::Launcher::Python => ("launcher.py", PYTHON_LAUNCHER),
+            kinds::Launcher::Node => ("launcher.js", NODE_LAUNCHER),
+            kinds::Launcher::Exec => return Ok(Launcher::Exec(ExecLauncher::default())),
+        };
+        let launcher = ScriptLauncher::spawn(config, script.0, script.1)?;
+        Ok(Launcher::Script(Box::new(launcher)))
+    }
+
+    /// Loads the action whose code is in `dir`; answers `{"ok": true}` or `{"error": ...}`.
+    pub async fn init(&mut self, dir: &Path, init: &InitRequest) -> Result<Vec<u8>, LauncherError> {
+        match self {
+            Launcher::Script(l) => l.request(&action::init_line(dir, init)).await,
+            Launcher::Exec(l) => Ok(l.init(dir, init)),
+        }
+    }
+
+    /// Runs the action once; answers its result's JSON text.
+    pub async fn run(&mut self, run: &RunRequest) -> Result<Vec<u8>, LauncherError> {
+        match self {
+            Launcher::Script(l) => l.request(&run.to_line()).await,
+            Launcher::Exec(l) => l.run(run).await,
+        }
+    }
+
+    /// Whether a JSON array is a result (as OpenWhisk's skeleton allows), not only an object.
+    pub fn returns_arrays(&self) -> bool {
+        matches!(self, Launcher::Exec(_))
+    }
+
+    /// Kills the launcher and waits for it.
+    pub async fn kill(&mut self) {
+        if let Launcher::Script(l) = self {
+            l.kill().await;
+        }
+    }
+}
+
+/// A running interpreter launcher; dropping it kills the process.
+#[derive(Debug)]
+pub struct ScriptLauncher {
     child: Child,
     stdin: ChildStdin,
     answers: BufReader<pipe::Receiver>,
@@ -65,25 +131,23 @@ enum Waited {
     Exit(io::Result<ExitStatus>),
 }
 
-impl Launcher {
-    /// Writes the launcher script into the workdir and starts it.
-    pub fn spawn(config: &ProxyConfig) -> Result<Self, LauncherError> {
+impl ScriptLauncher {
+    /// Writes the launcher script `source` into the workdir as `name` and starts it with the
+    /// config's interpreter.
+    fn spawn(config: &ProxyConfig, name: &str, source: &str) -> Result<Self, LauncherError> {
+        let interpreter = config.interpreter().unwrap_or(Path::new(""));
         let spawn_error = |source| LauncherError::Spawn {
-            family: config.family,
-            program: config.interpreter().display().to_string(),
+            launcher: config.launcher,
+            program: interpreter.display().to_string(),
             source,
         };
         let lib = config.lib_dir();
         std::fs::create_dir_all(&lib).map_err(spawn_error)?;
-        let (name, source) = match config.family {
-            Family::Python => ("launcher.py", PYTHON_LAUNCHER),
-            Family::Nodejs => ("launcher.js", NODE_LAUNCHER),
-        };
         let script = config.workdir.join(name);
         std::fs::write(&script, source).map_err(spawn_error)?;
 
         let (read, write) = cloexec_pipe().map_err(spawn_error)?;
-        let mut command = Command::new(config.interpreter());
+        let mut command = Command::new(interpreter);
         command
             .arg(&script)
             .current_dir(&config.workdir)
@@ -94,7 +158,7 @@ impl Launcher {
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        if config.family == Family::Nodejs {
+        if config.launcher == kinds::Launcher::Node {
             let mut paths = vec![lib.clone()];
             if let Some(existing) = std::env::var_os("NODE_PATH") {
                 paths.extend(std::env::split_paths(&existing));
@@ -112,7 +176,7 @@ impl Launcher {
         drop(write); // Only the child may hold the write end: EOF means it died.
         let stdin = child.stdin.take().expect("stdin is piped");
         let receiver = pipe::Receiver::from_owned_fd(read).map_err(spawn_error)?;
-        Ok(Launcher {
+        Ok(ScriptLauncher {
             child,
             stdin,
             answers: BufReader::with_capacity(64 * 1024, receiver),
@@ -122,7 +186,7 @@ impl Launcher {
 
     /// Sends one request line (ending in `\n`) and returns the answer line
     /// (without `\n`). Waits for the startup acknowledgement first if needed.
-    pub async fn request(&mut self, line: &[u8]) -> Result<Vec<u8>, LauncherError> {
+    async fn request(&mut self, line: &[u8]) -> Result<Vec<u8>, LauncherError> {
         if !self.ready {
             let ack = self.read_answer().await?;
             let value: serde_json::Value = serde_json::from_slice(&ack).unwrap_or_default();
@@ -139,7 +203,7 @@ impl Launcher {
     }
 
     /// Kills the launcher and waits for it.
-    pub async fn kill(&mut self) {
+    async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }
 
@@ -212,4 +276,228 @@ fn answer_fd_to_3(fd: i32) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Longest parameters passed in argv\[1\] (Linux's `MAX_ARG_STRLEN` less the NUL, as
+/// OpenWhisk's skeleton): larger ones reach the executable on stdin only.
+const MAX_ARG: usize = 131_071;
+
+/// Longest stdout line held back as the possible result; a longer one is a log.
+const MAX_RESULT_LINE: usize = 16 * 1024 * 1024;
+
+/// The native launcher: no process between activations; each `/run` executes the action.
+#[derive(Debug, Default)]
+pub struct ExecLauncher {
+    /// The action's folder, once `/init` found its executable there.
+    dir: Option<PathBuf>,
+    /// The environment `/init` gave the action.
+    env: Vec<(String, String)>,
+}
+
+impl ExecLauncher {
+    /// Accepts the action when `<dir>/exec` is an executable file.
+    fn init(&mut self, dir: &Path, init: &InitRequest) -> Vec<u8> {
+        let exec = dir.join(crate::config::source_file(kinds::Launcher::Exec));
+        let executable = std::fs::metadata(&exec).is_ok_and(|m| {
+            m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+        });
+        let answer = if executable {
+            self.dir = Some(dir.to_path_buf());
+            self.env = strings(&init.env);
+            json!({"ok": true})
+        } else {
+            let why = if init.binary {
+                "the zip file holds no executable 'exec'"
+            } else {
+                "no executable"
+            };
+            json!({"error": format!("The action failed to generate or locate a binary: {why}.")})
+        };
+        answer.to_string().into_bytes()
+    }
+
+    /// Executes the action once and takes its last stdout line as the result.
+    async fn run(&mut self, run: &RunRequest) -> Result<Vec<u8>, LauncherError> {
+        let Some(dir) = &self.dir else {
+            return Err(LauncherError::Protocol("run before init".into()));
+        };
+        let input = run.value.to_string();
+        let mut command = Command::new(dir.join(crate::config::source_file(kinds::Launcher::Exec)));
+        if input.len() <= MAX_ARG {
+            command.arg(&input);
+        }
+        command
+            .current_dir(dir)
+            // The container's secret stays with the proxy: the action never sees it.
+            .env_remove(crate::config::SECRET_ENV)
+            .envs(self.env.iter().cloned())
+            .envs(strings(&run.env))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => {
+                // E.g. a script without `#!` or a binary for another machine: the action's
+                // fault, told in its logs.
+                eprintln!("The action's executable could not be started: {err}");
+                return Err(LauncherError::NoResult);
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            // Concurrently with reading stdout: an action may print before it reads, or
+            // never read at all (then the write fails, which is fine).
+            tokio::spawn(async move {
+                let _ = stdin.write_all(input.as_bytes()).await;
+            });
+        }
+        let result = match child.stdout.take() {
+            Some(stdout) => last_line(stdout, &mut io::stdout()).await,
+            None => Vec::new(),
+        };
+        let status = child.wait().await;
+        let line = result.trim_ascii();
+        match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(_) | Value::Array(_)) => Ok(line.to_vec()),
+            _ => {
+                // What it printed last is a log line too, as in OpenWhisk's skeleton.
+                if !line.is_empty() {
+                    let mut out = io::stdout().lock();
+                    let _ = out.write_all(line);
+                    let _ = out.write_all(b"\n");
+                    let _ = out.flush();
+                }
+                match status {
+                    Ok(s) if s.signal().is_some() => Err(LauncherError::Killed(s.to_string())),
+                    _ => Err(LauncherError::NoResult),
+                }
+            }
+        }
+    }
+}
+
+/// String values of an environment object (the protocol stringifies them).
+fn strings(env: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => (k.clone(), s.clone()),
+            other => (k.clone(), other.to_string()),
+        })
+        .collect()
+}
+
+/// Reads `stdout` to its end, copying every line but the last to `logs` as it comes, and
+/// returns the last line (the one before a final newline, if the output ends with one). A
+/// line longer than [`MAX_RESULT_LINE`] is copied too, so that memory stays bounded.
+async fn last_line(mut stdout: impl AsyncRead + Unpin, logs: &mut impl Write) -> Vec<u8> {
+    let mut split = LastLine::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stdout.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => split.feed(&buf[..n], logs),
+        }
+        let _ = logs.flush();
+    }
+    let last = split.finish(logs);
+    let _ = logs.flush();
+    last
+}
+
+/// The state of [`last_line`].
+#[derive(Default)]
+struct LastLine {
+    /// The latest complete line: a log once another line starts.
+    held: Option<Vec<u8>>,
+    /// The line being read.
+    partial: Vec<u8>,
+    /// The line being read is too long to be the result: it goes straight to the logs.
+    overlong: bool,
+}
+
+impl LastLine {
+    fn feed(&mut self, mut chunk: &[u8], logs: &mut impl Write) {
+        while !chunk.is_empty() {
+            let end = chunk.iter().position(|&b| b == b'\n');
+            let piece = &chunk[..end.unwrap_or(chunk.len())];
+            chunk = &chunk[piece.len() + usize::from(end.is_some())..];
+            if self.overlong {
+                let _ = logs.write_all(piece);
+            } else {
+                self.partial.extend_from_slice(piece);
+                if self.partial.len() > MAX_RESULT_LINE {
+                    self.release(logs);
+                    let _ = logs.write_all(&std::mem::take(&mut self.partial));
+                    self.overlong = true;
+                }
+            }
+            if end.is_some() {
+                self.release(logs);
+                if std::mem::take(&mut self.overlong) {
+                    let _ = logs.write_all(b"\n");
+                } else {
+                    self.held = Some(std::mem::take(&mut self.partial));
+                }
+            }
+        }
+    }
+
+    /// Writes the held line to the logs: it is not the last.
+    fn release(&mut self, logs: &mut impl Write) {
+        if let Some(line) = self.held.take() {
+            let _ = logs.write_all(&line);
+            let _ = logs.write_all(b"\n");
+        }
+    }
+
+    fn finish(mut self, logs: &mut impl Write) -> Vec<u8> {
+        if self.overlong {
+            let _ = logs.write_all(b"\n");
+            return Vec::new();
+        }
+        if self.partial.is_empty() {
+            return self.held.unwrap_or_default();
+        }
+        self.release(logs);
+        self.partial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn split(output: &[u8]) -> (String, String) {
+        let mut logs = Vec::new();
+        let last = last_line(output, &mut logs).await;
+        (
+            String::from_utf8(last).unwrap(),
+            String::from_utf8(logs).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_last_stdout_line_is_the_result_the_rest_are_logs() {
+        assert_eq!(split(b"a\nb\n{}\n").await, ("{}".into(), "a\nb\n".into()));
+        assert_eq!(split(b"a\n{}").await, ("{}".into(), "a\n".into()));
+        assert_eq!(split(b"{}").await, ("{}".into(), "".into()));
+        assert_eq!(split(b"").await, ("".into(), "".into()));
+        // As OpenWhisk's skeleton: only one final newline is dropped.
+        assert_eq!(split(b"{}\n\n").await, ("".into(), "{}\n".into()));
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_is_a_log() {
+        let long = vec![b'x'; MAX_RESULT_LINE + 10];
+        let mut output = b"first\n".to_vec();
+        output.extend_from_slice(&long);
+        let (last, logs) = split(&output).await;
+        assert_eq!(last, "");
+        assert_eq!(logs.len(), "first\n".len() + long.len() + 1);
+        output.extend_from_slice(b"\n{\"a\":1}\n");
+        let (last, logs) = split(&output).await;
+        assert_eq!(last, r#"{"a":1}"#);
+        assert!(logs.ends_with("x\n"));
+    }
 }

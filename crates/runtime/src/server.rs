@@ -94,13 +94,13 @@ impl Proxy {
         }
         let init = protocol::parse_init(body)?;
         let dir = self.config.action_dir();
-        let family = self.config.family;
+        let launcher = self.config.launcher;
         let (dir, init) = tokio::task::spawn_blocking(move || {
-            action::materialize(family, &dir, &init).map(|()| (dir, init))
+            action::materialize(launcher, &dir, &init).map(|()| (dir, init))
         })
         .await
         .map_err(|err| ProxyError::Internal(format!("init task failed: {err}")))??;
-        let answer = match slot.launcher.request(&action::init_line(&dir, &init)).await {
+        let answer = match slot.launcher.init(&dir, &init).await {
             Ok(answer) => answer,
             Err(err) => return Err(launcher_failed(slot, err)),
         };
@@ -139,12 +139,13 @@ impl Proxy {
             Phase::Gone => return Err(ProxyError::Gone),
         }
         let run = protocol::parse_run(body)?;
-        let answer = match slot.launcher.request(&run.to_line()).await {
+        let answer = match slot.launcher.run(&run).await {
             Ok(answer) => answer,
             Err(err) => return Err(launcher_failed(slot, err)),
         };
         match answer.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{') => Ok(answer),
+            Some(b'[') if slot.launcher.returns_arrays() => Ok(answer),
             _ => Err(ProxyError::NotADictionary),
         }
     }
@@ -164,6 +165,9 @@ fn launcher_failed(slot: &mut Slot, err: LauncherError) -> ProxyError {
             slot.phase = Phase::Gone;
             ProxyError::Exited
         }
+        // The native launcher's process of one activation: the next may run.
+        LauncherError::Killed(_) => ProxyError::Exited,
+        LauncherError::NoResult => ProxyError::NoResult,
         other => ProxyError::Internal(other.to_string()),
     }
 }

@@ -13,20 +13,7 @@ const MB: u64 = 1024 * 1024;
 /// `GET /`.
 pub async fn root(State(invocations): State<Invocations>) -> Json<Value> {
     let limits = invocations.default_limits();
-    let mut runtimes: Map<String, Value> = Map::new();
-    for k in kinds::KNOWN {
-        let list = runtimes.entry(k.family).or_insert_with(|| json!([]));
-        if let Some(a) = list.as_array_mut() {
-            a.push(json!({
-                "kind": k.kind,
-                "image": k.image,
-                "default": true,
-                "deprecated": false,
-                "attached": false,
-                "requireMain": false,
-            }));
-        }
-    }
+    let runtimes = kinds::manifest();
     Json(json!({
         "description": "OpenWhisk",
         "support": {
