@@ -137,8 +137,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     settings.data_dir = Some(dir.path().to_path_buf());
     settings.controller.invocations_per_minute = 100_000_000;
     settings.controller.concurrent_invocations = 100_000;
-    let platform = whisk_serve::Standalone::start(settings).await?;
-    let sbase = format!("http://{}", platform.addr);
+    let platform = whisk_serve::standalone(settings).await?;
+    let platform_addr = platform
+        .api_addr
+        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let sbase = format!("http://{}", platform_addr);
     load::create_noop(&http, &sbase).await?;
 
     let mut rows = vec![];

@@ -60,8 +60,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     s.data_dir = Some(tmp.path().join("data"));
     s.controller.invocations_per_minute = 100_000_000;
     s.controller.concurrent_invocations = 100_000;
-    let platform = whisk_serve::Standalone::start(s).await?;
-    let direct = format!("http://{}", platform.addr);
+    let platform = whisk_serve::standalone(s).await?;
+    let platform_addr = platform
+        .api_addr
+        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let direct = format!("http://{}", platform_addr);
     let certs = tmp.path().join("certs");
     whisk_gateway::certs::write_bundle(&certs, "bench CA", &["127.0.0.1".to_string()], 30)?;
     let ca = reqwest::Certificate::from_pem(&std::fs::read(certs.join("ca.crt"))?)?;
@@ -108,7 +111,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             "-c",
         ])
         .arg(&certs)
-        .arg(platform.addr.to_string())
+        .arg(platform_addr.to_string())
         .env("NGINX_PREFIX", tmp.path().join("nginx"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

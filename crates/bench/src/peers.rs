@@ -213,9 +213,12 @@ async fn through_platform(rows: &mut Vec<Row>) -> anyhow::Result<Vec<String>> {
     s.listen = "127.0.0.1:0".into();
     s.data_dir = Some(dir.path().to_path_buf());
     s.invoker.user_memory_mb = 64 * 128 + 1024;
-    let platform = whisk_serve::Standalone::start(s).await?;
+    let platform = whisk_serve::standalone(s).await?;
+    let platform_addr = platform
+        .api_addr
+        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
     let http = reqwest::Client::new();
-    let base = format!("http://{}/api/v1/namespaces/_/actions", platform.addr);
+    let base = format!("http://{}/api/v1/namespaces/_/actions", platform_addr);
     let (u, k) = whisk_core::identity::GUEST_KEY
         .split_once(':')
         .unwrap_or_default();

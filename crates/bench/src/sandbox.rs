@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use whisk_invoker::config::ProcessConfig;
 use whisk_invoker::ProcessFactory;
-use whisk_serve::{Settings, Standalone};
+use whisk_serve::Settings;
 
 const NOOP: &str = "def main(args):\n    return {}\n";
 
@@ -108,8 +108,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         let mode = label(sandboxed);
         // Cold start and warm invoke; budget for every container.
         let dir = tempfile::tempdir()?;
-        let platform = Standalone::start(settings(dir.path(), sandboxed, 16384)?).await?;
-        let api = Arc::new(Api::new(platform.addr)?);
+        let platform = whisk_serve::standalone(settings(dir.path(), sandboxed, 16384)?).await?;
+        let platform_addr = platform
+            .api_addr
+            .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+        let api = Arc::new(Api::new(platform_addr)?);
         let cold = {
             let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
             let start = Instant::now();
@@ -177,8 +180,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
 
         // Churn: 100 actions of 128 MB through a budget of 16 containers (2 GB), 8 clients.
         let dir = tempfile::tempdir()?;
-        let platform = Standalone::start(settings(dir.path(), sandboxed, 16 * 128)?).await?;
-        let api = Arc::new(Api::new(platform.addr)?);
+        let platform = whisk_serve::standalone(settings(dir.path(), sandboxed, 16 * 128)?).await?;
+        let platform_addr = platform
+            .api_addr
+            .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+        let api = Arc::new(Api::new(platform_addr)?);
         for i in 0..100 {
             api.put(&format!("churn{i}"), NOOP).await?;
         }

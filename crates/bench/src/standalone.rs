@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use whisk_invoker::container::ContainerSpec;
-use whisk_serve::{Settings, Standalone};
+use whisk_serve::Settings;
 
 const NOOP: &str = "def main(args):\n    return {}\n";
 
@@ -93,12 +93,15 @@ impl Api {
 /// Runs every scenario and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let platform = Standalone::start(settings(dir.path(), true, plan.runtime)?).await?;
-    let api = Arc::new(Api::new(platform.addr));
+    let platform = whisk_serve::standalone(settings(dir.path(), true, plan.runtime)?).await?;
+    let platform_addr = platform
+        .api_addr
+        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let api = Arc::new(Api::new(platform_addr));
     api.put("noop", NOOP).await?;
 
     // Direct calls to an action proxy of the same kind, started by the same factory.
-    let factory = whisk_serve::roles::open_factory(&settings(dir.path(), true, plan.runtime)?);
+    let factory = whisk_serve::backends::open_factory(&settings(dir.path(), true, plan.runtime)?);
     let container = factory
         .create(ContainerSpec {
             name: format!("whisk_bench_direct_{}", std::process::id()),
@@ -208,8 +211,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     platform.shutdown().await?;
 
     let dir2 = tempfile::tempdir()?;
-    let bare = Standalone::start(settings(dir2.path(), false, plan.runtime)?).await?;
-    let api2 = Api::new(bare.addr);
+    let bare = whisk_serve::standalone(settings(dir2.path(), false, plan.runtime)?).await?;
+    let bare_addr = bare
+        .api_addr
+        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let api2 = Api::new(bare_addr);
     {
         let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
         let start = std::time::Instant::now();

@@ -1,13 +1,17 @@
-//! `whisk`: the command-line client of whisk-rs (a `wsk`-compatible client) and
-//! `whisk standalone`, the whole platform in one process. Parses the command line, sets up
-//! logging to stderr and dispatches; the client lives in the `whisk_cli` library.
+//! `whisk`: the command-line client of whisk-rs (a `wsk`-compatible client) and the server
+//! roles (`whisk standalone|controller|invoker|directory|gateway`). Parses the command line,
+//! sets up logging to stderr and dispatches: the client lives in the `whisk_cli` library, the
+//! server subcommands in [`server`] (through `whisk_serve`).
+//!
+//! Two parsers: a server subcommand is parsed alone ([`ServerCli`]), so it shows and accepts
+//! its own flags only; everything else by [`Cli`], whose client flags (`--apihost`, `--auth`,
+//! `-i`, ...) go before or after any client command.
 
-mod directory;
-mod gateway;
-mod roles;
-mod standalone;
+mod certs;
+mod server;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::ffi::OsString;
 use std::process::ExitCode;
 use whisk_cli::config::GlobalArgs;
 
@@ -16,7 +20,7 @@ use whisk_cli::config::GlobalArgs;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// whisk: a client (and a standalone server) for OpenWhisk-compatible platforms.
+/// whisk: a client (and the servers) of OpenWhisk-compatible platforms.
 #[derive(Debug, Parser)]
 #[command(name = "whisk", version, about)]
 struct Cli {
@@ -28,57 +32,70 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the whole platform in one process (REST API on 127.0.0.1:3233).
-    Standalone(standalone::StandaloneArgs),
-    /// Run a controller alone (REST API; Kafka bus, CouchDB store).
-    Controller(roles::RoleArgs),
-    /// Run an invoker alone (`--id N` consumes topic invoker<N>).
-    Invoker(roles::RoleArgs),
-    /// Run the gateway (TLS, routing to controllers, limits).
-    Gateway(gateway::GatewayArgs),
-    /// Make a CA and server certificates (for the gateway and a private registry).
-    Certs(gateway::CertsArgs),
-    /// Run the directory service alone (peer maps over gRPC).
-    Directory(directory::DirectoryArgs),
-    /// Run one action proxy (what the process runtime starts per container).
-    #[command(hide = true)]
-    Proxy(whisk_runtime::cli::ProxyArgs),
+    #[command(flatten)]
+    Server(server::ServerCommand),
     #[command(flatten)]
     Client(whisk_cli::Command),
 }
 
+/// The server subcommands without the client's flags: what `whisk <server command>` parses.
+#[derive(Debug, Parser)]
+#[command(name = "whisk", version, about)]
+struct ServerCli {
+    #[command(subcommand)]
+    command: server::ServerCommand,
+}
+
+/// True when the command line names a server subcommand first (or asks `help` about one).
+fn names_server_command(args: &[OsString]) -> bool {
+    let servers = ServerCli::command();
+    let is_server = |a: &OsString| {
+        a.to_str()
+            .is_some_and(|name| servers.find_subcommand(name).is_some())
+    };
+    match args.get(1) {
+        Some(first) if first == "help" => args.get(2).is_some_and(is_server),
+        Some(first) => is_server(first),
+        None => false,
+    }
+}
+
+/// Parses the process's command line (exits on `--help` and errors, as clap does).
+fn parse(args: Vec<OsString>) -> (GlobalArgs, Command) {
+    if names_server_command(&args) {
+        let cli = ServerCli::parse_from(args);
+        return (GlobalArgs::default(), Command::Server(cli.command));
+    }
+    let cli = Cli::parse_from(&args);
+    match cli.command {
+        // Client flags before a server subcommand (`whisk -i standalone`): the server parser
+        // refuses them with its own usage.
+        Command::Server(_) => {
+            let cli = ServerCli::parse_from(args);
+            (GlobalArgs::default(), Command::Server(cli.command))
+        }
+        client => (cli.global, client),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // The proxy's stderr is the action's log: it logs warnings only, like a client.
-    let standalone = matches!(
-        cli.command,
-        Command::Standalone(_)
-            | Command::Directory(_)
-            | Command::Controller(_)
-            | Command::Invoker(_)
-            | Command::Gateway(_)
-    );
-    if matches!(cli.command, Command::Proxy(_)) {
-        whisk_runtime::cli::init_tracing();
-    } else {
+    let (global, command) = parse(std::env::args_os().collect());
+    let service = matches!(&command, Command::Server(s) if s.is_service());
+    match &command {
+        // The proxy's stderr is the action's log: it logs warnings only, like a client.
+        Command::Server(server::ServerCommand::Proxy(_)) => whisk_runtime::cli::init_tracing(),
         // `whisk status` reports an unreachable broker in its table; librdkafka's reconnect
         // warnings would only repeat it.
-        let quiet = matches!(cli.command, Command::Client(whisk_cli::Command::Status(_)));
-        init_tracing(cli.global.verbose, standalone, quiet);
+        Command::Client(whisk_cli::Command::Status(_)) => init_tracing(global.verbose, false, true),
+        _ => init_tracing(global.verbose, service, false),
     }
-    if !standalone && !matches!(cli.command, Command::Proxy(_)) {
+    if !service && !matches!(command, Command::Server(server::ServerCommand::Proxy(_))) {
         restore_default_sigpipe();
     }
-    let outcome = match cli.command {
-        Command::Standalone(args) => standalone::run(args).await,
-        Command::Directory(args) => directory::run(args).await,
-        Command::Gateway(args) => gateway::run(args).await,
-        Command::Certs(args) => gateway::certs(args),
-        Command::Controller(args) => roles::controller(args).await,
-        Command::Invoker(args) => roles::invoker(args).await,
-        Command::Proxy(args) => whisk_runtime::cli::run(args).await,
-        Command::Client(cmd) => whisk_cli::run(&cli.global, cmd).await,
+    let outcome = match command {
+        Command::Server(cmd) => server::run(cmd).await,
+        Command::Client(cmd) => whisk_cli::run(&global, cmd).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,9 +139,72 @@ fn init_tracing(verbose: bool, server: bool, quiet_bus: bool) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
     #[test]
     fn command_line_definition_is_consistent() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+        ServerCli::command().debug_assert();
+    }
+
+    #[test]
+    fn server_subcommands_have_their_own_flags_only() {
+        let mut servers = ServerCli::command();
+        servers.build();
+        for sc in servers.get_subcommands() {
+            for client_flag in ["apihost", "auth", "cacert", "json"] {
+                assert!(
+                    sc.get_arguments().all(|a| a.get_id() != client_flag),
+                    "`whisk {}` has the client's --{client_flag}",
+                    sc.get_name()
+                );
+            }
+        }
+        for line in [
+            "whisk controller --apihost x",
+            "whisk -i standalone",
+            "whisk --auth k invoker",
+        ] {
+            assert!(ServerCli::try_parse_from(args(line)).is_err(), "{line}");
+        }
+        assert!(names_server_command(&args("whisk controller --help")));
+        assert!(names_server_command(&args("whisk help gateway")));
+        assert!(!names_server_command(&args("whisk -i action list")));
+        assert!(!names_server_command(&args("whisk help action")));
+    }
+
+    #[test]
+    fn client_flags_go_before_or_after_a_client_command() {
+        for line in [
+            "whisk -i --apihost h action list",
+            "whisk action list --apihost h -i",
+        ] {
+            let (global, command) = parse(args(line));
+            assert!(matches!(command, Command::Client(_)), "{line}");
+            assert_eq!(global.apihost.as_deref(), Some("h"), "{line}");
+            assert!(global.insecure, "{line}");
+        }
+    }
+
+    #[test]
+    fn shared_server_flags_mean_the_same_for_each_role() {
+        let (_, command) = parse(args(
+            "whisk invoker -c f.toml --id 2 --kafka k:1 --couchdb http://c --directory d:7 --data-dir /x",
+        ));
+        let Command::Server(server::ServerCommand::Invoker(a)) = command else {
+            panic!("not the invoker: {command:?}");
+        };
+        assert_eq!(
+            a.config.config.as_deref(),
+            Some(std::path::Path::new("f.toml"))
+        );
+        assert_eq!(a.id, Some(2));
+        assert_eq!(a.cluster.kafka.as_deref(), Some("k:1"));
+        assert_eq!(a.directory.directory.as_deref(), Some("d:7"));
+        assert_eq!(a.data.data_dir.as_deref(), Some(std::path::Path::new("/x")));
     }
 }

@@ -157,8 +157,13 @@ impl Peers {
     }
 
     /// Keeps the invoker's lease alive (every `lease / 3`); after a failed heartbeat, the next
-    /// successful one re-registers every instance still running here.
-    pub fn start_heartbeat(self: &Arc<Self>, lease: Duration, shutdown: CancellationToken) {
+    /// successful one re-registers every instance still running here. The task ends once
+    /// `shutdown` is cancelled.
+    pub fn start_heartbeat(
+        self: &Arc<Self>,
+        lease: Duration,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let peers = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval((lease / 3).max(Duration::from_millis(10)));
@@ -195,7 +200,7 @@ impl Peers {
                     }
                 }
             }
-        });
+        })
     }
 
     /// Gives `folder` the group's secret, and the maps of (`namespace`, `group`) from now on

@@ -154,8 +154,9 @@ impl ContainerPool {
         format!("{}_{n}_{what}", self.name_prefix)
     }
 
-    /// Starts the stem refill and idle reaper tasks.
-    pub fn start(self: &Arc<Self>, shutdown: CancellationToken) {
+    /// Starts the stem refill and idle reaper tasks; the reaper's handle is returned (it ends
+    /// once `shutdown` is cancelled).
+    pub fn start(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         self.refill_stems();
         let pool = self.clone();
         tokio::spawn(async move {
@@ -166,14 +167,14 @@ impl ContainerPool {
                     _ = tick.tick() => pool.reap_idle().await,
                 }
             }
-        });
+        })
     }
 
     /// Creates missing stems in the background.
     fn refill_stems(self: &Arc<Self>) {
         for stem in &self.stems {
-            let family = match whisk_core::kinds::lookup(&stem.kind) {
-                Some(k) => k.family.to_string(),
+            let family = match whisk_core::kinds::family(&stem.kind) {
+                Some(f) => f.to_string(),
                 None => {
                     tracing::warn!(kind = %stem.kind, "unknown kind in stem cell configuration");
                     continue;

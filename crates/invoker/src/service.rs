@@ -1,5 +1,8 @@
 //! The invoker service: consumes `invoker<id>`, runs each activation in its own task, stores
-//! the record, publishes the completion to the controller's topic, and pings `health`.
+//! the record, publishes the completion to the controller's topic, and pings `health`. Every
+//! task it starts (consumer, activations, pings, the directory heartbeat, the pool's reaper)
+//! is in one [`TaskTracker`] that [`Invoker::join`] drains once the shutdown token is
+//! cancelled.
 
 use crate::config::InvokerConfig;
 use crate::container::ContainerFactory;
@@ -13,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use whisk_bus::{Bus, BusError};
 use whisk_core::now_ms;
 use whisk_directory_api::PeerDirectory;
@@ -45,11 +49,13 @@ pub struct Invoker {
     /// Activations handled.
     pub handled: AtomicU64,
     peers: Arc<Peers>,
+    tasks: TaskTracker,
     _temp: (Option<tempfile::TempDir>, Option<tempfile::TempDir>),
 }
 
 impl Invoker {
-    /// Starts consuming and pinging; stops when `shutdown` is cancelled.
+    /// Starts consuming and pinging; stops when `shutdown` is cancelled (then
+    /// [`Invoker::join`] resolves once the activations in flight have ended).
     pub async fn start(
         cfg: InvokerConfig,
         factory: Arc<dyn ContainerFactory>,
@@ -84,11 +90,18 @@ impl Invoker {
         let pool = ContainerPool::new(factory, &cfg, containers);
         let peer_key = crate::peers::PeerKey::load(cfg.peer_key_file.as_deref())?;
         let peers = Peers::with_key(directory, cfg.id, data_dir.join("addrMap"), peer_key);
-        peers.start_heartbeat(
-            Duration::from_millis(cfg.peer_lease_ms.max(30)),
-            shutdown.clone(),
+        // Closed at once: `wait` resolves when the last task ends, and tasks may still be
+        // spawned (each activation).
+        let tasks = TaskTracker::new();
+        tasks.close();
+        track(
+            &tasks,
+            peers.start_heartbeat(
+                Duration::from_millis(cfg.peer_lease_ms.max(30)),
+                shutdown.clone(),
+            ),
         );
-        pool.start(shutdown.clone());
+        track(&tasks, pool.start(shutdown.clone()));
         let topic = whisk_proto::invoker_topic(cfg.id);
         bus.ensure_topic(&topic).await?;
         bus.ensure_topic(whisk_proto::HEALTH_TOPIC).await?;
@@ -101,6 +114,7 @@ impl Invoker {
         };
         let inv = Arc::new(Self {
             peers,
+            tasks,
             _temp: (temp, shm),
             cfg,
             pool,
@@ -112,33 +126,30 @@ impl Invoker {
         });
         inv.ping().await;
         {
-            let inv = inv.clone();
+            let pinger = inv.clone();
             let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(inv.cfg.ping_interval);
+            inv.tasks.spawn(async move {
+                let mut tick = tokio::time::interval(pinger.cfg.ping_interval);
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = tick.tick() => inv.ping().await,
+                        _ = tick.tick() => pinger.ping().await,
                     }
                 }
             });
         }
         {
-            let inv = inv.clone();
-            tokio::spawn(async move {
+            let runs = inv.tasks.clone();
+            let consumer_inv = inv.clone();
+            inv.tasks.spawn(async move {
+                let inv = consumer_inv;
                 let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(i32, i64)>();
-                let mut tracker = crate::commits::CommitTracker::default();
+                let mut commits = crate::commits::CommitTracker::default();
                 loop {
                     let delivery = tokio::select! {
                         _ = shutdown.cancelled() => break,
                         Some((partition, offset)) = done_rx.recv() => {
-                            if let Some(upto) = tracker.done(partition, offset) {
-                                let mark = whisk_bus::Delivery { payload: Default::default(), offset: upto, partition };
-                                if let Err(e) = consumer.commit(&mark).await {
-                                    tracing::warn!(error = %e, "commit failed");
-                                }
-                            }
+                            commit(&mut commits, consumer.as_mut(), partition, offset).await;
                             continue;
                         }
                         d = consumer.recv() => d,
@@ -152,13 +163,13 @@ impl Invoker {
                             continue;
                         }
                     };
-                    tracker.start(delivery.partition, delivery.offset);
+                    commits.start(delivery.partition, delivery.offset);
                     let done = done_tx.clone();
                     let (partition, offset) = (delivery.partition, delivery.offset);
                     match ActivationMessage::decode(delivery.payload.as_ref()) {
                         Ok(msg) => {
                             let inv = inv.clone();
-                            tokio::spawn(async move {
+                            runs.spawn(async move {
                                 inv.handle(msg).await;
                                 let _ = done.send((partition, offset));
                             });
@@ -170,10 +181,24 @@ impl Invoker {
                         }
                     }
                 }
+                // Shutdown: the activations in flight end (each sends its offset when its
+                // record is stored), then the idle containers go.
+                drop(done_tx);
+                while let Some((partition, offset)) = done_rx.recv().await {
+                    commit(&mut commits, consumer.as_mut(), partition, offset).await;
+                }
                 inv.pool.shutdown().await;
             });
         }
         Ok(inv)
+    }
+
+    /// Resolves once every task of this invoker has ended: after the shutdown token given to
+    /// [`Invoker::start`] is cancelled, the activations in flight have finished (their
+    /// records stored, their offsets committed) and the idle containers are destroyed. Bound
+    /// it with a timeout: an activation runs up to its action's time limit.
+    pub async fn join(&self) {
+        self.tasks.wait().await
     }
 
     /// Peer maps (for benchmarks and tests).
@@ -244,5 +269,33 @@ impl Invoker {
             }
         };
         tokio::join!(store, reply);
+    }
+}
+
+/// Tracks a task spawned elsewhere (the directory heartbeat, the pool's reaper).
+fn track(tasks: &TaskTracker, task: tokio::task::JoinHandle<()>) {
+    tasks.spawn(async move {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "an invoker task failed");
+        }
+    });
+}
+
+/// Marks `offset` done and commits up to where every earlier offset is done too.
+async fn commit(
+    commits: &mut crate::commits::CommitTracker,
+    consumer: &mut dyn whisk_bus::Consumer,
+    partition: i32,
+    offset: i64,
+) {
+    if let Some(upto) = commits.done(partition, offset) {
+        let mark = whisk_bus::Delivery {
+            payload: Default::default(),
+            offset: upto,
+            partition,
+        };
+        if let Err(e) = consumer.commit(&mark).await {
+            tracing::warn!(error = %e, "commit failed");
+        }
     }
 }

@@ -1,168 +1,266 @@
-//! `whisk standalone`: every role (controller, invoker) in one process, wired over the
-//! embedded backends — a redb file for the store, in-process channels for the bus, local
-//! action proxy processes for containers.
+//! The one composition root of the server roles: [`serve`] starts any [`RoleSet`] —
+//! controller, invoker, directory, gateway — in this process from one [`Settings`], each role
+//! using the local instance of another role when there is one and its client otherwise, and
+//! [`Running::shutdown`] stops them all the same way. `whisk standalone` is
+//! [`RoleSet::standalone`] over the embedded backends (a redb file, the in-process bus, local
+//! action processes, the in-process directory); `whisk controller|invoker|directory|gateway`
+//! are one role each over the distributed ones.
+//!
+//! How the roles meet when they share a process:
+//! - the invoker's peer directory is the local [`Role::Directory`]'s registry; else the
+//!   `whisk directory` at `directory_url`; else an in-process registry of its own (the
+//!   seam's embedded backend, what standalone uses);
+//! - a local controller waits (10 s) for a local invoker's first health ping before its API
+//!   answers, and gives actions its own address as `__OW_API_HOST`;
+//! - a local gateway fronts a local controller: HTTPS on `tls_listen` (`--tls`), with a
+//!   certificate issued into `<data>/certs` when the gateway settings name none; alone, the
+//!   gateway serves its own settings on its event-loop threads.
 //!
 //! Layout:
-//! - [`roles`]: the backends every role opens, and the roles as separate processes.
+//! - [`backends`]: what roles open from the settings: store, bus, container runtime, peer
+//!   directory, the first keys.
 //! - [`settings`]: every setting of the platform, loaded with the `config` crate.
-//! - this file: [`Standalone::start`] and shutdown.
+//! - `roles`: starting each role into a [`Running`].
+//! - `running`: [`Running`], the one shutdown sequence, and [`shutdown_on_signal`].
+//! - this file: [`Role`], [`RoleSet`], [`serve`] and [`ServeError`].
 
-pub mod roles;
+pub mod backends;
+mod roles;
+mod running;
 pub mod settings;
 
+pub use running::{shutdown_on_signal, Running, SHUTDOWN_GRACE};
 pub use settings::Settings;
 
-use anyhow::Context;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use thiserror::Error;
 use tokio_util::sync::CancellationToken;
-use whisk_controller::Controller;
-use whisk_directory::Registry;
-use whisk_invoker::{ContainerFactory, Invoker};
-use whisk_store::Store;
 
-/// A running standalone platform.
-pub struct Standalone {
-    /// Where the REST API listens.
-    pub addr: SocketAddr,
-    /// The store (shared with the roles).
-    pub store: Arc<dyn Store>,
-    /// The invoker.
-    pub invoker: Arc<Invoker>,
-    /// The in-process directory.
-    pub directory: Registry,
-    /// Where the gateway in front serves HTTPS (`--tls`).
-    pub tls_addr: Option<SocketAddr>,
-    shutdown: CancellationToken,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    factory: Arc<dyn ContainerFactory>,
+/// A role a process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// The REST API at `listen`, its bus consumers and, over the embedded store, the
+    /// `whisk admin` socket in the data folder.
+    Controller,
+    /// Activations from topic `invoker<invoker.id>`, run in containers of `runtime`.
+    Invoker,
+    /// The peer directory, served over gRPC at `directory.listen`.
+    Directory,
+    /// The TLS edge: `gateway.*`, or HTTPS on `tls_listen` in front of a local controller.
+    Gateway,
 }
 
-impl Standalone {
-    /// Opens the store, starts the invoker and the controller, and binds the API.
-    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let data_dir = settings.data_dir();
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let store = roles::open_store(&settings).await?;
-        roles::ensure_keys(&settings, store.as_ref(), true).await?;
-        let bus = roles::open_bus(&settings)?;
-        let shutdown = CancellationToken::new();
-
-        let listener = tokio::net::TcpListener::bind(&settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let addr = listener.local_addr()?;
-
-        let factory = roles::open_factory(&settings);
-        let (peer_directory, directory) = roles::open_directory(&settings)?;
-        let mut invoker_cfg = roles::invoker_config(&settings, data_dir.clone());
-        if invoker_cfg.api_host.is_empty() || settings.invoker_api_host_from_listen {
-            invoker_cfg.api_host = format!("http://{addr}");
-        }
-        let invoker = Invoker::start(
-            invoker_cfg,
-            factory.clone(),
-            store.clone(),
-            bus.clone(),
-            peer_directory,
-            shutdown.clone(),
-        )
-        .await?;
-        let controller = Controller::start(
-            settings.controller.clone(),
-            store.clone(),
-            bus.clone(),
-            shutdown.clone(),
-        )
-        .await?;
-        if !controller
-            .wait_for_invokers(1, Duration::from_secs(10))
-            .await
-        {
-            anyhow::bail!("the invoker did not report healthy within 10 s");
-        }
-        // The gateway (and its certificates) first: once the API answers, clients may look for
-        // the CA. The API's socket is bound already, so the gateway's first requests wait in
-        // its backlog.
-        let tls_addr = match settings.tls_listen {
-            Some(tls) => {
-                Some(front_with_gateway(&settings, &data_dir, tls, addr, shutdown.clone()).await?)
-            }
-            None => None,
-        };
-        let server = tokio::spawn(whisk_controller::serve(
-            listener,
-            controller.router(),
-            shutdown.clone(),
-        ));
-        // `whisk admin` reaches the server holding the store file here (its owner alone).
-        let admin = data_dir.join(whisk_controller::admin::SOCKET_FILE);
-        let serving = controller
-            .serve_admin(admin.clone(), shutdown.clone())
-            .with_context(|| format!("cannot serve `whisk admin` on {}", admin.display()))?;
-        tokio::spawn(async move {
-            if let Err(e) = serving.await {
-                tracing::warn!(error = %e, socket = %admin.display(), "`whisk admin` socket failed");
-            }
-        });
-        tracing::info!(%addr, data_dir = %data_dir.display(), "whisk standalone is up");
-        Ok(Self {
-            addr,
-            store,
-            invoker,
-            directory,
-            tls_addr,
-            shutdown,
-            server,
-            factory,
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Controller => "controller",
+            Role::Invoker => "invoker",
+            Role::Directory => "directory",
+            Role::Gateway => "gateway",
         })
     }
+}
 
-    /// Stops serving, kills every action process and makes the store durable.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
-        self.invoker.pool().shutdown().await;
-        if let Err(e) = self.factory.cleanup().await {
-            tracing::warn!(error = %e, "removing action containers failed");
+/// The roles one process runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleSet(BTreeSet<Role>);
+
+impl RoleSet {
+    /// One role.
+    pub fn only(role: Role) -> Self {
+        Self::default().with(role)
+    }
+
+    /// The whole platform in one process: controller and invoker (the directory in process),
+    /// and the gateway when `tls_listen` is set (`whisk standalone --tls`).
+    pub fn standalone(settings: &Settings) -> Self {
+        let roles = Self::only(Role::Controller).with(Role::Invoker);
+        match settings.tls_listen {
+            Some(_) => roles.with(Role::Gateway),
+            None => roles,
         }
-        self.store.flush().await?;
-        Ok(())
+    }
+
+    /// This set and `role`.
+    pub fn with(mut self, role: Role) -> Self {
+        self.0.insert(role);
+        self
+    }
+
+    /// True when `role` runs in this process.
+    pub fn contains(&self, role: Role) -> bool {
+        self.0.contains(&role)
+    }
+
+    /// The roles, in start order.
+    pub fn iter(&self) -> impl Iterator<Item = Role> + '_ {
+        self.0.iter().copied()
     }
 }
 
-/// Puts the gateway in front of the API on `tls` (HTTPS), with the certificate of the
-/// gateway settings, or one issued for 127.0.0.1 and localhost into `<data>/certs` (its CA is
-/// `<data>/certs/ca.crt`).
-async fn front_with_gateway(
-    settings: &Settings,
-    data_dir: &std::path::Path,
-    tls: SocketAddr,
-    api: SocketAddr,
-    shutdown: CancellationToken,
-) -> anyhow::Result<SocketAddr> {
-    let mut cfg = settings.gateway.clone();
-    if !cfg.tls_cert.exists() || !cfg.tls_key.exists() {
-        let dir = data_dir.join("certs");
-        let hosts = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-        let paths = whisk_gateway::certs::write_bundle(&dir, "whisk standalone CA", &hosts, 3650)?;
-        cfg.tls_cert = paths.cert;
-        cfg.tls_key = paths.key;
+impl FromIterator<Role> for RoleSet {
+    fn from_iter<I: IntoIterator<Item = Role>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
     }
-    cfg.listen_http = None;
-    cfg.listen_https = Some(tls);
-    cfg.backends = vec![format!("http://{api}")];
-    let gateway = whisk_gateway::Gateway::bind(cfg).await?;
-    let addr = gateway
-        .https_addr()
-        .ok_or_else(|| anyhow::anyhow!("the gateway has no HTTPS listener"))?;
-    tokio::spawn(async move {
-        if let Err(e) = gateway.serve(shutdown).await {
-            tracing::error!(error = %e, "the gateway stopped");
+}
+
+/// Why the roles could not start, or stopped with a failure.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// Nothing to run.
+    #[error("no role to run")]
+    NoRole,
+    /// A controller or invoker without the other in this process, on the in-process bus.
+    #[error("a separate {0} needs the Kafka bus: give --kafka HOST:PORT or set bus = \"kafka\"")]
+    SeparateOnMemoryBus(Role),
+    /// A file, folder or listener.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The embedded store file could not be opened.
+    #[error("cannot open the database {} (is another whisk running on it?)", path.display())]
+    OpenStore {
+        /// The redb file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: whisk_store::StoreError,
+    },
+    /// CouchDB did not answer within a minute of retries.
+    #[error("cannot reach CouchDB")]
+    Couch(#[source] whisk_store::StoreError),
+    /// The first keys could not be made.
+    #[error("cannot set up the first keys")]
+    Keys(#[source] whisk_core::WhiskError),
+    /// The Kafka client could not be made.
+    #[error("message bus")]
+    Bus(#[source] whisk_bus::BusError),
+    /// The controller could not start.
+    #[error("cannot start the controller")]
+    Controller(#[source] whisk_controller::ControllerError),
+    /// The invoker could not start.
+    #[error("cannot start the invoker")]
+    Invoker(#[source] whisk_invoker::service::InvokerError),
+    /// A local controller heard nothing from the local invoker.
+    #[error("the invoker did not report healthy within {} s", .0.as_secs())]
+    InvokerNotHealthy(std::time::Duration),
+    /// The directory's settings, registry backend or server.
+    #[error("directory")]
+    Directory(#[source] whisk_directory::DirectoryError),
+    /// The gateway's settings, certificate or server.
+    #[error("gateway")]
+    Gateway(#[source] whisk_gateway::GatewayError),
+    /// The gateway's certificate could not be issued.
+    #[error("cannot issue the gateway's certificate")]
+    Certs(#[source] whisk_gateway::CertError),
+    /// A role's server stopped with an error while running.
+    #[error("the {role} stopped: {message}")]
+    Stopped {
+        /// Which role.
+        role: Role,
+        /// Its error.
+        message: String,
+    },
+    /// The store could not be made durable at shutdown.
+    #[error("flushing the store")]
+    Flush(#[source] whisk_store::StoreError),
+}
+
+impl ServeError {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
+        let what = what.into();
+        move |source| ServeError::Io { what, source }
+    }
+}
+
+/// Starts `roles` from `settings` and returns them running: every listener is bound and, with
+/// a local controller and invoker, the invoker has reported healthy. They run until
+/// `shutdown` is cancelled (or one of them fails); then call [`Running::shutdown`]. A role
+/// that fails to start stops the ones already started before the error is returned.
+pub async fn serve(
+    settings: Settings,
+    roles: RoleSet,
+    shutdown: CancellationToken,
+) -> Result<Running, ServeError> {
+    if roles.iter().next().is_none() {
+        return Err(ServeError::NoRole);
+    }
+    if settings.bus == settings::BusBackend::Memory {
+        for (role, peer) in [
+            (Role::Controller, Role::Invoker),
+            (Role::Invoker, Role::Controller),
+        ] {
+            if roles.contains(role) && !roles.contains(peer) {
+                return Err(ServeError::SeparateOnMemoryBus(role));
+            }
         }
-    });
-    tracing::info!(%addr, "HTTPS through the gateway");
-    Ok(addr)
+    }
+    let mut running = Running::new(shutdown.child_token());
+    match roles::start(&settings, &roles, &mut running).await {
+        Ok(()) => {
+            tracing::info!(roles = ?roles, data_dir = %settings.data_dir().display(), "up");
+            Ok(running)
+        }
+        Err(e) => {
+            if let Err(stop) = running.shutdown().await {
+                tracing::warn!(error = %stop, "stopping the roles already started failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The whole platform in this process ([`RoleSet::standalone`]) until [`Running::shutdown`]:
+/// what `whisk standalone` runs, for benchmarks and tests.
+pub async fn standalone(settings: Settings) -> Result<Running, ServeError> {
+    let roles = RoleSet::standalone(&settings);
+    serve(settings, roles, CancellationToken::new()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standalone_fronts_the_api_with_the_gateway_only_with_tls() {
+        let mut s = Settings::default();
+        let plain = RoleSet::standalone(&s);
+        assert!(plain.contains(Role::Controller) && plain.contains(Role::Invoker));
+        assert!(!plain.contains(Role::Gateway) && !plain.contains(Role::Directory));
+        s.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+        assert!(RoleSet::standalone(&s).contains(Role::Gateway));
+    }
+
+    #[tokio::test]
+    async fn an_empty_role_set_is_refused() {
+        let e = serve(
+            Settings::default(),
+            RoleSet::default(),
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(matches!(e, Err(ServeError::NoRole)));
+    }
+
+    #[tokio::test]
+    async fn a_separate_controller_or_invoker_needs_kafka() {
+        for role in [Role::Controller, Role::Invoker] {
+            let e = serve(
+                Settings::default(),
+                RoleSet::only(role),
+                CancellationToken::new(),
+            );
+            match e.await {
+                Err(ServeError::SeparateOnMemoryBus(r)) => assert_eq!(r, role),
+                Err(e) => panic!("{role}: {e}"),
+                Ok(_) => panic!("{role} started on the in-process bus"),
+            }
+        }
+    }
 }

@@ -1,217 +1,177 @@
-//! The roles as separate processes (`whisk controller`, `whisk invoker`), and the backends
-//! every role opens from the same settings: the store (embedded file or CouchDB) and the bus
-//! (in-process or Kafka). Standalone uses the same functions with its defaults.
+//! Starting each role of a [`RoleSet`] into a [`Running`], in the order they depend on each
+//! other: the backends and listeners, the directory (a local invoker registers with it), the
+//! invoker, the controller (which waits for a local invoker), the gateway, and last the API
+//! (so a client that reaches it finds the whole platform up).
 
-use crate::settings::{BusBackend, Runtime, Settings, StoreBackend};
-use anyhow::Context;
+use crate::backends::{
+    data_dir, first_keys, invoker_config, open_bus, open_factory, open_store, peer_directory, retry,
+};
+use crate::settings::{Settings, StoreBackend};
+use crate::{Role, RoleSet, Running, ServeError};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-use whisk_bus::{Bus, InProcessBus, KafkaBus};
-use whisk_controller::admin::{ensure_identities, Keys};
+use whisk_bus::Bus;
 use whisk_controller::Controller;
-use whisk_directory::{DirectoryClient, PeerDirectory, Registry};
-use whisk_invoker::{ContainerFactory, DockerFactory, Invoker, ProcessFactory};
-use whisk_store::{CouchStore, EmbeddedStore, Store};
+use whisk_directory::Registry;
+use whisk_gateway::{Gateway, GatewayConfig};
+use whisk_invoker::Invoker;
+use whisk_store::Store;
 
-/// Opens the configured store (the embedded file readable by its owner alone).
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match settings.store {
-        StoreBackend::Embedded => {
-            let dir = settings.data_dir();
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create data dir {}", dir.display()))?;
-            let db = dir.join("whisk.redb");
-            let store = EmbeddedStore::open(&db).with_context(|| {
-                format!(
-                    "cannot open the database {} (is another whisk running on it?)",
-                    db.display()
-                )
-            })?;
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600))
-                    .with_context(|| format!("cannot make {} private", db.display()))?;
-            }
-            Arc::new(store)
-        }
-        StoreBackend::Couchdb => Arc::new(
-            retry("CouchDB", || CouchStore::connect(settings.couchdb.clone()))
-                .await
-                .context("cannot reach CouchDB")?,
-        ),
-    };
-    Ok(store)
-}
+/// How long a local controller waits for a local invoker's first health ping.
+const INVOKER_HEALTHY: Duration = Duration::from_secs(10);
 
-/// True when `listen` (`ip:port` or `host:port`) is a loopback address.
-fn is_loopback(listen: &str) -> bool {
-    match listen.parse::<std::net::SocketAddr>() {
-        Ok(addr) => addr.ip().is_loopback(),
-        Err(_) => listen
-            .rsplit_once(':')
-            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
-    }
-}
-
-/// The keys a platform starts with: OpenWhisk's well-known ones only for a standalone
-/// platform that nobody beyond this host can reach; random ones in `<data>/keys` otherwise.
-/// Says where new key files went.
-pub async fn ensure_keys(
+/// Starts `roles` into `running` (what started is there even when a later role fails).
+pub(crate) async fn start(
     settings: &Settings,
-    store: &dyn Store,
-    standalone: bool,
-) -> anyhow::Result<()> {
-    let local_only = standalone
-        && is_loopback(&settings.listen)
-        && settings.tls_listen.is_none_or(|a| a.ip().is_loopback());
-    let keys = if local_only {
-        Keys::WellKnown
+    roles: &RoleSet,
+    running: &mut Running,
+) -> Result<(), ServeError> {
+    let controller = roles.contains(Role::Controller);
+    let invoker = roles.contains(Role::Invoker);
+    let backends = if controller || invoker {
+        let store = open_store(settings).await?;
+        running.store = Some(store.clone());
+        Some((store, open_bus(settings)?))
     } else {
-        Keys::Generated {
-            dir: settings.data_dir().join("keys"),
-        }
+        None
     };
-    let written = ensure_identities(store, &keys)
-        .await
-        .context("cannot set up the first keys")?;
-    for file in written {
-        println!(
-            "whisk: a new key is in {} (readable by you alone)",
-            file.display()
-        );
-    }
-    Ok(())
-}
-
-/// Opens the configured bus (`memory` only makes sense inside one process).
-pub fn open_bus(settings: &Settings) -> anyhow::Result<Arc<dyn Bus>> {
-    Ok(match settings.bus {
-        BusBackend::Memory => Arc::new(InProcessBus::new()),
-        BusBackend::Kafka => Arc::new(KafkaBus::new(settings.kafka.clone())?),
-    })
-}
-
-/// The directory the invoker registers with: the service at `directory_url`, else one in
-/// this process.
-pub fn open_directory(settings: &Settings) -> anyhow::Result<(Arc<dyn PeerDirectory>, Registry)> {
-    let local = Registry::in_memory(settings.directory.registry_options());
-    let dir: Arc<dyn PeerDirectory> = match &settings.directory_url {
-        Some(url) => Arc::new(DirectoryClient::connect_lazy_tls(
-            url,
-            settings.invoker.directory_tls()?.as_ref(),
-        )?),
-        None => Arc::new(local.clone()),
+    // The API's socket first: a busy port fails the start before anything runs, and the
+    // invoker learns the address actions call back to.
+    let api = match controller {
+        true => {
+            let listener = tokio::net::TcpListener::bind(&settings.listen)
+                .await
+                .map_err(ServeError::io(format!(
+                    "cannot listen on {}",
+                    settings.listen
+                )))?;
+            running.api_addr = Some(
+                listener
+                    .local_addr()
+                    .map_err(ServeError::io("the API's address"))?,
+            );
+            Some(listener)
+        }
+        false => None,
     };
-    Ok((dir, local))
-}
-
-/// The container runtime: local action processes, or Docker containers (`runtime =
-/// "docker"`, `--runtime docker`).
-pub fn open_factory(settings: &Settings) -> Arc<dyn ContainerFactory> {
-    match settings.runtime {
-        Runtime::Process => {
-            let mut env = vec![];
-            if let Some(py) = &settings.python {
-                env.push(("WHISK_PYTHON".to_string(), py.clone()));
-            }
-            let command = settings
-                .proxy_command
-                .clone()
-                .unwrap_or_else(ProcessFactory::default_command);
-            Arc::new(ProcessFactory::with_config(
-                command,
-                env,
-                &settings.invoker.process,
-            ))
+    let gateway = match roles.contains(Role::Gateway) {
+        true => Some(gateway_config(settings, running.api_addr)?),
+        false => None,
+    };
+    if roles.contains(Role::Directory) {
+        start_directory(settings, running).await?;
+    }
+    let Some((store, bus)) = backends else {
+        return start_gateway(gateway, running).await;
+    };
+    if controller {
+        let mut listeners = vec![settings.listen.clone()];
+        if let Some(g) = &gateway {
+            listeners.extend(
+                g.listen_http
+                    .iter()
+                    .chain(&g.listen_https)
+                    .map(|a| a.to_string()),
+            );
         }
-        Runtime::Docker => Arc::new(
-            DockerFactory::new(settings.docker.clone())
-                .with_user_memory_mb(settings.invoker.user_memory_mb),
-        ),
+        let keys = first_keys(settings, invoker, listeners.iter().map(String::as_str));
+        running.new_key_files = whisk_controller::admin::ensure_identities(store.as_ref(), &keys)
+            .await
+            .map_err(ServeError::Keys)?;
     }
-}
-
-/// The invoker settings with what the platform decides: the data folder and, in Docker, only
-/// the stems whose image exists (the project builds the Python image).
-pub fn invoker_config(
-    settings: &Settings,
-    data_dir: std::path::PathBuf,
-) -> whisk_invoker::InvokerConfig {
-    let mut cfg = settings.invoker.clone();
-    if cfg.data_dir.is_none() {
-        cfg.data_dir = Some(data_dir);
+    if invoker {
+        start_invoker(settings, controller, &store, &bus, running).await?;
     }
-    if settings.runtime == Runtime::Docker {
-        cfg.stem_cells.retain(|s| {
-            whisk_core::kinds::family(&s.kind)
-                .is_some_and(|f| settings.docker.images.contains_key(f))
-        });
-    }
-    cfg
-}
-
-/// Retries a start-up connection for up to a minute, logging each failure clearly.
-async fn retry<T, E, F, Fut>(what: &str, f: F) -> Result<T, E>
-where
-    E: std::fmt::Display,
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                tracing::warn!(error = %e, "{what} is not reachable yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// `whisk controller`: the REST API over the configured store and bus, until `shutdown`.
-pub async fn run_controller(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = open_store(&settings).await?;
-    ensure_keys(&settings, store.as_ref(), false).await?;
-    let bus = open_bus(&settings)?;
-    let controller = retry("the message bus", || {
+    let Some(listener) = api else {
+        return start_gateway(gateway, running).await;
+    };
+    let ctl = retry("the message bus", || {
         Controller::start(
             settings.controller.clone(),
             store.clone(),
             bus.clone(),
-            shutdown.clone(),
+            running.shutdown.clone(),
         )
     })
     .await
-    .context("cannot start the controller")?;
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let addr = listener.local_addr()?;
-    println!(
-        "whisk controller {}: API on http://{addr}",
-        settings.controller.id
+    .map_err(ServeError::Controller)?;
+    running.controller = Some(ctl.clone());
+    if invoker && !ctl.wait_for_invokers(1, INVOKER_HEALTHY).await {
+        return Err(ServeError::InvokerNotHealthy(INVOKER_HEALTHY));
+    }
+    // The gateway (and its certificates) before the API: once the API answers, clients may
+    // look for the CA. The API's socket is bound already, so the gateway's first requests
+    // wait in its backlog.
+    start_gateway(gateway, running).await?;
+    let shutdown = running.shutdown.clone();
+    running.spawn_server(
+        Role::Controller,
+        whisk_controller::serve(listener, ctl.router(), shutdown.clone()),
     );
-    whisk_controller::serve(listener, controller.router(), shutdown).await?;
-    store.flush().await?;
+    if settings.store == StoreBackend::Embedded {
+        // `whisk admin` reaches the server holding the store file here (its owner alone).
+        let admin = settings
+            .data_dir()
+            .join(whisk_controller::admin::SOCKET_FILE);
+        let serving = ctl
+            .serve_admin(admin.clone(), shutdown)
+            .map_err(ServeError::io(format!(
+                "cannot serve `whisk admin` on {}",
+                admin.display()
+            )))?;
+        running.spawn_task(async move {
+            if let Err(e) = serving.await {
+                tracing::warn!(error = %e, socket = %admin.display(), "`whisk admin` socket failed");
+            }
+        });
+    }
     Ok(())
 }
 
-/// `whisk invoker`: runs activations from `invoker<id>` until `shutdown`.
-pub async fn run_invoker(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = open_store(&settings).await?;
-    let bus = open_bus(&settings)?;
-    let (directory, _local) = open_directory(&settings)?;
-    let factory = open_factory(&settings);
-    let dir = settings
-        .data_dir()
-        .join(format!("invoker{}", settings.invoker.id));
-    let cfg = invoker_config(&settings, dir);
-    let id = cfg.id;
+/// The directory's registry and its gRPC server.
+async fn start_directory(settings: &Settings, running: &mut Running) -> Result<(), ServeError> {
+    let cfg = &settings.directory;
+    let tls = cfg.server_tls().map_err(ServeError::Directory)?;
+    let registry = Registry::open(cfg).await.map_err(ServeError::Directory)?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(ServeError::io(format!("cannot listen on {}", cfg.listen)))?;
+    running.directory_addr = Some(
+        listener
+            .local_addr()
+            .map_err(ServeError::io("the directory's address"))?,
+    );
+    running.directory = Some(registry.clone());
+    let shutdown = running.shutdown.clone();
+    running.spawn_server(Role::Directory, async move {
+        whisk_directory::serve_with(listener, registry, shutdown, tls.as_ref()).await
+    });
+    Ok(())
+}
+
+/// The invoker, in the platform's data folder when the controller is local (one platform per
+/// folder), else in `<data>/invoker<id>` (several invokers may share one).
+async fn start_invoker(
+    settings: &Settings,
+    platform: bool,
+    store: &Arc<dyn Store>,
+    bus: &Arc<dyn Bus>,
+    running: &mut Running,
+) -> Result<(), ServeError> {
+    let factory = open_factory(settings);
+    running.factory = Some(factory.clone());
+    let mut folder = data_dir(settings)?;
+    if !platform {
+        folder = folder.join(format!("invoker{}", settings.invoker.id));
+    }
+    let mut cfg = invoker_config(settings, &folder);
+    if let Some(api) = running.api_addr {
+        if cfg.api_host.is_empty() || settings.invoker_api_host_from_listen {
+            cfg.api_host = format!("http://{api}");
+        }
+    }
+    let directory = peer_directory(settings, running.directory.as_ref())?;
     let invoker = retry("the message bus", || {
         Invoker::start(
             cfg.clone(),
@@ -219,43 +179,66 @@ pub async fn run_invoker(settings: Settings, shutdown: CancellationToken) -> any
             store.clone(),
             bus.clone(),
             directory.clone(),
-            shutdown.clone(),
+            running.shutdown.clone(),
         )
     })
     .await
-    .context("cannot start the invoker")?;
-    println!("whisk invoker {id}: consuming invoker{id}");
-    shutdown.cancelled().await;
-    invoker.pool().shutdown().await;
-    if let Err(e) = factory.cleanup().await {
-        tracing::warn!(error = %e, "removing action containers failed");
-    }
-    store.flush().await?;
+    .map_err(ServeError::Invoker)?;
+    running.invoker = Some(invoker);
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_loopback;
-
-    #[test]
-    fn only_loopback_listeners_get_the_well_known_keys() {
-        for local in [
-            "127.0.0.1:3233",
-            "127.9.9.9:1",
-            "[::1]:3233",
-            "localhost:3233",
-        ] {
-            assert!(is_loopback(local), "{local}");
-        }
-        for public in [
-            "0.0.0.0:3233",
-            "[::]:3233",
-            "10.0.0.5:3233",
-            "example.org:3233",
-            "x",
-        ] {
-            assert!(!is_loopback(public), "{public}");
+/// The gateway's settings: in front of a local controller (`api`), that controller as its
+/// backend and, with `tls_listen`, HTTPS there alone with the certificate of the gateway
+/// settings, or one issued for 127.0.0.1 and localhost into `<data>/certs` (its CA is
+/// `<data>/certs/ca.crt`).
+fn gateway_config(
+    settings: &Settings,
+    api: Option<SocketAddr>,
+) -> Result<GatewayConfig, ServeError> {
+    let mut cfg = settings.gateway.clone();
+    let Some(api) = api else {
+        return Ok(cfg);
+    };
+    cfg.backends = vec![format!("http://{api}")];
+    if let Some(tls) = settings.tls_listen {
+        cfg.listen_http = None;
+        cfg.listen_https = Some(tls);
+        if !cfg.tls_cert.exists() || !cfg.tls_key.exists() {
+            let dir = data_dir(settings)?.join("certs");
+            let hosts = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+            let paths =
+                whisk_gateway::certs::write_bundle(&dir, "whisk standalone CA", &hosts, 3650)
+                    .map_err(ServeError::Certs)?;
+            cfg.tls_cert = paths.cert;
+            cfg.tls_key = paths.key;
         }
     }
+    Ok(cfg)
+}
+
+/// The gateway: on this runtime in front of a local controller (its addresses known now),
+/// alone on its own event-loop threads (SIGHUP reloads the certificate).
+async fn start_gateway(
+    cfg: Option<GatewayConfig>,
+    running: &mut Running,
+) -> Result<(), ServeError> {
+    let Some(cfg) = cfg else {
+        return Ok(());
+    };
+    let shutdown = running.shutdown.clone();
+    if running.api_addr.is_none() {
+        running.http_addr = cfg.listen_http;
+        running.https_addr = cfg.listen_https;
+        running.spawn_server(Role::Gateway, whisk_gateway::run(cfg, shutdown));
+        return Ok(());
+    }
+    let gateway = Gateway::bind(cfg).await.map_err(ServeError::Gateway)?;
+    running.http_addr = gateway.http_addr();
+    running.https_addr = gateway.https_addr();
+    running.spawn_server(Role::Gateway, gateway.serve(shutdown));
+    if let Some(addr) = running.https_addr {
+        tracing::info!(%addr, "HTTPS through the gateway");
+    }
+    Ok(())
 }

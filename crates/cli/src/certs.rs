@@ -1,77 +1,7 @@
-//! `whisk gateway` (the nginx replacement in front of the controllers) and `whisk certs`
-//! (a CA and server certificates for the gateway and a private registry, as the seed's
-//! `certs/key_gen.sh` made them).
+//! `whisk certs`: a CA, server and client certificates and the peer key — for the gateway, the
+//! directory's mutual TLS and a private registry, as the seed's `certs/key_gen.sh` made them.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use tokio_util::sync::CancellationToken;
-use whisk_serve::Settings;
-
-/// Flags of `whisk gateway` (they override the `gateway` section of the settings).
-#[derive(Debug, Clone, clap::Args)]
-pub struct GatewayArgs {
-    /// A TOML settings file (see docs/configuration.md).
-    #[arg(long, short = 'c')]
-    pub config: Option<PathBuf>,
-    /// HTTP address, or `off` [default: 0.0.0.0:80].
-    #[arg(long)]
-    pub http: Option<String>,
-    /// HTTPS address, or `off` [default: off].
-    #[arg(long)]
-    pub https: Option<String>,
-    /// Certificate chain (PEM) [default: certs/out/domain.crt].
-    #[arg(long)]
-    pub cert: Option<PathBuf>,
-    /// Private key (PEM) [default: certs/out/domain.key].
-    #[arg(long)]
-    pub key: Option<PathBuf>,
-    /// A controller to route to (repeat for several) [default: http://127.0.0.1:3233].
-    #[arg(long = "backend")]
-    pub backends: Vec<String>,
-}
-
-fn addr(v: &str) -> anyhow::Result<Option<SocketAddr>> {
-    if v.is_empty() || v == "off" {
-        return Ok(None);
-    }
-    Ok(Some(v.parse().map_err(|e| {
-        anyhow::anyhow!("'{v}' is not an address: {e}")
-    })?))
-}
-
-/// Serves until SIGINT/SIGTERM (SIGHUP reloads the certificate).
-pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let mut cfg = Settings::load(args.config.as_deref(), &env)?.gateway;
-    if let Some(h) = &args.http {
-        cfg.listen_http = addr(h)?;
-    }
-    if let Some(h) = &args.https {
-        cfg.listen_https = addr(h)?;
-    }
-    if let Some(c) = args.cert {
-        cfg.tls_cert = c;
-    }
-    if let Some(k) = args.key {
-        cfg.tls_key = k;
-    }
-    if !args.backends.is_empty() {
-        cfg.backends = args.backends;
-    }
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        crate::standalone::wait_for_signal().await;
-        stop.cancel();
-    });
-    eprintln!(
-        "whisk gateway: http {:?}, https {:?} -> {:?}",
-        cfg.listen_http, cfg.listen_https, cfg.backends
-    );
-    whisk_gateway::run(cfg, shutdown).await?;
-    Ok(())
-}
 
 /// Flags of `whisk certs`.
 #[derive(Debug, Clone, clap::Args)]
@@ -101,7 +31,7 @@ pub struct CertsArgs {
 }
 
 /// Writes the CA, a server certificate for `hosts`, client certificates and the peer key.
-pub fn certs(args: CertsArgs) -> anyhow::Result<()> {
+pub fn run(args: CertsArgs) -> anyhow::Result<()> {
     use whisk_gateway::certs::{write_bundle, write_named, write_peer_key, Role};
     if args.hosts.is_empty() && args.clients.is_empty() && !args.peer_key {
         anyhow::bail!("nothing to issue: give host names, --client NAME or --peer-key");
