@@ -173,8 +173,8 @@ impl ContainerPool {
     /// Creates missing stems in the background.
     fn refill_stems(self: &Arc<Self>) {
         for stem in &self.stems {
-            let family = match whisk_core::kinds::family(&stem.kind) {
-                Some(f) => f.to_string(),
+            let family = match whisk_core::kinds::lookup(&stem.kind) {
+                Some(k) => k.family.to_string(),
                 None => {
                     tracing::warn!(kind = %stem.kind, "unknown kind in stem cell configuration");
                     continue;
