@@ -57,6 +57,9 @@ pub struct Exec {
     /// Whether `code` is base64 of a zip.
     #[serde(default)]
     pub binary: bool,
+    /// A sequence's actions, `/ns[/pkg]/name` each (see [`crate::sequence`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<String>>,
 }
 
 /// Per-action limits.
@@ -195,6 +198,7 @@ impl ActionPut {
         existing: Option<&Action>,
         now: i64,
     ) -> Result<Action, WhiskError> {
+        let (exec_given, parameters_given) = (self.exec.is_some(), self.parameters.is_some());
         let exec = match (self.exec, existing) {
             (Some(e), _) => validate_exec(e)?,
             (None, Some(a)) => a.exec.clone(),
@@ -207,6 +211,9 @@ impl ActionPut {
             None => existing.map(|a| a.parameters.clone()).unwrap_or_default(),
         };
         check_keys(&parameters, "parameters")?;
+        let parameters =
+            crate::sequence::parameters(&exec, exec_given, parameters_given, existing)
+                .unwrap_or(parameters);
         let mut annotations = match self.annotations {
             Some(a) => a,
             None => existing.map(|a| a.annotations.clone()).unwrap_or_default(),
@@ -263,6 +270,10 @@ fn exec_annotation(kind: &str) -> String {
 }
 
 fn validate_exec(mut e: Exec) -> Result<Exec, WhiskError> {
+    if e.kind == crate::sequence::SEQUENCE {
+        return crate::sequence::validate_exec(e);
+    }
+    e.components = None;
     if e.kind == kinds::BLACKBOX {
         match &e.image {
             Some(img) if !img.trim().is_empty() => {}

@@ -449,6 +449,12 @@ fn record(
             value: json!(t),
         });
     }
+    if !msg.binding.is_empty() {
+        annotations.push(KeyValue {
+            key: "binding".into(),
+            value: json!(msg.binding),
+        });
+    }
     Activation {
         namespace: msg.namespace.clone(),
         name: action.name.clone(),
@@ -484,6 +490,7 @@ fn stub_action(msg: &ActivationMessage) -> Action {
             image: None,
             main: None,
             binary: false,
+            components: None,
         },
         parameters: vec![],
         annotations: vec![],
