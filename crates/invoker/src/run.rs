@@ -449,12 +449,6 @@ fn record(
             value: json!(t),
         });
     }
-    if !msg.binding.is_empty() {
-        annotations.push(KeyValue {
-            key: "binding".into(),
-            value: json!(msg.binding),
-        });
-    }
     Activation {
         namespace: msg.namespace.clone(),
         name: action.name.clone(),
