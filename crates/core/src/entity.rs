@@ -255,7 +255,8 @@ impl ActionPut {
     }
 }
 
-fn check_keys(list: &[KeyValue], what: &str) -> Result<(), WhiskError> {
+/// 400 when a `[{key, value}]` list has an empty key.
+pub(crate) fn check_keys(list: &[KeyValue], what: &str) -> Result<(), WhiskError> {
     if list.iter().any(|kv| kv.key.is_empty()) {
         return Err(WhiskError::bad_request(format!(
             "The {what} contain an empty key."

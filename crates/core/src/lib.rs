@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`names`]: entity names and fully qualified names, validated as OpenWhisk does.
 //! - [`entity`]: actions (exec, limits, parameters, annotations) and their update rules.
+//! - [`trigger`], [`rule`]: triggers (with their rules' links and statuses) and rules.
 //! - [`activation`]: activation ids, responses and records, stored and API views.
 //! - [`identity`]: subjects, keys, namespaces, per-namespace limits, the well-known keys.
 //! - [`limits`]: system-wide limits and defaults.
@@ -21,7 +22,9 @@ pub mod kinds;
 pub mod limits;
 pub mod names;
 pub mod peers;
+pub mod rule;
 pub mod sequence;
+pub mod trigger;
 
 pub use activation::{Activation, ActivationId, ActivationResponse, StatusCode};
 pub use entity::{Action, ActionLimits, Exec, KeyValue};
