@@ -2,16 +2,16 @@
 //! a real daemon: the family's default image, `whisk/nativeaction` (built by
 //! `deploy/images/build-actions.sh`), runs a shell script and a compiled binary under the
 //! runtime's hardening (read-only root, tmpfs `/action`, uid 1000), and an
-//! out-of-memory kill is reported by [`Container::oom_killed`]. Without a daemon it FAILS.
+//! out-of-memory kill is reported by `Container::oom_killed`. Without a daemon it FAILS.
 
 mod common;
+mod native;
 
-use base64::Engine;
 use common::{call, init, run};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use whisk_invoker::docker::{DockerConfig, DockerFactory};
-use whisk_invoker::{Container, ContainerFactory, ContainerSpec};
+use whisk_invoker::ContainerFactory;
 use whisk_test_support::docker::{ensure_action_images, exists};
 
 const IMAGE: &str = "whisk/nativeaction";
@@ -41,18 +41,17 @@ fn factory(prefix: &str) -> DockerFactory {
     })
 }
 
-fn native(memory_mb: u64) -> ContainerSpec {
-    ContainerSpec {
-        family: "native".into(),
-        ..common::spec("whisk_test_native", memory_mb)
-    }
-}
-
 #[tokio::test]
 async fn native_actions_run_in_the_native_image() {
     let f = factory("run");
-    let script = f.create(native(128)).await.expect("container starts");
-    let echo = f.create(native(128)).await.expect("container starts");
+    let script = f
+        .create(native::spec("whisk_test_native", 128))
+        .await
+        .expect("container starts");
+    let echo = f
+        .create(native::spec("whisk_test_native", 128))
+        .await
+        .expect("container starts");
 
     init(
         script.as_ref(),
@@ -77,16 +76,8 @@ echo "{\"args\": $1, \"test\": \"$WHISK_TEST\", \"uid\": \"$(grep '^Uid:' /proc/
         "{logs:?}"
     );
 
-    // A compiled binary (an ELF that prints its argv[1]) from the host, base64.
-    let elf = std::fs::read("/bin/echo").expect("/bin/echo");
-    let code = base64::engine::general_purpose::STANDARD.encode(elf);
-    let (status, v) = call(
-        echo.as_ref(),
-        "/init",
-        json!({"value": {"name": "echo", "main": "main", "code": code, "binary": true}}),
-    )
-    .await;
-    assert_eq!(status, 200, "/init: {v}");
+    // A compiled binary of the host (its libc is the image's).
+    native::init_echo(echo.as_ref()).await;
     let args = json!({"list": [1, 2, 3]});
     assert_eq!(run(echo.as_ref(), args.clone()).await, (200, args));
 
@@ -98,7 +89,10 @@ echo "{\"args\": $1, \"test\": \"$WHISK_TEST\", \"uid\": \"$(grep '^Uid:' /proc/
 #[tokio::test]
 async fn an_executable_past_its_memory_is_an_oom_kill() {
     let f = factory("oom");
-    let c = f.create(native(128)).await.expect("container starts");
+    let c = f
+        .create(native::spec("whisk_test_native", 128))
+        .await
+        .expect("container starts");
     init(
         c.as_ref(),
         "#!/usr/bin/python3\nb = b'x' * (300 * 1024 * 1024)\nprint('{}')\n",

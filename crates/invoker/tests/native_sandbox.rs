@@ -2,17 +2,17 @@
 //! real [`ProcessFactory`] runs the real `whisk-proxy` with `--family native` under bubblewrap
 //! and cgroups, and the action's executable runs inside that sandbox. A shell script and a
 //! compiled binary run with their parameters and `__OW_*` variables, their logs are collected
-//! up to the sentinel, and an out-of-memory kill is reported by [`Container::oom_killed`].
+//! up to the sentinel, and an out-of-memory kill is reported by `Container::oom_killed`.
 //! Needs a host that can sandbox (as `sandbox.rs`); elsewhere it FAILS.
 
 mod common;
+mod native;
 
-use base64::Engine;
 use common::{call, init, run};
 use serde_json::json;
 use std::time::Duration;
 use whisk_invoker::config::ProcessConfig;
-use whisk_invoker::{Container, ContainerFactory, ContainerSpec, ProcessFactory};
+use whisk_invoker::{ContainerFactory, ProcessFactory};
 use whisk_test_support::bins::target_binary;
 
 fn factory() -> ProcessFactory {
@@ -29,18 +29,11 @@ fn factory() -> ProcessFactory {
     f
 }
 
-fn native(memory_mb: u64) -> ContainerSpec {
-    ContainerSpec {
-        family: "native".into(),
-        ..common::spec("whisk_native", memory_mb)
-    }
-}
-
 #[tokio::test]
 async fn a_shell_script_runs_in_the_sandbox() {
     let f = factory();
     let c = f
-        .create(native(128))
+        .create(native::spec("whisk_native", 128))
         .await
         .expect("the native proxy starts");
     init(
@@ -85,19 +78,10 @@ echo "{\"args\": $1, \"test\": \"$WHISK_TEST\", \"secret\": \"$WHISK_PROXY_SECRE
 async fn a_compiled_binary_runs_in_the_sandbox() {
     let f = factory();
     let c = f
-        .create(native(128))
+        .create(native::spec("whisk_native", 128))
         .await
         .expect("the native proxy starts");
-    // An ELF executable that prints its argv[1]: the parameters come back as the result.
-    let elf = std::fs::read("/bin/echo").expect("/bin/echo");
-    let code = base64::engine::general_purpose::STANDARD.encode(elf);
-    let (status, v) = call(
-        c.as_ref(),
-        "/init",
-        json!({"value": {"name": "echo", "main": "main", "code": code, "binary": true}}),
-    )
-    .await;
-    assert_eq!(status, 200, "/init: {v}");
+    native::init_echo(c.as_ref()).await;
     let args = json!({"list": [1, 2, 3], "s": "x y"});
     assert_eq!(run(c.as_ref(), args.clone()).await, (200, args));
     c.destroy().await;
@@ -107,7 +91,7 @@ async fn a_compiled_binary_runs_in_the_sandbox() {
 async fn an_executable_past_its_memory_is_an_oom_kill() {
     let f = factory();
     let c = f
-        .create(native(128))
+        .create(native::spec("whisk_native", 128))
         .await
         .expect("the native proxy starts");
     init(
