@@ -1,8 +1,8 @@
 //! The Docker runtime: every container is a Docker container of a runtime image (by default
 //! each runtime family's image of `whisk_core::kinds::KINDS` — `whisk/python3action`,
 //! `whisk/nodejsaction`, `whisk/nativeaction` — built locally by
-//! `deploy/images/build-actions.sh`), running the action proxy on port 8080. Talks to the Engine API
-//! through bollard over the unix socket; never pulls images.
+//! `deploy/images/build-actions.sh`), running the action proxy on port 8080. Talks to the
+//! Engine API through bollard over the unix socket; never pulls images.
 //!
 //! - Networks: each namespace gets its own bridge network (`<network>_<namespace>_<hash>`,
 //!   labelled `whisk_network=<network>`), so containers of different namespaces cannot reach

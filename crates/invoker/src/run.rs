@@ -38,7 +38,7 @@ fn launcher_died(response: &ActivationResponse) -> bool {
 /// Whether the kernel killed the container's action for memory. When the action's process
 /// died, the kernel's word (Docker's `oom` event, the cgroup's count) may trail the proxy's
 /// answer by a few milliseconds: it is awaited up to [`OOM_GRACE`] before calling it a crash.
-async fn oom_killed(container: &dyn Container, died: bool) -> bool {
+async fn killed_for_memory(container: &dyn Container, died: bool) -> bool {
     let deadline = tokio::time::Instant::now() + OOM_GRACE;
     loop {
         if container.oom_killed().await {
@@ -260,7 +260,7 @@ impl Runner {
             container.destroy().await;
         }
         let oom = response.status_code == StatusCode::DeveloperError
-            && oom_killed(container.as_ref(), launcher_died(&response)).await;
+            && killed_for_memory(container.as_ref(), launcher_died(&response)).await;
         let response = if oom {
             // OpenWhisk's Messages.memoryExhausted.
             ActivationResponse::developer_error(MEMORY_EXHAUSTED)
@@ -447,6 +447,19 @@ fn record(
         annotations.push(KeyValue {
             key: "initTime".into(),
             value: json!(t),
+        });
+    }
+    if !msg.binding.is_empty() {
+        annotations.push(KeyValue {
+            key: "binding".into(),
+            value: json!(msg.binding),
+        });
+    }
+    // A step of a sequence or composition (a gang's members carry their gang as cause too).
+    if !msg.cause.is_empty() && msg.gang_size == 0 {
+        annotations.push(KeyValue {
+            key: "causedBy".into(),
+            value: json!("sequence"),
         });
     }
     Activation {

@@ -17,6 +17,7 @@
 
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -288,8 +289,8 @@ const MAX_RESULT_LINE: usize = 16 * 1024 * 1024;
 /// The native launcher: no process between activations; each `/run` executes the action.
 #[derive(Debug, Default)]
 pub struct ExecLauncher {
-    /// The action's folder, once `/init` found its executable there.
-    dir: Option<PathBuf>,
+    /// The action's executable, once `/init` found it (in the action's folder).
+    exec: Option<PathBuf>,
     /// The environment `/init` gave the action.
     env: Vec<(String, String)>,
 }
@@ -298,11 +299,10 @@ impl ExecLauncher {
     /// Accepts the action when `<dir>/exec` is an executable file.
     fn init(&mut self, dir: &Path, init: &InitRequest) -> Vec<u8> {
         let exec = dir.join(crate::config::source_file(kinds::Launcher::Exec));
-        let executable = std::fs::metadata(&exec).is_ok_and(|m| {
-            m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-        });
+        let executable = std::fs::metadata(&exec)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
         let answer = if executable {
-            self.dir = Some(dir.to_path_buf());
+            self.exec = Some(exec);
             self.env = strings(&init.env);
             json!({"ok": true})
         } else {
@@ -318,16 +318,18 @@ impl ExecLauncher {
 
     /// Executes the action once and takes its last stdout line as the result.
     async fn run(&mut self, run: &RunRequest) -> Result<Vec<u8>, LauncherError> {
-        let Some(dir) = &self.dir else {
+        let Some(exec) = &self.exec else {
             return Err(LauncherError::Protocol("run before init".into()));
         };
         let input = run.value.to_string();
-        let mut command = Command::new(dir.join(crate::config::source_file(kinds::Launcher::Exec)));
+        let mut command = Command::new(exec);
         if input.len() <= MAX_ARG {
             command.arg(&input);
         }
+        if let Some(dir) = exec.parent() {
+            command.current_dir(dir);
+        }
         command
-            .current_dir(dir)
             // The container's secret stays with the proxy: the action never sees it.
             .env_remove(crate::config::SECRET_ENV)
             .envs(self.env.iter().cloned())
