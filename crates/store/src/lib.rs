@@ -65,6 +65,10 @@ pub enum EntityKind {
     Rule,
     /// Packages.
     Package,
+    /// Feed registrations (whisk-feeds), keyed `<provider>/<ns>/<trigger>`.
+    Feed,
+    /// API routes (`wsk api`): one document per base path of a namespace.
+    Api,
 }
 
 impl EntityKind {
@@ -75,6 +79,8 @@ impl EntityKind {
             EntityKind::Trigger => "triggers",
             EntityKind::Rule => "rules",
             EntityKind::Package => "packages",
+            EntityKind::Feed => "feeds",
+            EntityKind::Api => "apis",
         }
     }
 }
