@@ -10,9 +10,10 @@ mod native;
 
 use common::{call, init, run};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 use whisk_invoker::config::ProcessConfig;
-use whisk_invoker::{ContainerFactory, ProcessFactory};
+use whisk_invoker::{Container, ContainerFactory, ProcessFactory};
 use whisk_test_support::bins::target_binary;
 
 fn factory() -> ProcessFactory {
@@ -29,13 +30,17 @@ fn factory() -> ProcessFactory {
     f
 }
 
+/// A native container of 128 MB.
+async fn create(f: &ProcessFactory) -> Arc<dyn Container> {
+    f.create(native::spec("whisk_native", 128))
+        .await
+        .expect("the native proxy starts")
+}
+
 #[tokio::test]
 async fn a_shell_script_runs_in_the_sandbox() {
     let f = factory();
-    let c = f
-        .create(native::spec("whisk_native", 128))
-        .await
-        .expect("the native proxy starts");
+    let c = create(&f).await;
     init(
         c.as_ref(),
         r#"#!/bin/sh
@@ -77,10 +82,7 @@ echo "{\"args\": $1, \"test\": \"$WHISK_TEST\", \"secret\": \"$WHISK_PROXY_SECRE
 #[tokio::test]
 async fn a_compiled_binary_runs_in_the_sandbox() {
     let f = factory();
-    let c = f
-        .create(native::spec("whisk_native", 128))
-        .await
-        .expect("the native proxy starts");
+    let c = create(&f).await;
     native::init_echo(c.as_ref()).await;
     let args = json!({"list": [1, 2, 3], "s": "x y"});
     assert_eq!(run(c.as_ref(), args.clone()).await, (200, args));
@@ -90,10 +92,7 @@ async fn a_compiled_binary_runs_in_the_sandbox() {
 #[tokio::test]
 async fn an_executable_past_its_memory_is_an_oom_kill() {
     let f = factory();
-    let c = f
-        .create(native::spec("whisk_native", 128))
-        .await
-        .expect("the native proxy starts");
+    let c = create(&f).await;
     init(
         c.as_ref(),
         "#!/usr/bin/python3\nblocks = [bytearray(16 << 20) for _ in range(64)]\nprint('{}')\n",
