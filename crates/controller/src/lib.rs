@@ -24,6 +24,7 @@
 //!    - [`inflight`]: the table of activations in flight and the record of a lost one.
 //!    - [`auth`]: the identity cache, Basic credentials, entitlement.
 //!    - [`admin`]: `wskadmin`'s operations on the store, the private socket, first keys.
+//!    - [`catalog`]: the public `/whisk.system` packages installed at start.
 //!    - [`errors`]: [`WhiskError`](whisk_core::WhiskError) → `{"error", "code"}` responses.
 //!    - [`listener`]: the HTTP listener: hyper-util's server with header-read, body and send
 //!      timeouts and a lingering close.
@@ -35,6 +36,7 @@ pub mod api;
 pub mod auth;
 pub mod balancer;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod controller;
 pub mod errors;

@@ -5,6 +5,7 @@
 //! - [`names`]: entity names and fully qualified names, validated as OpenWhisk does.
 //! - [`entity`]: actions (exec, limits, parameters, annotations) and their update rules.
 //! - [`trigger`], [`rule`]: triggers (with their rules' links and statuses) and rules.
+//! - [`package`]: packages and bindings, their update rules, summaries and views.
 //! - [`activation`]: activation ids, responses and records, stored and API views.
 //! - [`identity`]: subjects, keys, namespaces, per-namespace limits, the well-known keys.
 //! - [`limits`]: system-wide limits and defaults.
@@ -21,16 +22,18 @@ pub mod identity;
 pub mod kinds;
 pub mod limits;
 pub mod names;
+pub mod package;
 pub mod peers;
 pub mod rule;
-pub mod sequence;
 pub mod trigger;
+pub mod sequence;
 
 pub use activation::{Activation, ActivationId, ActivationResponse, StatusCode};
 pub use entity::{Action, ActionLimits, Exec, KeyValue};
 pub use error::{ErrorKind, WhiskError};
 pub use identity::{Identity, UserLimits};
 pub use names::{EntityName, FullyQualifiedName};
+pub use package::{Binding, Package};
 
 /// Milliseconds since the Unix epoch, as OpenWhisk's records carry them.
 pub fn now_ms() -> i64 {

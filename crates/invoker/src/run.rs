@@ -449,6 +449,19 @@ fn record(
             value: json!(t),
         });
     }
+    if !msg.binding.is_empty() {
+        annotations.push(KeyValue {
+            key: "binding".into(),
+            value: json!(msg.binding),
+        });
+    }
+    // A step of a sequence or composition (a gang's members carry their gang as cause too).
+    if !msg.cause.is_empty() && msg.gang_size == 0 {
+        annotations.push(KeyValue {
+            key: "causedBy".into(),
+            value: json!("sequence"),
+        });
+    }
     Activation {
         namespace: msg.namespace.clone(),
         name: action.name.clone(),

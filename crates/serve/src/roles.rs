@@ -79,6 +79,7 @@ pub(crate) async fn start(
         running.new_key_files = whisk_controller::admin::ensure_identities(store.as_ref(), &keys)
             .await
             .map_err(ServeError::Keys)?;
+        whisk_controller::catalog::install_catalog_or_log(store.as_ref()).await;
     }
     if invoker {
         start_invoker(settings, controller, &store, &bus, running).await?;

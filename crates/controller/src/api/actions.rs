@@ -1,11 +1,15 @@
-//! `/api/v1/namespaces/{ns}/actions[/{pkg}/{name}]`: list, get, create/update, delete, invoke.
-//! Packages do not exist as entities yet: `pkg/name` only becomes namespace `ns/pkg`.
+//! `/api/v1/namespaces/{ns}/actions[/{pkg}/{name}]`: list (also `.../actions/{pkg}/`: the
+//! actions of a package or of a binding's package), get, create/update, delete, invoke.
+//! Reads and invokes go through the action resolver ([`Entities::resolve_action`]), which
+//! allows another namespace's published packages and follows bindings; writes are for the
+//! caller's own namespace only, in a package that exists and is not a binding.
 
 use crate::api::answers::{accepted, completed};
 use crate::api::extract::{json_object, Body, Caller, Params};
 use crate::api::gang;
+use crate::api::sequences;
 use crate::errors::{transaction_id, ApiError, ApiResult};
-use crate::services::{merge_parameters, Entities, Invocation, Invocations, Invoked};
+use crate::services::{Entities, Invocation, Invocations, Invoked, Sequences};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
@@ -13,12 +17,24 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use whisk_core::entity::ActionPut;
 use whisk_core::limits::{ACTION_MAX_BYTES, BLOCKING_WAIT_MAX_MS, PAYLOAD_MAX_BYTES};
-use whisk_core::{FullyQualifiedName, WhiskError};
+use whisk_core::names::DEFAULT_NAMESPACE;
+use whisk_core::{Action, EntityName, FullyQualifiedName, WhiskError};
 use whisk_store::EntityKind;
 
 fn resolve(caller: &Caller, ns: &str, name: &str) -> ApiResult<FullyQualifiedName> {
     let ns = caller.entitle(ns, &format!("actions/{name}"))?;
     Ok(FullyQualifiedName::from_route(&ns, name)?)
+}
+
+/// The name of a read or an invoke: any namespace (`_` is the caller's); the resolver decides
+/// what the caller may see.
+fn target(caller: &Caller, ns: &str, name: &str) -> ApiResult<FullyQualifiedName> {
+    let ns = if ns == DEFAULT_NAMESPACE {
+        caller.0.namespace.as_str()
+    } else {
+        ns
+    };
+    Ok(FullyQualifiedName::from_route(ns, name)?)
 }
 
 /// `GET .../actions`.
@@ -40,21 +56,62 @@ pub async fn list(
     )))
 }
 
-/// `GET .../actions/{name}` (`?code=false` omits the code).
+/// `GET .../actions/{name}` (`?code=false` omits the code): the action with its package's
+/// (and binding's) parameters merged in; `GET .../actions/{pkg}/` lists the package's actions.
 pub async fn get(
     State(entities): State<Entities>,
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
     params: Params,
 ) -> ApiResult<Json<Value>> {
-    let fqn = resolve(&caller, &ns, &name)?;
+    if let Some(pkg) = name.strip_suffix('/').filter(|p| !p.contains('/')) {
+        return list_package(&entities, &caller, &ns, pkg, &params).await;
+    }
+    let fqn = target(&caller, &ns, &name)?;
     let code = params.bool("code", true)?;
-    Ok(Json(entities.action(&fqn).await?.doc.view(code)))
+    let resolved = entities.resolve_action_stored(&caller.0, &fqn).await?;
+    Ok(Json(resolved.merged_action().view(code)))
 }
 
-/// `PUT .../actions/{name}` (`?overwrite=true` updates).
+/// `GET .../actions/{pkg}/`: summaries of the actions of a package (of the bound package for
+/// a binding), with `limit`/`skip`.
+async fn list_package(
+    entities: &Entities,
+    caller: &Caller,
+    ns: &str,
+    pkg: &str,
+    params: &Params,
+) -> ApiResult<Json<Value>> {
+    let limit = params.list_limit("actions")?;
+    let skip = params.skip("actions")?;
+    let ns = if ns == DEFAULT_NAMESPACE {
+        caller.0.namespace.as_str()
+    } else {
+        ns
+    };
+    EntityName::new(ns)?;
+    EntityName::new(pkg)?;
+    let readable = entities.readable_package(&caller.0, ns, pkg).await?;
+    let mut actions = entities.actions_of(readable.provider()).await?;
+    actions.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.name.cmp(&b.name)));
+    if params.bool("count", false)? {
+        return Ok(Json(json!({ "actions": actions.len() })));
+    }
+    Ok(Json(Value::Array(
+        actions
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .map(Action::summary)
+            .collect(),
+    )))
+}
+
+/// `PUT .../actions/{name}` (`?overwrite=true` updates); a sequence is checked first.
 pub async fn put(
     State(entities): State<Entities>,
+    State(invocations): State<Invocations>,
+    State(seqs): State<Sequences>,
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
     params: Params,
@@ -63,6 +120,8 @@ pub async fn put(
     let fqn = resolve(&caller, &ns, &name)?;
     let overwrite = params.bool("overwrite", false)?;
     let put = ActionPut::from_json(&body)?;
+    let steps = sequences::ServiceSteps::new(&entities, &invocations);
+    let put = sequences::check_put(&seqs, &steps, &caller.0, &fqn, put).await?;
     let action = entities.put_action(&fqn, put, overwrite).await?;
     Ok(Json(action.view(true)))
 }
@@ -77,16 +136,18 @@ pub async fn delete(
     Ok(Json(entities.delete_action(&fqn).await?.view(true)))
 }
 
-/// `POST .../actions/{name}?blocking=&result=&timeout=`: invokes.
+/// `POST .../actions/{name}?blocking=&result=&timeout=`: invokes (a sequence or a conductor
+/// action through [`sequences::invoke`]).
 pub async fn invoke(
     State(entities): State<Entities>,
     State(invocations): State<Invocations>,
+    State(seqs): State<Sequences>,
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
     params: Params,
     Body(body): Body<PAYLOAD_MAX_BYTES>,
 ) -> ApiResult<Response> {
-    let fqn = resolve(&caller, &ns, &name)?;
+    let fqn = target(&caller, &ns, &name)?;
     let blocking = params.bool("blocking", false)?;
     let result_only = params.bool("result", false)?;
     let wait = match params.get("timeout") {
@@ -101,24 +162,36 @@ pub async fn invoke(
         },
     };
     let body = json_object(&body)?;
-    let cached = entities
-        .cached_action(&fqn)
-        .await?
-        .ok_or_else(|| ApiError(WhiskError::not_found()))?;
-    let action = &cached.doc;
-    let content = merge_parameters(action, body)?;
+    let resolved = entities.resolve_action(&caller.0, &fqn).await?;
+    if sequences::is_composite(resolved.action()) {
+        let wait = blocking.then(|| Duration::from_millis(wait));
+        return sequences::invoke(
+            &seqs,
+            &entities,
+            &invocations,
+            &caller.0,
+            &resolved,
+            body,
+            wait,
+            result_only,
+        )
+        .await;
+    }
+    let (fqn, action) = (&resolved.fqn, resolved.action());
+    let content = resolved.merge(body)?;
     if let Some(n) = params.get("instances") {
         let n = parse_instances(n)?;
         return gang::invoke(
             &invocations,
             &caller.0,
-            &fqn,
+            fqn,
             action,
             content,
             n,
             blocking,
             result_only,
             Duration::from_millis(wait),
+            resolved.binding.clone(),
         )
         .await;
     }
@@ -126,7 +199,7 @@ pub async fn invoke(
     let outcome = invocations
         .invoke(Invocation {
             identity: &caller.0,
-            fqn: &fqn,
+            fqn,
             action,
             content,
             blocking,
@@ -135,6 +208,7 @@ pub async fn invoke(
             gang_size: 0,
             cause: None,
             preadmitted: false,
+            binding: resolved.binding.clone(),
         })
         .await?;
     Ok(match outcome {

@@ -27,6 +27,7 @@ pub async fn invoke(
     blocking: bool,
     result_only: bool,
     wait: Duration,
+    binding: Option<String>,
 ) -> ApiResult<Response> {
     invocations.admit_gang(identity, n, action.limits.memory)?;
     let gang_id = ActivationId::generate();
@@ -47,6 +48,7 @@ pub async fn invoke(
             gang_size: n,
             cause: Some(gang_id.to_string()),
             preadmitted: true,
+            binding: binding.clone(),
         })
     });
     let outcomes = futures::future::join_all(calls).await;

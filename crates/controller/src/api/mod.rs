@@ -3,8 +3,12 @@
 //!
 //! - [`info`]: unauthenticated info routes; [`namespaces`]: namespaces and limits;
 //!   [`actions`]: action CRUD and invoke; [`gang`]: gang invoke; [`answers`]: how an invoke
-//!   is answered; [`activations`]: activation records; [`extract`]: the caller, query and
-//!   body extractors.
+//!   is answered; [`activations`]: activation records; [`packages`]: packages and bindings;
+//!   [`sequences`]: sequences and conductor actions (check on `PUT`, invoke);
+//!   [`extract`]: the caller, query and body extractors.
+//! - [`web`]: web actions (`/api/v1/web/...`), answered through [`web_answer`]; [`apis`]: API
+//!   routes (`wsk api`'s management calls and `/api/{id}/{basepath}/{path}`).
+//! - [`triggers`]: trigger CRUD, [`fire`]: firing a trigger, [`rules`]: rule CRUD and status.
 //! - [`admin`]: `whisk admin`'s requests on a private unix socket (identity administration is
 //!   never on the REST API).
 //!
@@ -14,10 +18,18 @@ pub mod actions;
 pub mod activations;
 pub mod admin;
 pub mod answers;
+pub mod apis;
 pub mod extract;
+pub mod fire;
 pub mod gang;
 pub mod info;
 pub mod namespaces;
+pub mod rules;
+pub mod triggers;
+pub mod web;
+pub mod web_answer;
+pub mod packages;
+pub mod sequences;
 
 use crate::errors;
 use crate::services::Services;
@@ -25,7 +37,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{from_fn, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 
 /// The whole API over `services`.
@@ -41,9 +53,29 @@ pub fn router(services: Services) -> Router {
         .route("/invokers/details", get(info::invoker_details))
         .route("/api/v1/namespaces", get(namespaces::list))
         .route(&format!("{ns}/limits"), get(namespaces::limits))
-        .route(&format!("{ns}/packages"), get(namespaces::packages))
-        .route(&format!("{ns}/triggers"), get(namespaces::triggers))
-        .route(&format!("{ns}/rules"), get(namespaces::rules))
+        .route(&format!("{ns}/packages"), get(packages::list))
+        .route(
+            &format!("{ns}/packages/{{name}}"),
+            get(packages::get)
+                .put(packages::put)
+                .delete(packages::delete),
+        )
+        .route(&format!("{ns}/triggers"), get(triggers::list))
+        .route(
+            &format!("{ns}/triggers/{{name}}"),
+            get(triggers::get)
+                .put(triggers::put)
+                .delete(triggers::delete)
+                .post(fire::fire),
+        )
+        .route(&format!("{ns}/rules"), get(rules::list))
+        .route(
+            &format!("{ns}/rules/{{name}}"),
+            get(rules::get)
+                .put(rules::put)
+                .delete(rules::delete)
+                .post(rules::set_status),
+        )
         .route(&format!("{ns}/actions"), get(actions::list))
         .route(
             &format!("{ns}/actions/{{*name}}"),
@@ -62,6 +94,8 @@ pub fn router(services: Services) -> Router {
             &format!("{ns}/activations/{{id}}/result"),
             get(activations::result),
         )
+        .route("/api/v1/web/{*path}", any(web::handle))
+        .route("/api/{owner}/{*path}", any(apis::route))
         .fallback(errors::not_found)
         .with_state(services)
         .layer(from_fn(errors::normalize))
@@ -72,8 +106,12 @@ const ALLOW_METHODS: &str = "GET, DELETE, POST, PUT, HEAD";
 const ALLOW_HEADERS: &str =
     "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent";
 
-/// Answers `OPTIONS` on any path and adds the CORS headers to every response.
+/// Answers `OPTIONS` on any REST path and adds the CORS headers to every response.
 async fn cors(req: Request, next: Next) -> Response {
+    if web::is_web_path(req.uri().path()) {
+        // Web actions answer with their own (or OpenWhisk's web) CORS headers.
+        return next.run(req).await;
+    }
     let mut resp = if req.method() == Method::OPTIONS {
         Response::new(axum::body::Body::empty())
     } else {

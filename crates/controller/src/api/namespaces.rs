@@ -1,14 +1,11 @@
-//! `GET /api/v1/namespaces` (the caller's namespace), `GET .../{ns}/limits`, and the listing
-//! routes of collections this controller stores but does not manage yet (packages, triggers,
-//! rules), so that clients listing a namespace's contents get empty lists, not 404.
+//! `GET /api/v1/namespaces` (the caller's namespace) and `GET .../{ns}/limits`.
 
-use crate::api::extract::{Caller, Params};
+use crate::api::extract::Caller;
 use crate::errors::ApiResult;
-use crate::services::{Entities, Invocations};
+use crate::services::Invocations;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
-use whisk_store::EntityKind;
 
 /// `GET /api/v1/namespaces`.
 pub async fn list(caller: Caller) -> Json<Value> {
@@ -28,53 +25,4 @@ pub async fn limits(
         "concurrentInvocations": l.concurrent_invocations,
         "firesPerMinute": l.fires_per_minute,
     })))
-}
-
-async fn list_kind(
-    entities: &Entities,
-    caller: &Caller,
-    ns: &str,
-    kind: EntityKind,
-    params: &Params,
-) -> ApiResult<Json<Value>> {
-    let ns = caller.entitle(ns, kind.as_str())?;
-    let limit = params.list_limit(kind.as_str())?;
-    let skip = params.skip(kind.as_str())?;
-    if params.bool("count", false)? {
-        let n = entities.count(kind, &ns).await?;
-        return Ok(Json(json!({ kind.as_str(): n })));
-    }
-    Ok(Json(Value::Array(
-        entities.list(kind, &ns, skip, limit).await?,
-    )))
-}
-
-/// `GET .../{ns}/packages`.
-pub async fn packages(
-    State(entities): State<Entities>,
-    caller: Caller,
-    Path(ns): Path<String>,
-    params: Params,
-) -> ApiResult<Json<Value>> {
-    list_kind(&entities, &caller, &ns, EntityKind::Package, &params).await
-}
-
-/// `GET .../{ns}/triggers`.
-pub async fn triggers(
-    State(entities): State<Entities>,
-    caller: Caller,
-    Path(ns): Path<String>,
-    params: Params,
-) -> ApiResult<Json<Value>> {
-    list_kind(&entities, &caller, &ns, EntityKind::Trigger, &params).await
-}
-
-/// `GET .../{ns}/rules`.
-pub async fn rules(
-    State(entities): State<Entities>,
-    caller: Caller,
-    Path(ns): Path<String>,
-    params: Params,
-) -> ApiResult<Json<Value>> {
-    list_kind(&entities, &caller, &ns, EntityKind::Rule, &params).await
 }

@@ -1,10 +1,18 @@
 //! [`Entities`]: the namespace's entities in the store — actions (read, created or updated,
-//! deleted; refused when their blackbox image is not allowed or they are too large), and the
-//! collections this controller lists but does not manage yet (packages, triggers, rules).
+//! deleted; refused when their blackbox image is not allowed or they are too large; in a
+//! package only when it exists and is not a binding), packages and bindings ([`packages`]),
+//! the action resolver every invoke goes through ([`resolve`]: entitlement across namespaces,
+//! bindings, parameters merged package → binding → action → invoke), and the collections
+//! listed generically (triggers, rules).
 //!
 //! Owns the [`ActionCache`] the invoke path reads through: every write or delete here
 //! invalidates it, in this controller at once and in the others through the bus (see
 //! [`crate::cache`]); the bus's invalidations reach [`Entities::on_invalidation`].
+
+mod packages;
+mod resolve;
+
+pub use resolve::{ReadablePackage, Resolved, PARAMETERS_NOT_ALLOWED};
 
 use crate::cache::{ActionCache, MalformedInvalidation, INVALIDATION_TOPIC};
 use crate::config::ControllerConfig;
@@ -116,6 +124,7 @@ impl Entities {
         put: ActionPut,
         overwrite: bool,
     ) -> Result<Action, WhiskError> {
+        self.check_writable_package(fqn).await?;
         let store = &self.inner.store;
         let existing = store.get_action(fqn).await?;
         if existing.is_some() && !overwrite {
@@ -152,6 +161,7 @@ impl Entities {
 
     /// Deletes action `fqn` (404 when absent); answers what was deleted.
     pub async fn delete_action(&self, fqn: &FullyQualifiedName) -> Result<Action, WhiskError> {
+        self.check_writable_package(fqn).await?;
         let existing = self.action(fqn).await?;
         self.inner
             .store

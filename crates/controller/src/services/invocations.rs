@@ -58,6 +58,9 @@ pub struct Invocation<'a> {
     pub cause: Option<String>,
     /// The throttles already admitted it (gangs are admitted as a whole).
     pub preadmitted: bool,
+    /// The package binding the action is invoked through (`ns/binding`), if any: the
+    /// record's `binding` annotation.
+    pub binding: Option<String>,
 }
 
 /// Invoking, invokers and throttles; cheap to clone.
@@ -158,6 +161,24 @@ impl Invocations {
         )
     }
 
+    /// Admits a sequence or composition of `identity` as OpenWhisk does: it counts once toward
+    /// the invocations per minute and is refused (429) when the namespace is at either limit,
+    /// but holds no slot in flight itself; each of its steps does ([`Invocations::occupy`]).
+    pub fn admit_composite(&self, identity: &Identity) -> Result<(), WhiskError> {
+        let limits = self.limits(identity);
+        let ns = &identity.namespace;
+        let t = &self.inner.throttles;
+        t.admit(ns, limits.invocations_per_minute, limits.concurrent_invocations)?;
+        t.release(ns);
+        Ok(())
+    }
+
+    /// Takes a slot in flight for a step of an admitted sequence or composition, unchecked;
+    /// invoke it `preadmitted` (its completion gives the slot back).
+    pub fn occupy(&self, identity: &Identity) {
+        self.inner.throttles.occupy(&identity.namespace);
+    }
+
     /// Runs `inv`: 429 when throttled, 503 when no invoker is healthy or the bus fails.
     pub async fn invoke(&self, inv: Invocation<'_>) -> Result<Invoked, WhiskError> {
         let me = &self.inner;
@@ -217,6 +238,7 @@ impl Invocations {
             cause: inv.cause.clone().unwrap_or_default(),
             trace_context: HashMap::new(),
             gang_size: inv.gang_size,
+            binding: inv.binding.clone().unwrap_or_default(),
         };
         let topic = whisk_proto::invoker_topic(invoker);
         if let Err(e) = me

@@ -4,10 +4,15 @@
 //! `FromRef`, so a route takes only the handles it uses).
 //!
 //! - [`Entities`]: actions (and the action cache of the invoke path, invalidated across
-//!   controllers) and the store's other entity collections.
+//!   controllers), packages and bindings, the action resolver (entitlement across
+//!   namespaces, parameters package → binding → action), and the store's other collections.
 //! - [`Activations`]: activation records, listed or read one at a time.
 //! - [`Invocations`]: throttles, invoker health and the balancer, publishing activations,
 //!   waiting for and applying their completions, expiring lost ones.
+//! - [`Web`]: namespace owners of web actions and the route documents of `wsk api`.
+//! - [`Triggers`]: triggers and rules (a rule's status lives in its trigger's document), the
+//!   fires-per-minute throttle and trigger activation records.
+//! - [`Sequences`]: sequences and conductor actions, run step by step through [`Steps`].
 //! - [`Identities`]: authentication against the identity cache, and `whisk admin`'s operations
 //!   (which invalidate it).
 //!
@@ -19,11 +24,19 @@ mod activations;
 mod entities;
 mod identities;
 mod invocations;
+mod sequences;
+mod rules;
+mod triggers;
+mod web;
 
 pub use activations::Activations;
-pub use entities::Entities;
+pub use entities::{Entities, ReadablePackage, Resolved, PARAMETERS_NOT_ALLOWED};
 pub use identities::Identities;
+pub use rules::{does_not_exist as rule_does_not_exist, RULE_WITHOUT_TRIGGER};
+pub use triggers::Triggers;
 pub use invocations::{merge_parameters, Invocation, Invocations, Invoked, OVERLOADED};
+pub use sequences::{Component, Composite, Ran, Sequences, Step, Steps};
+pub use web::Web;
 
 use axum::extract::FromRef;
 
@@ -38,4 +51,10 @@ pub struct Services {
     pub invocations: Invocations,
     /// Authentication and identity administration.
     pub identities: Identities,
+    /// Sequences and conductor actions.
+    pub sequences: Sequences,
+    /// Triggers and rules.
+    pub triggers: Triggers,
+    /// Web action owners and API routes.
+    pub web: Web,
 }
