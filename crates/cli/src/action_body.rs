@@ -62,6 +62,9 @@ pub struct CreateArgs {
     /// Web action: yes|true, raw, or no|false.
     #[arg(long, value_name = "MODE")]
     pub web: Option<String>,
+    /// Treat FILE as a comma-separated list of actions: a sequence.
+    #[arg(long)]
+    pub sequence: bool,
 }
 
 /// The PUT body of `action create/update` (without the existing annotations `--web` keeps).
@@ -107,6 +110,9 @@ pub fn action_body(args: &CreateArgs, update: bool) -> Result<Value, Failure> {
 }
 
 fn exec(args: &CreateArgs, update: bool) -> Result<Option<Value>, Failure> {
+    if args.sequence {
+        return crate::sequence::exec(args).map(Some);
+    }
     let image = match (&args.docker, args.native) {
         (Some(image), _) => Some(image.clone()),
         (None, true) => Some("openwhisk/dockerskeleton".to_string()),

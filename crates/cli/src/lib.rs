@@ -8,7 +8,7 @@
 //! - [`params`]: `-p`/`-P` values, qualified names, kinds from file extensions.
 //! - [`output`]: pretty JSON and `wsk`'s tables.
 //! - [`error`]: failures and `wsk`'s exit codes.
-//! - commands: [`action`] (with [`action_body`] and [`invoke`]), [`activation`], [`namespace`], [`property`], [`admin`].
+//! - commands: [`action`] (with [`action_body`], [`sequence`] and [`invoke`]), [`activation`], [`namespace`], [`property`], [`admin`].
 //! - [`status`]: `whisk status`, the health of every service of a platform.
 
 pub mod action;
@@ -23,6 +23,7 @@ pub mod namespace;
 pub mod output;
 pub mod params;
 pub mod property;
+pub mod sequence;
 pub mod status;
 
 use config::{GlobalArgs, Props, Settings};
