@@ -58,6 +58,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Marks a response [`normalize`] passes unchanged: a web action's own answer (any status,
+/// any body) is not the platform's error.
+#[derive(Debug, Clone, Copy)]
+pub struct Verbatim;
+
 /// Middleware: runs the request inside its transaction id, and rewrites error responses that
 /// are not JSON (router 404/405, extractor rejections) into OpenWhisk's body.
 pub async fn normalize(req: Request, next: Next) -> Response {
@@ -83,7 +88,7 @@ async fn normalize_body(req: Request, next: Next) -> Response {
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("application/json"));
-            if status.as_u16() < 400 || is_json {
+            if status.as_u16() < 400 || is_json || resp.extensions().get::<Verbatim>().is_some() {
                 return resp;
             }
             let allow = resp.headers().get(header::ALLOW).cloned();
