@@ -15,8 +15,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 /// The victim: keeps a private file in its work folder and tells where it is, where its peer
@@ -141,20 +140,6 @@ def main(args):
     return {"sum": wp.allreduce(1, "sum", timeout=30), "me": wp.me()}
 "#;
 
-/// Processes whose command line holds `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    let mut found = vec![];
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(marker) {
-                found.push(format!("{}: {cmd}", entry.file_name().to_string_lossy()));
-            }
-        }
-    }
-    found
-}
-
 /// Every attempt in `report[key]` failed.
 fn refused(report: &Value, key: &str) {
     let a = &report[key];
@@ -181,7 +166,7 @@ fn group_with(data: &Path, namespace: &str, n: usize) -> Option<(String, Vec<(St
 }
 
 async fn attacks(runtime: &str) {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = whisk_test_support::temp_dir();
     let data = tmp.path().join("data");
     let mut extra = vec![];
     if runtime == "docker" {
@@ -199,17 +184,7 @@ async fn attacks(runtime: &str) {
     )
     .await;
     let guest = Api::new(&server.url(""), GUEST_KEY);
-    let out = Command::new(whisk_bin())
-        .args(["admin", "user", "create", "mallory", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mallory_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mallory_key = admin_user_key("mallory", &["--data-dir".as_ref(), data.as_os_str()], &[]);
     let mallory = Api::new(&server.url(""), &mallory_key);
 
     // The victim runs once (its container stays warm), then again while mallory attacks.
@@ -297,17 +272,12 @@ async fn attacks(runtime: &str) {
             .await
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (group, members) = loop {
-        if let Some(found) = group_with(&data, "guest", 2) {
-            break found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the gang's map never listed both instances"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (group, members) = eventually(
+        "the gang's map to list both instances",
+        Duration::from_secs(60),
+        || async { group_with(&data, "guest", 2) },
+    )
+    .await;
     let targets: Vec<Value> = members
         .iter()
         .map(|(id, ip)| {
@@ -344,18 +314,8 @@ async fn attacks(runtime: &str) {
         .await;
     assert_eq!(status, 200);
     server.terminate();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = processes_with(&marker);
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "a setsid process outlived its container: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // No setsid process outlives its container.
+    whisk_test_support::wait_until_gone(&marker, Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

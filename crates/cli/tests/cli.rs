@@ -137,13 +137,13 @@ fn stderr(o: &Output) -> String {
 }
 
 struct Env {
-    dir: tempfile::TempDir,
+    dir: whisk_test_support::TempDir,
 }
 
 impl Env {
     fn new() -> Self {
         Self {
-            dir: tempfile::tempdir().expect("tempdir"),
+            dir: whisk_test_support::temp_dir(),
         }
     }
     fn config(&self) -> PathBuf {
@@ -558,11 +558,7 @@ fn property_set_get_and_use() {
 
 #[test]
 fn unreachable_host_suggests_standalone() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = whisk_test_support::free_port();
     let env = Env::new();
     let host = format!("http://127.0.0.1:{port}");
     let out = whisk(&env.config(), &["action", "list", "--apihost", &host]);

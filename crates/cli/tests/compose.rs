@@ -6,10 +6,12 @@
 mod support;
 
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
+use whisk_test_support::docker::{remove_containers, require_daemon};
+use whisk_test_support::{repo_root, run_ok};
 
 struct Stack {
     project: String,
@@ -37,31 +39,21 @@ impl Drop for Stack {
             eprintln!("{}", String::from_utf8_lossy(&logs.stdout));
         }
         let _ = self.compose(&["down", "-t", "2"]);
-        let prefix = format!("whisk_invoker={}_", self.project);
         for i in 0..2 {
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "docker ps -aq --filter label={prefix}{i} | xargs -r docker rm -f"
-                ))
-                .output();
+            remove_containers(&format!("whisk_invoker={}_{i}", self.project));
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn compose_up_serves_an_invoke() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let build = Command::new("bash")
-        .arg(repo.join("deploy/images/build-platform.sh"))
-        .output()
-        .expect("bash");
-    assert!(
-        build.status.success(),
-        "build-platform.sh failed:\n{}",
-        String::from_utf8_lossy(&build.stderr)
+    require_daemon();
+    let repo = repo_root();
+    run_ok(
+        Command::new("bash").arg(repo.join("deploy/images/build-platform.sh")),
+        "deploy/images/build-platform.sh",
     );
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = whisk_test_support::temp_dir();
     for i in 0..2 {
         std::fs::create_dir_all(tmp.path().join(format!("invoker{i}"))).unwrap();
     }
@@ -88,17 +80,12 @@ async fn compose_up_serves_an_invoke() {
     let deadline = Instant::now() + Duration::from_secs(120);
     // The controller makes the guest's key at first start, for the operator alone.
     let key_file = tmp.path().join("controller/keys/guest.key");
-    let key = loop {
-        if let Ok(text) = std::fs::read_to_string(&key_file) {
-            break text.trim().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no key in {}",
-            key_file.display()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let key = eventually(
+        &format!("a key in {}", key_file.display()),
+        Duration::from_secs(120),
+        || async { Some(std::fs::read_to_string(&key_file).ok()?.trim().to_string()) },
+    )
+    .await;
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
@@ -106,13 +93,16 @@ async fn compose_up_serves_an_invoke() {
     }
     assert_ne!(key, GUEST_KEY, "a deployment has no well-known key");
     let api = Api::new(&base, &key);
-    while !matches!(reqwest::get(format!("{base}/api/v1")).await, Ok(r) if r.status() == 200) {
-        assert!(
-            Instant::now() < deadline,
-            "the API did not answer through the gateway"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let info = format!("{base}/api/v1");
+    eventually(
+        "the API through the gateway",
+        Duration::from_secs(120),
+        || async {
+            let r = reqwest::get(&info).await.ok()?;
+            (r.status() == 200).then_some(())
+        },
+    )
+    .await;
     // Operational routes are not served through the gateway.
     let r = reqwest::get(format!("{base}/invokers")).await.unwrap();
     assert_eq!(r.status().as_u16(), 404);

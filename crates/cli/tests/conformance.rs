@@ -6,10 +6,9 @@
 //! `CONFORMANCE_TEST_PATTERN` narrows the Node tests (`node --test-name-pattern`).
 
 use std::collections::BTreeMap;
-
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 mod support;
@@ -22,8 +21,8 @@ use support::*;
 /// The Node.js suite in `tests/conformance`, through the `openwhisk` npm client.
 #[tokio::test(flavor = "multi_thread")]
 async fn openwhisk_client_conformance() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
+    let data = whisk_test_support::temp_dir();
+    let logs = whisk_test_support::temp_dir();
     let server = Server::start(data.path(), logs.path()).await;
     run_conformance(
         &format!("http://127.0.0.1:{}", server.port),
@@ -61,18 +60,12 @@ const PY_HELLO: &str =
 /// directory still has the action and its activation.
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_keeps_actions_and_activations() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap();
-
+    let data = whisk_test_support::temp_dir();
+    let logs = whisk_test_support::temp_dir();
     let mut first = Server::start(data.path(), logs.path()).await;
-    let action_url = first.url("/api/v1/namespaces/_/actions/survivor");
-    let resp = http
-        .put(format!("{action_url}?overwrite=false"))
-        .basic_auth(GUEST_UUID, Some(GUEST_SECRET))
+    let api = Api::new(&first.url(""), GUEST_KEY);
+    let resp = api
+        .req(Method::PUT, "actions/survivor?overwrite=false")
         .json(&json!({"exec": {"kind": "python:3", "code": PY_HELLO}, "parameters": [{"key": "name", "value": "disk"}]}))
         .send()
         .await
@@ -81,9 +74,8 @@ async fn restart_keeps_actions_and_activations() {
     let body = resp.text().await.unwrap();
     assert_eq!(status, 200, "PUT action: {body}");
 
-    let resp = http
-        .post(format!("{action_url}?blocking=true"))
-        .basic_auth(GUEST_UUID, Some(GUEST_SECRET))
+    let resp = api
+        .req(Method::POST, "actions/survivor?blocking=true")
         .json(&json!({}))
         .send()
         .await
@@ -123,19 +115,16 @@ async fn restart_keeps_actions_and_activations() {
     }
     if !left.is_empty() {
         for (pid, _) in &left {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(pid.to_string())
-                .status();
+            whisk_test_support::signal(*pid, whisk_test_support::process::SIGKILL);
         }
         panic!("SIGTERM left processes of the stopped server running (now killed): {left:?}");
     }
     drop(first);
 
     let second = Server::start(data.path(), logs.path()).await;
-    let resp = http
-        .get(second.url("/api/v1/namespaces/_/actions/survivor"))
-        .basic_auth(GUEST_UUID, Some(GUEST_SECRET))
+    let api = Api::new(&second.url(""), GUEST_KEY);
+    let resp = api
+        .req(Method::GET, "actions/survivor")
         .send()
         .await
         .expect("GET action");
@@ -145,9 +134,8 @@ async fn restart_keeps_actions_and_activations() {
     assert_eq!(action["exec"]["code"], json!(PY_HELLO), "{action}");
     assert_eq!(action["version"], json!("0.0.1"), "{action}");
 
-    let resp = http
-        .get(second.url(&format!("/api/v1/namespaces/_/activations/{activation_id}")))
-        .basic_auth(GUEST_UUID, Some(GUEST_SECRET))
+    let resp = api
+        .req(Method::GET, &format!("activations/{activation_id}"))
         .send()
         .await
         .expect("GET activation");
@@ -161,9 +149,8 @@ async fn restart_keeps_actions_and_activations() {
         "{stored}"
     );
 
-    let resp = http
-        .get(second.url("/api/v1/namespaces/_/activations?name=survivor"))
-        .basic_auth(GUEST_UUID, Some(GUEST_SECRET))
+    let resp = api
+        .req(Method::GET, "activations?name=survivor")
         .send()
         .await
         .expect("GET activations");
@@ -175,9 +162,8 @@ async fn restart_keeps_actions_and_activations() {
     );
 
     // And the restarted server runs the action again.
-    let resp = http
-        .post(second.url("/api/v1/namespaces/_/actions/survivor?blocking=true&result=true"))
-        .basic_auth(GUEST_UUID, Some(GUEST_SECRET))
+    let resp = api
+        .req(Method::POST, "actions/survivor?blocking=true&result=true")
         .json(&json!({"name": "again"}))
         .send()
         .await

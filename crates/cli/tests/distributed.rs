@@ -14,10 +14,9 @@ mod support;
 
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
+use whisk_test_support::services::Services;
 
 /// Where an instance runs: the folder of its invoker, and its peers.
 const WHERE: &str = r#"
@@ -34,156 +33,27 @@ def main(args):
     return {"invoker": d.split("/containers/")[0].rsplit("/", 1)[-1], "peers": peers}
 "#;
 
-struct Services {
-    dir: PathBuf,
-    env: Vec<(String, String)>,
-}
-
-impl Services {
-    fn up(dir: &Path) -> Services {
-        Services::up_with(dir, &[])
-    }
-    /// Starts the services with extra settings of the script (e.g. the broker's storage).
-    fn up_with(dir: &Path, extra: &[(&str, &str)]) -> Services {
-        let mut env = vec![
-            ("WHISK_SERVICES_DIR".to_string(), dir.display().to_string()),
-            ("WHISK_KAFKA_PORT".to_string(), free_port().to_string()),
-            ("WHISK_COUCHDB_PORT".to_string(), free_port().to_string()),
-            ("WHISK_REDIS_PORT".to_string(), free_port().to_string()),
-        ];
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let s = Services {
-            dir: dir.to_path_buf(),
-            env,
-        };
-        let out = s.script("up");
-        assert!(
-            out.status.success(),
-            "scripts/services.sh up failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        s
-    }
-    fn script(&self, verb: &str) -> std::process::Output {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services.sh");
-        Command::new("bash")
-            .arg(script)
-            .arg(verb)
-            .envs(self.env.iter().cloned())
-            .output()
-            .expect("running scripts/services.sh")
-    }
-    /// SIGKILLs the service whose pid file is `pid_file` (under the services folder), as a
-    /// crash; returns its pid.
-    fn crash(&self, pid_file: &str) -> u32 {
-        let path = self.dir.join(pid_file);
-        let pid: u32 = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        signal(pid, "KILL");
-        pid
-    }
-    /// Starts again what is not running (`scripts/services.sh up`).
-    fn up_again(&self, what: &str) {
-        let out = self.script("up");
-        assert!(
-            out.status.success(),
-            "restarting {what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    fn port(&self, name: &str) -> String {
-        self.env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap()
-    }
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        let _ = self.script("down");
-        let _ = &self.dir;
-    }
-}
-
-/// A `whisk` role process, killed when dropped.
-struct Role {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Role {
-    fn spawn(dir: &Path, name: &str, args: &[String], env: &[(String, String)]) -> Role {
-        let log = dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(whisk_bin())
-            .args(args)
-            .envs(env.iter().cloned())
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("spawning whisk");
-        Role {
-            child: Some(child),
-            log,
-        }
-    }
-    fn kill(&mut self, sig: &str) {
-        if let Some(mut c) = self.child.take() {
-            signal(c.id(), sig);
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(30).collect();
-            eprintln!(
-                "---- {} (tail) ----\n{}",
-                self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        self.kill("KILL");
-    }
-}
-
+/// Waits (at most 120 s) until the controller at `base` lists `n` healthy invokers.
 async fn wait_invokers(base: &str, n: usize) {
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/invokers")).send().await {
-            if let Ok(v) = r.json::<BTreeMap<String, String>>().await {
-                if v.values().filter(|s| *s == "up").count() >= n {
-                    return;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{n} invokers did not report healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let url = format!("{base}/invokers");
+    let what = format!("{n} healthy invokers at {base}");
+    eventually(&what, Duration::from_secs(120), || async {
+        let r = http.get(&url).send().await.ok()?;
+        let v: BTreeMap<String, String> = r.json().await.ok()?;
+        (v.values().filter(|s| *s == "up").count() >= n).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_invokers_over_kafka_and_couchdb() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = whisk_test_support::temp_dir();
     let dir = tmp.path();
     let services = Services::up(&dir.join("services"));
-    let kafka = format!("127.0.0.1:{}", services.port("WHISK_KAFKA_PORT"));
-    let couch = format!("http://127.0.0.1:{}", services.port("WHISK_COUCHDB_PORT"));
-    let redis = format!("redis://127.0.0.1:{}", services.port("WHISK_REDIS_PORT"));
+    let kafka = services.kafka();
+    let couch = services.couchdb();
+    let redis = services.redis();
     let dir_port = free_port();
     let api_port = free_port();
     let env = vec![
@@ -201,7 +71,7 @@ async fn three_invokers_over_kafka_and_couchdb() {
         ),
     ];
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let _directory = Role::spawn(
+    let _directory = spawn_whisk(
         dir,
         "directory",
         &s(&[
@@ -225,11 +95,11 @@ async fn three_invokers_over_kafka_and_couchdb() {
         "--data-dir",
         &controller_data,
     ]);
-    let mut controller = Role::spawn(dir, "controller", &controller_args, &env);
-    let mut invokers: Vec<Role> = (0..3)
+    let mut controller = spawn_whisk(dir, "controller", &controller_args, &env);
+    let mut invokers: Vec<Proc> = (0..3)
         .map(|i| {
             let data = dir.join(format!("i{i}"));
-            Role::spawn(
+            spawn_whisk(
                 dir,
                 &format!("invoker{i}"),
                 &s(&[
@@ -354,7 +224,7 @@ async fn three_invokers_over_kafka_and_couchdb() {
         ids.push(body["activationId"].as_str().unwrap().to_string());
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    invokers[1].kill("KILL");
+    invokers[1].kill();
     let outcomes = outcomes(&api, &ids).await;
     eprintln!("after killing invoker1: {outcomes:?}");
     tokio::time::sleep(Duration::from_secs(4)).await; // invoker1 is offline now
@@ -367,8 +237,8 @@ async fn three_invokers_over_kafka_and_couchdb() {
     }
 
     // A restarted controller still finds every action in CouchDB.
-    controller.kill("TERM");
-    let _controller = Role::spawn(dir, "controller2", &controller_args, &env);
+    controller.terminate(Duration::from_secs(30));
+    let _controller = spawn_whisk(dir, "controller2", &controller_args, &env);
     wait_invokers(&base, 2).await;
     for i in 0..12 {
         let r = api
@@ -394,7 +264,7 @@ async fn three_invokers_over_kafka_and_couchdb() {
     let at = args_b.iter().position(|a| a == "--listen").unwrap() + 1;
     args_b[at] = listen_b;
     args_b.extend(s(&["--id", "1"]));
-    let _controller_b = Role::spawn(dir, "controller-b", &args_b, &env);
+    let _controller_b = spawn_whisk(dir, "controller-b", &args_b, &env);
     wait_invokers(&base_b, 2).await;
     let api_b = Api::new(&base_b, &guest_key);
     let version = |v: u32| format!("def main(args):\n    return {{\"v\": {v}}}\n");
@@ -522,11 +392,11 @@ async fn couchdb_down_and_back(services: &Services, api: &Api, status_args: &[&s
 /// whisk error), and new work runs once the broker is back, nothing else restarted.
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_restarted_under_load_loses_no_accepted_activation() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = whisk_test_support::temp_dir();
     let dir = tmp.path();
     let services = Services::up_with(&dir.join("services"), &[("WHISK_KAFKA_STORAGE", "sqlite")]);
-    let kafka = format!("127.0.0.1:{}", services.port("WHISK_KAFKA_PORT"));
-    let couch = format!("http://127.0.0.1:{}", services.port("WHISK_COUCHDB_PORT"));
+    let kafka = services.kafka();
+    let couch = services.couchdb();
     let api_port = free_port();
     let env = vec![(
         "WHISK_COUCHDB__DB_PREFIX".to_string(),
@@ -542,11 +412,11 @@ async fn broker_restarted_under_load_loses_no_accepted_activation() {
         "--data-dir",
         &controller_data,
     ]));
-    let _controller = Role::spawn(dir, "controller", &controller_args, &env);
+    let _controller = spawn_whisk(dir, "controller", &controller_args, &env);
     let mut invoker_args = common("invoker");
     let data = dir.join("i0").display().to_string();
     invoker_args.extend(s(&["--id", "0", "--data-dir", &data]));
-    let _invoker = Role::spawn(dir, "invoker0", &invoker_args, &env);
+    let _invoker = spawn_whisk(dir, "invoker0", &invoker_args, &env);
     let base = format!("http://127.0.0.1:{api_port}");
     wait_invokers(&base, 1).await;
     let api = Api::new(&base, &couch_user_key(&couch, "guest", &env));

@@ -15,7 +15,7 @@ use support::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seeds_workflow_and_collectives_in_containers() {
     ensure_action_images();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = whisk_test_support::temp_dir();
     // The API lets `evil/*` through so that the invoker's own check can be seen.
     let settings = tmp.path().join("settings.toml");
     std::fs::write(

@@ -4,59 +4,45 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use support::*;
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use whisk_test_support::run_ok;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_npm_client_through_the_gateway_over_https() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = whisk_test_support::temp_dir();
     let certs = tmp.path().join("certs");
-    let out = Command::new(whisk_bin())
-        .args(["certs", "--out"])
-        .arg(&certs)
-        .args(["127.0.0.1", "localhost"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "whisk certs: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(whisk_bin())
+            .args(["certs", "--out"])
+            .arg(&certs)
+            .args(["127.0.0.1", "localhost"]),
+        "whisk certs",
     );
     let ca = certs.join("ca.crt");
     assert!(ca.exists() && certs.join("domain.crt").exists() && certs.join("domain.key").exists());
 
     let server = Server::start(&tmp.path().join("data"), tmp.path()).await;
     let port = free_port();
-    let log = std::fs::File::create(tmp.path().join("gateway.log")).unwrap();
-    let gateway = Command::new(whisk_bin())
-        .args([
-            "gateway",
-            "--http",
-            "off",
-            "--https",
-            &format!("127.0.0.1:{port}"),
-            "--backend",
-            &server.url(""),
-        ])
-        .arg("--cert")
-        .arg(certs.join("domain.crt"))
-        .arg("--key")
-        .arg(certs.join("domain.key"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("whisk gateway");
-    let _gateway = Killed(gateway);
+    let https = format!("127.0.0.1:{port}");
+    let backend = server.url("");
+    let cert = certs.join("domain.crt").display().to_string();
+    let key = certs.join("domain.key").display().to_string();
+    let args = [
+        "gateway",
+        "--http",
+        "off",
+        "--https",
+        &https,
+        "--backend",
+        &backend,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ];
+    let _gateway = spawn_whisk(tmp.path(), "gateway", &args, &[]);
 
     let pem = std::fs::read(&ca).unwrap();
     let http = reqwest::Client::builder()
@@ -64,26 +50,23 @@ async fn the_npm_client_through_the_gateway_over_https() {
         .build()
         .unwrap();
     let apihost = format!("https://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{apihost}/api/v1")).send().await {
-            if r.status().is_success() {
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the gateway did not answer over HTTPS"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let url = format!("{apihost}/api/v1");
+    eventually(
+        "the gateway over HTTPS",
+        Duration::from_secs(30),
+        || async {
+            let r = http.get(&url).send().await.ok()?;
+            r.status().is_success().then_some(())
+        },
+    )
+    .await;
     let ca = ca.display().to_string();
     run_conformance(&apihost, &server.data_dir, &[("NODE_EXTRA_CA_CERTS", &ca)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn standalone_fronts_itself_with_the_gateway() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = whisk_test_support::temp_dir();
     let port = free_port();
     let server = Server::start_with(
         &tmp.path().join("data"),
@@ -98,19 +81,11 @@ async fn standalone_fronts_itself_with_the_gateway() {
         .build()
         .unwrap();
     let (u, k) = GUEST_KEY.split_once(':').unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let r = loop {
-        match http
-            .get(format!("https://127.0.0.1:{port}/api/v1/namespaces"))
-            .basic_auth(u, Some(k))
-            .send()
-            .await
-        {
-            Ok(r) => break r,
-            Err(e) => assert!(Instant::now() < deadline, "no HTTPS answer: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let url = format!("https://127.0.0.1:{port}/api/v1/namespaces");
+    let r = eventually("an answer over HTTPS", Duration::from_secs(30), || async {
+        http.get(&url).basic_auth(u, Some(k)).send().await.ok()
+    })
+    .await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(
         r.json::<serde_json::Value>().await.unwrap(),

@@ -9,9 +9,9 @@ mod support;
 
 use serde_json::json;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
+use whisk_test_support::services::Redis;
 
 const SEEN: &str = include_str!("../../../functions/peers_seen.py");
 const RING: &str = include_str!("../../../functions/ring.py");
@@ -64,7 +64,7 @@ async fn standalone(dir: &Path, extra: &[&str]) -> Server {
 
 #[tokio::test]
 async fn four_instances_as_in_the_seed_see_each_other() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let server = standalone(dir.path(), &[]).await;
     let api = Api::new(&server.url(""), GUEST_KEY);
     api.put_python("fib4", SEEN, 128).await;
@@ -110,7 +110,7 @@ async fn four_instances_as_in_the_seed_see_each_other() {
 
 #[tokio::test]
 async fn short_instances_are_seen_and_ended_ones_disappear() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let server = standalone(dir.path(), &[]).await;
     let api = Api::new(&server.url(""), GUEST_KEY);
     api.put_python("watcher", WATCHER, 128).await;
@@ -140,7 +140,7 @@ async fn short_instances_are_seen_and_ended_ones_disappear() {
 
 #[tokio::test]
 async fn numeric_and_string_ids_and_namespaces_are_isolated() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let server = standalone(dir.path(), &[]).await;
     let api = Api::new(&server.url(""), GUEST_KEY);
     api.put_python("lister", LISTER, 128).await;
@@ -167,17 +167,11 @@ async fn numeric_and_string_ids_and_namespaces_are_isolated() {
     assert!(body["error"].as_str().unwrap().contains("instanceID"));
 
     // Another namespace, same group name: never sees guest's instances.
-    let out = Command::new(whisk_bin())
-        .args(["admin", "user", "create", "other", "--data-dir"])
-        .arg(&server.data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "admin user create: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let other_key = admin_user_key(
+        "other",
+        &["--data-dir".as_ref(), server.data_dir.as_os_str()],
+        &[],
     );
-    let other_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let other = Api::new(&server.url(""), &other_key);
     other.put_python("lister", LISTER, 128).await;
     let g = api
@@ -196,33 +190,35 @@ async fn numeric_and_string_ids_and_namespaces_are_isolated() {
     assert_eq!(api.result(&g).await["peers"], json!(["guest0"]));
 }
 
-fn spawn_directory(dir: &Path, port: u16, redis: Option<&str>) -> Child {
-    let log = std::fs::File::create(dir.join(format!("directory-{port}.log"))).unwrap();
-    let mut cmd = Command::new(whisk_bin());
-    cmd.args(["directory", "--listen", &format!("127.0.0.1:{port}")]);
+/// `whisk directory` on `port` (over `redis` when given), its log in `dir`.
+fn spawn_directory(dir: &Path, port: u16, redis: Option<&str>) -> Proc {
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["directory", "--listen", &listen];
     if let Some(url) = redis {
-        cmd.args(["--redis", url]);
+        args.extend(["--redis", url]);
     }
-    cmd.stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("whisk directory")
+    spawn_whisk(dir, &format!("directory-{port}"), &args, &[])
 }
 
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Waits until the host copy of a group's map, `file`, lists `id`.
+async fn wait_listed(file: &Path, id: &str) {
+    let entry = format!("{id}=");
+    eventually(
+        &format!("{id} in {}", file.display()),
+        Duration::from_secs(20),
+        || async {
+            let map = std::fs::read_to_string(file).unwrap_or_default();
+            map.contains(&entry).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_killed_platforms_instances_vanish_when_its_lease_lapses() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let port = free_port();
-    let _directory = Killed(spawn_directory(dir.path(), port, None));
+    let _directory = spawn_directory(dir.path(), port, None);
     let url = format!("127.0.0.1:{port}");
     let d1 = dir.path().join("one");
     let d2 = dir.path().join("two");
@@ -248,47 +244,23 @@ async fn a_killed_platforms_instances_vanish_when_its_lease_lapses() {
         .await;
     // Wait until the victim runs, then kill its whole platform without a goodbye.
     let peers_file = victim_host.data_dir.join("addrMap/guest/crash/addrMap.txt");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&peers_file)
-        .unwrap_or_default()
-        .contains("victim=")
-    {
-        assert!(Instant::now() < deadline, "the victim never appeared");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    signal(victim_host.pid(), "KILL");
+    wait_listed(&peers_file, "victim").await;
+    victim_host.kill();
     let seen = api.result(&w).await;
     assert_eq!(seen["seen"], true, "{seen}");
     assert_eq!(
         seen["gone"], true,
         "the killed instance vanished from the other platform's map: {seen}"
     );
-    let _ = victim_host.terminate_quietly();
 }
 
 #[tokio::test]
 async fn a_directory_restarted_on_redis_serves_the_same_map() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis_port = free_port();
-    let redis = Command::new("redis-server")
-        .args([
-            "--port",
-            &redis_port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--bind",
-            "127.0.0.1",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .spawn();
-    let _redis =
-        Killed(redis.expect("redis-server is needed for this test (scripts/test.sh installs it)"));
-    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let dir = whisk_test_support::temp_dir();
+    let redis = Redis::start();
+    let redis_url = redis.url();
     let port = free_port();
-    let mut directory = Killed(spawn_directory(dir.path(), port, Some(&redis_url)));
+    let mut directory = spawn_directory(dir.path(), port, Some(&redis_url));
     let url = format!("127.0.0.1:{port}");
     let server = standalone(dir.path(), &["--directory", &url]).await;
     let api = Api::new(&server.url(""), GUEST_KEY);
@@ -301,18 +273,10 @@ async fn a_directory_restarted_on_redis_serves_the_same_map() {
         )
         .await;
     let host_copy = server.data_dir.join("addrMap/guest/durable/addrMap.txt");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&host_copy)
-        .unwrap_or_default()
-        .contains("holder=")
-    {
-        assert!(Instant::now() < deadline, "the holder never appeared");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_listed(&host_copy, "holder").await;
     // Restart the directory on the same Redis and port.
-    let _ = directory.0.kill();
-    let _ = directory.0.wait();
-    directory = Killed(spawn_directory(dir.path(), port, Some(&redis_url)));
+    directory.kill();
+    directory = spawn_directory(dir.path(), port, Some(&redis_url));
     let l = api
         .start(
             "lister",
@@ -330,7 +294,7 @@ async fn a_directory_restarted_on_redis_serves_the_same_map() {
 
 #[tokio::test]
 async fn ring_and_allreduce_give_the_right_answers() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let server = standalone(dir.path(), &[]).await;
     let api = Api::new(&server.url(""), GUEST_KEY);
     api.put_python("ring", RING, 128).await;
@@ -380,7 +344,7 @@ def main(args):
 
 #[tokio::test]
 async fn another_group_cannot_join_or_inject_into_an_allreduce() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let server = standalone(dir.path(), &[]).await;
     let api = Api::new(&server.url(""), GUEST_KEY);
     api.put_python("gang", GANG, 128).await;
@@ -400,18 +364,19 @@ async fn another_group_cannot_join_or_inject_into_an_allreduce() {
     };
     // The victims' addresses, as an attacker who scanned for them would know them.
     let map = server.data_dir.join("addrMap/guest/victims/peers.json");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let peers = loop {
-        let m: serde_json::Value = std::fs::read_to_string(&map)
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
-        if m["peers"].as_array().map_or(0, |p| p.len()) == 2 {
-            break m["peers"].as_array().unwrap().clone();
-        }
-        assert!(Instant::now() < deadline, "the victims never both ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let peers = eventually(
+        "both victims in the map",
+        Duration::from_secs(30),
+        || async {
+            let m: serde_json::Value = std::fs::read_to_string(&map)
+                .ok()
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default();
+            let peers = m["peers"].as_array()?;
+            (peers.len() == 2).then(|| peers.clone())
+        },
+    )
+    .await;
     assert!(
         !server
             .data_dir
@@ -452,7 +417,7 @@ async fn another_group_cannot_join_or_inject_into_an_allreduce() {
 
 #[tokio::test]
 async fn group_names_that_are_paths_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = whisk_test_support::temp_dir();
     let server = standalone(dir.path(), &[]).await;
     let api = Api::new(&server.url(""), GUEST_KEY);
     api.put_python("lister", LISTER, 128).await;

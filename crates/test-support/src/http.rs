@@ -122,3 +122,38 @@ pub fn basic_auth(user: &str, password: &str) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     format!("Basic {b64}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_add_up_to_the_body() {
+        let plain = plain_pieces(150, 64);
+        assert_eq!(plain.iter().map(Vec::len).collect::<Vec<_>>(), [64, 64, 22]);
+        let chunked: Vec<u8> = chunked_pieces(70, 64).concat();
+        let expected = format!(
+            "40\r\n{}\r\n6\r\n{}\r\n0\r\n\r\n",
+            "x".repeat(64),
+            "x".repeat(6)
+        );
+        assert_eq!(String::from_utf8(chunked).unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn a_request_head_and_an_exchange() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let head = read_head(&mut s).await;
+            assert!(head.starts_with("GET / HTTP/1.1\r\n"), "{head}");
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+        });
+        let answer = exchange(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(answer, "HTTP/1.1 204 No Content\r\n\r\n");
+        assert_eq!(basic_auth("u", "p"), "Basic dTpw");
+    }
+}

@@ -1,6 +1,7 @@
 //! The harness every crate's integration tests share, so that none keeps its own copy:
 //!
-//! - [`free_port`], [`temp_dir`], [`repo_root`], polling ([`wait_until`], [`wait_for_port`]);
+//! - [`free_port`], [`temp_dir`], [`repo_root`], [`run_ok`]; polling ([`wait_until`],
+//!   [`eventually`], [`wait_for_port`]);
 //! - [`process`]: child processes of a test (log file, stopped on drop, log tail on panic);
 //! - [`services`]: Redis, the Kafka broker (tansu) and CouchDB (pouchdb-server), one per test
 //!   on free ports, or all three through `scripts/services.sh`;
@@ -25,6 +26,7 @@ pub mod process;
 pub mod services;
 
 use std::fmt::Display;
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -117,6 +119,26 @@ pub async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> 
             "timed out after {within:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Calls `attempt` every 100 ms until it gives `Some`, and returns that; fails the test naming
+/// `what` after `within`. (`attempt` may assert on what it sees meanwhile.)
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(t) = attempt().await {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

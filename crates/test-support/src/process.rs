@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub use libc::{SIGKILL, SIGTERM};
+
 /// How many log lines a failing test prints of each of its processes.
 const TAIL_LINES: usize = 80;
 
@@ -275,5 +277,37 @@ impl Drop for Proc {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_logs_and_is_stopped() {
+        let sleep = format!("sleep 30.{}", std::process::id());
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &format!("echo started; exec {sleep}")]);
+        let mut p = Proc::spawn_logged("sleeper", &mut cmd);
+        crate::wait_until_blocking("the log line", Duration::from_secs(10), || {
+            p.log_tail().contains("started")
+        });
+        p.assert_running("sleeping");
+        assert_eq!(processes_with(&sleep), [(p.pid(), format!("{sleep} "))]);
+        let status = p.terminate(Duration::from_secs(10));
+        assert!(!status.success());
+        assert!(processes_with(&sleep).is_empty());
+        assert!(p.kill().is_none(), "stopped already");
+    }
+
+    #[test]
+    fn a_dropped_process_is_killed() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let p = Proc::spawn_logged("sleeper", &mut cmd).with_grace(Duration::ZERO);
+        let pid = p.pid();
+        drop(p);
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
     }
 }

@@ -1,38 +1,54 @@
-//! Shared harness of the end-to-end tests: a real `whisk` process (standalone or directory)
-//! on a free loopback port, stopped (SIGTERM, then SIGKILL) when dropped — also on panic,
-//! when the tail of its output is printed.
+//! Shared harness of the CLI's end-to-end tests: a real `whisk` server on a free loopback port
+//! ([`Server`]) and other `whisk` processes ([`spawn_whisk`]) — `whisk_test_support::Proc`s,
+//! stopped when dropped (also on panic, when the tail of their output is printed) — `whisk
+//! status`, `whisk admin`, the `openwhisk` npm client's suite against a server, and a small
+//! REST client ([`Api`]). The rest (ports, services, Docker, Node.js) is whisk-test-support's.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::fs::File;
-use std::net::TcpListener;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
+
+pub use whisk_test_support::docker::ensure_action_images;
+pub use whisk_test_support::{eventually, free_port, Proc};
 
 pub const GUEST_KEY: &str =
     "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP";
-pub const GUEST_UUID: &str = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502";
-pub const GUEST_SECRET: &str = "123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP";
 
 /// How long the server may take to answer `GET /api/v1` after spawning.
 pub const STARTUP: Duration = Duration::from_secs(90);
 /// How long the server may take to exit after SIGTERM.
 pub const SHUTDOWN: Duration = Duration::from_secs(30);
 
-// ---------------------------------------------------------------------------------------------
-// The server under test
-// ---------------------------------------------------------------------------------------------
+pub fn whisk_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_whisk"))
+}
 
-/// A running `whisk standalone`; stopped (SIGTERM, then SIGKILL) when dropped, also on panic,
-/// in which case the tail of its output is printed.
+/// `whisk ARGS` with `env` as `name`, its output in `<log_dir>/<name>.log`; SIGKILLed when
+/// dropped.
+pub fn spawn_whisk<S: AsRef<OsStr>>(
+    log_dir: &Path,
+    name: &str,
+    args: &[S],
+    env: &[(String, String)],
+) -> Proc {
+    let mut cmd = Command::new(whisk_bin());
+    cmd.args(args).envs(env.iter().cloned()).env(
+        "RUST_LOG",
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+    );
+    Proc::spawn(name, &mut cmd, &log_dir.join(format!("{name}.log"))).with_grace(Duration::ZERO)
+}
+
+/// A running `whisk standalone`.
 pub struct Server {
-    child: Option<Child>,
+    proc: Proc,
     /// The API port.
     pub port: u16,
     /// The data folder.
     pub data_dir: PathBuf,
-    log_path: PathBuf,
 }
 
 impl Server {
@@ -54,39 +70,28 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Server {
         let port = free_port();
-        let log_path = log_dir.join(format!("whisk-standalone-{port}.log"));
-        let log = File::create(&log_path).expect("creating the server log file");
-        let child = Command::new(whisk_bin())
-            .args([
-                "standalone",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra)
-            .envs(env.iter().copied())
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("cloning the log file handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {} standalone: {e}", whisk_bin().display()));
-        let mut server = Server {
-            child: Some(child),
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec!["standalone", "--listen", &listen, "--data-dir"];
+        let data = data_dir.display().to_string();
+        args.push(&data);
+        args.extend_from_slice(extra);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let name = format!("whisk-standalone-{port}");
+        let mut proc = spawn_whisk(log_dir, &name, &args, &env).with_grace(Duration::from_secs(10));
+        proc.wait_for_http(&format!("http://{listen}/api/v1"), STARTUP)
+            .await;
+        Server {
+            proc,
             port,
             data_dir: data_dir.to_path_buf(),
-            log_path,
-        };
-        server.wait_ready().await;
-        server
+        }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server already stopped").id()
+        self.proc.pid()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -94,101 +99,18 @@ impl Server {
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(80)..].join("\n")
-    }
-
-    pub async fn wait_ready(&mut self) {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .unwrap()
-                .try_wait()
-                .expect("polling the server")
-            {
-                panic!(
-                    "whisk standalone exited during startup with {status}; its output:\n{}",
-                    self.log_tail()
-                );
-            }
-            if let Ok(resp) = http.get(self.url("/api/v1")).send().await {
-                if resp.status().is_success() {
-                    return;
-                }
-            }
-            if Instant::now() > deadline {
-                panic!("whisk standalone did not answer GET /api/v1 within {STARTUP:?}; its output:\n{}", self.log_tail());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.proc.log_tail()
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit; returns the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("server already stopped");
-        signal(child.id(), "TERM");
-        let deadline = Instant::now() + SHUTDOWN;
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting for the server") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "whisk standalone did not exit within {SHUTDOWN:?} of SIGTERM; its output:\n{}",
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.proc.terminate(SHUTDOWN)
     }
-}
 
-impl Server {
-    /// Reaps a server killed from outside (e.g. SIGKILL by the test).
-    pub fn terminate_quietly(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = child.kill();
-        child.wait().ok()
+    /// SIGKILLs it, as a crash, and reaps it.
+    pub fn kill(&mut self) {
+        self.proc.kill();
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "---- whisk standalone output (tail of {}) ----\n{}\n----",
-                self.log_path.display(),
-                self.log_tail()
-            );
-        }
-        if let Some(mut child) = self.child.take() {
-            if let Ok(None) = child.try_wait() {
-                signal(child.id(), "TERM");
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = child.kill();
-            }
-            let _ = child.wait();
-        }
-    }
-}
-
-pub fn whisk_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_whisk"))
 }
 
 /// Runs `whisk status --json ARGS` with `env`; returns the exit code and each service's entry
@@ -219,199 +141,35 @@ pub fn whisk_status(
     (out.status.code().unwrap_or(-1), services)
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("binding a free port")
-        .local_addr()
-        .unwrap()
-        .port()
+/// The key of a new user `subject`, as an operator gets it: `whisk admin user create SUBJECT
+/// ARGS` (`--data-dir DIR` for standalone's store, `--couchdb URL` with the deployment's
+/// `WHISK_COUCHDB__*` in `env` for CouchDB).
+pub fn admin_user_key(subject: &str, args: &[&OsStr], env: &[(String, String)]) -> String {
+    whisk_test_support::run_stdout(
+        Command::new(whisk_bin())
+            .args(["admin", "user", "create", subject])
+            .args(args)
+            .envs(env.iter().cloned()),
+        &format!("whisk admin user create {subject}"),
+    )
 }
 
-pub fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("running kill");
-    assert!(status.success(), "kill -{sig} {pid} failed");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Node.js
-// ---------------------------------------------------------------------------------------------
-
-pub fn conformance_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/conformance")
-        .canonicalize()
-        .expect("tests/conformance exists")
-}
-
-/// Runs a tool, failing loudly (not skipping) when it is not installed.
-pub fn run_tool(cmd: &mut Command, what: &str) -> Output {
-    match cmd.output() {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "{what}: `{}` is not installed or not on PATH. The conformance test needs Node.js >= 18 \
-             and npm (e.g. `apt-get install nodejs npm`); it is not skipped without them.",
-            cmd.get_program().to_string_lossy()
-        ),
-        Err(e) => panic!("{what}: running `{}`: {e}", cmd.get_program().to_string_lossy()),
-    }
-}
-
-pub fn check_node() {
-    let out = run_tool(Command::new("node").arg("--version"), "checking node");
-    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let major: u32 = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        out.status.success() && major >= 18,
-        "node --version gave {version:?}; the conformance tests need Node.js >= 18"
-    );
-    let npm = run_tool(Command::new("npm").arg("--version"), "checking npm");
-    assert!(
-        npm.status.success(),
-        "npm --version failed: {}",
-        String::from_utf8_lossy(&npm.stderr)
-    );
-}
-
-/// `npm ci` (or `npm install` without a lock file) when `node_modules` is missing.
-/// Checks the Docker daemon and builds every action image the tests use (both families), once
-/// per test binary; `build-actions.sh` itself locks and skips images that are up to date.
-pub fn ensure_action_images() {
-    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    DONE.get_or_init(|| {
-        let info = Command::new("docker").arg("info").output();
-        assert!(
-            matches!(&info, Ok(o) if o.status.success()),
-            "the Docker tests need a running Docker daemon (scripts/test.sh installs and starts one): {info:?}"
-        );
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/images/build-actions.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .output()
-            .expect("running deploy/images/build-actions.sh");
-        assert!(
-            out.status.success(),
-            "building the action images failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for image in ["whisk/python3action", "whisk/nodejsaction"] {
-            let present = Command::new("docker")
-                .args(["image", "inspect", image])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            assert!(present, "{image} is missing after build-actions.sh");
-        }
-    });
-}
-
-pub fn ensure_node_modules(dir: &Path) {
-    if dir.join("node_modules/openwhisk/package.json").exists() {
-        return;
-    }
-    let verb = if dir.join("package-lock.json").exists() {
-        "ci"
-    } else {
-        "install"
-    };
-    let out = run_tool(
-        Command::new("npm")
-            .arg(verb)
-            .args(["--no-audit", "--no-fund"])
-            .current_dir(dir),
-        &format!("npm {verb} in {}", dir.display()),
-    );
-    print_output(&format!("npm {verb}"), &out);
-    assert!(
-        out.status.success(),
-        "npm {verb} in {} failed with {}",
-        dir.display(),
-        out.status
-    );
-}
-
-pub fn print_output(what: &str, out: &Output) {
-    println!(
-        "---- {what}: stdout ----\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    eprintln!(
-        "---- {what}: stderr ----\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Runs the Node.js suite in `tests/conformance` (the `openwhisk` npm client) against
-/// `apihost`, failing with its output when a test fails.
-/// The key of `subject` in a deployment's CouchDB (made if missing), as an operator gets it:
-/// `whisk admin user create SUBJECT --couchdb URL` (with the deployment's `WHISK_COUCHDB__*`).
+/// The key of `subject` in a deployment's CouchDB (made if missing).
 pub fn couch_user_key(couch: &str, subject: &str, env: &[(String, String)]) -> String {
-    let out = Command::new(whisk_bin())
-        .args(["admin", "user", "create", subject, "--couchdb", couch])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("run whisk admin");
-    assert!(
-        out.status.success(),
-        "whisk admin user create {subject} --couchdb {couch}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    admin_user_key(subject, &["--couchdb".as_ref(), couch.as_ref()], env)
 }
 
 /// Runs the npm client's conformance suite against `apihost` with the guest key (or the
 /// `__OW_API_KEY` of `extra_env`); users are made with `whisk admin` in `data_dir`'s store, or
 /// in CouchDB when `extra_env` has `WHISK_ADMIN_COUCHDB`.
 pub async fn run_conformance(apihost: &str, data_dir: &Path, extra_env: &[(&str, &str)]) {
-    check_node();
-    let dir = conformance_dir();
-    ensure_node_modules(&dir);
-    let mut node = Command::new("node");
-    node.args(["--test", "--test-reporter=spec"]);
-    if let Ok(pattern) = std::env::var("CONFORMANCE_TEST_PATTERN") {
-        node.arg(format!("--test-name-pattern={pattern}"));
-    }
-    node.current_dir(&dir)
-        .env("__OW_API_HOST", apihost)
-        .env("__OW_API_KEY", GUEST_KEY)
-        .env("__OW_NAMESPACE", "guest")
+    let mut suite = whisk_test_support::node::NpmClient::new(apihost, GUEST_KEY, "guest")
         .env("WHISK_BIN", whisk_bin())
-        .env("WHISK_DATA_DIR", data_dir)
-        .env_remove("__OW_IGNORE_CERTS")
-        .env_remove("__OW_APIGW_TOKEN")
-        .stdin(Stdio::null());
+        .env("WHISK_DATA_DIR", data_dir);
     for (k, v) in extra_env {
-        node.env(k, v);
+        suite = suite.env(k, v);
     }
-    // The client sends every request through a proxy named in these; the server is local.
-    for var in [
-        "PROXY",
-        "proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-    ] {
-        node.env_remove(var);
-    }
-    let out = tokio::task::spawn_blocking(move || run_tool(&mut node, "running node --test"))
-        .await
-        .unwrap();
-    print_output("node --test", &out);
-    assert!(
-        out.status.success(),
-        "node --test in {} failed with {} (its output is above)",
-        dir.display(),
-        out.status
-    );
+    suite.run_suite().await;
 }
 
 /// A small REST client of the platform under test, in the caller's namespace.
