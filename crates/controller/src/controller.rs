@@ -4,7 +4,7 @@
 //! drains once the shutdown token is cancelled.
 
 use crate::config::ControllerConfig;
-use crate::services::{Activations, Entities, Identities, Invocations, Services, Web};
+use crate::services::{Activations, Entities, Identities, Invocations, Services, Triggers, Web};
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +50,7 @@ impl Controller {
             activations: Activations::new(store.clone()),
             invocations: Invocations::new(&config, store.clone(), bus.clone(), shutdown.clone()),
             web: Web::new(&config, store.clone()),
+            triggers: Triggers::new(&config, store.clone()),
             identities: Identities::new(&config, store),
         };
         let reply_to = services.invocations.reply_to();

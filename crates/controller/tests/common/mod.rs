@@ -244,7 +244,7 @@ async fn answer(bus: &InProcessBus, store: &dyn Store, msg: ActivationMessage) {
             value: json!(msg.action_path),
         }],
         publish: false,
-        cause: None,
+        cause: (!msg.cause.is_empty()).then(|| msg.cause.clone()),
     };
     store.put_activation(&activation).await.unwrap();
     let completion = CompletionMessage {
