@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{error_message, guest, Harness};
+use common::{activation_id_header, error_message, guest, Harness};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -32,10 +32,7 @@ async fn non_blocking_then_blocking() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 202);
-    let header = resp.headers()["x-openwhisk-activation-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let header = activation_id_header(&resp);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["activationId"], header.as_str());
     assert_eq!(header.len(), 32);
@@ -47,10 +44,7 @@ async fn non_blocking_then_blocking() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let header = resp.headers()["x-openwhisk-activation-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let header = activation_id_header(&resp);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["activationId"], header.as_str());
     assert_eq!(v["response"]["status"], "success");
@@ -137,10 +131,7 @@ async fn blocking_wait_times_out_with_202() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 202);
-    let header = resp.headers()["x-openwhisk-activation-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let header = activation_id_header(&resp);
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
         json!({"activationId": header})

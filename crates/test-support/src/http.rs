@@ -1,7 +1,8 @@
 //! Raw HTTP/1.1 clients for the edge tests (the gateway, the controller's listener): requests
 //! written by hand or slowly ([`slow_request`], [`plain_pieces`], [`chunked_pieces`]), an
 //! answer's head ([`read_head`]), a whole exchange up to the server's close ([`exchange`]),
-//! clients that stop reading ([`drain`]). Every read is bounded by [`ANSWER_WITHIN`].
+//! stalled bodies ([`stalled_post`]), clients that stop reading ([`unread_get`], [`drain`],
+//! [`assert_let_go`]). Every read is bounded by [`ANSWER_WITHIN`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -98,6 +99,33 @@ pub fn chunked_pieces(len: usize, piece: usize) -> Vec<Vec<u8>> {
         .collect();
     pieces.push(b"0\r\n\r\n".to_vec());
     pieces
+}
+
+/// A body that stalls: `POST path` announcing 100 bytes, then only 10 of them.
+pub async fn stalled_post(addr: SocketAddr, path: &str) -> TcpStream {
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    send(addr, head.as_bytes()).await
+}
+
+/// `GET path` from a client that then reads nothing of the answer.
+pub async fn unread_get(addr: SocketAddr, path: &str) -> TcpStream {
+    send(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
+    .await
+}
+
+/// Asserts that the server let a client that stopped reading go (its send timeout): after 2 s
+/// of not reading, less than the whole answer of `whole` bytes arrives before the connection
+/// ends (read for at most 10 s).
+pub async fn assert_let_go(s: &mut TcpStream, whole: usize) {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = drain(s, Duration::from_secs(10)).await;
+    assert!(
+        got < whole,
+        "the send timeout ended the answer ({got} of {whole} bytes)"
+    );
 }
 
 /// Reads what arrives on `s` until it ends or `within` passes; how many bytes came.

@@ -151,6 +151,14 @@ impl Harness {
     }
 }
 
+/// The `x-openwhisk-activation-id` header of an answer.
+pub fn activation_id_header(resp: &reqwest::Response) -> String {
+    resp.headers()["x-openwhisk-activation-id"]
+        .to_str()
+        .expect("an ASCII activation id")
+        .to_string()
+}
+
 /// Asserts an OpenWhisk error body and returns its message.
 pub fn error_message(v: &Value) -> String {
     assert!(
