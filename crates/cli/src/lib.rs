@@ -13,6 +13,7 @@
 
 pub mod action;
 pub mod action_body;
+pub mod api;
 pub mod activation;
 pub mod admin;
 pub mod client;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Work with activations.
     #[command(subcommand)]
     Activation(activation::ActivationCommand),
+    /// Work with APIs (routes to web actions).
+    #[command(subcommand)]
+    Api(api::ApiCommand),
     /// Work with namespaces.
     #[command(subcommand)]
     Namespace(namespace::NamespaceCommand),
@@ -61,6 +65,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Property(cmd) => property::run(cmd, global, &props_path, props.clone(), &env),
         Command::Action(cmd) => action::run(&client()?, global.json, cmd).await,
         Command::Activation(cmd) => activation::run(&client()?, global.json, cmd).await,
+        Command::Api(cmd) => api::run(&client()?, cmd).await,
         Command::Namespace(cmd) => namespace::run(&client()?, global.json, cmd).await,
         Command::Admin(args) => admin::run(args, &env).await,
         Command::Status(args) => status::run(&args, global.json, &std::env::vars().collect()).await,
