@@ -207,19 +207,29 @@ pub struct GatewayArgs {
     pub backends: Vec<String>,
 }
 
+/// Overrides `setting` with `flag` when the flag is given.
+fn set<T: Clone>(setting: &mut T, flag: &Option<T>) {
+    if let Some(v) = flag {
+        *setting = v.clone();
+    }
+}
+
+/// Overrides an optional `setting` with `flag` when the flag is given.
+fn set_some<T: Clone>(setting: &mut Option<T>, flag: &Option<T>) {
+    if flag.is_some() {
+        *setting = flag.clone();
+    }
+}
+
 impl ApiArgs {
     fn apply(&self, s: &mut Settings) {
-        if let Some(l) = &self.listen {
-            s.listen = l.clone();
-        }
+        set(&mut s.listen, &self.listen);
     }
 }
 
 impl DataDirArgs {
     fn apply(&self, s: &mut Settings) {
-        if self.data_dir.is_some() {
-            s.data_dir = self.data_dir.clone();
-        }
+        set_some(&mut s.data_dir, &self.data_dir);
     }
 }
 
@@ -238,9 +248,7 @@ impl ClusterArgs {
 
 impl DirectoryUrlArgs {
     fn apply(&self, s: &mut Settings) {
-        if self.directory.is_some() {
-            s.directory_url = self.directory.clone();
-        }
+        set_some(&mut s.directory_url, &self.directory);
     }
 }
 
@@ -250,21 +258,15 @@ impl StandaloneArgs {
         self.api.apply(&mut s);
         self.data.apply(&mut s);
         self.directory.apply(&mut s);
-        if self.python.is_some() {
-            s.python = self.python.clone();
-        }
+        set_some(&mut s.python, &self.python);
         match self.runtime.as_deref() {
             None => {}
             Some("process") => s.runtime = Runtime::Process,
             Some("docker") => s.runtime = Runtime::Docker,
             Some(other) => anyhow::bail!("unknown runtime '{other}': use process or docker"),
         }
-        if self.tls.is_some() {
-            s.tls_listen = self.tls;
-        }
-        if let Some(id) = self.invoker_id {
-            s.invoker.id = id;
-        }
+        set_some(&mut s.tls_listen, &self.tls);
+        set(&mut s.invoker.id, &self.invoker_id);
         Ok(s)
     }
 }
@@ -275,9 +277,7 @@ impl ControllerArgs {
         self.api.apply(&mut s);
         self.cluster.apply(&mut s);
         self.data.apply(&mut s);
-        if let Some(id) = self.id {
-            s.controller.id = id;
-        }
+        set(&mut s.controller.id, &self.id);
         Ok(s)
     }
 }
@@ -288,9 +288,7 @@ impl InvokerArgs {
         self.cluster.apply(&mut s);
         self.directory.apply(&mut s);
         self.data.apply(&mut s);
-        if let Some(id) = self.id {
-            s.invoker.id = id;
-        }
+        set(&mut s.invoker.id, &self.id);
         Ok(s)
     }
 }
@@ -299,25 +297,15 @@ impl DirectoryArgs {
     fn settings(&self) -> anyhow::Result<Settings> {
         let mut s = self.config.load()?;
         let cfg = &mut s.directory;
-        if let Some(l) = self.listen {
-            cfg.listen = l;
-        }
+        set(&mut cfg.listen, &self.listen);
         if let Some(url) = &self.redis {
             cfg.backend = BackendKind::Redis;
             cfg.redis_url = url.clone();
         }
-        if let Some(ms) = self.lease_ms {
-            cfg.lease_ms = ms;
-        }
-        if self.tls_ca.is_some() {
-            cfg.tls_ca = self.tls_ca.clone();
-        }
-        if self.tls_cert.is_some() {
-            cfg.tls_cert = self.tls_cert.clone();
-        }
-        if self.tls_key.is_some() {
-            cfg.tls_key = self.tls_key.clone();
-        }
+        set(&mut cfg.lease_ms, &self.lease_ms);
+        set_some(&mut cfg.tls_ca, &self.tls_ca);
+        set_some(&mut cfg.tls_cert, &self.tls_cert);
+        set_some(&mut cfg.tls_key, &self.tls_key);
         cfg.insecure |= self.insecure;
         Ok(s)
     }
@@ -333,12 +321,8 @@ impl GatewayArgs {
         if let Some(h) = &self.https {
             cfg.listen_https = addr_or_off(h)?;
         }
-        if let Some(c) = &self.cert {
-            cfg.tls_cert = c.clone();
-        }
-        if let Some(k) = &self.key {
-            cfg.tls_key = k.clone();
-        }
+        set(&mut cfg.tls_cert, &self.cert);
+        set(&mut cfg.tls_key, &self.key);
         if !self.backends.is_empty() {
             cfg.backends = self.backends.clone();
         }

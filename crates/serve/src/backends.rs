@@ -162,12 +162,26 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
+    retry_while(what, f, |_| true).await
+}
+
+/// Like [`retry`], only while the failure is `transient` (a service that may come up).
+pub(crate) async fn retry_while<T, E, F, Fut>(
+    what: &str,
+    f: F,
+    transient: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut delay = Duration::from_millis(200);
     loop {
         match f().await {
             Ok(v) => return Ok(v),
-            Err(e) if tokio::time::Instant::now() < deadline => {
+            Err(e) if transient(&e) && tokio::time::Instant::now() < deadline => {
                 tracing::warn!(error = %e, "{what} is not reachable yet; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));

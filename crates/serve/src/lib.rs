@@ -99,6 +99,13 @@ impl RoleSet {
     }
 }
 
+impl std::fmt::Display for RoleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.iter().map(|r| r.to_string()).collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
 impl FromIterator<Role> for RoleSet {
     fn from_iter<I: IntoIterator<Item = Role>>(iter: I) -> Self {
         Self(iter.into_iter().collect())
@@ -204,7 +211,7 @@ pub async fn serve(
     let mut running = Running::new(shutdown.child_token());
     match roles::start(&settings, &roles, &mut running).await {
         Ok(()) => {
-            tracing::info!(roles = ?roles, data_dir = %settings.data_dir().display(), "up");
+            tracing::info!(%roles, data_dir = %settings.data_dir().display(), "up");
             Ok(running)
         }
         Err(e) => {

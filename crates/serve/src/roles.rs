@@ -4,9 +4,10 @@
 //! (so a client that reaches it finds the whole platform up).
 
 use crate::backends::{
-    data_dir, first_keys, invoker_config, open_bus, open_factory, open_store, peer_directory, retry,
+    data_dir, first_keys, invoker_config, open_bus, open_factory, open_store, peer_directory,
+    retry, retry_while,
 };
-use crate::settings::{Settings, StoreBackend};
+use crate::settings::{Runtime, Settings, StoreBackend};
 use crate::{Role, RoleSet, Running, ServeError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use whisk_bus::Bus;
 use whisk_controller::Controller;
 use whisk_directory::Registry;
 use whisk_gateway::{Gateway, GatewayConfig};
+use whisk_invoker::service::InvokerError;
 use whisk_invoker::Invoker;
 use whisk_store::Store;
 
@@ -173,16 +175,28 @@ async fn start_invoker(
         }
     }
     let directory = peer_directory(settings, running.directory.as_ref())?;
-    let invoker = retry("the message bus", || {
-        Invoker::start(
-            cfg.clone(),
-            factory.clone(),
-            store.clone(),
-            bus.clone(),
-            directory.clone(),
-            running.shutdown.clone(),
-        )
-    })
+    // The broker and the Docker daemon may come up later; the process runtime's refusal (no
+    // sandbox) is final.
+    let docker = settings.runtime == Runtime::Docker;
+    let transient = |e: &InvokerError| match e {
+        InvokerError::Bus(_) => true,
+        InvokerError::Container(_) => docker,
+        InvokerError::Io(_) => false,
+    };
+    let invoker = retry_while(
+        "the message bus or the container runtime",
+        || {
+            Invoker::start(
+                cfg.clone(),
+                factory.clone(),
+                store.clone(),
+                bus.clone(),
+                directory.clone(),
+                running.shutdown.clone(),
+            )
+        },
+        transient,
+    )
     .await
     .map_err(ServeError::Invoker)?;
     running.invoker = Some(invoker);
