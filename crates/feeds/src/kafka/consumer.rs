@@ -1,7 +1,11 @@
 //! The consumer a provider runs for a Kafka registration it holds: a librdkafka group consumer
-//! (group `whisk-feed-<ns>-<trigger>-<created>`, starting at the topic's end as upstream) on
-//! the registration's brokers and topic, batching messages up to
-//! [`PAYLOAD_LIMIT`](super::PAYLOAD_LIMIT) and firing each batch.
+//! (group `whisk-feed-<ns>-<trigger>-<created>`) on the registration's brokers and topic,
+//! batching messages up to [`PAYLOAD_LIMIT`](super::PAYLOAD_LIMIT) and firing each batch.
+//!
+//! Where it starts: upstream starts a new group at the topic's end (`latest`), which loses
+//! whatever is produced while the consumer joins. Here a new group reads from the beginning
+//! and skips (commits without firing) the messages stamped before the registration was
+//! created, so every message produced after CREATE fires, however long the join takes.
 //!
 //! Offsets are committed only after the fire was accepted (2xx). A fire worth retrying
 //! (408, 409, 429, 5xx, no answer) is retried 2ⁿ × the backoff unit, up to six times; if it
@@ -169,7 +173,7 @@ fn client(reg: &Registration, spec: &Spec) -> Result<Kafka, KafkaError> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
-        .set("auto.offset.reset", "latest")
+        .set("auto.offset.reset", "earliest")
         .set("allow.auto.create.topics", "false")
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "2000")
@@ -181,19 +185,9 @@ fn client(reg: &Registration, spec: &Spec) -> Result<Kafka, KafkaError> {
         .create_with_context(Context::default())
 }
 
-/// True when every assigned partition has a fetch position (the start offset is resolved, so
-/// a message produced from now on is delivered).
-fn positioned(consumer: &Kafka) -> bool {
-    match consumer.position() {
-        Ok(tpl) => {
-            tpl.count() > 0
-                && tpl
-                    .elements()
-                    .iter()
-                    .all(|e| matches!(e.offset(), Offset::Offset(_)))
-        }
-        Err(_) => false,
-    }
+/// True for a message stamped before `created` (produced before the registration).
+fn before(m: &OwnedMessage, created: i64) -> bool {
+    m.timestamp().to_millis().is_some_and(|t| t < created)
 }
 
 /// Where each partition of `batch` resumes: the offset after its last message.
@@ -249,6 +243,8 @@ async fn consume(p: Provider, key: String, reg: Registration, spec: Spec, stop: 
     report(&p, &key, "connecting", "").await;
     let mut reported = "connecting".to_string();
     let mut pending: Option<OwnedMessage> = None;
+    // Messages from before the registration, passed over and committed when idle.
+    let mut skipped: Vec<OwnedMessage> = Vec::new();
     let backoff = p.firer().settings().backoff;
     loop {
         if stop.is_cancelled() {
@@ -262,7 +258,14 @@ async fn consume(p: Provider, key: String, reg: Registration, spec: Spec, stop: 
                     r = tokio::time::timeout(Duration::from_millis(250), consumer.recv()) => r,
                 };
                 let message = match got {
-                    Ok(Ok(m)) => Some(m.detach()),
+                    Ok(Ok(m)) => {
+                        let m = m.detach();
+                        if before(&m, reg.created) {
+                            skipped.push(m);
+                            continue;
+                        }
+                        Some(m)
+                    }
                     Ok(Err(e)) => {
                         *consumer.context().error.lock() = Some(e.to_string());
                         None
@@ -272,7 +275,7 @@ async fn consume(p: Provider, key: String, reg: Registration, spec: Spec, stop: 
                 // Between messages: say how the connection is.
                 let ctx = consumer.context();
                 let (state, message_text) =
-                    if ctx.assigned.load(Ordering::Relaxed) && positioned(&consumer) {
+                    if ctx.assigned.load(Ordering::Relaxed) {
                         ("running".to_string(), String::new())
                     } else if let Some(e) = ctx.error.lock().clone() {
                         (
@@ -285,6 +288,14 @@ async fn consume(p: Provider, key: String, reg: Registration, spec: Spec, stop: 
                 if message.is_none() && state != reported {
                     report(&p, &key, &state, &message_text).await;
                     reported = state;
+                }
+                if message.is_none() && !skipped.is_empty() {
+                    let tpl = next_offsets(&skipped);
+                    if let Some(Ok(())) =
+                        blocking(&consumer, move |c| c.commit(&tpl, CommitMode::Sync)).await
+                    {
+                        skipped.clear();
+                    }
                 }
                 match message {
                     Some(m) => m,
@@ -316,6 +327,10 @@ async fn consume(p: Provider, key: String, reg: Registration, spec: Spec, stop: 
         while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(20), consumer.recv()).await
         {
             let m = m.detach();
+            if before(&m, reg.created) {
+                skipped.push(m);
+                continue;
+            }
             let v = spec.message(m.topic(), m.partition(), m.offset(), m.key(), m.payload());
             let s = size_of(&v);
             if size + s > PAYLOAD_LIMIT {
@@ -329,7 +344,9 @@ async fn consume(p: Provider, key: String, reg: Registration, spec: Spec, stop: 
         let payload = json!({ "messages": Value::Array(values) });
         match p.firer().fire(&reg, &payload, &stop).await {
             Outcome::Accepted(_) => {
-                let tpl = next_offsets(&batch);
+                skipped.append(&mut batch);
+                let tpl = next_offsets(&skipped);
+                skipped.clear();
                 match blocking(&consumer, move |c| c.commit(&tpl, CommitMode::Sync)).await {
                     Some(Ok(())) => {}
                     other => tracing::warn!(
