@@ -211,9 +211,8 @@ impl ActionPut {
             None => existing.map(|a| a.parameters.clone()).unwrap_or_default(),
         };
         check_keys(&parameters, "parameters")?;
-        let parameters =
-            crate::sequence::parameters(&exec, exec_given, parameters_given, existing)
-                .unwrap_or(parameters);
+        let parameters = crate::sequence::parameters(&exec, exec_given, parameters_given, existing)
+            .unwrap_or(parameters);
         let mut annotations = match self.annotations {
             Some(a) => a,
             None => existing.map(|a| a.annotations.clone()).unwrap_or_default(),
@@ -275,6 +274,8 @@ fn validate_exec(mut e: Exec) -> Result<Exec, WhiskError> {
         return crate::sequence::validate_exec(e);
     }
     e.components = None;
+    // As OpenWhisk: a code string decides `binary` itself, whatever the client said.
+    e.binary = e.code.as_deref().is_some_and(is_binary_code);
     if e.kind == kinds::BLACKBOX {
         match &e.image {
             Some(img) if !img.trim().is_empty() => {}
@@ -286,11 +287,7 @@ fn validate_exec(mut e: Exec) -> Result<Exec, WhiskError> {
         }
     } else {
         e.kind = kinds::resolve(&e.kind).ok_or_else(|| {
-            WhiskError::bad_request(format!(
-                "kind '{}' not in Set({})",
-                e.kind,
-                kinds::names()
-            ))
+            WhiskError::bad_request(format!("kind '{}' not in Set({})", e.kind, kinds::names()))
         })?;
         if e.code.as_deref().map(str::is_empty).unwrap_or(true) {
             return Err(WhiskError::bad_request("exec malformed: code undefined"));
@@ -308,6 +305,19 @@ fn validate_exec(mut e: Exec) -> Result<Exec, WhiskError> {
         }
     }
     Ok(e)
+}
+
+/// Whether an action's code is base64 (of a zip, a jar or an executable), as OpenWhisk's
+/// `Exec.isBinaryCode` decides: trimmed, non-empty, a length that is a multiple of 4 and
+/// only the base64 alphabet, with at most two `=` of padding at the end.
+pub fn is_binary_code(code: &str) -> bool {
+    let t = code.trim().as_bytes();
+    if t.is_empty() || t.len() % 4 != 0 {
+        return false;
+    }
+    let padding = t.iter().rev().take_while(|&&b| b == b'=').count();
+    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    padding <= 2 && t[..t.len() - padding].iter().all(alphabet)
 }
 
 /// `0.0.1` → `0.0.2`; anything unparsable restarts at `0.0.1`.
@@ -412,6 +422,32 @@ mod tests {
         assert_eq!(b.limits.timeout, 1000);
         assert_eq!(b.limits.memory, 256);
         assert_eq!(b.parameters, a.parameters);
+    }
+
+    #[test]
+    fn binary_is_inferred_from_the_code() {
+        assert!(is_binary_code("UEsDBAoAAAAAAA=="));
+        assert!(is_binary_code(" UEsD\n"));
+        assert!(is_binary_code("abcd"));
+        assert!(!is_binary_code(""));
+        assert!(!is_binary_code("   "));
+        assert!(!is_binary_code("abc"));
+        assert!(!is_binary_code("ab=c"));
+        assert!(!is_binary_code("a==="));
+        assert!(!is_binary_code("def main(args): return args"));
+        let zip = br#"{"exec":{"kind":"python:3","code":"UEsDBAoAAAAAAA=="}}"#;
+        let a = ActionPut::from_json(zip)
+            .unwrap()
+            .apply(&fqn(), None, 0)
+            .unwrap();
+        assert!(a.exec.binary);
+        let claimed =
+            br#"{"exec":{"kind":"python:3","code":"def main(a): return a","binary":true}}"#;
+        let a = ActionPut::from_json(claimed)
+            .unwrap()
+            .apply(&fqn(), None, 0)
+            .unwrap();
+        assert!(!a.exec.binary);
     }
 
     #[test]

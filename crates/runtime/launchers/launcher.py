@@ -6,8 +6,8 @@ and `json` are already warm. Protocol (ActionLoop style):
 * at startup it writes `{"ok": true}` on fd 3 (ready acknowledgement);
 * it reads one JSON request per line on stdin;
 * `{"init": {"main", "binary", "dir", "env"}}` loads `<dir>/__main__.py`
-  (the proxy has already written the source or unzipped the archive there)
-  and answers `{"ok": true}` or `{"error": "..."}`;
+  (the proxy has already written the source or unzipped the archive there),
+  with a zip's `virtualenv/` site-packages on the path, and answers `{"ok": true}` or `{"error": "..."}`;
 * `{"value": {...}, "env": {"__OW_...": "..."}}` calls the function and
   answers with its JSON result (whatever type it is; the proxy checks it is
   an object) or `{"error": "<exception message>"}`;
@@ -49,6 +49,44 @@ def describe(exc):
     return text if text else type(exc).__name__
 
 
+def activate_virtualenv(directory):
+    """A zip's `virtualenv/` folder, as OpenWhisk's Python runtime takes it: its
+    `bin/activate_this.py` is run when present (virtualenv's own way, which puts its
+    site-packages first on the path); a venv without that script gets each of its
+    `lib/python*/site-packages` folders added to the path. Returns an error message or None."""
+    venv = os.path.join(directory, "virtualenv")
+    if not os.path.isdir(venv):
+        return None
+    for script in ("bin/activate_this.py", "Scripts/activate_this.py"):
+        activate = os.path.join(venv, script)
+        if os.path.isfile(activate):
+            try:
+                with open(activate) as source:
+                    code = compile(source.read(), activate, "exec")
+                exec(code, dict(__file__=activate))
+            except Exception as exc:
+                traceback.print_exc()
+                return "Invalid virtualenv: %s: %s" % (type(exc).__name__, exc)
+            return None
+    import glob
+    import site
+
+    found = sorted(glob.glob(os.path.join(venv, "lib", "python*", "site-packages")))
+    found += glob.glob(os.path.join(venv, "Lib", "site-packages"))
+    if not found:
+        return (
+            "Invalid virtualenv. Zip file does not include 'activate_this.py'"
+            " or a lib/python*/site-packages folder."
+        )
+    before = list(sys.path)
+    for folder in found:
+        site.addsitedir(folder)
+    # site-packages of the action come before the interpreter's own, as activation does.
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = added + before
+    return None
+
+
 def load(spec):
     """Handle the init message; return (function, error message)."""
     directory = spec["dir"]
@@ -57,6 +95,9 @@ def load(spec):
         os.environ[key] = str(value)
     sys.path.insert(0, directory)
     os.chdir(directory)
+    error = activate_virtualenv(directory)
+    if error:
+        return None, error
     path = os.path.join(directory, "__main__.py")
     if not os.path.isfile(path):
         if spec.get("binary"):
