@@ -4,7 +4,6 @@
 //! under the binding's), delete (a package with actions only with `force`, which deletes them
 //! first), and lists (another namespace's list shows its published packages only).
 
-use super::resolve::forbidden;
 use super::Entities;
 use serde_json::Value;
 use whisk_core::package::{messages, PackagePut};
@@ -95,14 +94,24 @@ impl Entities {
         overwrite: bool,
     ) -> Result<Package, WhiskError> {
         put.resolve_binding(ns)?;
-        if let Some(b) = &put.binding {
-            self.check_bindable(caller, &b.namespace, &b.name).await?;
-        }
+        // As upstream: the caller must be able to read the bound package, then the usual
+        // create-or-update checks, then the bound package must be a package.
+        let bound = match &put.binding {
+            Some(b) => Some(self.check_bindable(caller, &b.namespace, &b.name).await?),
+            None => None,
+        };
         let existing = self.stored_package(ns, name).await?;
         if existing.is_some() && !overwrite {
             return Err(WhiskError::conflict());
         }
-        let package = put.apply(ns, name, existing.as_ref().map(|r| &r.doc), now_ms())?;
+        let old = existing.as_ref().map(|r| &r.doc);
+        let becomes_binding = old.is_some_and(|p| p.binding.is_none()) && bound.is_some();
+        if !becomes_binding && bound.is_some_and(|b| b.binding.is_some()) {
+            return Err(WhiskError::bad_request(
+                messages::BINDING_CANNOT_REFERENCE_BINDING,
+            ));
+        }
+        let package = put.apply(ns, name, old, now_ms())?;
         let doc =
             serde_json::to_value(&package).map_err(|e| WhiskError::internal(e.to_string()))?;
         let rev = existing.as_ref().map(|r| r.rev.as_str());
@@ -118,26 +127,21 @@ impl Entities {
         }
     }
 
-    /// A binding may name `ns/name` when the caller may read it and it is a package: 400 when
-    /// it does not exist (in the caller's namespace) or is a binding, 403 when it is another
-    /// namespace's and not published (or missing there).
+    /// The package a binding names, if the caller may read it: 400 when it does not exist in
+    /// the caller's namespace, 403 when it is another namespace's and not published (or
+    /// missing, or a binding there).
     async fn check_bindable(
         &self,
         caller: &Identity,
         ns: &str,
         name: &str,
-    ) -> Result<(), WhiskError> {
-        let owner = ns == caller.namespace;
-        let what = format!("packages/{name}");
-        match self.stored_package(ns, name).await? {
-            None if owner => Err(WhiskError::bad_request(messages::BINDING_DOES_NOT_EXIST)),
-            None => Err(forbidden(caller, ns, &what)),
-            Some(p) if p.doc.binding.is_some() && !owner => Err(forbidden(caller, ns, &what)),
-            Some(p) if p.doc.binding.is_some() => Err(WhiskError::bad_request(
-                messages::BINDING_CANNOT_REFERENCE_BINDING,
-            )),
-            Some(p) if owner || p.doc.publish => Ok(()),
-            Some(_) => Err(forbidden(caller, ns, &what)),
+    ) -> Result<Package, WhiskError> {
+        match self.readable_package(caller, ns, name).await {
+            Ok(r) => Ok(r.package.doc),
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                Err(WhiskError::bad_request(messages::BINDING_DOES_NOT_EXIST))
+            }
+            Err(e) => Err(e),
         }
     }
 
