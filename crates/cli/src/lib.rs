@@ -9,6 +9,7 @@
 //! - [`output`]: pretty JSON and `wsk`'s tables.
 //! - [`error`]: failures and `wsk`'s exit codes.
 //! - commands: [`action`] (with [`action_body`], [`sequence`] and [`invoke`]), [`activation`], [`namespace`], [`property`], [`admin`].
+//! - [`trigger`], [`rule`]: triggers (fire) and rules (enable, disable, status).
 //! - [`status`]: `whisk status`, the health of every service of a platform.
 
 pub mod action;
@@ -24,8 +25,10 @@ pub mod namespace;
 pub mod output;
 pub mod params;
 pub mod property;
+pub mod rule;
 pub mod sequence;
 pub mod status;
+pub mod trigger;
 
 use config::{GlobalArgs, Props, Settings};
 use error::{ApiError, Failure};
@@ -42,6 +45,12 @@ pub enum Command {
     /// Work with APIs (routes to web actions).
     #[command(subcommand)]
     Api(api::ApiCommand),
+    /// Work with triggers.
+    #[command(subcommand)]
+    Trigger(trigger::TriggerCommand),
+    /// Work with rules.
+    #[command(subcommand)]
+    Rule(rule::RuleCommand),
     /// Work with namespaces.
     #[command(subcommand)]
     Namespace(namespace::NamespaceCommand),
@@ -66,6 +75,8 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Action(cmd) => action::run(&client()?, global.json, cmd).await,
         Command::Activation(cmd) => activation::run(&client()?, global.json, cmd).await,
         Command::Api(cmd) => api::run(&client()?, cmd).await,
+        Command::Trigger(cmd) => trigger::run(&client()?, global.json, cmd).await,
+        Command::Rule(cmd) => rule::run(&client()?, global.json, cmd).await,
         Command::Namespace(cmd) => namespace::run(&client()?, global.json, cmd).await,
         Command::Admin(args) => admin::run(args, &env).await,
         Command::Status(args) => status::run(&args, global.json, &std::env::vars().collect()).await,
