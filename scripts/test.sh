@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need when it is missing
 # (Debian's python3, Node.js, Redis, Docker, bubblewrap and build tools; the pinned `openwhisk` npm
-# client; the project's tansu build, deploy/tansu/build.sh, into ~/.cache/whisk once;
+# client and Serverless Framework; the project's tansu build, deploy/tansu/build.sh, into
+# ~/.cache/whisk once;
 # pouchdb-server is fetched by the tests through scripts/services.sh), starts dockerd when none
 # runs, then runs the lints and `cargo test` over the whole workspace.
 set -euo pipefail
@@ -33,6 +34,8 @@ fi
 bash scripts/dockerd.sh
 
 (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+# The Serverless Framework 3 and its OpenWhisk plugin, pinned (crates/cli/tests/serverless.rs).
+(cd tests/serverless && npm ci --no-audit --no-fund --loglevel=error)
 
 # The broker, built once per machine (10-15 minutes the first time), before any test needs it.
 bash scripts/kafka.sh install >/dev/null
