@@ -8,7 +8,7 @@
 //! - [`params`]: `-p`/`-P` values, qualified names, kinds from file extensions.
 //! - [`output`]: pretty JSON and `wsk`'s tables.
 //! - [`error`]: failures and `wsk`'s exit codes.
-//! - commands: [`action`] (with [`action_body`], [`sequence`] and [`invoke`]), [`activation`], [`namespace`], [`property`], [`admin`].
+//! - commands: [`action`] (with [`action_body`], [`sequence`] and [`invoke`]), [`activation`], [`package`], [`namespace`] (also `list`), [`property`], [`admin`].
 //! - [`trigger`], [`rule`]: triggers (fire) and rules (enable, disable, status).
 //! - [`status`]: `whisk status`, the health of every service of a platform.
 
@@ -23,6 +23,7 @@ pub mod error;
 pub mod invoke;
 pub mod namespace;
 pub mod output;
+pub mod package;
 pub mod params;
 pub mod property;
 pub mod rule;
@@ -51,9 +52,14 @@ pub enum Command {
     /// Work with rules.
     #[command(subcommand)]
     Rule(rule::RuleCommand),
+    /// Work with packages.
+    #[command(subcommand)]
+    Package(package::PackageCommand),
     /// Work with namespaces.
     #[command(subcommand)]
     Namespace(namespace::NamespaceCommand),
+    /// List entities in the current namespace.
+    List(namespace::GetArgs),
     /// Work with whisk properties (~/.wskprops).
     #[command(subcommand)]
     Property(property::PropertyCommand),
@@ -77,7 +83,9 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Api(cmd) => api::run(&client()?, cmd).await,
         Command::Trigger(cmd) => trigger::run(&client()?, global.json, cmd).await,
         Command::Rule(cmd) => rule::run(&client()?, global.json, cmd).await,
+        Command::Package(cmd) => package::run(&client()?, global.json, cmd).await,
         Command::Namespace(cmd) => namespace::run(&client()?, global.json, cmd).await,
+        Command::List(args) => namespace::get(&client()?, global.json, args).await,
         Command::Admin(args) => admin::run(args, &env).await,
         Command::Status(args) => status::run(&args, global.json, &std::env::vars().collect()).await,
     }
