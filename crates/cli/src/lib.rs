@@ -20,6 +20,7 @@ pub mod admin;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod feed;
 pub mod invoke;
 pub mod namespace;
 pub mod output;

@@ -28,6 +28,8 @@ pub enum ServerCommand {
     Certs(certs::CertsArgs),
     /// Run the directory service alone (peer maps over gRPC).
     Directory(DirectoryArgs),
+    /// Run the feed provider alone (alarms and Kafka feeds; Kafka bus, CouchDB store).
+    Feeds(FeedsArgs),
     /// Run one action proxy (what the process runtime starts per container).
     #[command(hide = true)]
     Proxy(whisk_runtime::cli::ProxyArgs),
@@ -134,6 +136,32 @@ pub struct ControllerArgs {
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub data: DataDirArgs,
+}
+
+/// Flags of `whisk feeds`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FeedsArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Where trigger fires are posted: a controller's or the gateway's URL
+    /// [default: http://127.0.0.1:3233].
+    #[arg(long)]
+    pub api_url: Option<String>,
+    /// This provider's id in leases [default: random].
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+impl FeedsArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mut s = self.config.load()?;
+        self.cluster.apply(&mut s);
+        set_some(&mut s.feeds.api_url, &self.api_url);
+        set_some(&mut s.feeds.id, &self.id);
+        Ok(s)
+    }
 }
 
 /// Flags of `whisk invoker`.
@@ -385,6 +413,15 @@ pub async fn run(command: ServerCommand) -> anyhow::Result<()> {
                 if let Some(addr) = running.directory_addr {
                     let tls = if tls { "mutual TLS" } else { "no TLS" };
                     println!("whisk directory: gRPC on {addr} ({backend:?} backend, {tls})");
+                }
+            })
+            .await
+        }
+        ServerCommand::Feeds(args) => {
+            let s = args.settings()?;
+            serve(s, RoleSet::only(Role::Feeds), |running| {
+                if let Some(f) = &running.feeds {
+                    println!("whisk feeds: provider {} up", f.id());
                 }
             })
             .await

@@ -30,6 +30,9 @@ pub struct PutArgs {
     pub params: ParamArgs,
     #[command(flatten)]
     pub annotations: AnnotationArgs,
+    /// Trigger feed ACTION_NAME (create): its parameters go to the feed (see [`crate::feed`]).
+    #[arg(short = 'f', long, value_name = "ACTION_NAME")]
+    pub feed: Option<String>,
 }
 
 /// Flags of `trigger get` and `rule get`.
@@ -103,6 +106,7 @@ pub async fn run(client: &Client, json_out: bool, cmd: TriggerCommand) -> anyhow
         }
         TriggerCommand::Delete { name } => {
             let qn = QualifiedName::parse(&name, &ns)?;
+            crate::feed::delete(client, &qn).await;
             let url = client.url(&qn.namespace, "triggers", &[&qn.entity])?;
             let resp = client
                 .send(Method::DELETE, url, &[], None)
@@ -143,14 +147,17 @@ async fn put(
         args.params.param_file.as_deref(),
         "param",
     )?;
-    if !parameters.is_empty() {
-        body.insert("parameters".into(), params::to_key_values(&parameters));
-    }
     let annotations = params::collect(
         &args.annotations.annotation,
         args.annotations.annotation_file.as_deref(),
         "annotation",
     )?;
+    if let Some(feed) = args.feed.as_deref().filter(|_| !update) {
+        return crate::feed::create(client, json_out, &qn, feed, parameters, annotations).await;
+    }
+    if !parameters.is_empty() {
+        body.insert("parameters".into(), params::to_key_values(&parameters));
+    }
     if !annotations.is_empty() {
         body.insert("annotations".into(), params::to_key_values(&annotations));
     }

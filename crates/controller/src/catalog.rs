@@ -154,6 +154,7 @@ pub async fn install_catalog(store: &dyn Store) -> Result<usize, WhiskError> {
         for action in pkg.actions {
             written += install_action(store, pkg.name, action).await?;
         }
+        written += whisk_feeds::catalog::install(store, pkg.name).await?;
     }
     if written > 0 {
         store.flush().await?;
@@ -253,7 +254,7 @@ mod tests {
     async fn installs_once_and_keeps_the_table() {
         let store = EmbeddedStore::temporary().unwrap();
         let n = install_catalog(&store).await.unwrap();
-        assert_eq!(n, 3 + UTILS.len());
+        assert_eq!(n, 3 + UTILS.len() + whisk_feeds::Feed::ALL.len());
         assert_eq!(install_catalog(&store).await.unwrap(), 0, "idempotent");
         let utils = store
             .get_entity(EntityKind::Package, "whisk.system/utils")

@@ -50,6 +50,7 @@ impl Controller {
             activations: Activations::new(store.clone()),
             invocations: Invocations::new(&config, store.clone(), bus.clone(), shutdown.clone()),
             web: Web::new(&config, store.clone()),
+            feeds: crate::services::Feeds::new(store.clone(), bus.clone(), tasks.clone()),
             triggers: Triggers::new(&config, store.clone()),
             identities: Identities::new(&config, store),
         };

@@ -7,7 +7,8 @@
 
 use serde_json::{json, Value};
 use whisk_core::entity::KeyValue;
-use whisk_core::{Action, ActionLimits, Exec};
+use whisk_core::{now_ms, Action, ActionLimits, Exec};
+use whisk_store::{EntityKind, Store, StoreError};
 
 /// The exec kind of the built-in feed actions.
 pub const FEED_KIND: &str = "builtin:feed";
@@ -158,6 +159,41 @@ pub fn actions_of(package: &str, updated: i64) -> Vec<Action> {
         .collect()
 }
 
+/// Writes the feed actions of catalog `package` to `store` where they are missing or differ
+/// (exec, annotations, publish); answers how many it wrote. A write that loses a race to
+/// another controller installing the same action is not an error. (The catalog's installer
+/// calls this for each of its packages: a feed's exec kind is not one a PUT accepts.)
+pub async fn install(store: &dyn Store, package: &str) -> Result<usize, StoreError> {
+    let mut written = 0;
+    for wanted in actions_of(package, now_ms()) {
+        let key = format!("{}/{}", wanted.namespace, wanted.name);
+        let existing = store.get_entity(EntityKind::Action, &key).await?;
+        let mut doc = wanted.clone();
+        if let Some(r) = &existing {
+            if let Ok(old) = serde_json::from_value::<Action>(r.doc.clone()) {
+                if old.exec == wanted.exec
+                    && old.annotations == wanted.annotations
+                    && old.publish == wanted.publish
+                {
+                    continue;
+                }
+                doc.version = whisk_core::entity::bump_patch(&old.version);
+            }
+        }
+        let value = serde_json::to_value(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rev = existing.as_ref().map(|r| r.rev.as_str());
+        match store
+            .put_entity(EntityKind::Action, &key, &value, rev)
+            .await
+        {
+            Ok(_) => written += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +217,21 @@ mod tests {
         assert_eq!(actions_of("alarms", 0).len(), 3);
         assert_eq!(actions_of("messaging", 0).len(), 1);
         assert!(actions_of("utils", 0).is_empty());
+    }
+
+    #[tokio::test]
+    async fn install_writes_missing_or_changed_actions_once() {
+        let store = whisk_store::EmbeddedStore::temporary().unwrap();
+        assert_eq!(install(&store, "alarms").await.unwrap(), 3);
+        assert_eq!(install(&store, "alarms").await.unwrap(), 0);
+        assert_eq!(install(&store, "messaging").await.unwrap(), 1);
+        let got = store
+            .get_entity(EntityKind::Action, "whisk.system/alarms/alarm")
+            .await
+            .unwrap()
+            .unwrap();
+        let a: Action = serde_json::from_value(got.doc).unwrap();
+        assert_eq!(Feed::of(&a), Some(Feed::Alarm));
+        assert!(a.publish);
     }
 }

@@ -24,7 +24,7 @@ pub mod provider;
 pub mod registration;
 
 pub use catalog::{Feed, FEED_KIND};
-pub use provider::{Provider, ProviderConfig};
+pub use provider::{FeedsSettings, Provider, ProviderConfig, ProviderError};
 pub use registration::Registration;
 
 use thiserror::Error;

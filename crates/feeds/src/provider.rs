@@ -58,6 +58,58 @@ impl Default for ProviderConfig {
     }
 }
 
+/// The `feeds.*` settings of a process running the provider role (milliseconds as numbers,
+/// so that a TOML file or `WHISK_FEEDS__*` variables can set them).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedsSettings {
+    /// `id`: this provider's id in leases (default: random per start).
+    pub id: Option<String>,
+    /// `api_url`: where fires are posted (default: the local controller's API, else
+    /// `http://127.0.0.1:3233`).
+    pub api_url: Option<String>,
+    /// `lease_ttl_ms`: default 15000.
+    pub lease_ttl_ms: u64,
+    /// `resync_ms`: how often the store is listed; default 5000.
+    pub resync_ms: u64,
+    /// `fire_tries`: retries of a failing fire; default 6.
+    pub fire_tries: u32,
+    /// `fire_backoff_ms`: retry n waits 2ⁿ × this; default 1000.
+    pub fire_backoff_ms: u64,
+}
+
+impl Default for FeedsSettings {
+    fn default() -> Self {
+        Self {
+            id: None,
+            api_url: None,
+            lease_ttl_ms: 15_000,
+            resync_ms: 5_000,
+            fire_tries: 6,
+            fire_backoff_ms: 1_000,
+        }
+    }
+}
+
+impl FeedsSettings {
+    /// The provider's configuration; `local_api` is a controller in the same process.
+    pub fn provider_config(&self, local_api: Option<String>) -> ProviderConfig {
+        let d = ProviderConfig::default();
+        ProviderConfig {
+            id: self.id.clone().unwrap_or(d.id),
+            api_url: self.api_url.clone().or(local_api).unwrap_or(d.api_url),
+            lease_ttl: Duration::from_millis(self.lease_ttl_ms),
+            resync: Duration::from_millis(self.resync_ms),
+            fire: FireSettings {
+                tries: self.fire_tries,
+                backoff: Duration::from_millis(self.fire_backoff_ms),
+                ..d.fire
+            },
+            providers: d.providers,
+        }
+    }
+}
+
 /// Why a provider could not start.
 #[derive(Debug, Error)]
 pub enum ProviderError {

@@ -49,6 +49,9 @@ pub enum Role {
     Directory,
     /// The TLS edge: `gateway.*`, or HTTPS on `tls_listen` in front of a local controller.
     Gateway,
+    /// The feed provider (`feeds.*`): runs the feed registrations it holds a lease on and
+    /// fires their triggers through the API (the local controller's, else `feeds.api_url`).
+    Feeds,
 }
 
 impl std::fmt::Display for Role {
@@ -58,6 +61,7 @@ impl std::fmt::Display for Role {
             Role::Invoker => "invoker",
             Role::Directory => "directory",
             Role::Gateway => "gateway",
+            Role::Feeds => "feeds",
         })
     }
 }
@@ -72,10 +76,12 @@ impl RoleSet {
         Self::default().with(role)
     }
 
-    /// The whole platform in one process: controller and invoker (the directory in process),
-    /// and the gateway when `tls_listen` is set (`whisk standalone --tls`).
+    /// The whole platform in one process: controller, invoker and feed provider (the
+    /// directory in process), and the gateway when `tls_listen` is set (`whisk standalone --tls`).
     pub fn standalone(settings: &Settings) -> Self {
-        let roles = Self::only(Role::Controller).with(Role::Invoker);
+        let roles = Self::only(Role::Controller)
+            .with(Role::Invoker)
+            .with(Role::Feeds);
         match settings.tls_listen {
             Some(_) => roles.with(Role::Gateway),
             None => roles,
@@ -151,6 +157,9 @@ pub enum ServeError {
     /// The controller could not start.
     #[error("cannot start the controller")]
     Controller(#[source] whisk_controller::ControllerError),
+    /// The feed provider could not start.
+    #[error("cannot start the feed provider")]
+    Feeds(#[source] whisk_feeds::ProviderError),
     /// The invoker could not start.
     #[error("cannot start the invoker")]
     Invoker(#[source] whisk_invoker::service::InvokerError),

@@ -31,7 +31,8 @@ pub(crate) async fn start(
 ) -> Result<(), ServeError> {
     let controller = roles.contains(Role::Controller);
     let invoker = roles.contains(Role::Invoker);
-    let backends = if controller || invoker {
+    let feeds = roles.contains(Role::Feeds);
+    let backends = if controller || invoker || feeds {
         let store = open_store(settings).await?;
         running.store = Some(store.clone());
         Some((store, open_bus(settings)?))
@@ -86,6 +87,9 @@ pub(crate) async fn start(
     if invoker {
         start_invoker(settings, controller, &store, &bus, running).await?;
     }
+    if feeds {
+        start_feeds(settings, &store, &bus, running).await?;
+    }
     let Some(listener) = api else {
         return start_gateway(gateway, running).await;
     };
@@ -129,6 +133,30 @@ pub(crate) async fn start(
             }
         });
     }
+    Ok(())
+}
+
+/// The feed provider: fires through the local controller's API (its socket is bound already),
+/// else `feeds.api_url`; hears of registrations on the bus and from the store.
+async fn start_feeds(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    bus: &Arc<dyn Bus>,
+    running: &mut Running,
+) -> Result<(), ServeError> {
+    let local = running.api_addr.map(|a| format!("http://{a}"));
+    let cfg = settings.feeds.provider_config(local);
+    let provider = retry("the message bus", || {
+        whisk_feeds::Provider::start(
+            cfg.clone(),
+            store.clone(),
+            Some(bus.clone()),
+            running.shutdown.clone(),
+        )
+    })
+    .await
+    .map_err(ServeError::Feeds)?;
+    running.feeds = Some(provider);
     Ok(())
 }
 

@@ -41,6 +41,8 @@ pub struct Running {
     pub invoker: Option<Arc<Invoker>>,
     /// The directory's registry.
     pub directory: Option<Registry>,
+    /// The feed provider.
+    pub feeds: Option<whisk_feeds::Provider>,
     /// The store of the controller and invoker.
     pub store: Option<Arc<dyn Store>>,
     pub(crate) factory: Option<Arc<dyn ContainerFactory>>,
@@ -64,6 +66,7 @@ impl Running {
             controller: None,
             invoker: None,
             directory: None,
+            feeds: None,
             store: None,
             factory: None,
             shutdown,
@@ -121,7 +124,12 @@ impl Running {
                 i.join().await
             }
         };
-        let drain = async { tokio::join!(self.servers.wait(), controller, invoker) };
+        let feeds = async {
+            if let Some(f) = &self.feeds {
+                f.join().await
+            }
+        };
+        let drain = async { tokio::join!(self.servers.wait(), controller, invoker, feeds) };
         if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
             tracing::warn!(
                 grace = ?SHUTDOWN_GRACE,

@@ -85,6 +85,8 @@ pub struct Settings {
     pub directory_url: Option<String>,
     /// Directory settings (standalone runs it in-process; only the lease timings apply).
     pub directory: DirectoryConfig,
+    /// Feed provider settings.
+    pub feeds: whisk_feeds::FeedsSettings,
 }
 
 /// The platform's default `controller.invocations_per_minute` (OpenWhisk's is 60).
@@ -118,6 +120,7 @@ impl Default for Settings {
             bus: BusBackend::default(),
             kafka: KafkaConfig::default(),
             directory: DirectoryConfig::default(),
+            feeds: whisk_feeds::FeedsSettings::default(),
         }
     }
 }

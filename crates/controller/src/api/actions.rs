@@ -142,6 +142,7 @@ pub async fn invoke(
     State(entities): State<Entities>,
     State(invocations): State<Invocations>,
     State(seqs): State<Sequences>,
+    State(feeds): State<crate::services::Feeds>,
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
     params: Params,
@@ -163,6 +164,10 @@ pub async fn invoke(
     };
     let body = json_object(&body)?;
     let resolved = entities.resolve_action(&caller.0, &fqn).await?;
+    if let Some(feed) = whisk_feeds::Feed::of(resolved.action()) {
+        let (b, r) = (blocking, result_only);
+        return crate::api::feeds::invoke(&feeds, &caller, &resolved, feed, body, b, r).await;
+    }
     if sequences::is_composite(resolved.action()) {
         let wait = blocking.then(|| Duration::from_millis(wait));
         return sequences::invoke(

@@ -20,6 +20,7 @@ pub mod admin;
 pub mod answers;
 pub mod apis;
 pub mod extract;
+pub mod feeds;
 pub mod fire;
 pub mod gang;
 pub mod info;

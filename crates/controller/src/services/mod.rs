@@ -13,6 +13,7 @@
 //! - [`Triggers`]: triggers and rules (a rule's status lives in its trigger's document), the
 //!   fires-per-minute throttle and trigger activation records.
 //! - [`Sequences`]: sequences and conductor actions, run step by step through [`Steps`].
+//! - [`Feeds`]: the catalog's feed actions, answered with feed registrations in the store.
 //! - [`Identities`]: authentication against the identity cache, and `whisk admin`'s operations
 //!   (which invalidate it).
 //!
@@ -22,6 +23,7 @@
 
 mod activations;
 mod entities;
+mod feeds;
 mod identities;
 mod invocations;
 mod sequences;
@@ -31,6 +33,7 @@ mod web;
 
 pub use activations::Activations;
 pub use entities::{Entities, ReadablePackage, Resolved, PARAMETERS_NOT_ALLOWED};
+pub use feeds::Feeds;
 pub use identities::Identities;
 pub use rules::{does_not_exist as rule_does_not_exist, RULE_WITHOUT_TRIGGER};
 pub use triggers::Triggers;
@@ -57,4 +60,6 @@ pub struct Services {
     pub triggers: Triggers,
     /// Web action owners and API routes.
     pub web: Web,
+    /// The catalog's feed actions (feed registrations).
+    pub feeds: Feeds,
 }

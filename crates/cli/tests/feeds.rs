@@ -1,0 +1,158 @@
+//! Feeds end to end with the real `whisk standalone` (its controller, invoker and in-process
+//! feed provider) and the `whisk` binary as wsk users type them: `trigger create --feed
+//! /whisk.system/alarms/alarm -p cron ...` registers the alarm, which fires the trigger every
+//! second through a rule to an action; a restart of the platform keeps it firing (the
+//! registration is in the store); `trigger delete` runs the feed's DELETE first, after which
+//! nothing fires; a feed that refuses its CREATE leaves no trigger behind.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+use support::*;
+
+fn whisk(dir: &Path, apihost: &str, args: &[&str]) -> Output {
+    std::process::Command::new(whisk_bin())
+        .args(args)
+        .env("WSK_CONFIG_FILE", dir.join("wskprops"))
+        .env("HOME", dir)
+        .env("WHISK_APIHOST", apihost)
+        .env("WHISK_AUTH", GUEST_KEY)
+        .env_remove("WHISK_NAMESPACE")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run whisk")
+}
+
+fn ok(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "whisk failed: {out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// The records of action `name` (newest first).
+async fn records(api: &Api, name: &str) -> Vec<Value> {
+    let resp = api
+        .req(
+            Method::GET,
+            &format!("activations?name={name}&limit=200&docs=true"),
+        )
+        .send()
+        .await
+        .unwrap();
+    resp.json::<Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn at_least(api: &Api, name: &str, n: usize) -> Vec<Value> {
+    eventually(
+        &format!("{n} activations of {name}"),
+        Duration::from_secs(40),
+        || async { Some(records(api, name).await).filter(|r| r.len() >= n) },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_feed_with_the_cli_fires_a_rule_survives_a_restart_and_is_deleted() {
+    let tmp = whisk_test_support::temp_dir();
+    let dir = tmp.path();
+    let mut server = Server::start(&dir.join("data"), dir).await;
+    let host = server.url("");
+    let api = Api::new(&host, GUEST_KEY);
+    let w = |host: &str, args: &[&str]| whisk(dir, host, args);
+    let code = dir.join("tock.py");
+    std::fs::write(&code, "def main(a):\n    return a\n").unwrap();
+    ok(&w(
+        &host,
+        &["action", "create", "tock", &code.display().to_string()],
+    ));
+
+    let out = ok(&w(
+        &host,
+        &[
+            "trigger",
+            "create",
+            "tick",
+            "--feed",
+            "/whisk.system/alarms/alarm",
+            "-p",
+            "cron",
+            "* * * * * *",
+            "-p",
+            "trigger_payload",
+            r#"{"n": 1}"#,
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("ok: invoked /whisk.system/alarms/alarm with id "),
+        "{out}"
+    );
+    assert_eq!(lines[1], "ok: created trigger tick", "{out}");
+    let got = ok(&w(&host, &["trigger", "get", "tick"]));
+    assert!(
+        got.contains("\"feed\"") && got.contains("/whisk.system/alarms/alarm"),
+        "{got}"
+    );
+    ok(&w(&host, &["rule", "create", "every", "tick", "tock"]));
+    let fired = at_least(&api, "tock", 3).await;
+    assert_eq!(fired[0]["response"]["result"]["n"], 1, "{:?}", fired[0]);
+
+    // A restart: the registration is in the store; the new provider picks it up.
+    let before = records(&api, "tock").await.len();
+    server.terminate();
+    drop(server);
+    let server = Server::start(&dir.join("data"), dir).await;
+    let host = server.url("");
+    let api = Api::new(&host, GUEST_KEY);
+    at_least(&api, "tock", before + 2).await;
+
+    // Delete runs the feed's DELETE: nothing fires after it.
+    ok(&w(&host, &["trigger", "delete", "tick"]));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let n = records(&api, "tock").await.len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        records(&api, "tock").await.len(),
+        n,
+        "no fire after the feed's DELETE"
+    );
+
+    // A refused CREATE: the trigger goes again, with wsk's message.
+    let o = w(
+        &host,
+        &[
+            "trigger",
+            "create",
+            "bad",
+            "--feed",
+            "/whisk.system/alarms/alarm",
+            "-p",
+            "cron",
+            "nonsense",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Unable to create trigger 'bad': Unable to configure feed '/whisk.system/alarms/alarm': cron pattern 'nonsense' is not valid"),
+        "{err}"
+    );
+    let gone = w(&host, &["trigger", "get", "bad"]);
+    assert!(
+        !gone.status.success(),
+        "the trigger of a refused feed is deleted"
+    );
+}
