@@ -4,32 +4,10 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { execFileSync } = require('node:child_process')
 const crypto = require('node:crypto')
 const h = require('./lib/helpers')
 
-function createUser (subject, namespace, perMinute, concurrent) {
-  const bin = process.env.WHISK_BIN
-  const dataDir = process.env.WHISK_DATA_DIR
-  assert.ok(bin, 'WHISK_BIN (path of the whisk binary) must be set for the throttle tests')
-  assert.ok(dataDir, 'WHISK_DATA_DIR (data dir of the running server) must be set for the throttle tests')
-  const args = ['admin', 'user', 'create', subject,
-    '--namespace', namespace,
-    '--invocations-per-minute', String(perMinute),
-    '--concurrent-invocations', String(concurrent),
-    // Distributed mode: the deployment's CouchDB; standalone: its data dir (the running server
-    // answers on its admin socket there).
-    ...(process.env.WHISK_ADMIN_COUCHDB ? ['--couchdb', process.env.WHISK_ADMIN_COUCHDB] : ['--data-dir', dataDir])]
-  let out
-  try {
-    out = execFileSync(bin, args, { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] })
-  } catch (err) {
-    assert.fail(`${bin} ${args.join(' ')} failed (${err.status}): ${err.stdout}\n${err.stderr}`)
-  }
-  const m = /([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:\S+)/.exec(out)
-  assert.ok(m, `no uuid:key in the output of ${bin} ${args.join(' ')}: ${JSON.stringify(out)}`)
-  return m[1]
-}
+const createUser = h.createUser
 
 test('the 4th invocation in a minute of a 3-per-minute namespace is 429', { timeout: 120000 }, async () => {
   const id = crypto.randomBytes(4).toString('hex')

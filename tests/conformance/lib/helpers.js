@@ -121,7 +121,35 @@ function parseLogLine (line) {
   return { time: m[1], stream: m[2], text: m[3] }
 }
 
+/**
+ * A new user made as an operator makes one (`whisk admin user create SUBJECT --namespace NS`
+ * with limits): its `uuid:key`. Standalone: the admin socket in WHISK_DATA_DIR; distributed:
+ * the deployment's CouchDB (WHISK_ADMIN_COUCHDB).
+ */
+function createUser (subject, namespace, perMinute = 120, concurrent = 30) {
+  const { execFileSync } = require('node:child_process')
+  const bin = process.env.WHISK_BIN
+  const dataDir = process.env.WHISK_DATA_DIR
+  assert.ok(bin, 'WHISK_BIN (path of the whisk binary) must be set to make users')
+  assert.ok(dataDir, 'WHISK_DATA_DIR (data dir of the running server) must be set to make users')
+  const args = ['admin', 'user', 'create', subject,
+    '--namespace', namespace,
+    '--invocations-per-minute', String(perMinute),
+    '--concurrent-invocations', String(concurrent),
+    ...(process.env.WHISK_ADMIN_COUCHDB ? ['--couchdb', process.env.WHISK_ADMIN_COUCHDB] : ['--data-dir', dataDir])]
+  let out
+  try {
+    out = execFileSync(bin, args, { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] })
+  } catch (err) {
+    assert.fail(`${bin} ${args.join(' ')} failed (${err.status}): ${err.stdout}\n${err.stderr}`)
+  }
+  const m = /([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:\S+)/.exec(out)
+  assert.ok(m, `no uuid:key in the output of ${bin} ${args.join(' ')}: ${JSON.stringify(out)}`)
+  return m[1]
+}
+
 module.exports = {
+  createUser,
   apihost,
   apiKey,
   namespace,
