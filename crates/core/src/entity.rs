@@ -121,7 +121,7 @@ impl ActionLimits {
             "concurrency",
             l.concurrency,
             1,
-            CONCURRENCY_MAX,
+            concurrency_max(),
             "activations",
         )?;
         Ok(l)
@@ -206,6 +206,7 @@ impl ActionPut {
         };
         let base_limits = existing.map(|a| a.limits).unwrap_or_default();
         let limits = base_limits.merged(&self.limits.unwrap_or_default())?;
+        check_concurrent(&exec, &limits)?;
         let parameters = match self.parameters {
             Some(p) => p,
             None => existing.map(|a| a.parameters.clone()).unwrap_or_default(),
@@ -262,6 +263,22 @@ pub(crate) fn check_keys(list: &[KeyValue], what: &str) -> Result<(), WhiskError
         )));
     }
     Ok(())
+}
+
+/// 400 when `limits.concurrency` is above 1 for a kind whose containers run one activation at
+/// a time (the kinds table's `concurrent` flag); sequences run in no container of their own.
+fn check_concurrent(exec: &Exec, limits: &ActionLimits) -> Result<(), WhiskError> {
+    if limits.concurrency <= 1
+        || exec.kind == crate::sequence::SEQUENCE
+        || kinds::concurrent(&exec.kind, exec.image.as_deref())
+    {
+        return Ok(());
+    }
+    Err(WhiskError::bad_request(format!(
+        "The kind '{}' does not support concurrent activations: limits.concurrency must be 1, \
+         not {}.",
+        exec.kind, limits.concurrency
+    )))
 }
 
 /// The `exec` annotation OpenWhisk adds: the whole kind (`python:3`, `blackbox`).

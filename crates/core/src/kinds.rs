@@ -77,6 +77,9 @@ pub struct KindSpec {
     pub memory_mb: u64,
     /// How many prewarmed stems an invoker keeps by default (`invoker.stem_cells` overrides).
     pub stem_cells: usize,
+    /// Whether one container runs several activations at once (`limits.concurrency` > 1), as
+    /// OpenWhisk's Node.js runtime does; other kinds refuse a concurrency above 1.
+    pub concurrent: bool,
 }
 
 /// Every kind this platform runs.
@@ -96,6 +99,7 @@ pub const KINDS: &[KindSpec] = &[
         ],
         memory_mb: 256,
         stem_cells: 2,
+        concurrent: false,
     },
     KindSpec {
         kind: "nodejs:20",
@@ -108,6 +112,7 @@ pub const KINDS: &[KindSpec] = &[
         blackbox_images: &["nodejsaction", "action-nodejs-v20", "action-nodejs-v18"],
         memory_mb: 256,
         stem_cells: 1,
+        concurrent: true,
     },
     KindSpec {
         kind: "native",
@@ -121,6 +126,7 @@ pub const KINDS: &[KindSpec] = &[
         blackbox_images: &["dockerskeleton"],
         memory_mb: 256,
         stem_cells: 0,
+        concurrent: false,
     },
 ];
 
@@ -174,6 +180,17 @@ pub fn family_of_image(image: &str) -> Option<&'static str> {
         .map(|k| k.family)
 }
 
+/// Whether actions of `kind` (canonical, or `blackbox` with `image`) may run several
+/// activations in one container: the kind's `concurrent` flag; a blackbox image only when it is
+/// the image of such a family.
+pub fn concurrent(kind: &str, image: Option<&str>) -> bool {
+    let family = match kind {
+        BLACKBOX => image.and_then(family_of_image),
+        k => family(k),
+    };
+    family.is_some_and(|f| default_of(f).is_some_and(|k| k.concurrent))
+}
+
 /// The runtime families, each once.
 pub fn families() -> impl Iterator<Item = &'static str> {
     KINDS.iter().filter(|k| k.default).map(|k| k.family)
@@ -205,6 +222,7 @@ pub fn manifest() -> Map<String, Value> {
                 "deprecated": k.deprecated,
                 "attached": false,
                 "requireMain": false,
+                "concurrent": k.concurrent,
             }));
         }
     }
@@ -277,6 +295,12 @@ mod tests {
         assert_eq!(launcher_of("nodejs"), Some(Launcher::Node));
         assert_eq!(launcher_of("native"), Some(Launcher::Exec));
         assert_eq!(launcher_of("ruby"), None);
+        assert!(concurrent("nodejs:20", None));
+        assert!(!concurrent("python:3", None));
+        assert!(!concurrent("native", None));
+        assert!(concurrent(BLACKBOX, Some("whisk/nodejsaction")));
+        assert!(!concurrent(BLACKBOX, Some("someone/else")));
+        assert!(!concurrent(BLACKBOX, None));
     }
 
     /// The table is consistent: every name a client may give means one kind, every family
@@ -317,6 +341,11 @@ mod tests {
                     k.kind
                 );
                 assert_eq!(k.image, d.image, "{}: one image per family", k.kind);
+                assert_eq!(
+                    k.concurrent, d.concurrent,
+                    "{}: one concurrency per family",
+                    k.kind
+                );
             }
         }
         for reserved in [BLACKBOX, "sequence"] {

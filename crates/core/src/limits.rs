@@ -18,8 +18,22 @@ pub const LOGS_DEFAULT_MB: u64 = 10;
 pub const LOGS_MAX_MB: u64 = 10;
 /// Default intra-container concurrency.
 pub const CONCURRENCY_DEFAULT: u64 = 1;
-/// Largest intra-container concurrency.
-pub const CONCURRENCY_MAX: u64 = 1;
+/// Largest intra-container concurrency unless configured ([`set_concurrency_max`]): as
+/// OpenWhisk deployments set `limit_action_concurrency_max`.
+pub const CONCURRENCY_MAX: u64 = 500;
+
+static CONCURRENCY_LIMIT: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(CONCURRENCY_MAX);
+
+/// The platform's largest `limits.concurrency` (the controller's setting; at least 1).
+pub fn concurrency_max() -> u64 {
+    CONCURRENCY_LIMIT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets the platform's largest `limits.concurrency` (at least 1), for this process.
+pub fn set_concurrency_max(max: u64) {
+    CONCURRENCY_LIMIT.store(max.max(1), std::sync::atomic::Ordering::Relaxed);
+}
 /// Largest invocation payload (parameters) and result, in bytes.
 pub const PAYLOAD_MAX_BYTES: usize = 1024 * 1024;
 /// Largest action document (code included), in bytes.

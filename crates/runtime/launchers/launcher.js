@@ -9,6 +9,10 @@
 //    the package in <dir> (package.json "main" or index.js);
 //  * {"value": {...}, "env": {...}} calls the function, awaits a Promise and
 //    answers with its JSON result or {"error": "<message>"};
+//  * {"id": n, "value", "env"} (OpenWhisk's intra-container concurrency) runs
+//    at once, without waiting for the runs before it to end, and is answered
+//    "n <result>"; process.env is shared, so concurrent runs see the
+//    __OW_* variables of the latest one (as in OpenWhisk's Node.js runtime);
 //  * every answer is one line on fd 3; stdout/stderr are synchronous for
 //    pipes and files on Linux, so the function's output precedes it.
 'use strict';
@@ -115,6 +119,25 @@ async function handle(line) {
   }
 }
 
+// A run with an id: after the init before it, concurrently with other runs.
+async function handleConcurrent(id, message) {
+  if (!mainFn) {
+    answer(`${id} ${JSON.stringify({ error: 'The action has not been initialized.' })}`);
+    return;
+  }
+  answer(`${id} ${await run(message)}`);
+}
+
+function concurrentRun(line) {
+  if (!line.startsWith('{"id":')) return null;
+  try {
+    const message = JSON.parse(line);
+    return Number.isInteger(message.id) ? message : null;
+  } catch (err) {
+    return null;
+  }
+}
+
 let pending = '';
 let queue = Promise.resolve();
 process.stdin.setEncoding('utf8');
@@ -124,7 +147,13 @@ process.stdin.on('data', (chunk) => {
   while ((newline = pending.indexOf('\n')) >= 0) {
     const line = pending.slice(0, newline);
     pending = pending.slice(newline + 1);
-    queue = queue.then(() => handle(line));
+    const message = concurrentRun(line);
+    if (message) {
+      const after = queue;
+      after.then(() => handleConcurrent(message.id, message));
+    } else {
+      queue = queue.then(() => handle(line));
+    }
   }
 });
 process.stdin.on('end', () => queue.then(() => process.exit(0)));

@@ -8,24 +8,30 @@
 //!   launcher's stdout and stderr are the proxy's own (inherited), so whatever the function
 //!   prints lands where the invoker collects logs. Messages: at startup the launcher writes
 //!   `{"ok": true}` (ready); then `{"init": {"main", "binary", "dir", "env"}}` → `{"ok": true}`
-//!   or `{"error": ...}`; then `{"value": ..., "env": {...}}` → the result.
+//!   or `{"error": ...}`; then `{"value": ..., "env": {...}}` → the result. A launcher of a kind
+//!   that runs concurrent activations (Node.js, the kinds table's `concurrent` flag) gets runs
+//!   as `{"id": n, "value", "env"}` and answers `n <result>`, in any order.
 //! - Native ([`ExecLauncher`], OpenWhisk's dockerskeleton): the action is an executable,
 //!   `<dir>/exec`; each `/run` executes it with the parameters as JSON in argv\[1\] (when
 //!   short enough) and on stdin, with the init and `__OW_*` environment. The last line it
 //!   prints on stdout is the result (a JSON object or array); the lines before it, and its
 //!   stderr, are logs.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{mpsc, oneshot};
 use whisk_core::kinds;
 
 use crate::action;
@@ -104,6 +110,14 @@ impl Launcher {
         }
     }
 
+    /// The shared pipes of a launcher that runs several activations at once (Node.js).
+    pub fn concurrent(&self) -> Option<Arc<ScriptIo>> {
+        match self {
+            Launcher::Script(l) => l.handle(),
+            Launcher::Exec(_) => None,
+        }
+    }
+
     /// Whether a JSON array is a result (as OpenWhisk's skeleton allows), not only an object.
     pub fn returns_arrays(&self) -> bool {
         matches!(self, Launcher::Exec(_))
@@ -118,18 +132,46 @@ impl Launcher {
 }
 
 /// A running interpreter launcher; dropping it kills the process.
+///
+/// A reader task owns the interpreter and its answer pipe: answers to `init` (and, for a
+/// launcher that runs one activation at a time, to runs) come back in order on a control
+/// channel; a concurrent launcher (Node.js) answers each run with its request's id first
+/// (`<id> <result>`), so several runs can be in flight at once ([`ScriptLauncher::handle`]).
 #[derive(Debug)]
 pub struct ScriptLauncher {
-    child: Child,
-    stdin: ChildStdin,
-    answers: BufReader<pipe::Receiver>,
+    io: Arc<ScriptIo>,
+    kill: Option<oneshot::Sender<()>>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The launcher's pipes, shared by the requests in flight.
+#[derive(Debug)]
+pub struct ScriptIo {
+    stdin: tokio::sync::Mutex<ChildStdin>,
+    control: tokio::sync::Mutex<Control>,
+    pending: Mutex<Pending>,
+    next_id: AtomicU64,
+    concurrent: bool,
+}
+
+#[derive(Debug)]
+struct Control {
+    answers: mpsc::UnboundedReceiver<Vec<u8>>,
     ready: bool,
+}
+
+/// Runs waiting for their answer, by id; `exit` once the launcher is gone.
+#[derive(Debug, Default)]
+struct Pending {
+    waiting: HashMap<u64, oneshot::Sender<Vec<u8>>>,
+    exit: Option<String>,
 }
 
 /// What happened first while waiting for an answer.
 enum Waited {
     Line(io::Result<usize>),
     Exit(io::Result<ExitStatus>),
+    Kill,
 }
 
 impl ScriptLauncher {
@@ -177,72 +219,193 @@ impl ScriptLauncher {
         drop(write); // Only the child may hold the write end: EOF means it died.
         let stdin = child.stdin.take().expect("stdin is piped");
         let receiver = pipe::Receiver::from_owned_fd(read).map_err(spawn_error)?;
-        Ok(ScriptLauncher {
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let io = Arc::new(ScriptIo {
+            stdin: tokio::sync::Mutex::new(stdin),
+            control: tokio::sync::Mutex::new(Control {
+                answers: control_rx,
+                ready: false,
+            }),
+            pending: Mutex::new(Pending::default()),
+            next_id: AtomicU64::new(1),
+            concurrent: kinds::KINDS
+                .iter()
+                .any(|k| k.launcher == config.launcher && k.concurrent),
+        });
+        let (kill, kill_rx) = oneshot::channel();
+        let answers = BufReader::with_capacity(64 * 1024, receiver);
+        let reader = tokio::spawn(read_answers(
+            io.clone(),
             child,
-            stdin,
-            answers: BufReader::with_capacity(64 * 1024, receiver),
-            ready: false,
+            answers,
+            control_tx,
+            kill_rx,
+        ));
+        Ok(ScriptLauncher {
+            io,
+            kill: Some(kill),
+            reader: Some(reader),
         })
     }
 
-    /// Sends one request line (ending in `\n`) and returns the answer line
-    /// (without `\n`). Waits for the startup acknowledgement first if needed.
-    async fn request(&mut self, line: &[u8]) -> Result<Vec<u8>, LauncherError> {
-        if !self.ready {
-            let ack = self.read_answer().await?;
+    /// The shared pipes, when this launcher runs several activations at once.
+    pub fn handle(&self) -> Option<Arc<ScriptIo>> {
+        self.io.concurrent.then(|| self.io.clone())
+    }
+
+    /// Sends one request line (ending in `\n`) and returns the answer line (without `\n`),
+    /// in order with the other requests of the control channel. Waits for the startup
+    /// acknowledgement first if needed.
+    async fn request(&self, line: &[u8]) -> Result<Vec<u8>, LauncherError> {
+        let mut control = self.io.control.lock().await;
+        if !control.ready {
+            let ack = match control.answers.recv().await {
+                Some(ack) => ack,
+                None => return Err(self.io.exited("no ready line")),
+            };
             let value: serde_json::Value = serde_json::from_slice(&ack).unwrap_or_default();
             if value.get("ok") != Some(&serde_json::Value::Bool(true)) {
                 let text = String::from_utf8_lossy(&ack).into_owned();
                 return Err(LauncherError::Protocol(format!("bad ready line {text:?}")));
             }
-            self.ready = true;
+            control.ready = true;
         }
-        if let Err(err) = self.write_line(line).await {
-            return Err(self.exited(format!("stdin: {err}")).await);
+        self.io.write_line(line).await?;
+        match control.answers.recv().await {
+            Some(answer) => Ok(answer),
+            None => Err(self.io.exited("answer pipe closed")),
         }
-        self.read_answer().await
     }
 
     /// Kills the launcher and waits for it.
     async fn kill(&mut self) {
-        let _ = self.child.kill().await;
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.await;
+        }
+    }
+}
+
+impl ScriptIo {
+    async fn write_line(&self, line: &[u8]) -> Result<(), LauncherError> {
+        let mut stdin = self.stdin.lock().await;
+        let written = async {
+            stdin.write_all(line).await?;
+            stdin.flush().await
+        };
+        written
+            .await
+            .map_err(|err| self.exited(&format!("stdin: {err}")))
     }
 
-    async fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        self.stdin.write_all(line).await?;
-        self.stdin.flush().await
+    /// The error for a launcher that is gone.
+    fn exited(&self, why: &str) -> LauncherError {
+        let exit = self.pending.lock().ok().and_then(|p| p.exit.clone());
+        LauncherError::Exited(match exit {
+            Some(status) => format!("{why}; {status}"),
+            None => why.to_string(),
+        })
     }
 
-    async fn read_answer(&mut self) -> Result<Vec<u8>, LauncherError> {
-        let mut buf = Vec::new();
+    /// Runs the action once, concurrently with other runs: the request carries an id, the
+    /// launcher answers `<id> <result>`.
+    pub async fn run(&self, run: &RunRequest) -> Result<Vec<u8>, LauncherError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = self
+                .pending
+                .lock()
+                .map_err(|_| LauncherError::Protocol("poisoned".into()))?;
+            if let Some(status) = &pending.exit {
+                return Err(LauncherError::Exited(status.clone()));
+            }
+            pending.waiting.insert(id, tx);
+        }
+        let mut line = serde_json::to_vec(&json!({"id": id, "value": run.value, "env": run.env}))
+            .expect("a JSON value always serializes");
+        line.push(b'\n');
+        if let Err(err) = self.write_line(&line).await {
+            if let Ok(mut pending) = self.pending.lock() {
+                pending.waiting.remove(&id);
+            }
+            return Err(err);
+        }
+        rx.await.map_err(|_| self.exited("the launcher ended"))
+    }
+}
+
+/// The reader task: hands each answer line to its request until the launcher exits (or is
+/// killed), then fails every request still waiting.
+async fn read_answers(
+    io: Arc<ScriptIo>,
+    mut child: Child,
+    mut answers: BufReader<pipe::Receiver>,
+    control: mpsc::UnboundedSender<Vec<u8>>,
+    mut kill: oneshot::Receiver<()>,
+) {
+    let mut buf = Vec::new();
+    let status = loop {
+        buf.clear();
         let waited = tokio::select! {
             biased;
-            read = self.answers.read_until(b'\n', &mut buf) => Waited::Line(read),
-            status = self.child.wait() => Waited::Exit(status),
+            read = answers.read_until(b'\n', &mut buf) => Waited::Line(read),
+            status = child.wait() => Waited::Exit(status),
+            _ = &mut kill => Waited::Kill,
         };
         match waited {
             Waited::Line(Ok(_)) if buf.last() == Some(&b'\n') => {
                 buf.pop();
-                Ok(buf)
+                dispatch(&io, &control, std::mem::take(&mut buf));
             }
-            Waited::Line(Ok(_)) => Err(self.exited("answer pipe closed".into()).await),
-            Waited::Line(Err(err)) => Err(LauncherError::Protocol(err.to_string())),
-            Waited::Exit(status) => Err(LauncherError::Exited(describe(status))),
+            Waited::Line(Ok(_)) => {
+                // The pipe closed: the launcher is gone (killed if it only closed its pipe).
+                let _ = child.start_kill();
+                break describe(child.wait().await);
+            }
+            Waited::Line(Err(err)) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                break format!("answer pipe: {err}");
+            }
+            Waited::Exit(status) => break describe(status),
+            Waited::Kill => {
+                let _ = child.kill().await;
+                break "killed".to_string();
+            }
+        }
+    };
+    if let Ok(mut pending) = io.pending.lock() {
+        pending.exit = Some(status);
+        pending.waiting.clear();
+    }
+    // Dropping `control` ends the requests waiting on the control channel.
+}
+
+/// Routes one answer line: `<id> <result>` of a concurrent launcher to its run, anything else
+/// to the control channel.
+fn dispatch(io: &ScriptIo, control: &mpsc::UnboundedSender<Vec<u8>>, line: Vec<u8>) {
+    if io.concurrent && line.first().is_some_and(u8::is_ascii_digit) {
+        let space = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+        let id = std::str::from_utf8(&line[..space])
+            .ok()
+            .and_then(|id| id.parse::<u64>().ok());
+        if let Some(id) = id {
+            let waiter = io
+                .pending
+                .lock()
+                .ok()
+                .and_then(|mut p| p.waiting.remove(&id));
+            if let Some(waiter) = waiter {
+                let answer = line.get(space + 1..).unwrap_or_default().to_vec();
+                let _ = waiter.send(answer);
+            }
+            return;
         }
     }
-
-    /// The error for a launcher that is gone; reaps it (killing it if it
-    /// only closed its pipe).
-    async fn exited(&mut self, why: String) -> LauncherError {
-        let status = match self.child.try_wait() {
-            Ok(Some(status)) => Ok(status),
-            _ => {
-                let _ = self.child.start_kill();
-                self.child.wait().await
-            }
-        };
-        LauncherError::Exited(format!("{why}; {}", describe(status)))
-    }
+    let _ = control.send(line);
 }
 
 fn describe(status: io::Result<ExitStatus>) -> String {

@@ -1,7 +1,9 @@
 //! The HTTP side: `POST /init`, `POST /run`, `GET /health`.
 //!
-//! One request touches the launcher at a time (a mutex around the state).
-//! After every `/run` and every failed `/init` the proxy writes [`SENTINEL`]
+//! One request touches the launcher at a time (a mutex around the state), except the runs of
+//! a launcher that takes concurrent activations (Node.js): once initialized, those go to it
+//! at once, each answered by its id (OpenWhisk's intra-container concurrency; the invoker
+//! sends at most the action's `limits.concurrency`). After every `/run` and every failed `/init` the proxy writes [`SENTINEL`]
 //! to its stdout and stderr, after the launcher has flushed the function's
 //! output, so the invoker can cut the activation's logs there.
 
@@ -122,6 +124,18 @@ impl Proxy {
     /// the sentinels are always written afterwards.
     pub async fn run(&self, body: &[u8]) -> Result<Vec<u8>, ProxyError> {
         let mut slot = self.slot.lock().await;
+        if let (Phase::Ready, Some(io)) = (&slot.phase, slot.launcher.concurrent()) {
+            drop(slot);
+            let result = match protocol::parse_run(body) {
+                Ok(run) => match io.run(&run).await {
+                    Ok(answer) => check_answer(answer, false),
+                    Err(err) => Err(launcher_failed(&mut *self.slot.lock().await, err)),
+                },
+                Err(err) => Err(err),
+            };
+            write_sentinels();
+            return result;
+        }
         let result = Self::run_locked(&mut slot, body).await;
         write_sentinels();
         result
@@ -143,11 +157,7 @@ impl Proxy {
             Ok(answer) => answer,
             Err(err) => return Err(launcher_failed(slot, err)),
         };
-        match answer.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => Ok(answer),
-            Some(b'[') if slot.launcher.returns_arrays() => Ok(answer),
-            _ => Err(ProxyError::NotADictionary),
-        }
+        check_answer(answer, slot.launcher.returns_arrays())
     }
 
     /// Kills the launcher (at shutdown).
@@ -155,6 +165,15 @@ impl Proxy {
         let mut slot = self.slot.lock().await;
         slot.launcher.kill().await;
         slot.phase = Phase::Gone;
+    }
+}
+
+/// A result must be a JSON object (or an array, for the native launcher).
+fn check_answer(answer: Vec<u8>, arrays: bool) -> Result<Vec<u8>, ProxyError> {
+    match answer.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(answer),
+        Some(b'[') if arrays => Ok(answer),
+        _ => Err(ProxyError::NotADictionary),
     }
 }
 

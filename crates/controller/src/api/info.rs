@@ -36,7 +36,7 @@ pub async fn root(State(invocations): State<Invocations>) -> Json<Value> {
             "max_action_logs": limits::LOGS_MAX_MB * MB,
             "default_action_logs": limits::LOGS_DEFAULT_MB * MB,
             "min_action_concurrency": 1,
-            "max_action_concurrency": limits::CONCURRENCY_MAX,
+            "max_action_concurrency": limits::concurrency_max(),
             "default_action_concurrency": limits::CONCURRENCY_DEFAULT,
         },
         "runtimes": runtimes,
