@@ -37,7 +37,7 @@ pub use feeds::Feeds;
 pub use identities::Identities;
 pub use rules::{does_not_exist as rule_does_not_exist, RULE_WITHOUT_TRIGGER};
 pub use triggers::Triggers;
-pub use invocations::{merge_parameters, Invocation, Invocations, Invoked, OVERLOADED};
+pub use invocations::{Invocation, Invocations, Invoked, OVERLOADED};
 pub use sequences::{Component, Composite, Ran, Sequences, Step, Steps};
 pub use web::Web;
 
