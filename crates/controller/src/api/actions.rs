@@ -138,6 +138,7 @@ pub async fn delete(
 
 /// `POST .../actions/{name}?blocking=&result=&timeout=`: invokes (a sequence or a conductor
 /// action through [`sequences::invoke`]).
+#[allow(clippy::too_many_arguments)] // axum extractors, one per service used
 pub async fn invoke(
     State(entities): State<Entities>,
     State(invocations): State<Invocations>,

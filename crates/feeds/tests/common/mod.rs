@@ -28,6 +28,9 @@ pub struct Fire {
     pub auth: String,
 }
 
+/// What the stand-in shares with its route: the fires, and the status it answers.
+type Shared = (Arc<Mutex<Vec<Fire>>>, Arc<AtomicU16>);
+
 /// The stand-in of `POST /api/v1/namespaces/{ns}/triggers/{name}`.
 #[derive(Clone)]
 pub struct Api {
@@ -45,7 +48,7 @@ impl Api {
             .route(
                 "/api/v1/namespaces/{ns}/triggers/{name}",
                 post(
-                    |State((fires, status)): State<(Arc<Mutex<Vec<Fire>>>, Arc<AtomicU16>)>,
+                    |State((fires, status)): State<Shared>,
                      Path((ns, name)): Path<(String, String)>,
                      headers: HeaderMap,
                      Json(body): Json<Value>| async move {
