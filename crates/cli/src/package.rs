@@ -7,21 +7,9 @@ use crate::client::Client;
 use crate::error::Failure;
 use crate::output::{annotation, print_json};
 use crate::params::{self, QualifiedName};
-use crate::trigger::{self, GetArgs, ListArgs};
+use crate::trigger::{self, AnnotationArgs, GetArgs, ListArgs};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
-use std::path::PathBuf;
-
-/// `-a KEY VALUE` and `-A FILE`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct AnnotationArgs {
-    /// Annotation values in KEY VALUE format.
-    #[arg(short = 'a', long = "annotation", num_args = 2, value_names = ["KEY", "VALUE"], allow_hyphen_values = true)]
-    pub annotation: Vec<String>,
-    /// FILE containing annotation values as a JSON object.
-    #[arg(short = 'A', long = "annotation-file", value_name = "FILE")]
-    pub annotation_file: Option<PathBuf>,
-}
 
 /// Flags of `package create` and `package update`.
 #[derive(Debug, Clone, clap::Args)]

@@ -495,40 +495,24 @@ async fn other_namespaces_read_published_packages_and_never_write() {
         .await;
     }
     // Writes into another namespace's package: 403, and nothing changes.
-    h.error(
-        Method::PUT,
-        &format!("{gac}/pub/evil"),
-        Some(&s),
-        Some(json!({"exec": {"kind": "python:3", "code": "x"}})),
-        403,
-    )
-    .await;
-    h.error(
-        Method::PUT,
-        &format!("{gac}/pub/a?overwrite=true"),
-        Some(&s),
-        Some(json!({"exec": {"kind": "python:3", "code": "x"}})),
-        403,
-    )
-    .await;
-    h.error(Method::DELETE, &format!("{gac}/pub/a"), Some(&s), None, 403)
-        .await;
-    h.error(
-        Method::PUT,
-        &format!("{gpk}/pub?overwrite=true"),
-        Some(&s),
-        Some(json!({})),
-        403,
-    )
-    .await;
-    h.error(
-        Method::DELETE,
-        &format!("{gpk}/pub?force=true"),
-        Some(&s),
-        None,
-        403,
-    )
-    .await;
+    let code = json!({"exec": {"kind": "python:3", "code": "x"}});
+    for (method, path, body) in [
+        (Method::PUT, format!("{gac}/pub/evil"), Some(code.clone())),
+        (
+            Method::PUT,
+            format!("{gac}/pub/a?overwrite=true"),
+            Some(code),
+        ),
+        (Method::DELETE, format!("{gac}/pub/a"), None),
+        (
+            Method::PUT,
+            format!("{gpk}/pub?overwrite=true"),
+            Some(json!({})),
+        ),
+        (Method::DELETE, format!("{gpk}/pub?force=true"), None),
+    ] {
+        h.error(method, &path, Some(&s), body, 403).await;
+    }
     let got = ok(&h, Method::GET, &format!("{PKGS}/pub"), &g, None).await;
     assert_eq!(names(&got["actions"]), ["a"]);
     assert_eq!(got["version"], "0.0.1");

@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use whisk_core::entity::ActionPut;
 use whisk_core::limits::{ACTION_MAX_BYTES, BLOCKING_WAIT_MAX_MS, PAYLOAD_MAX_BYTES};
-use whisk_core::names::DEFAULT_NAMESPACE;
 use whisk_core::{Action, EntityName, FullyQualifiedName, WhiskError};
 use whisk_store::EntityKind;
 
@@ -29,12 +28,10 @@ fn resolve(caller: &Caller, ns: &str, name: &str) -> ApiResult<FullyQualifiedNam
 /// The name of a read or an invoke: any namespace (`_` is the caller's); the resolver decides
 /// what the caller may see.
 fn target(caller: &Caller, ns: &str, name: &str) -> ApiResult<FullyQualifiedName> {
-    let ns = if ns == DEFAULT_NAMESPACE {
-        caller.0.namespace.as_str()
-    } else {
-        ns
-    };
-    Ok(FullyQualifiedName::from_route(ns, name)?)
+    Ok(FullyQualifiedName::from_route(
+        &caller.read_namespace(ns)?,
+        name,
+    )?)
 }
 
 /// `GET .../actions`.
@@ -84,14 +81,9 @@ async fn list_package(
 ) -> ApiResult<Json<Value>> {
     let limit = params.list_limit("actions")?;
     let skip = params.skip("actions")?;
-    let ns = if ns == DEFAULT_NAMESPACE {
-        caller.0.namespace.as_str()
-    } else {
-        ns
-    };
-    EntityName::new(ns)?;
+    let ns = caller.read_namespace(ns)?;
     EntityName::new(pkg)?;
-    let readable = entities.readable_package(&caller.0, ns, pkg).await?;
+    let readable = entities.readable_package(&caller.0, &ns, pkg).await?;
     let mut actions = entities.actions_of(readable.provider()).await?;
     actions.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.name.cmp(&b.name)));
     if params.bool("count", false)? {

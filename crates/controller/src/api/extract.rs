@@ -42,6 +42,19 @@ impl Caller {
     pub fn entitle(&self, ns: &str, what: &str) -> Result<String, ApiError> {
         Ok(crate::auth::entitle(&self.0, ns, what)?)
     }
+
+    /// The namespace a read names: any valid one, `_` being the caller's (what the caller may
+    /// see there is for the action resolver to decide; see
+    /// [`Entities::readable_package`](crate::services::Entities::readable_package)).
+    pub fn read_namespace(&self, ns: &str) -> Result<String, ApiError> {
+        let ns = if ns == whisk_core::names::DEFAULT_NAMESPACE {
+            self.0.namespace.clone()
+        } else {
+            ns.to_string()
+        };
+        whisk_core::EntityName::new(&ns)?;
+        Ok(ns)
+    }
 }
 
 /// The query string as a map; typed accessors answer 400 on bad values.

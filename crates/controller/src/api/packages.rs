@@ -10,20 +10,8 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 use whisk_core::limits::ACTION_MAX_BYTES;
-use whisk_core::names::DEFAULT_NAMESPACE;
 use whisk_core::package::PackagePut;
 use whisk_core::EntityName;
-
-/// The namespace a read names (`_` is the caller's), validated.
-fn read_ns(caller: &Caller, ns: &str) -> ApiResult<String> {
-    let ns = if ns == DEFAULT_NAMESPACE {
-        caller.0.namespace.clone()
-    } else {
-        ns.to_string()
-    };
-    EntityName::new(&ns)?;
-    Ok(ns)
-}
 
 /// `GET .../packages`: summaries, `binding` `false` or the bound package.
 pub async fn list(
@@ -32,7 +20,7 @@ pub async fn list(
     Path(ns): Path<String>,
     params: Params,
 ) -> ApiResult<Json<Value>> {
-    let ns = read_ns(&caller, &ns)?;
+    let ns = caller.read_namespace(&ns)?;
     let limit = params.list_limit("packages")?;
     let skip = params.skip("packages")?;
     // `public` is accepted as OpenWhisk does (which lists by who asks, not by the flag).
@@ -52,7 +40,7 @@ pub async fn get(
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let ns = read_ns(&caller, &ns)?;
+    let ns = caller.read_namespace(&ns)?;
     EntityName::new(&name)?;
     Ok(Json(entities.package_view(&caller.0, &ns, &name).await?))
 }
