@@ -34,6 +34,9 @@ pub struct ControllerConfig {
     /// How long a cached action is trusted without an invalidation, a safety net.
     #[serde(with = "millis")]
     pub action_cache_ttl: Duration,
+    /// Most atomic actions one sequence runs (nested sequences inlined) and most components one
+    /// composition invokes: OpenWhisk's `limits.actions.sequence.maxLength`.
+    pub sequence_length: usize,
 }
 
 impl Default for ControllerConfig {
@@ -49,6 +52,7 @@ impl Default for ControllerConfig {
             identity_cache_ttl: Duration::from_secs(10),
             action_cache_size: 1024,
             action_cache_ttl: Duration::from_secs(60),
+            sequence_length: whisk_core::sequence::SEQUENCE_LENGTH_DEFAULT,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! drains once the shutdown token is cancelled.
 
 use crate::config::ControllerConfig;
-use crate::services::{Activations, Entities, Identities, Invocations, Services, Triggers, Web};
+use crate::services::{Activations, Entities, Identities, Invocations, Sequences, Services, Web, Triggers};
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +52,7 @@ impl Controller {
             web: Web::new(&config, store.clone()),
             feeds: crate::services::Feeds::new(store.clone(), bus.clone(), tasks.clone()),
             triggers: Triggers::new(&config, store.clone()),
+            sequences: Sequences::new(&config, store.clone(), tasks.clone()),
             identities: Identities::new(&config, store),
         };
         let reply_to = services.invocations.reply_to();

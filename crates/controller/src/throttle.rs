@@ -116,6 +116,13 @@ impl Throttles {
         Ok(())
     }
 
+    /// Counts one more activation of `namespace` in flight without checking the limits: a
+    /// step of a sequence or composition, which was admitted as a whole.
+    pub fn occupy(&self, namespace: &str) {
+        let mut all = self.namespaces.lock();
+        all.entry(namespace.to_string()).or_default().in_flight += 1;
+    }
+
     /// One activation of `namespace` is no longer in flight.
     pub fn release(&self, namespace: &str) {
         if let Some(c) = self.namespaces.lock().get_mut(namespace) {
