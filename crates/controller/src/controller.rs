@@ -4,7 +4,9 @@
 //! drains once the shutdown token is cancelled.
 
 use crate::config::ControllerConfig;
-use crate::services::{Activations, Entities, Identities, Invocations, Sequences, Services, Web, Triggers};
+use crate::services::{
+    Activations, Entities, Identities, Invocations, Sequences, Services, Triggers, Web,
+};
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
