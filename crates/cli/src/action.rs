@@ -249,7 +249,12 @@ async fn list(client: &Client, json_out: bool, ns: &str, args: ListArgs) -> anyh
     if namespace.is_empty() {
         return Err(Failure::usage("An optional namespace is the only valid argument.").into());
     }
-    let url = client.url(&namespace, "actions", &[])?;
+    // A package's actions (a binding's: its package's) come from `actions/{pkg}/`, as wsk
+    // asks for them.
+    let mut url = client.url(&namespace, "actions", &[])?;
+    if let Some(pkg) = &package {
+        url = client.url(&namespace, "actions", &[pkg.as_str(), ""])?;
+    }
     let query = [
         ("limit", args.limit.to_string()),
         ("skip", args.skip.to_string()),
@@ -263,14 +268,6 @@ async fn list(client: &Client, json_out: bool, ns: &str, args: ListArgs) -> anyh
             ))
         })?;
     let mut actions = resp.body.as_array().cloned().unwrap_or_default();
-    if let Some(pkg) = package {
-        let suffix = format!("/{pkg}");
-        actions.retain(|a| {
-            a.get("namespace")
-                .and_then(Value::as_str)
-                .is_some_and(|n| n.ends_with(&suffix))
-        });
-    }
     if args.name_sort {
         actions.sort_by_key(|a| {
             a.get("name")

@@ -197,6 +197,20 @@ async fn packages_with_the_cli() {
     assert_eq!(r, json!({"payload": "bound"}));
 
     // Lists.
+    let utils = w.ok(&["action", "list", "/whisk.system/utils", "--name-sort"]);
+    assert_eq!(utils.lines().count(), 7, "{utils}");
+    assert!(
+        utils.contains(&format!("{:<70} shared nodejs:", "/whisk.system/utils/cat")),
+        "{utils}"
+    );
+    for pkg in ["p", "b"] {
+        let list = w.ok(&["action", "list", pkg]);
+        assert_eq!(
+            list,
+            format!("actions\n{:<70} private python:3\n", "/guest/p/show"),
+            "action list {pkg}"
+        );
+    }
     let list = w.ok(&["package", "list"]);
     assert_eq!(list.lines().next(), Some("packages"));
     assert!(list.contains(&row("/guest/p", "shared")), "{list}");
