@@ -6,7 +6,7 @@
 use crate::client::Client;
 use crate::output::print_json;
 use crate::params::QualifiedName;
-use crate::trigger::{list, show, sort, GetArgs, ListArgs};
+use crate::trigger::{delete, list, show, sort, GetArgs, ListArgs};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -92,17 +92,7 @@ pub async fn run(client: &Client, json_out: bool, cmd: RuleCommand) -> anyhow::R
                 set_status(client, &ns, &name, "inactive").await?;
             }
             let qn = QualifiedName::parse(&name, &ns)?;
-            let url = client.url(&qn.namespace, "rules", &[&qn.entity])?;
-            let resp = client
-                .send(Method::DELETE, url, &[], None)
-                .await
-                .map_err(|e| e.failure(&format!("Unable to delete rule '{}'", qn.entity)))?;
-            if json_out {
-                print_json(&resp.body);
-            } else {
-                println!("ok: deleted rule {}", qn.entity);
-            }
-            Ok(())
+            delete(client, json_out, &qn, "rule").await
         }
         RuleCommand::List(a) => {
             let (namespace, mut rules) = list(client, &ns, "rules", &a).await?;

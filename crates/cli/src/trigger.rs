@@ -106,18 +106,7 @@ pub async fn run(client: &Client, json_out: bool, cmd: TriggerCommand) -> anyhow
         }
         TriggerCommand::Delete { name } => {
             let qn = QualifiedName::parse(&name, &ns)?;
-            crate::feed::delete(client, &qn).await;
-            let url = client.url(&qn.namespace, "triggers", &[&qn.entity])?;
-            let resp = client
-                .send(Method::DELETE, url, &[], None)
-                .await
-                .map_err(|e| e.failure(&format!("Unable to delete trigger '{}'", qn.entity)))?;
-            if json_out {
-                print_json(&resp.body);
-            } else {
-                println!("ok: deleted trigger {}", qn.entity);
-            }
-            Ok(())
+            delete(client, json_out, &qn, "trigger").await
         }
         TriggerCommand::List(a) => {
             let (_, mut list) = list(client, &ns, "triggers", &a).await?;
@@ -209,6 +198,26 @@ async fn fire(
         print_json(&resp.body);
     } else {
         println!("ok: triggered {qn} with id {id}");
+    }
+    Ok(())
+}
+
+/// `DELETE` of trigger or rule `qn` (`kind`), printing `ok: deleted KIND NAME`.
+pub async fn delete(
+    client: &Client,
+    json_out: bool,
+    qn: &QualifiedName,
+    kind: &str,
+) -> anyhow::Result<()> {
+    let url = client.url(&qn.namespace, &format!("{kind}s"), &[&qn.entity])?;
+    let resp = client
+        .send(Method::DELETE, url, &[], None)
+        .await
+        .map_err(|e| e.failure(&format!("Unable to delete {kind} '{}'", qn.entity)))?;
+    if json_out {
+        print_json(&resp.body);
+    } else {
+        println!("ok: deleted {kind} {}", qn.entity);
     }
     Ok(())
 }

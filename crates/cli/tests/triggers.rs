@@ -7,24 +7,9 @@
 mod support;
 
 use serde_json::Value;
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 use support::*;
-
-/// Runs `whisk` against `apihost` as the guest, with a private wskprops file.
-fn whisk(dir: &Path, apihost: &str, args: &[&str]) -> Output {
-    std::process::Command::new(whisk_bin())
-        .args(args)
-        .env("WSK_CONFIG_FILE", dir.join("wskprops"))
-        .env("HOME", dir)
-        .env("WHISK_APIHOST", apihost)
-        .env("WHISK_AUTH", GUEST_KEY)
-        .env_remove("WHISK_NAMESPACE")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run whisk")
-}
 
 /// The stdout of a command that must succeed.
 fn ok(o: &Output) -> String {
@@ -64,7 +49,7 @@ async fn triggers_and_rules_with_the_cli() {
     let server = Server::start(&dir.join("data"), dir).await;
     let host = server.url("");
     let api = Api::new(&host, GUEST_KEY);
-    let w = |args: &[&str]| whisk(dir, &host, args);
+    let w = |args: &[&str]| whisk_as_guest(dir, &host, args);
     let hello = dir.join("hello.py");
     std::fs::write(&hello, "def main(a):\n    return a\n").unwrap();
     let hello = hello.display().to_string();

@@ -87,12 +87,7 @@ pub struct ResolvedRulePut {
 impl RulePut {
     /// Parses a PUT body (empty = `{}`), turning serde's complaint into a 400.
     pub fn from_json(body: &[u8]) -> Result<Self, WhiskError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self::default());
-        }
-        serde_json::from_slice(body).map_err(|e| {
-            WhiskError::bad_request(format!("The request content was malformed:\n{e}"))
-        })
+        crate::trigger::put_body(body)
     }
 
     /// Resolves `trigger` and `action` (`_` = `namespace`); 400 when one is not a fully

@@ -175,12 +175,7 @@ pub struct TriggerPut {
 impl TriggerPut {
     /// Parses a PUT body (empty = `{}`), turning serde's complaint into a 400.
     pub fn from_json(body: &[u8]) -> Result<Self, WhiskError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self::default());
-        }
-        serde_json::from_slice(body).map_err(|e| {
-            WhiskError::bad_request(format!("The request content was malformed:\n{e}"))
-        })
+        put_body(body)
     }
 
     /// The document to store for trigger `name` of `namespace`: new when `existing` is
@@ -223,6 +218,17 @@ impl TriggerPut {
             updated: now,
         })
     }
+}
+
+/// A PUT body of type `T`: empty is `T::default()`, bad JSON a 400 as OpenWhisk words it.
+pub(crate) fn put_body<T: Default + serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, WhiskError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| WhiskError::bad_request(format!("The request content was malformed:\n{e}")))
 }
 
 /// OpenWhisk's check of a `feed` annotation: a string naming an entity path.

@@ -300,3 +300,18 @@ impl Api {
         a["response"]["result"].clone()
     }
 }
+
+/// Runs `whisk ARGS` against `apihost` as the guest, with a private wskprops file in `dir`
+/// (for the CLI's end-to-end tests of one command at a time).
+pub fn whisk_as_guest(dir: &Path, apihost: &str, args: &[&str]) -> std::process::Output {
+    Command::new(whisk_bin())
+        .args(args)
+        .env("WSK_CONFIG_FILE", dir.join("wskprops"))
+        .env("HOME", dir)
+        .env("WHISK_APIHOST", apihost)
+        .env("WHISK_AUTH", GUEST_KEY)
+        .env_remove("WHISK_NAMESPACE")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run whisk")
+}

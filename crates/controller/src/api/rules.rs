@@ -5,13 +5,14 @@
 //! "inactive"}`. What they do to trigger documents is in [`crate::services::Triggers`].
 
 use crate::api::extract::{json_object, Body, Caller, Params};
+use crate::api::triggers::list_of;
 use crate::errors::ApiResult;
 use crate::services::{rule_does_not_exist as does_not_exist, Entities, Triggers};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use whisk_core::limits::PAYLOAD_MAX_BYTES;
 use whisk_core::rule::RulePut;
 use whisk_core::trigger::RuleStatus;
@@ -30,16 +31,7 @@ pub async fn list(
     Path(ns): Path<String>,
     params: Params,
 ) -> ApiResult<Json<Value>> {
-    let ns = caller.entitle(&ns, "rules")?;
-    let limit = params.list_limit("rules")?;
-    let skip = params.skip("rules")?;
-    if params.bool("count", false)? {
-        let n = triggers.count(EntityKind::Rule, &ns).await?;
-        return Ok(Json(json!({ "rules": n })));
-    }
-    Ok(Json(Value::Array(
-        triggers.list_rules(&ns, skip, limit).await?,
-    )))
+    list_of(&triggers, &caller, &ns, &params, EntityKind::Rule).await
 }
 
 /// `GET .../rules/{name}`.

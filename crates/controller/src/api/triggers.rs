@@ -26,16 +26,30 @@ pub async fn list(
     Path(ns): Path<String>,
     params: Params,
 ) -> ApiResult<Json<Value>> {
-    let ns = caller.entitle(&ns, "triggers")?;
-    let limit = params.list_limit("triggers")?;
-    let skip = params.skip("triggers")?;
+    list_of(&triggers, &caller, &ns, &params, EntityKind::Trigger).await
+}
+
+/// A list route of triggers or rules: `limit`, `skip`, `count=true` (→ `{"triggers": N}`).
+pub async fn list_of(
+    triggers: &Triggers,
+    caller: &Caller,
+    ns: &str,
+    params: &Params,
+    kind: EntityKind,
+) -> ApiResult<Json<Value>> {
+    let collection = kind.as_str();
+    let ns = caller.entitle(ns, collection)?;
+    let limit = params.list_limit(collection)?;
+    let skip = params.skip(collection)?;
     if params.bool("count", false)? {
-        let n = triggers.count(EntityKind::Trigger, &ns).await?;
-        return Ok(Json(json!({ "triggers": n })));
+        let n = triggers.count(kind, &ns).await?;
+        return Ok(Json(json!({ collection: n })));
     }
-    Ok(Json(Value::Array(
-        triggers.list_triggers(&ns, skip, limit).await?,
-    )))
+    let page = match kind {
+        EntityKind::Rule => triggers.list_rules(&ns, skip, limit).await?,
+        _ => triggers.list_triggers(&ns, skip, limit).await?,
+    };
+    Ok(Json(Value::Array(page)))
 }
 
 /// `GET .../triggers/{name}`.

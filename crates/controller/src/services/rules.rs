@@ -32,17 +32,7 @@ impl Triggers {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Revisioned<Rule>>, WhiskError> {
-        let Some(r) = self
-            .inner
-            .store
-            .get_entity(EntityKind::Rule, &key(namespace, name))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let doc = serde_json::from_value(r.doc)
-            .map_err(|e| WhiskError::from(StoreError::Corrupt(e.to_string())))?;
-        Ok(Some(Revisioned { rev: r.rev, doc }))
+        self.find(EntityKind::Rule, namespace, name).await
     }
 
     /// The status of `rule`, from its trigger's `rules` map (inactive without one).

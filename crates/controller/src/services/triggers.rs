@@ -104,10 +104,20 @@ impl Triggers {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Revisioned<Trigger>>, WhiskError> {
+        self.find(EntityKind::Trigger, namespace, name).await
+    }
+
+    /// Entity `ns/name` of `kind` as a `T`, with its revision, if it exists.
+    pub(super) async fn find<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: EntityKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Revisioned<T>>, WhiskError> {
         let Some(r) = self
             .inner
             .store
-            .get_entity(EntityKind::Trigger, &key(namespace, name))
+            .get_entity(kind, &key(namespace, name))
             .await?
         else {
             return Ok(None);
