@@ -718,3 +718,22 @@ async fn concurrent_rule_writes_keep_every_link() {
     }
     assert_eq!(t["parameters"], json!([{"key": "k", "value": 1}]));
 }
+
+#[tokio::test]
+async fn a_rule_may_start_a_sequence() {
+    let h = Harness::start().await;
+    let g = guest();
+    h.create_action(&g, "a", json!([{"key": "k", "value": "v"}]))
+        .await;
+    let seq = json!({"exec": {"kind": "sequence", "components": ["/_/a"]}});
+    ok(&h, Method::PUT, &path("actions", "s"), &g, Some(seq)).await;
+    create_trigger(&h, &g, "t", json!({})).await;
+    create_rule(&h, &g, "r", "t", "s").await;
+    let id = fire(&h, &g, "t", json!({"n": 1})).await.1.unwrap();
+    let line = &rule_lines(&record(&h, &g, &id).await)[0];
+    assert_eq!(line["statusCode"], 0, "{line}");
+    let sequence = record(&h, &g, line["activationId"].as_str().unwrap()).await;
+    assert_eq!(sequence["name"], "s");
+    assert_eq!(sequence["response"]["result"]["n"], 1, "{sequence}");
+    assert_eq!(sequence["response"]["result"]["k"], "v", "{sequence}");
+}

@@ -7,7 +7,8 @@
 //! - Otherwise each active rule's action is invoked, non-blocking, through the action resolver
 //!   and [`Invocations::invoke`] (the invocation throttles apply to each), with the trigger's
 //!   parameters under `__ow_headers` (the request's headers, without `authorization`) under
-//!   the payload; the action's activation has `cause` = the trigger's activation.
+//!   the payload; the action's activation has `cause` = the trigger's activation. A sequence
+//!   or conductor action runs as a non-blocking invoke runs it.
 //! - The trigger's activation record (`response.result` = the payload, `end` = 0) has one
 //!   log line per rule: `{"statusCode":0,"success":true,"activationId":…,"rule":"ns/r",
 //!   "action":"ns/a"}`, or `"error"` instead of the id when the action could not be invoked
@@ -17,14 +18,18 @@
 
 use crate::api::answers::accepted;
 use crate::api::extract::{json_object, Body, Caller};
+use crate::api::sequences::{component, is_composite, ServiceSteps};
 use crate::api::triggers::trigger_name;
 use crate::errors::{transaction_id, ApiResult};
-use crate::services::{Entities, Invocation, Invocations, Invoked, Triggers};
+use crate::services::{
+    Composite, Entities, Invocation, Invocations, Invoked, Ran, Sequences, Services,
+};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 use whisk_core::entity::to_object;
 use whisk_core::limits::PAYLOAD_MAX_BYTES;
@@ -91,14 +96,13 @@ impl RuleOutcome {
 
 /// `POST .../triggers/{name}`: fires (body = payload).
 pub async fn fire(
-    State(triggers): State<Triggers>,
-    State(entities): State<Entities>,
-    State(invocations): State<Invocations>,
+    State(services): State<Services>,
     caller: Caller,
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
     Body(body): Body<PAYLOAD_MAX_BYTES>,
 ) -> ApiResult<Response> {
+    let triggers = &services.triggers;
     let fqn = trigger_name(&caller, &ns, &name)?;
     triggers.admit_fire(&caller.0)?;
     let payload = json_object(&body)?;
@@ -114,8 +118,9 @@ pub async fn fire(
     args.extend(payload.clone());
     let rules = trigger.rules.clone().unwrap_or_default();
     let ctx = Fire {
-        entities: &entities,
-        invocations: &invocations,
+        entities: &services.entities,
+        invocations: &services.invocations,
+        sequences: &services.sequences,
         identity: &caller.0,
         cause: &id,
         args: &args,
@@ -147,6 +152,7 @@ pub async fn fire(
 struct Fire<'a> {
     entities: &'a Entities,
     invocations: &'a Invocations,
+    sequences: &'a Sequences,
     identity: &'a Identity,
     cause: &'a ActivationId,
     args: &'a Map<String, Value>,
@@ -178,6 +184,21 @@ impl Fire<'_> {
     async fn invoke(&self, link: &ReducedRule) -> Result<ActivationId, WhiskError> {
         let fqn = link.action.fqn()?;
         let resolved = self.entities.resolve_action(self.identity, &fqn).await?;
+        if is_composite(resolved.action()) {
+            // A sequence or conductor action runs in the controller, as a direct invoke would.
+            resolved.merge(self.args.clone())?;
+            let top = Composite {
+                identity: self.identity.clone(),
+                component: component(resolved),
+                payload: self.args.clone(),
+                wait: None,
+            };
+            let steps = Arc::new(ServiceSteps::new(self.entities, self.invocations));
+            return Ok(match self.sequences.invoke(steps, top).await? {
+                Ran::Accepted(id) => id,
+                Ran::Completed(a) => a.activation_id,
+            });
+        }
         let content = resolved.merge(self.args.clone())?;
         let path = resolved.fqn.to_string();
         whisk_core::peers::instance(&content, &path)?;
