@@ -2,6 +2,13 @@
 //! prewarmed stems per kind, a memory budget shared by all of them, eviction of idle
 //! containers when memory is short or after the idle timeout, and optional pause of idle
 //! containers after a grace period.
+//!
+//! Intra-container concurrency (OpenWhisk's `limits.concurrency`): a request with a
+//! concurrency above 1 may share a busy container of its action that has a free slot (up to
+//! that many activations at once). The first activation of a shared container initializes it;
+//! the others wait for that ([`ContainerPool::initialized`]) before their `/run`. The container
+//! goes back to the idle set when its last activation ends, or is destroyed then if one of
+//! them found it broken (no new activation joins it meanwhile).
 
 use crate::config::{InvokerConfig, StemCell};
 use crate::container::{Container, ContainerError, ContainerFactory, ContainerSpec};
@@ -34,6 +41,8 @@ pub struct Request {
     pub image: Option<String>,
     /// Memory, MB.
     pub memory_mb: u64,
+    /// Activations one container may run at once (1: a container per activation).
+    pub concurrency: usize,
 }
 
 /// Pause state of one container, shared by the pool and its pause timer.
@@ -43,6 +52,7 @@ struct PauseState {
 }
 
 /// A container owned by the pool.
+#[derive(Clone)]
 pub struct Entry {
     /// The container.
     pub container: Arc<dyn Container>,
@@ -66,11 +76,54 @@ pub struct Lease {
     pub entry: Entry,
     /// True when `/init` must still be called.
     pub needs_init: bool,
+    /// The init gate of a shared (concurrent) container.
+    shared: Option<Arc<Gate>>,
+}
+
+impl Lease {
+    /// Whether other activations may run in this container at the same time.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+}
+
+/// Whether a shared container's `/init` is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Init {
+    Pending,
+    Ready,
+    Failed,
+}
+
+type Gate = tokio::sync::watch::Sender<Init>;
+
+/// A container running activations of one action concurrently.
+struct Shared {
+    /// The pool's copy (leases hold clones).
+    entry: Entry,
+    active: usize,
+    max: usize,
+    gate: Arc<Gate>,
+    /// Broken: no new activation joins; destroyed when the last one ends.
+    closed: bool,
+}
+
+/// What `acquire` found under the lock.
+enum Pick {
+    /// A slot in a shared container.
+    Join(Entry, Arc<Gate>),
+    /// An idle container: warm (false) or a stem (true: needs `/init`).
+    Idle(Entry, bool),
+    /// Room for a new container (memory reserved).
+    New,
+    /// Everything busy.
+    Wait,
 }
 
 #[derive(Default)]
 struct State {
     idle: Vec<Entry>,
+    shared: Vec<Shared>,
     used_mb: u64,
     busy_mb: u64,
     creating_stems: usize,
@@ -257,46 +310,58 @@ impl ContainerPool {
             let mut evicted = Vec::new();
             let picked = {
                 let mut s = self.state.lock();
-                let warm = s
-                    .idle
-                    .iter()
-                    .rposition(|e| e.key.as_ref() == Some(&req.key) && e.container.is_alive());
-                let stem = || {
-                    s.idle.iter().position(|e| {
-                        e.key.is_none()
-                            && e.family == req.family
-                            && e.memory_mb == req.memory_mb
-                            && req.image.is_none()
-                            && e.container.is_alive()
-                    })
-                };
-                if let Some(i) = warm {
-                    let e = s.idle.swap_remove(i);
-                    s.busy_mb += e.memory_mb;
-                    Some((Some(e), false))
-                } else if let Some(i) = stem() {
-                    let e = s.idle.swap_remove(i);
-                    s.busy_mb += e.memory_mb;
-                    Some((Some(e), true))
+                let joinable = s.shared.iter_mut().find(|sh| {
+                    req.concurrency > 1
+                        && !sh.closed
+                        && sh.active < sh.max
+                        && sh.entry.key.as_ref() == Some(&req.key)
+                        && sh.entry.container.is_alive()
+                });
+                if let Some(sh) = joinable {
+                    sh.active += 1;
+                    Pick::Join(sh.entry.clone(), sh.gate.clone())
                 } else {
-                    // Evict least recently used idle containers until the new one fits.
-                    s.idle.sort_by_key(|e| std::cmp::Reverse(e.last_used));
-                    while s.used_mb + req.memory_mb > self.capacity_mb {
-                        match s.idle.pop() {
-                            Some(e) => {
-                                s.used_mb -= e.memory_mb;
-                                s.containers -= 1;
-                                evicted.push(e);
-                            }
-                            None => break,
-                        }
-                    }
-                    if s.used_mb + req.memory_mb <= self.capacity_mb {
-                        s.used_mb += req.memory_mb;
-                        s.busy_mb += req.memory_mb;
-                        Some((None, true))
+                    let warm = s
+                        .idle
+                        .iter()
+                        .rposition(|e| e.key.as_ref() == Some(&req.key) && e.container.is_alive());
+                    let stem = || {
+                        s.idle.iter().position(|e| {
+                            e.key.is_none()
+                                && e.family == req.family
+                                && e.memory_mb == req.memory_mb
+                                && req.image.is_none()
+                                && e.container.is_alive()
+                        })
+                    };
+                    if let Some(i) = warm {
+                        let e = s.idle.swap_remove(i);
+                        s.busy_mb += e.memory_mb;
+                        Pick::Idle(e, false)
+                    } else if let Some(i) = stem() {
+                        let e = s.idle.swap_remove(i);
+                        s.busy_mb += e.memory_mb;
+                        Pick::Idle(e, true)
                     } else {
-                        None
+                        // Evict least recently used idle containers until the new one fits.
+                        s.idle.sort_by_key(|e| std::cmp::Reverse(e.last_used));
+                        while s.used_mb + req.memory_mb > self.capacity_mb {
+                            match s.idle.pop() {
+                                Some(e) => {
+                                    s.used_mb -= e.memory_mb;
+                                    s.containers -= 1;
+                                    evicted.push(e);
+                                }
+                                None => break,
+                            }
+                        }
+                        if s.used_mb + req.memory_mb <= self.capacity_mb {
+                            s.used_mb += req.memory_mb;
+                            s.busy_mb += req.memory_mb;
+                            Pick::New
+                        } else {
+                            Pick::Wait
+                        }
                     }
                 }
             };
@@ -304,7 +369,26 @@ impl ContainerPool {
                 tokio::spawn(destroy_entry(e));
             }
             match picked {
-                Some((Some(entry), needs_init)) => {
+                Pick::Join(entry, gate) => {
+                    let mut init = gate.subscribe();
+                    let state = init
+                        .wait_for(|i| *i != Init::Pending)
+                        .await
+                        .map(|i| *i)
+                        .unwrap_or(Init::Failed);
+                    let lease = Lease {
+                        entry,
+                        needs_init: false,
+                        shared: Some(gate),
+                    };
+                    if state == Init::Ready {
+                        return Ok(lease);
+                    }
+                    // Its first activation could not initialize it: leave, try elsewhere.
+                    self.finish(lease, req.key.clone(), false);
+                    continue;
+                }
+                Pick::Idle(entry, needs_init) => {
                     if needs_init {
                         self.refill_stems();
                     }
@@ -328,9 +412,9 @@ impl ContainerPool {
                             continue;
                         }
                     }
-                    return Ok(Lease { entry, needs_init });
+                    return Ok(self.lease(entry, needs_init, req));
                 }
-                Some((None, _)) => {
+                Pick::New => {
                     let spec = ContainerSpec {
                         name: self.name(&req.key.action),
                         family: req.family.clone(),
@@ -355,10 +439,7 @@ impl ContainerPool {
                                 pause: new_pause(),
                             };
                             entry.pause.in_use.store(true, Ordering::SeqCst);
-                            Ok(Lease {
-                                entry,
-                                needs_init: true,
-                            })
+                            Ok(self.lease(entry, true, req))
                         }
                         Err(e) => {
                             let mut s = self.state.lock();
@@ -370,8 +451,81 @@ impl ContainerPool {
                         }
                     };
                 }
-                None => notified.await,
+                Pick::Wait => notified.await,
             }
+        }
+    }
+
+    /// The lease of a container taken for `req`: shared with later activations of the same
+    /// action when its concurrency allows.
+    fn lease(&self, mut entry: Entry, needs_init: bool, req: &Request) -> Lease {
+        if req.concurrency <= 1 {
+            return Lease {
+                entry,
+                needs_init,
+                shared: None,
+            };
+        }
+        entry.key = Some(req.key.clone());
+        let state = if needs_init {
+            Init::Pending
+        } else {
+            Init::Ready
+        };
+        let gate = Arc::new(tokio::sync::watch::Sender::new(state));
+        self.state.lock().shared.push(Shared {
+            entry: entry.clone(),
+            active: 1,
+            max: req.concurrency,
+            gate: gate.clone(),
+            closed: false,
+        });
+        // Activations of the same action waiting for room may join it now.
+        self.freed.notify_waiters();
+        Lease {
+            entry,
+            needs_init,
+            shared: Some(gate),
+        }
+    }
+
+    /// Tells the activations waiting to share `lease`'s container whether its `/init` worked.
+    pub fn initialized(&self, lease: &Lease, ok: bool) {
+        if let Some(gate) = &lease.shared {
+            gate.send_replace(if ok { Init::Ready } else { Init::Failed });
+        }
+    }
+
+    /// Ends an activation's lease: its container goes back to the idle set when `reusable`
+    /// (a shared one when its last activation ends), or is destroyed.
+    pub fn finish(self: &Arc<Self>, lease: Lease, key: WarmKey, reusable: bool) {
+        let Some(gate) = lease.shared else {
+            if reusable {
+                self.release(lease.entry, key, true);
+            } else {
+                self.discard(lease.entry);
+            }
+            return;
+        };
+        let last = {
+            let mut s = self.state.lock();
+            let Some(i) = s.shared.iter().position(|sh| Arc::ptr_eq(&sh.gate, &gate)) else {
+                return;
+            };
+            let sh = &mut s.shared[i];
+            sh.active -= 1;
+            if !reusable || !sh.entry.container.is_alive() {
+                sh.closed = true;
+                if *gate.borrow() == Init::Pending {
+                    gate.send_replace(Init::Failed);
+                }
+            }
+            (sh.active == 0).then(|| s.shared.swap_remove(i))
+        };
+        match last {
+            Some(sh) => self.release(sh.entry, key, !sh.closed),
+            // A slot is free: an activation waiting for room may join.
+            None => self.freed.notify_waiters(),
         }
     }
 

@@ -133,6 +133,12 @@ impl Runner {
             family: family.to_string(),
             image: action.exec.image.clone(),
             memory_mb: action.limits.memory,
+            // Several activations in one container only for kinds whose runtime takes them.
+            concurrency: if kinds::concurrent(&action.exec.kind, action.exec.image.as_deref()) {
+                action.limits.concurrency.max(1) as usize
+            } else {
+                1
+            },
         };
         let timeout = Duration::from_millis(action.limits.timeout);
         let mut attempt = 0;
@@ -187,7 +193,8 @@ impl Runner {
                         // A container that dies before its first request is the platform's
                         // problem, not the action's: replace it once.
                         tracing::warn!(error = %e, "a new container refused /init; replacing it");
-                        self.pool.discard(lease.entry);
+                        self.pool.initialized(&lease, false);
+                        self.pool.finish(lease, req.key.clone(), false);
                         continue;
                     }
                     Err(CallError::Connection(_)) => {
@@ -196,6 +203,9 @@ impl Runner {
                         ))
                     }
                 }
+            }
+            if lease.needs_init {
+                self.pool.initialized(&lease, response.is_none());
             }
             break (
                 lease, container, addr, started, init_time, timed_out, response,
@@ -251,7 +261,9 @@ impl Runner {
                 StatusCode::Success | StatusCode::ApplicationError
             )
             && container.is_alive();
-        let log_wait = if reusable {
+        // A shared container's sentinels come from every activation in it: waiting for this
+        // one's could wait for another's end. Its logs are taken as they are (best effort).
+        let log_wait = if reusable && !lease.is_shared() {
             Duration::from_secs(2)
         } else {
             Duration::from_millis(100)
@@ -268,8 +280,10 @@ impl Runner {
             response
         };
         let log_limit = (action.limits.logs as usize) * 1024 * 1024;
+        // Concurrent activations share the container's output: each record takes the lines
+        // read since the previous collection (see docs/model/extras.md).
         let logs = container.logs(log_limit, log_wait).await;
-        self.pool.release(lease.entry, req.key, reusable && !oom);
+        self.pool.finish(lease, req.key, reusable && !oom);
         let wait_time = (started - msg.accepted_at_ms).max(0);
         let activation = record(
             msg, id, &action, response, started, end, wait_time, timed_out, init_time, logs,
