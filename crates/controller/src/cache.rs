@@ -1,5 +1,8 @@
-//! The controller's action cache: the action documents that every invoke reads, kept in memory
-//! so that a warm invoke does not wait for the store.
+//! The controller's entity caches: the action documents that every invoke reads (and the
+//! package and binding documents an invoke of a packaged action reads), kept in memory so that
+//! a warm invoke does not wait for the store. [`EntityCache`] is the cache, [`ActionCache`] and
+//! [`PackageCache`] its two uses; both hear every invalidation (their keys, `ns/name` and
+//! `ns/pkg/name`, may meet: that only forgets a copy more).
 //!
 //! - **Bounded**: at most `action_cache_size` entries; the oldest entry goes first when full.
 //!   Size 0 turns the cache off (every read goes to the store).
@@ -34,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use whisk_bus::{Bus, BusError, Consumer};
-use whisk_core::{Action, FullyQualifiedName};
+use whisk_core::{Action, FullyQualifiedName, Package};
 use whisk_store::{ActionStore, Revisioned, Store, StoreError};
 
 /// The topic of cache invalidations (OpenWhisk's name).
@@ -64,15 +67,14 @@ struct CacheKey {
 #[error("undecodable cache invalidation: {0}")]
 pub struct MalformedInvalidation(#[from] serde_json::Error);
 
-struct Entry {
-    action: Arc<Revisioned<Action>>,
+struct Entry<T> {
+    doc: Arc<Revisioned<T>>,
     stored_at: Instant,
     seq: u64,
 }
 
-#[derive(Default)]
-struct State {
-    map: HashMap<String, Entry>,
+struct State<T> {
+    map: HashMap<String, Entry<T>>,
     /// Keys in insertion order with the `seq` they were inserted with (stale pairs, whose key
     /// was removed or re-inserted since, are skipped when evicting).
     order: VecDeque<(String, u64)>,
@@ -81,18 +83,48 @@ struct State {
     generation: u64,
 }
 
-/// Action documents by fully qualified name (see the module docs).
-pub struct ActionCache {
+impl<T> Default for State<T> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            next_seq: 0,
+            generation: 0,
+        }
+    }
+}
+
+/// Documents by key (`ns/name`, `ns/pkg/name`) — see the module docs.
+pub struct EntityCache<T> {
     capacity: usize,
     ttl: Duration,
     /// Names this controller's own messages (unique per process).
     instance: String,
-    state: Mutex<State>,
+    state: Mutex<State<T>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
+/// Action documents by fully qualified name.
+pub type ActionCache = EntityCache<Action>;
+
+/// Package and binding documents by `ns/name`.
+pub type PackageCache = EntityCache<Package>;
+
 impl ActionCache {
+    /// The action `fqn`, from the cache when it holds a fresh copy, else from `store` (and
+    /// then cached). `None` when it does not exist (absence is not cached).
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        fqn: &FullyQualifiedName,
+    ) -> Result<Option<Arc<Revisioned<Action>>>, StoreError> {
+        self.get_with(fqn.to_string(), || store.get_action(fqn))
+            .await
+    }
+}
+
+impl<T> EntityCache<T> {
     /// An empty cache of at most `capacity` entries, each trusted for `ttl`; `instance` marks
     /// this controller's invalidation messages.
     pub fn new(capacity: usize, ttl: Duration, instance: impl Into<String>) -> Self {
@@ -106,26 +138,29 @@ impl ActionCache {
         }
     }
 
-    /// The action `fqn`, from the cache when it holds a fresh copy, else from `store` (and
+    /// The document `key`, from the cache when it holds a fresh copy, else from `load` (and
     /// then cached). `None` when it does not exist (absence is not cached).
-    pub async fn get(
+    pub async fn get_with<F, Fut, E>(
         &self,
-        store: &dyn Store,
-        fqn: &FullyQualifiedName,
-    ) -> Result<Option<Arc<Revisioned<Action>>>, StoreError> {
-        let key = fqn.to_string();
+        key: String,
+        load: F,
+    ) -> Result<Option<Arc<Revisioned<T>>>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Revisioned<T>>, E>>,
+    {
         let generation = {
             let state = self.state.lock();
             if let Some(e) = state.map.get(&key) {
                 if e.stored_at.elapsed() < self.ttl {
                     self.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Some(e.action.clone()));
+                    return Ok(Some(e.doc.clone()));
                 }
             }
             state.generation
         };
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let Some(found) = store.get_action(fqn).await? else {
+        let Some(found) = load().await? else {
             return Ok(None);
         };
         let found = Arc::new(found);
@@ -133,8 +168,8 @@ impl ActionCache {
         Ok(Some(found))
     }
 
-    /// Caches `action` unless an invalidation happened since `generation` was read.
-    fn insert(&self, key: String, action: Arc<Revisioned<Action>>, generation: u64) {
+    /// Caches `doc` unless an invalidation happened since `generation` was read.
+    fn insert(&self, key: String, doc: Arc<Revisioned<T>>, generation: u64) {
         if self.capacity == 0 {
             return;
         }
@@ -148,7 +183,7 @@ impl ActionCache {
         state.map.insert(
             key,
             Entry {
-                action,
+                doc,
                 stored_at: Instant::now(),
                 seq,
             },

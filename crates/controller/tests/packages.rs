@@ -316,6 +316,33 @@ async fn bindings_merge_parameters_in_order() {
         r,
         json!({"from_pkg": "pkg", "x": "binding", "y": "invoke", "z": "action", "w": "action"})
     );
+    // The package's and the binding's new parameters reach the next invoke (the invoke path
+    // caches packages; writes forget them).
+    for (path, body) in [
+        (
+            format!("{PKGS}/base?overwrite=true"),
+            json!({"parameters": [{"key": "from_pkg", "value": "pkg2"}, {"key": "x", "value": "pkg"},
+                                  {"key": "y", "value": "pkg"}, {"key": "z", "value": "pkg"}]}),
+        ),
+        (
+            format!("{PKGS}/b?overwrite=true"),
+            json!({"parameters": [{"key": "x", "value": "binding2"}]}),
+        ),
+    ] {
+        ok(&h, Method::PUT, &path, &g, Some(body)).await;
+    }
+    let r = ok(
+        &h,
+        Method::POST,
+        &format!("{ACTS}/b/show?blocking=true&result=true"),
+        &g,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!({"from_pkg": "pkg2", "x": "binding2", "y": "pkg", "z": "action", "w": "action"})
+    );
     // Invoked in the package itself: no binding parameters.
     let r = ok(
         &h,

@@ -14,7 +14,7 @@ mod resolve;
 
 pub use resolve::{ReadablePackage, Resolved, PARAMETERS_NOT_ALLOWED};
 
-use crate::cache::{ActionCache, MalformedInvalidation, INVALIDATION_TOPIC};
+use crate::cache::{ActionCache, MalformedInvalidation, PackageCache, INVALIDATION_TOPIC};
 use crate::config::ControllerConfig;
 use serde_json::Value;
 use std::sync::Arc;
@@ -36,6 +36,8 @@ struct Inner {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     actions: ActionCache,
+    /// Packages and bindings, for the invoke path only (like actions).
+    packages: PackageCache,
     blackbox_images: Vec<String>,
     /// Where the invalidation publishes run (drained on shutdown).
     tasks: TaskTracker,
@@ -49,16 +51,20 @@ impl Entities {
         bus: Arc<dyn Bus>,
         tasks: TaskTracker,
     ) -> Self {
+        let instance = format!("controller{}-{:016x}", config.id, rand::random::<u64>());
         let actions = ActionCache::new(
             config.action_cache_size,
             config.action_cache_ttl,
-            format!("controller{}-{:016x}", config.id, rand::random::<u64>()),
+            instance.clone(),
         );
+        let packages =
+            PackageCache::new(config.action_cache_size, config.action_cache_ttl, instance);
         Self {
             inner: Arc::new(Inner {
                 store,
                 bus,
                 actions,
+                packages,
                 blackbox_images: config.blackbox_images.clone(),
                 tasks,
             }),
@@ -182,9 +188,15 @@ impl Entities {
     /// After `fqn` was written or deleted: forgets it here at once, and tells the other
     /// controllers in the background (a failed publish is logged; their TTL is the net).
     pub fn invalidate_action(&self, fqn: &FullyQualifiedName) {
-        let key = fqn.to_string();
+        self.invalidate_key(fqn.to_string());
+    }
+
+    /// After the action or package `key` was written or deleted: forgets it in both caches
+    /// here at once and tells the other controllers in the background.
+    fn invalidate_key(&self, key: String) {
         let actions = &self.inner.actions;
         actions.invalidate(&key);
+        self.inner.packages.invalidate(&key);
         let payload = actions.invalidation_message(&key);
         let bus = self.inner.bus.clone();
         self.inner.tasks.spawn(async move {
@@ -196,6 +208,7 @@ impl Entities {
 
     /// Applies an invalidation received from the bus (this controller's own are skipped).
     pub fn on_invalidation(&self, payload: &[u8]) -> Result<(), MalformedInvalidation> {
+        self.inner.packages.on_message(payload)?;
         self.inner.actions.on_message(payload)
     }
 

@@ -6,6 +6,7 @@
 
 use super::Entities;
 use serde_json::Value;
+use std::sync::Arc;
 use whisk_core::package::{messages, PackagePut};
 use whisk_core::{now_ms, Action, ErrorKind, Identity, Package, WhiskError};
 use whisk_store::{EntityKind, Revisioned, StoreError};
@@ -32,6 +33,23 @@ impl Entities {
         let doc = serde_json::from_value(r.doc)
             .map_err(|e| WhiskError::from(StoreError::Corrupt(e.to_string())))?;
         Ok(Some(Revisioned { rev: r.rev, doc }))
+    }
+
+    /// The package or binding `ns/name` from the store, or through the package cache when
+    /// `cached` (the invoke path).
+    pub(super) async fn load_package(
+        &self,
+        ns: &str,
+        name: &str,
+        cached: bool,
+    ) -> Result<Option<Arc<Revisioned<Package>>>, WhiskError> {
+        if !cached {
+            return Ok(self.stored_package(ns, name).await?.map(Arc::new));
+        }
+        self.inner
+            .packages
+            .get_with(format!("{ns}/{name}"), || self.stored_package(ns, name))
+            .await
     }
 
     /// Every document of `kind` in namespace `ns` (packaged ones included), read page by page.
@@ -121,7 +139,10 @@ impl Entities {
             .put_entity(EntityKind::Package, &package.key(), &doc, rev)
             .await
         {
-            Ok(_) => Ok(package),
+            Ok(_) => {
+                self.invalidate_key(package.key());
+                Ok(package)
+            }
             Err(StoreError::Conflict) if rev.is_none() => Err(WhiskError::conflict()),
             Err(e) => Err(e.into()),
         }
@@ -137,7 +158,7 @@ impl Entities {
         name: &str,
     ) -> Result<Package, WhiskError> {
         match self.readable_package(caller, ns, name).await {
-            Ok(r) => Ok(r.package.doc),
+            Ok(r) => Ok(r.package.doc.clone()),
             Err(e) if e.kind == ErrorKind::NotFound => {
                 Err(WhiskError::bad_request(messages::BINDING_DOES_NOT_EXIST))
             }
@@ -182,6 +203,7 @@ impl Entities {
                 Some(&existing.rev),
             )
             .await?;
+        self.invalidate_key(existing.doc.key());
         Ok(existing.doc)
     }
 

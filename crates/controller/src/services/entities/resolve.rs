@@ -73,21 +73,21 @@ impl Resolved {
 #[derive(Debug, Clone)]
 pub struct ReadablePackage {
     /// The package or binding named.
-    pub package: Revisioned<Package>,
+    pub package: Arc<Revisioned<Package>>,
     /// The bound package, when `package` is a binding.
-    pub bound: Option<Package>,
+    pub bound: Option<Arc<Revisioned<Package>>>,
 }
 
 impl ReadablePackage {
     /// The package whose actions this one offers (the bound one for a binding).
     pub fn provider(&self) -> &Package {
-        self.bound.as_ref().unwrap_or(&self.package.doc)
+        self.bound.as_ref().map_or(&self.package.doc, |b| &b.doc)
     }
 
     /// Bound package → binding parameters (a package's own otherwise).
     pub fn parameters(&self) -> Vec<KeyValue> {
         match &self.bound {
-            Some(b) => merge_params(&b.parameters, &self.package.doc.parameters),
+            Some(b) => merge_params(&b.doc.parameters, &self.package.doc.parameters),
             None => self.package.doc.parameters.clone(),
         }
     }
@@ -143,7 +143,7 @@ impl Entities {
                 binding: None,
             });
         };
-        let readable = self.readable_package(caller, ns, pkg.as_str()).await?;
+        let readable = self.readable(caller, ns, pkg.as_str(), cached).await?;
         let provider = readable.provider();
         let real = FullyQualifiedName {
             namespace: EntityName::new(&provider.namespace)?,
@@ -184,9 +184,20 @@ impl Entities {
         ns: &str,
         name: &str,
     ) -> Result<ReadablePackage, WhiskError> {
+        self.readable(caller, ns, name, false).await
+    }
+
+    /// [`Entities::readable_package`], through the package cache when `cached`.
+    async fn readable(
+        &self,
+        caller: &Identity,
+        ns: &str,
+        name: &str,
+        cached: bool,
+    ) -> Result<ReadablePackage, WhiskError> {
         let owner = ns == caller.namespace;
         let what = format!("packages/{name}");
-        let Some(package) = self.stored_package(ns, name).await? else {
+        let Some(package) = self.load_package(ns, name, cached).await? else {
             return Err(if owner {
                 WhiskError::not_found()
             } else {
@@ -213,7 +224,7 @@ impl Entities {
         let bound_owner = binding.namespace == caller.namespace;
         let bound_what = format!("packages/{}", binding.name);
         match self
-            .stored_package(&binding.namespace, &binding.name)
+            .load_package(&binding.namespace, &binding.name, cached)
             .await?
         {
             None if bound_owner => Err(WhiskError::not_found()),
@@ -223,7 +234,7 @@ impl Entities {
             )),
             Some(b) if bound_owner || b.doc.publish => Ok(ReadablePackage {
                 package,
-                bound: Some(b.doc),
+                bound: Some(b),
             }),
             Some(_) => Err(forbidden(caller, &binding.namespace, &bound_what)),
         }
