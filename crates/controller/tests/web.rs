@@ -1,13 +1,13 @@
 //! Web actions and API routes through the controller and the fake invoker (which answers
 //! with its arguments, or fails as `mode` asks): arguments and `__ow_*` context, the
 //! extensions' projections, reserved and final parameters, raw HTTP, `require-whisk-auth`,
-//! OPTIONS and CORS, errors of the action, and `wsk api`'s management calls with the route
-//! they create.
+//! OPTIONS and CORS, errors of the action, packaged and sequence web actions. API routes:
+//! `web_routes.rs`.
 
 mod common;
 
 use base64::Engine;
-use common::{error_message, guest, Harness};
+use common::{guest, Harness};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -169,6 +169,34 @@ async fn http_projection_and_bad_status_codes() {
     assert_eq!(resp.headers()["content-type"], "text/html; charset=UTF-8");
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
     assert_eq!(resp.text().await.unwrap(), "hi");
+
+    // An Accept header that excludes the projection's type is 406, as OpenWhisk.
+    let resp = h
+        .req(
+            Method::GET,
+            "/api/v1/web/guest/default/w.http?body=hi",
+            None,
+        )
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 406);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "Resource representation is only available with these types:\ntext/html; charset=UTF-8"
+    );
+    let resp = h
+        .req(
+            Method::GET,
+            "/api/v1/web/guest/default/w.http?body=hi",
+            None,
+        )
+        .header("accept", "text/*;q=0.5, application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
 
     // No extension is .http; no body is 204.
     let resp = h
@@ -466,182 +494,6 @@ async fn action_failures() {
         .call(Method::GET, "/api/v1/web/guest/default/w.json", None, None)
         .await;
     assert_eq!(s, 200);
-}
-
-const MGMT: &str = "/api/v1/web/whisk.system/apimgmt";
-
-fn apidoc(base: &str, rel: &str, verb: &str, action: &str) -> Value {
-    json!({"apidoc": {
-        "namespace": "_", "gatewayBasePath": base, "gatewayPath": rel, "gatewayMethod": verb,
-        "id": format!("API:_:{base}"),
-        "action": {"name": action, "namespace": "_", "backendMethod": verb,
-                   "backendUrl": format!("http://example.test/api/v1/web/_/default/{action}.http"),
-                   "authkey": "k"}
-    }})
-}
-
-#[tokio::test]
-async fn api_routes() {
-    let h = Harness::start().await;
-    let g = guest();
-    action(
-        &h,
-        "hello",
-        web(&[]),
-        json!([{"key": "who", "value": "world"}]),
-    )
-    .await;
-
-    h.error(
-        Method::POST,
-        &format!("{MGMT}/createApi.http"),
-        None,
-        Some(apidoc("/hello", "/world", "GET", "hello")),
-        401,
-    )
-    .await;
-    let (s, v) = h
-        .call(
-            Method::POST,
-            &format!("{MGMT}/createApi.http?responsetype=json"),
-            Some(&g),
-            Some(apidoc("/hello", "/world", "GET", "hello")),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let url = v["gwApiUrl"].as_str().unwrap().to_string();
-    assert_eq!(url, format!("http://example.test/api/{}/hello", g.uuid));
-    let op = &v["apidoc"]["paths"]["/world"]["get"];
-    assert_eq!(op["operationId"], "getWorld");
-    assert_eq!(op["x-openwhisk"]["action"], "hello");
-    assert_eq!(op["x-openwhisk"]["namespace"], "guest");
-    assert_eq!(
-        op["x-openwhisk"]["url"],
-        "http://example.test/api/v1/web/guest/default/hello.json"
-    );
-
-    // A second operation on the same base path joins the API.
-    let (s, _) = h
-        .call(
-            Method::POST,
-            &format!("{MGMT}/createApi.http?responsetype=http"),
-            Some(&g),
-            Some(apidoc("/hello", "/books/{id}", "POST", "hello")),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (s, v) = h
-        .call(
-            Method::GET,
-            &format!("{MGMT}/getApi.http?basepath=/hello"),
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(v["apis"].as_array().unwrap().len(), 1);
-    let doc = &v["apis"][0]["value"]["apidoc"];
-    assert_eq!(doc["basePath"], "/hello");
-    assert!(doc["paths"]["/books/{id}"]["post"].is_object());
-    let (_, v) = h
-        .call(
-            Method::GET,
-            &format!("{MGMT}/getApi.http?basepath=/hello"),
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(v["apis"][0]["value"]["apidoc"]["info"]["title"], "/hello");
-
-    // Calling the routes: by the key's uuid or by the namespace.
-    for owner in [g.uuid.as_str(), "guest"] {
-        let (s, v) = h
-            .call(
-                Method::GET,
-                &format!("/api/{owner}/hello/world?x=1"),
-                None,
-                None,
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-        assert_eq!(
-            (v["who"].clone(), v["x"].clone()),
-            (json!("world"), json!("1"))
-        );
-    }
-    let resp = h
-        .req(
-            Method::POST,
-            "/api/guest/hello/books/42?statusCode=202&body=ok",
-            None,
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    assert_eq!(resp.text().await.unwrap(), "ok");
-    h.error(Method::POST, "/api/guest/hello/world", None, None, 404)
-        .await;
-    h.error(Method::GET, "/api/guest/nothing/here", None, None, 404)
-        .await;
-    h.error(Method::GET, "/api/nobody/hello/world", None, None, 404)
-        .await;
-
-    // Deleting one operation, then the API.
-    let (s, _) = h
-        .call(
-            Method::DELETE,
-            &format!("{MGMT}/deleteApi.http?basepath=/hello&relpath=/books/{{id}}&operation=POST"),
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
-    h.error(Method::POST, "/api/guest/hello/books/42", None, None, 404)
-        .await;
-    let (s, _) = h
-        .call(
-            Method::DELETE,
-            &format!("{MGMT}/deleteApi.http?basepath=/hello&force=true"),
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (_, v) = h
-        .call(Method::GET, &format!("{MGMT}/getApi.http"), Some(&g), None)
-        .await;
-    assert_eq!(v["apis"], json!([]));
-    h.error(Method::GET, "/api/guest/hello/world", None, None, 404)
-        .await;
-    let (s, v) = h
-        .call(
-            Method::DELETE,
-            &format!("{MGMT}/deleteApi.http?basepath=/hello"),
-            Some(&g),
-            None,
-        )
-        .await;
-    assert_eq!(s, 502);
-    assert_eq!(
-        v["error"],
-        "API deletion failure: API '/hello' does not exist."
-    );
-    let (s, v) = h
-        .call(
-            Method::POST,
-            &format!("{MGMT}/createApi.http"),
-            Some(&g),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!((s, v["error"].clone()), (502, json!("apidoc is required.")));
-    // The REST API is untouched by the route table.
-    let (s, _) = h
-        .call(Method::GET, "/api/v1/namespaces", Some(&g), None)
-        .await;
-    assert_eq!(s, 200);
-    let _ = error_message;
 }
 
 #[tokio::test]

@@ -256,7 +256,8 @@ async fn run(services: &Services, target: &Target, req: WebRequest) -> Result<Re
                 )),
             };
             let mut resp = match projected {
-                Ok(mut r) => {
+                Ok(r) => {
+                    let mut r = negotiate(r, &req.headers);
                     r.extensions_mut().insert(Verbatim);
                     r
                 }
@@ -270,6 +271,51 @@ async fn run(services: &Services, target: &Target, req: WebRequest) -> Result<Re
         resp
     } else {
         with_cors(resp, &req.headers)
+    })
+}
+
+/// `resp`, or 406 when the request's `Accept` header admits no media range of its content
+/// type (OpenWhisk's HTTP stack answers so, in plain text).
+fn negotiate(resp: Response, req: &HeaderMap) -> Response {
+    let (Some(accept), Some(ct)) = (
+        req.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+        resp.headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    ) else {
+        return resp;
+    };
+    if accepts(accept, ct) {
+        return resp;
+    }
+    let ct = ct.to_string();
+    let mut out = Response::new(Body::from(format!(
+        "Resource representation is only available with these types:\n{ct}"
+    )));
+    *out.status_mut() = StatusCode::NOT_ACCEPTABLE;
+    out.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    out
+}
+
+/// Whether `Accept` header value `accept` admits content type `ct`.
+fn accepts(accept: &str, ct: &str) -> bool {
+    let Some(media) = media_type(ct) else {
+        return true;
+    };
+    let (main, _) = media.split_once('/').unwrap_or((media.as_str(), ""));
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let r = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let zero = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                == Some(0.0)
+        });
+        !zero && (r == "*/*" || r == media || r.strip_suffix("/*") == Some(main) || r.is_empty())
     })
 }
 
