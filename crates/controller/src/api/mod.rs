@@ -5,7 +5,7 @@
 //!   [`actions`]: action CRUD and invoke; [`gang`]: gang invoke; [`answers`]: how an invoke
 //!   is answered; [`activations`]: activation records; [`packages`]: packages and bindings;
 //!   [`sequences`]: sequences and conductor actions (check on `PUT`, invoke);
-//!   [`extract`]: the caller, query and body extractors.
+//!   [`extract`]: the caller, query and body extractors; [`docs`]: the OpenAPI document.
 //! - [`web`]: web actions (`/api/v1/web/...`), answered through [`web_answer`]; [`apis`]: API
 //!   routes (`wsk api`'s management calls and `/api/{id}/{basepath}/{path}`).
 //! - [`triggers`]: trigger CRUD, [`fire`]: firing a trigger, [`rules`]: rule CRUD and status.
@@ -19,6 +19,7 @@ pub mod activations;
 pub mod admin;
 pub mod answers;
 pub mod apis;
+pub mod docs;
 pub mod extract;
 pub mod feeds;
 pub mod fire;
@@ -48,6 +49,9 @@ pub fn router(services: Services) -> Router {
         .route("/", get(info::root))
         .route("/api/v1", get(info::api_v1))
         .route("/api/v1/", get(info::api_v1))
+        .route("/api/v1/api-docs", get(docs::api_docs))
+        .route("/api/v1/api-docs/", get(docs::api_docs))
+        .route("/api-docs", get(docs::api_docs))
         .route("/ping", get(info::ping))
         .route("/invokers", get(info::invokers))
         .route("/invokers/healthy/count", get(info::healthy_count))
