@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`distributed`]: the issue-5 scenarios (through Kafka vs standalone, idle RSS).
 //! - [`docker`]: the Docker runtime's container creation rate.
+//! - [`feeds`]: a Kafka message to its trigger's fire through the feed provider.
 //! - [`gateway`]: the issue-7 scenarios (gateway vs direct vs nginx).
 //! - [`load`]: closed-loop load with N concurrent clients, recording a latency histogram.
 //! - [`table`]: printing results.
@@ -16,6 +17,7 @@
 
 pub mod distributed;
 pub mod docker;
+pub mod feeds;
 pub mod gateway;
 pub mod load;
 pub mod peers;

@@ -9,8 +9,8 @@ struct Args {
     /// propagation), `distributed` (through Kafka; needs `scripts/services.sh up`); default:
     /// standalone and peers. `sandbox` (the process runtime with and without its sandbox),
     /// `docker` (the Docker runtime's container creation rate; needs a daemon and the action
-    /// images).
-    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker"])]
+    /// images). `feeds` (a Kafka message to its trigger's fire; needs `scripts/services.sh up`).
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
     #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let all = args.scenarios.is_empty();
     let wants = |s: &str| {
-        (all && !matches!(s, "distributed" | "gateway" | "sandbox" | "docker"))
+        (all && !matches!(s, "distributed" | "gateway" | "sandbox" | "docker" | "feeds"))
             || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
@@ -92,6 +92,12 @@ async fn main() -> anyhow::Result<()> {
     if wants("distributed") {
         whisk_bench::distributed::run(&whisk_bench::distributed::Plan {
             requests: args.requests,
+        })
+        .await?;
+    }
+    if wants("feeds") {
+        whisk_bench::feeds::run(&whisk_bench::feeds::Plan {
+            requests: args.requests.min(500),
         })
         .await?;
     }

@@ -79,6 +79,9 @@ impl ConsumerContext for Context {
 
 type Kafka = StreamConsumer<Context>;
 
+/// How long a batch waits for one more message once it has one.
+const GATHER: Duration = Duration::from_millis(2);
+
 /// Runs the Kafka registration `key` while this provider holds it.
 pub(crate) async fn run(p: &Provider, key: &str, poke: &Notify) -> Result<(), FeedError> {
     let Some(mut held) = p.claim(key).await? else {
@@ -274,17 +277,16 @@ async fn consume(p: Provider, key: String, reg: Registration, spec: Spec, stop: 
                 };
                 // Between messages: say how the connection is.
                 let ctx = consumer.context();
-                let (state, message_text) =
-                    if ctx.assigned.load(Ordering::Relaxed) {
-                        ("running".to_string(), String::new())
-                    } else if let Some(e) = ctx.error.lock().clone() {
-                        (
-                            "unreachable".to_string(),
-                            format!("kafka brokers {}: {e}", spec.brokers.join(",")),
-                        )
-                    } else {
-                        ("connecting".to_string(), String::new())
-                    };
+                let (state, message_text) = if ctx.assigned.load(Ordering::Relaxed) {
+                    ("running".to_string(), String::new())
+                } else if let Some(e) = ctx.error.lock().clone() {
+                    (
+                        "unreachable".to_string(),
+                        format!("kafka brokers {}: {e}", spec.brokers.join(",")),
+                    )
+                } else {
+                    ("connecting".to_string(), String::new())
+                };
                 if message.is_none() && state != reported {
                     report(&p, &key, &state, &message_text).await;
                     reported = state;
@@ -323,9 +325,9 @@ async fn consume(p: Provider, key: String, reg: Registration, spec: Spec, stop: 
         let mut size = size_of(&first_value);
         let mut values = vec![first_value];
         let mut batch = vec![first];
-        // More messages that are already there, up to the payload limit.
-        while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(20), consumer.recv()).await
-        {
+        // More messages that are already there (fetched with the first), up to the payload
+        // limit: a short wait, so a lone message is not held back.
+        while let Ok(Ok(m)) = tokio::time::timeout(GATHER, consumer.recv()).await {
             let m = m.detach();
             if before(&m, reg.created) {
                 skipped.push(m);
