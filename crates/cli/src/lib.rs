@@ -11,6 +11,7 @@
 //! - commands: [`action`] (with [`action_body`], [`sequence`] and [`invoke`]), [`activation`], [`package`], [`namespace`] (also `list`), [`property`], [`admin`].
 //! - [`trigger`], [`rule`]: triggers (fire) and rules (enable, disable, status).
 //! - [`status`]: `whisk status`, the health of every service of a platform.
+//! - [`completion`]: `whisk completion SHELL` and `whisk sdk install bashauto`.
 
 pub mod action;
 pub mod action_body;
@@ -18,6 +19,7 @@ pub mod api;
 pub mod activation;
 pub mod admin;
 pub mod client;
+pub mod completion;
 pub mod config;
 pub mod error;
 pub mod feed;
@@ -69,6 +71,11 @@ pub enum Command {
     /// Show the health of every service (controller, invokers, directory, Kafka, CouchDB,
     /// Redis); exits 1 when one is down.
     Status(status::StatusArgs),
+    /// Work with the SDK (`install bashauto`: the bash completion script).
+    #[command(subcommand)]
+    Sdk(completion::SdkCommand),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
+    Completion(completion::CompletionArgs),
 }
 
 /// Runs one client command with the process environment.
@@ -89,6 +96,8 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::List(args) => namespace::get(&client()?, global.json, args).await,
         Command::Admin(args) => admin::run(args, &env).await,
         Command::Status(args) => status::run(&args, global.json, &std::env::vars().collect()).await,
+        Command::Sdk(cmd) => completion::sdk(completion::client_command(), cmd),
+        Command::Completion(args) => completion::completion(completion::client_command(), args),
     }
 }
 

@@ -94,6 +94,13 @@ async fn main() -> ExitCode {
         restore_default_sigpipe();
     }
     let outcome = match command {
+        // Completion scripts cover the whole command line, server roles included.
+        Command::Client(whisk_cli::Command::Completion(args)) => {
+            whisk_cli::completion::completion(Cli::command(), args)
+        }
+        Command::Client(whisk_cli::Command::Sdk(cmd)) => {
+            whisk_cli::completion::sdk(Cli::command(), cmd)
+        }
         Command::Server(cmd) => server::run(cmd).await,
         Command::Client(cmd) => whisk_cli::run(&global, cmd).await,
     };
