@@ -252,3 +252,54 @@ async fn activation_list_filters_and_action_get_save() {
     );
     drop(server);
 }
+
+/// The platform's largest `limits.concurrency` is the controller's setting
+/// (`controller.action_concurrency_max`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_concurrency_maximum_is_a_setting() {
+    let data = whisk_test_support::temp_dir();
+    let logs = whisk_test_support::temp_dir();
+    let server = Server::start_with_env(
+        data.path(),
+        logs.path(),
+        &[],
+        &[("WHISK_CONTROLLER__ACTION_CONCURRENCY_MAX", "4")],
+    )
+    .await;
+    let root: Value = reqwest::get(server.url("/"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(root["limits"]["max_action_concurrency"], 4, "{root}");
+    let work = whisk_test_support::temp_dir();
+    std::fs::write(work.path().join("a.js"), "function main() { return {}; }").unwrap();
+    let host = server.url("");
+    ok(
+        work.path(),
+        &host,
+        &["action", "create", "four", "a.js", "--concurrency", "4"],
+    );
+    let out = whisk(
+        work.path(),
+        &[
+            "action",
+            "create",
+            "five",
+            "a.js",
+            "--concurrency",
+            "5",
+            "--apihost",
+            &host,
+            "--auth",
+            GUEST_KEY,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("concurrency 5 exceeds allowed threshold of 1..4"),
+        "{}",
+        stderr(&out)
+    );
+}

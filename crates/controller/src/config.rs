@@ -37,6 +37,9 @@ pub struct ControllerConfig {
     /// Most atomic actions one sequence runs (nested sequences inlined) and most components one
     /// composition invokes: OpenWhisk's `limits.actions.sequence.maxLength`.
     pub sequence_length: usize,
+    /// Largest `limits.concurrency` of an action (activations one container runs at once):
+    /// OpenWhisk's `limit_action_concurrency_max`. Applies to the whole process.
+    pub action_concurrency_max: u64,
 }
 
 impl Default for ControllerConfig {
@@ -53,6 +56,7 @@ impl Default for ControllerConfig {
             action_cache_size: 1024,
             action_cache_ttl: Duration::from_secs(60),
             sequence_length: whisk_core::sequence::SEQUENCE_LENGTH_DEFAULT,
+            action_concurrency_max: limits::CONCURRENCY_MAX,
         }
     }
 }

@@ -45,6 +45,7 @@ impl Controller {
         bus: Arc<dyn Bus>,
         shutdown: CancellationToken,
     ) -> Result<Self, ControllerError> {
+        whisk_core::limits::set_concurrency_max(config.action_concurrency_max);
         let tasks = TaskTracker::new();
         tasks.close();
         let services = Services {
