@@ -107,15 +107,7 @@ async fn an_every_second_alarm_fires_its_payload_with_the_owners_key_until_delet
 async fn two_providers_fire_each_time_once_and_hand_over_when_the_holder_stops() {
     let api = Api::start().await;
     let store = store_with(&["tick"]).await;
-    lifecycle(
-        &store,
-        Feed::Alarm,
-        "CREATE",
-        "tick",
-        json!({"cron": "* * * * * *"}),
-    )
-    .await
-    .unwrap();
+    every_second(&store, "tick").await;
     let (a, ta) = provider("a", &api, &store).await;
     let (b, tb) = provider("b", &api, &store).await;
     wait_until("four fires", Duration::from_secs(8), || {
@@ -159,15 +151,7 @@ async fn two_providers_fire_each_time_once_and_hand_over_when_the_holder_stops()
 async fn a_restarted_provider_keeps_firing_and_a_crashed_holders_lease_lapses() {
     let api = Api::start().await;
     let store = store_with(&["tick"]).await;
-    lifecycle(
-        &store,
-        Feed::Alarm,
-        "CREATE",
-        "tick",
-        json!({"cron": "* * * * * *"}),
-    )
-    .await
-    .unwrap();
+    every_second(&store, "tick").await;
     let (p, token) = provider("first", &api, &store).await;
     wait_until("two fires", Duration::from_secs(5), || {
         api.fires_of("/guest/tick").len() >= 2
@@ -214,15 +198,7 @@ async fn a_restarted_provider_keeps_firing_and_a_crashed_holders_lease_lapses() 
 async fn a_refused_fire_disables_the_registration_and_a_failing_one_does_not() {
     let api = Api::start().await;
     let store = store_with(&["tick"]).await;
-    lifecycle(
-        &store,
-        Feed::Alarm,
-        "CREATE",
-        "tick",
-        json!({"cron": "* * * * * *"}),
-    )
-    .await
-    .unwrap();
+    every_second(&store, "tick").await;
     api.status.store(503, std::sync::atomic::Ordering::Relaxed);
     let (p, token) = provider("p", &api, &store).await;
     eventually(
@@ -240,14 +216,7 @@ async fn a_refused_fire_disables_the_registration_and_a_failing_one_does_not() {
     );
 
     api.status.store(404, std::sync::atomic::Ordering::Relaxed);
-    let doc = eventually("disabled", Duration::from_secs(5), || {
-        let store = store.clone();
-        async move {
-            let d = registration(&store, KEY).await;
-            (!d.status.active).then_some(d)
-        }
-    })
-    .await;
+    let doc = disabled(&store, KEY).await;
     let reason = doc.status.reason.unwrap();
     assert_eq!(
         (reason.kind.as_str(), reason.status_code),
@@ -290,24 +259,14 @@ async fn a_refused_fire_disables_the_registration_and_a_failing_one_does_not() {
 async fn once_fires_once_then_is_disabled_and_pause_stops_an_alarm() {
     let api = Api::start().await;
     let store = store_with(&["once", "tick"]).await;
-    lifecycle(
+    create(
         &store,
         Feed::Once,
-        "CREATE",
         "once",
         json!({"date": now_ms() + 1200, "trigger_payload": {"x": 1}}),
     )
-    .await
-    .unwrap();
-    lifecycle(
-        &store,
-        Feed::Alarm,
-        "CREATE",
-        "tick",
-        json!({"cron": "* * * * * *"}),
-    )
-    .await
-    .unwrap();
+    .await;
+    every_second(&store, "tick").await;
     let (p, token) = provider("p", &api, &store).await;
     wait_until("the once fire", Duration::from_secs(5), || {
         api.fires_of("/guest/once").len() == 1

@@ -92,15 +92,13 @@ async fn produced_messages_fire_in_batches_and_are_committed_after_the_fire() {
     topic(&brokers, "orders").await;
     let api = Api::start().await;
     let store = store_with(&["orders"]).await;
-    lifecycle(
+    create(
         &store,
         Feed::Kafka,
-        "CREATE",
         "orders",
         json!({"brokers": [brokers.clone()], "topic": "orders", "isJSONData": true}),
     )
-    .await
-    .unwrap();
+    .await;
     let (p, token) = provider("p", &api, &store).await;
     let key = "messaging/guest/orders";
     health(&store, key, "running").await;
@@ -154,15 +152,13 @@ async fn a_failing_fire_commits_nothing_and_a_refused_one_disables_the_feed() {
     topic(&brokers, "events").await;
     let api = Api::start().await;
     let store = store_with(&["events"]).await;
-    lifecycle(
+    create(
         &store,
         Feed::Kafka,
-        "CREATE",
         "events",
         json!({"brokers": brokers.clone(), "topic": "events"}),
     )
-    .await
-    .unwrap();
+    .await;
     let (p, token) = provider("p", &api, &store).await;
     let key = "messaging/guest/events";
     health(&store, key, "running").await;
@@ -209,14 +205,7 @@ async fn a_failing_fire_commits_nothing_and_a_refused_one_disables_the_feed() {
     // A refused fire (404: the trigger is gone) disables the feed, commits nothing.
     api.status.store(404, Ordering::Relaxed);
     produce(&brokers, "events", &[("k", json!("two"))]).await;
-    let doc = eventually("disabled", Duration::from_secs(15), || {
-        let store = store.clone();
-        async move {
-            let d = registration(&store, key).await;
-            (!d.status.active).then_some(d)
-        }
-    })
-    .await;
+    let doc = disabled(&store, key).await;
     assert_eq!(doc.status.reason.as_ref().unwrap().status_code, Some(404));
     let (b, g) = (brokers.clone(), group.clone());
     let c = tokio::task::spawn_blocking(move || committed(&b, &g, "events"))
@@ -250,24 +239,14 @@ async fn brokers_that_are_down_show_in_the_registration_and_other_feeds_keep_fir
     let api = Api::start().await;
     let store = store_with(&["lost", "tick"]).await;
     let nowhere = format!("127.0.0.1:{}", free_port());
-    lifecycle(
+    create(
         &store,
         Feed::Kafka,
-        "CREATE",
         "lost",
         json!({"brokers": nowhere, "topic": "t"}),
     )
-    .await
-    .unwrap();
-    lifecycle(
-        &store,
-        Feed::Alarm,
-        "CREATE",
-        "tick",
-        json!({"cron": "* * * * * *"}),
-    )
-    .await
-    .unwrap();
+    .await;
+    every_second(&store, "tick").await;
     let (p, token) = provider("p", &api, &store).await;
     let h = health(&store, "messaging/guest/lost", "unreachable").await;
     assert!(h.message.contains(&nowhere), "{}", h.message);

@@ -120,6 +120,30 @@ pub async fn lifecycle(
         .map(|d| d.result)
 }
 
+/// Registers guest's trigger `name` with `feed` (CREATE with `params`), which must succeed.
+pub async fn create(store: &Arc<dyn Store>, feed: Feed, name: &str, params: Value) {
+    lifecycle(store, feed, "CREATE", name, params)
+        .await
+        .unwrap_or_else(|e| panic!("CREATE of {name}: {e}"));
+}
+
+/// Registers guest's trigger `name` with an every-second alarm.
+pub async fn every_second(store: &Arc<dyn Store>, name: &str) {
+    create(store, Feed::Alarm, name, json!({"cron": "* * * * * *"})).await
+}
+
+/// Waits (15 s at most) until registration `key` is inactive; answers it.
+pub async fn disabled(store: &Arc<dyn Store>, key: &str) -> Registration {
+    whisk_test_support::eventually("disabled", Duration::from_secs(15), || {
+        let (store, key) = (store.clone(), key.to_string());
+        async move {
+            let d = registration(&store, &key).await;
+            (!d.status.active).then_some(d)
+        }
+    })
+    .await
+}
+
 /// A provider of the test: short leases, quick resyncs and retries.
 pub fn config(id: &str, api: &Api) -> ProviderConfig {
     ProviderConfig {
