@@ -329,7 +329,7 @@ fn validate_exec(mut e: Exec) -> Result<Exec, WhiskError> {
 /// only the base64 alphabet, with at most two `=` of padding at the end.
 pub fn is_binary_code(code: &str) -> bool {
     let t = code.trim().as_bytes();
-    if t.is_empty() || t.len() % 4 != 0 {
+    if t.is_empty() || !t.len().is_multiple_of(4) {
         return false;
     }
     let padding = t.iter().rev().take_while(|&&b| b == b'=').count();

@@ -69,9 +69,9 @@ fn message(action: &Action, params: Value) -> ActivationMessage {
         api_key: "k".into(),
         action_path: format!("guest/{}", action.name),
         action_version: action.version.clone(),
-        action: serde_json::to_vec(action).unwrap().into(),
+        action: serde_json::to_vec(action).unwrap(),
         blocking: true,
-        content: serde_json::to_vec(&params).unwrap().into(),
+        content: serde_json::to_vec(&params).unwrap(),
         accepted_at_ms: whisk_core::now_ms(),
         ..Default::default()
     }
