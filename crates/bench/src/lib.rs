@@ -13,6 +13,7 @@
 //!   messaging, gangs).
 //! - [`sandbox`]: the issue-13 process sandbox (cold/warm with and without it, creation
 //!   rate, container churn).
+//! - [`triggers`]: a trigger fire through a rule to the noop next to a direct invoke.
 //! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
 
 pub mod distributed;
@@ -25,3 +26,4 @@ pub mod proc;
 pub mod sandbox;
 pub mod standalone;
 pub mod table;
+pub mod triggers;

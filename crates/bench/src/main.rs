@@ -10,7 +10,8 @@ struct Args {
     /// standalone and peers. `sandbox` (the process runtime with and without its sandbox),
     /// `docker` (the Docker runtime's container creation rate; needs a daemon and the action
     /// images). `feeds` (a Kafka message to its trigger's fire; needs `scripts/services.sh up`).
-    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds"])]
+    /// `triggers` (a trigger fire through a rule to the noop vs a direct invoke).
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
     #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
@@ -42,8 +43,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let all = args.scenarios.is_empty();
     let wants = |s: &str| {
-        (all && !matches!(s, "distributed" | "gateway" | "sandbox" | "docker" | "feeds"))
-            || args.scenarios.iter().any(|x| x == s)
+        (all && !matches!(
+            s,
+            "distributed" | "gateway" | "sandbox" | "docker" | "feeds" | "triggers"
+        )) || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
         use whisk_serve::settings::Runtime;
@@ -88,6 +91,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants("docker") {
         whisk_bench::docker::run(&whisk_bench::docker::Plan { creates: 40 }).await?;
+    }
+    if wants("triggers") {
+        whisk_bench::triggers::run(&whisk_bench::triggers::Plan {
+            requests: (args.requests / 10).max(1),
+        })
+        .await?;
     }
     if wants("distributed") {
         whisk_bench::distributed::run(&whisk_bench::distributed::Plan {
