@@ -106,6 +106,7 @@ pub async fn run(client: &Client, json_out: bool, cmd: TriggerCommand) -> anyhow
         }
         TriggerCommand::Delete { name } => {
             let qn = QualifiedName::parse(&name, &ns)?;
+            crate::feed::delete(client, &qn).await;
             delete(client, json_out, &qn, "trigger").await
         }
         TriggerCommand::List(a) => {

@@ -15,16 +15,7 @@ use std::time::Duration;
 use support::*;
 
 fn whisk(dir: &Path, apihost: &str, args: &[&str]) -> Output {
-    std::process::Command::new(whisk_bin())
-        .args(args)
-        .env("WSK_CONFIG_FILE", dir.join("wskprops"))
-        .env("HOME", dir)
-        .env("WHISK_APIHOST", apihost)
-        .env("WHISK_AUTH", GUEST_KEY)
-        .env_remove("WHISK_NAMESPACE")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run whisk")
+    whisk_as_guest(dir, apihost, args)
 }
 
 fn ok(o: &Output) -> String {
@@ -130,6 +121,26 @@ async fn an_alarm_feed_with_the_cli_fires_a_rule_survives_a_restart_and_is_delet
         "no fire after the feed's DELETE"
     );
 
+    // The feed's DELETE ran: a trigger of that name made again has no registration.
+    ok(&w(&host, &["trigger", "create", "tick"]));
+    let read = w(
+        &host,
+        &[
+            "action",
+            "invoke",
+            "/whisk.system/alarms/alarm",
+            "-r",
+            "-p",
+            "lifecycleEvent",
+            "READ",
+            "-p",
+            "triggerName",
+            "/_/tick",
+        ],
+    );
+    let err = String::from_utf8_lossy(&read.stderr);
+    assert!(err.contains("has no feed registration"), "{err}");
+
     // A refused CREATE: the trigger goes again, with wsk's message.
     let o = w(
         &host,
@@ -154,5 +165,123 @@ async fn an_alarm_feed_with_the_cli_fires_a_rule_survives_a_restart_and_is_delet
     assert!(
         !gone.status.success(),
         "the trigger of a refused feed is deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kafka_feed_fires_its_trigger_with_message_batches_through_a_rule() {
+    use whisk_bus::{Bus, KafkaBus, KafkaConfig};
+    let tansu = whisk_test_support::services::Tansu::start();
+    let brokers = tansu.brokers();
+    let bus = KafkaBus::new(KafkaConfig {
+        brokers: brokers.clone(),
+        ..KafkaConfig::default()
+    })
+    .unwrap();
+    bus.ensure_topic("orders").await.unwrap();
+    let tmp = whisk_test_support::temp_dir();
+    let dir = tmp.path();
+    let server = Server::start(&dir.join("data"), dir).await;
+    let host = server.url("");
+    let api = Api::new(&host, GUEST_KEY);
+    let w = |args: &[&str]| whisk(dir, &host, args);
+    let code = dir.join("tock.py");
+    std::fs::write(&code, "def main(a):\n    return a\n").unwrap();
+    ok(&w(&[
+        "action",
+        "create",
+        "tock",
+        &code.display().to_string(),
+    ]));
+    let feed = "/whisk.system/messaging/kafkaFeed";
+    let out = ok(&w(&[
+        "trigger",
+        "create",
+        "orders",
+        "--feed",
+        feed,
+        "-p",
+        "brokers",
+        &brokers,
+        "-p",
+        "topic",
+        "orders",
+        "-p",
+        "isJSONData",
+        "true",
+    ]));
+    assert!(out.ends_with("ok: created trigger orders\n"), "{out}");
+    ok(&w(&["rule", "create", "r", "orders", "tock"]));
+    for n in 0..3 {
+        let m = serde_json::json!({ "n": n }).to_string();
+        bus.publish("orders", m.into()).await.unwrap();
+    }
+    let got = eventually(
+        "the three messages fired",
+        Duration::from_secs(40),
+        || async {
+            let values: Vec<Value> = records(&api, "tock")
+                .await
+                .iter()
+                .flat_map(|r| {
+                    r["response"]["result"]["messages"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect();
+            (values.len() >= 3).then_some(values)
+        },
+    )
+    .await;
+    let mut ns: Vec<i64> = got
+        .iter()
+        .filter_map(|m| m["value"]["n"].as_i64())
+        .collect();
+    ns.sort();
+    assert_eq!(ns, [0, 1, 2], "{got:?}");
+    assert!(got
+        .iter()
+        .all(|m| m["topic"] == "orders" && m["partition"] == 0));
+    let read = |w: &dyn Fn(&[&str]) -> Output| {
+        w(&[
+            "action",
+            "invoke",
+            feed,
+            "-r",
+            "-p",
+            "lifecycleEvent",
+            "READ",
+            "-p",
+            "triggerName",
+            "/_/orders",
+        ])
+    };
+    let state: Value = serde_json::from_str(&ok(&read(&w))).unwrap();
+    assert_eq!(state["health"]["state"], "running", "{state}");
+    assert_eq!(state["config"]["topic"], "orders", "{state}");
+    // Delete runs the feed's DELETE: a trigger of that name made again has no registration.
+    ok(&w(&["trigger", "delete", "orders"]));
+    ok(&w(&["trigger", "create", "orders"]));
+    let read = w(&[
+        "action",
+        "invoke",
+        feed,
+        "-r",
+        "-p",
+        "lifecycleEvent",
+        "READ",
+        "-p",
+        "triggerName",
+        "/_/orders",
+    ]);
+    assert!(
+        !read.status.success(),
+        "the registration is gone with the trigger"
+    );
+    let err = String::from_utf8_lossy(&read.stderr);
+    assert!(
+        err.contains("the trigger /guest/orders has no feed registration"),
+        "{err}"
     );
 }
