@@ -147,6 +147,33 @@ async fn two_providers_fire_each_time_once_and_hand_over_when_the_holder_stops()
     stop(other, other_token).await;
 }
 
+/// The same with CouchDB as the store: its revisions are the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_providers_on_couchdb_fire_each_time_once() {
+    let api = Api::start().await;
+    let (_couch, store) = couch_with(&["tick"]).await;
+    every_second(&store, "tick").await;
+    let (a, ta) = provider("a", &api, &store).await;
+    let (b, tb) = provider("b", &api, &store).await;
+    wait_until("four fires", Duration::from_secs(10), || {
+        api.fires_of("/guest/tick").len() >= 4
+    })
+    .await;
+    gaps_ok(&api.fires_of("/guest/tick"));
+    wait_until("one provider runs it", Duration::from_secs(3), || {
+        a.held().len() + b.held().len() == 1
+    })
+    .await;
+    stop(a, ta).await;
+    stop(b, tb).await;
+    let fires = api.fires_of("/guest/tick").len() as u64;
+    assert_eq!(
+        registration(&store, KEY).await.fired.count,
+        fires,
+        "one fire per claim"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_provider_keeps_firing_and_a_crashed_holders_lease_lapses() {
     let api = Api::start().await;

@@ -91,6 +91,25 @@ impl Api {
 /// A store with the guest identity and triggers `names` of guest.
 pub async fn store_with(names: &[&str]) -> Arc<dyn Store> {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::temporary().unwrap());
+    seed(store, names).await
+}
+
+/// A CouchDB (pouchdb-server) store seeded as [`store_with`]; the server lives as long as
+/// the returned handle.
+pub async fn couch_with(names: &[&str]) -> (whisk_test_support::services::Couch, Arc<dyn Store>) {
+    use whisk_test_support::services::Couch;
+    let couch = Couch::start();
+    let config = whisk_store::CouchConfig {
+        url: couch.url(),
+        username: Couch::USER.into(),
+        password: Couch::PASSWORD.into(),
+        ..whisk_store::CouchConfig::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(whisk_store::CouchStore::connect(config).await.unwrap());
+    (couch, seed(store, names).await)
+}
+
+async fn seed(store: Arc<dyn Store>, names: &[&str]) -> Arc<dyn Store> {
     store.put_identity(&Identity::guest()).await.unwrap();
     for n in names {
         let doc = json!({"namespace": "guest", "name": n, "version": "0.0.1", "updated": now_ms()});
