@@ -70,6 +70,12 @@ fn serverless(service: &Path, home: &Path, apihost: &str, args: &[&str]) -> Outp
     out
 }
 
+/// `GET /api/v1/namespaces/_/PATH`'s JSON answer.
+async fn get(api: &Api, path: &str) -> Value {
+    let resp = api.req(reqwest::Method::GET, path).send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
 /// The JSON object `serverless invoke` prints (its last `{ ... }` block).
 fn printed_json(out: &Output) -> Value {
     let text = String::from_utf8_lossy(&out.stdout);
@@ -118,14 +124,7 @@ async fn serverless_framework_deploys_and_invokes_zip_actions() {
 
     // What the plugin stored: a zip, found binary although the plugin never says so.
     let api = Api::new(&apihost, GUEST_KEY);
-    let action: Value = api
-        .req(reqwest::Method::GET, "actions/whisk-demo-dev-hello")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let action = get(&api, "actions/whisk-demo-dev-hello").await;
     assert_eq!(action["exec"]["kind"], "python:3", "{action}");
     assert_eq!(action["exec"]["binary"], true, "{action}");
 
@@ -139,14 +138,7 @@ async fn serverless_framework_deploys_and_invokes_zip_actions() {
     assert_eq!(printed_json(&out), json!({"payload": "Hi sls"}));
 
     run(&["remove"]).await.unwrap();
-    let list: Value = api
-        .req(reqwest::Method::GET, "actions")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get(&api, "actions").await;
     assert_eq!(list, json!([]), "after serverless remove: {list}");
     drop(server);
 }
