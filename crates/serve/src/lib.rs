@@ -1,10 +1,10 @@
 //! The one composition root of the server roles: [`serve`] starts any [`RoleSet`] —
-//! controller, invoker, directory, gateway — in this process from one [`Settings`], each role
-//! using the local instance of another role when there is one and its client otherwise, and
-//! [`Running::shutdown`] stops them all the same way. `whisk standalone` is
-//! [`RoleSet::standalone`] over the embedded backends (a redb file, the in-process bus, local
-//! action processes, the in-process directory); `whisk controller|invoker|directory|gateway`
-//! are one role each over the distributed ones.
+//! controller, invoker, directory, gateway, feed provider — in this process from one
+//! [`Settings`], each role using the local instance of another role when there is one and its
+//! client otherwise, and [`Running::shutdown`] stops them all the same way. `whisk standalone`
+//! is [`RoleSet::standalone`] over the embedded backends (a redb file, the in-process bus,
+//! local action processes, the in-process directory, the feed provider in process); `whisk
+//! controller|invoker|directory|gateway|feeds` are one role each over the distributed ones.
 //!
 //! How the roles meet when they share a process:
 //! - the invoker's peer directory is the local [`Role::Directory`]'s registry; else the
@@ -12,6 +12,7 @@
 //!   seam's embedded backend, what standalone uses);
 //! - a local controller waits (10 s) for a local invoker's first health ping before its API
 //!   answers, and gives actions its own address as `__OW_API_HOST`;
+//! - a local feed provider fires through a local controller's API (else `feeds.api_url`);
 //! - a local gateway fronts a local controller: HTTPS on `tls_listen` (`--tls`), with a
 //!   certificate issued into `<data>/certs` when the gateway settings name none; alone, the
 //!   gateway serves its own settings on its event-loop threads.
