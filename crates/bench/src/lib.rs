@@ -7,6 +7,7 @@
 //! - [`feeds`]: a Kafka message to its trigger's fire through the feed provider.
 //! - [`gateway`]: the issue-7 scenarios (gateway vs direct vs nginx).
 //! - [`load`]: closed-loop load with N concurrent clients, recording a latency histogram.
+//! - [`packages`]: invokes in a package and through a binding next to outside any package.
 //! - [`table`]: printing results.
 //! - [`proc`]: services started as child processes, free ports.
 //! - [`peers`]: the issue-4 scenarios (peer-map propagation vs polling, crashes, peer
@@ -21,6 +22,7 @@ pub mod docker;
 pub mod feeds;
 pub mod gateway;
 pub mod load;
+pub mod packages;
 pub mod peers;
 pub mod proc;
 pub mod sandbox;

@@ -11,7 +11,8 @@ struct Args {
     /// `docker` (the Docker runtime's container creation rate; needs a daemon and the action
     /// images). `feeds` (a Kafka message to its trigger's fire; needs `scripts/services.sh up`).
     /// `triggers` (a trigger fire through a rule to the noop vs a direct invoke).
-    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers"])]
+    /// `packages` (invokes in a package and through a binding vs outside any package).
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers", "packages"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
     #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
@@ -45,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let wants = |s: &str| {
         (all && !matches!(
             s,
-            "distributed" | "gateway" | "sandbox" | "docker" | "feeds" | "triggers"
+            "distributed" | "gateway" | "sandbox" | "docker" | "feeds" | "triggers" | "packages"
         )) || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
@@ -95,6 +96,12 @@ async fn main() -> anyhow::Result<()> {
     if wants("triggers") {
         whisk_bench::triggers::run(&whisk_bench::triggers::Plan {
             requests: (args.requests / 10).max(1),
+        })
+        .await?;
+    }
+    if wants("packages") {
+        whisk_bench::packages::run(&whisk_bench::packages::Plan {
+            requests: args.requests,
         })
         .await?;
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use whisk_invoker::container::ContainerSpec;
 use whisk_serve::Settings;
 
-const NOOP: &str = "def main(args):\n    return {}\n";
+pub(crate) const NOOP: &str = "def main(args):\n    return {}\n";
 
 /// Sizes of a run.
 pub struct Plan {
@@ -24,7 +24,7 @@ pub struct Plan {
     pub cold: usize,
 }
 
-fn settings(
+pub(crate) fn settings(
     dir: &std::path::Path,
     stems: bool,
     runtime: whisk_serve::settings::Runtime,
@@ -41,13 +41,13 @@ fn settings(
     Ok(s)
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
+pub(crate) struct Api {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
 }
 
 impl Api {
-    fn new(addr: std::net::SocketAddr) -> Self {
+    pub(crate) fn new(addr: std::net::SocketAddr) -> Self {
         let http = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
@@ -59,7 +59,7 @@ impl Api {
             base: format!("http://{addr}/api/v1/namespaces/_/actions"),
         }
     }
-    async fn put(&self, name: &str, code: &str) -> anyhow::Result<()> {
+    pub(crate) async fn put(&self, name: &str, code: &str) -> anyhow::Result<()> {
         let (u, k) = whisk_core::identity::GUEST_KEY
             .split_once(':')
             .context("key")?;
@@ -73,7 +73,7 @@ impl Api {
         anyhow::ensure!(r.status().is_success(), "PUT {name}: {}", r.status());
         Ok(())
     }
-    async fn invoke(&self, name: &str) -> anyhow::Result<()> {
+    pub(crate) async fn invoke(&self, name: &str) -> anyhow::Result<()> {
         let (u, k) = whisk_core::identity::GUEST_KEY
             .split_once(':')
             .context("key")?;
