@@ -373,11 +373,15 @@ fn fq_action_name(msg: &ActivationMessage) -> String {
 }
 
 fn init_body(action: &Action, msg: &ActivationMessage, api_host: &str) -> Vec<u8> {
+    let code = action.exec.code.clone().unwrap_or_default();
+    // Decided from the code, as OpenWhisk does when it reads an action: documents stored
+    // before the controller inferred it may say `false` for a zip.
+    let binary = whisk_core::entity::is_binary_code(&code);
     let body = json!({"value": {
         "name": action.name,
         "main": action.exec.main.clone().unwrap_or_else(|| "main".into()),
-        "code": action.exec.code.clone().unwrap_or_default(),
-        "binary": action.exec.binary,
+        "code": code,
+        "binary": binary,
         "env": {
             "__OW_API_HOST": api_host,
             "__OW_NAMESPACE": msg.namespace,
@@ -524,6 +528,23 @@ fn stub_action(msg: &ActivationMessage) -> Action {
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn init_says_binary_for_base64_code_whatever_the_document_says() {
+        let mut action = stub_action(&ActivationMessage::default());
+        action.exec.code = Some("UEsDBAoAAAAAAA==".into());
+        action.exec.binary = false;
+        let body: Value =
+            serde_json::from_slice(&init_body(&action, &ActivationMessage::default(), "h"))
+                .unwrap();
+        assert_eq!(body["value"]["binary"], true);
+        action.exec.code = Some("def main(a): return a".into());
+        action.exec.binary = true;
+        let body: Value =
+            serde_json::from_slice(&init_body(&action, &ActivationMessage::default(), "h"))
+                .unwrap();
+        assert_eq!(body["value"]["binary"], false);
+    }
 
     fn resp(status: u16, body: &str) -> ProxyResponse {
         ProxyResponse {
