@@ -169,7 +169,8 @@ impl Registration {
     }
 
     /// The READ answer: OpenWhisk's providers' `{config, status}` (with `dateChangedISO`),
-    /// plus the provider's `health` report when there is one.
+    /// plus how many times an alarm fired (`fired`) and the provider's `health` report when
+    /// there is one.
     pub fn view(&self) -> Value {
         let mut config = self.config.clone();
         config.insert("name".into(), json!(self.trigger));
@@ -186,7 +187,10 @@ impl Registration {
         if let Some(r) = &self.status.reason {
             status["reason"] = json!(r);
         }
-        let mut v = json!({"config": config, "status": status, "fired": self.fired.count});
+        let mut v = json!({"config": config, "status": status});
+        if self.fired.last.is_some() {
+            v["fired"] = json!(self.fired.count);
+        }
         if let Some(h) = &self.health {
             v["health"] = json!(h);
         }

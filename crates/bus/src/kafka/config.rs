@@ -62,7 +62,8 @@ pub struct KafkaConfig {
     pub metadata_refresh_ms: u32,
     /// `latest_topic_prefixes`: a group without a committed offset starts at the end of a topic
     /// whose name starts with one of these (`auto.offset.reset=latest`), at the beginning of
-    /// every other topic (`earliest`). Default `["health"]`: old pings are stale, while
+    /// every other topic (`earliest`). Default `["health", "feeds"]`: old pings and
+    /// feed announcements are stale (a feed provider lists the store anyway), while
     /// `invoker<N>` and `completed<M>` must not lose what was published before the consumer
     /// joined (an invoker started after the controller placed work on it; a completion that
     /// raced the controller's first assignment).
@@ -98,7 +99,7 @@ impl Default for KafkaConfig {
             heartbeat_interval_ms: 2_000,
             fetch_wait_max_ms: 100,
             metadata_refresh_ms: 5_000,
-            latest_topic_prefixes: vec!["health".into()],
+            latest_topic_prefixes: vec!["health".into(), "feeds".into()],
             prefetch_messages: 1000,
             commit_interval_ms: 100,
             properties: BTreeMap::new(),
