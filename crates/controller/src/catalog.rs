@@ -3,9 +3,10 @@
 //! `date`, Node.js actions behaving as upstream's) and the packages of feeds (`alarms`,
 //! `messaging`), all published so that every namespace may read, bind and invoke them.
 //!
-//! [`CATALOG`] is the one table of what is installed: a package with its annotations and its
-//! actions (kind, code, annotations — an action annotated `feed` is listed among the
-//! package's feeds). Feeds are added by giving `alarms` or `messaging` their actions here.
+//! [`CATALOG`] is the one table of the packages and their code actions (kind, code,
+//! annotations). The feed actions of `alarms` and `messaging` (annotated `feed`, so a
+//! package's `GET` lists them among its feeds; answered by the controller itself) are
+//! `whisk_feeds::catalog`'s, written by the same installer for each package.
 //!
 //! [`install_catalog`] runs when a controller starts, after the store is open, in every mode
 //! (`whisk-serve` calls [`install_catalog_or_log`] after the first keys):
