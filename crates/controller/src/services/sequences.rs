@@ -214,7 +214,9 @@ impl Sequences {
                     .composition(&top.component, run_id, Some(top.payload), None, &mut counts)
                     .await
             };
-            let _ = tx.send(record);
+            // As OpenWhisk, the topmost record is answered first, then stored.
+            let _ = tx.send(record.clone());
+            runner.store(&record).await;
         });
         let Some(wait) = wait else {
             return Ok(Ran::Accepted(id));
@@ -544,7 +546,8 @@ impl Runner<'_> {
             .await
     }
 
-    /// The record of a sequence (or, `conductor`, a composition), stored before it is answered.
+    /// The record of a sequence (or, `conductor`, a composition); a nested one is stored at
+    /// once, the topmost one by [`Sequences::invoke`] once it is answered.
     #[allow(clippy::too_many_arguments)]
     async fn record(
         &self,
@@ -592,10 +595,18 @@ impl Runner<'_> {
             publish: false,
             cause: cause.map(ToString::to_string),
         };
-        if let Err(e) = self.store.put_activation(&record).await {
-            tracing::error!(error = %e, activation = %record.activation_id, "storing a sequence's record failed");
+        if cause.is_some() {
+            self.store(&record).await;
         }
         record
+    }
+
+    /// Stores a sequence's or composition's record (a failure is logged: the steps' records
+    /// are stored already, and the answer carries this one).
+    async fn store(&self, record: &Activation) {
+        if let Err(e) = self.store.put_activation(record).await {
+            tracing::error!(error = %e, activation = %record.activation_id, "storing a sequence's record failed");
+        }
     }
 }
 
