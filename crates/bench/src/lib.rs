@@ -14,6 +14,7 @@
 //!   messaging, gangs).
 //! - [`sandbox`]: the issue-13 process sandbox (cold/warm with and without it, creation
 //!   rate, container churn).
+//! - [`sequences`]: a sequence of 10 noops next to 10 single invokes.
 //! - [`triggers`]: a trigger fire through a rule to the noop next to a direct invoke.
 //! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
 
@@ -26,6 +27,7 @@ pub mod packages;
 pub mod peers;
 pub mod proc;
 pub mod sandbox;
+pub mod sequences;
 pub mod standalone;
 pub mod table;
 pub mod triggers;

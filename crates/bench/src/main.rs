@@ -12,7 +12,8 @@ struct Args {
     /// images). `feeds` (a Kafka message to its trigger's fire; needs `scripts/services.sh up`).
     /// `triggers` (a trigger fire through a rule to the noop vs a direct invoke).
     /// `packages` (invokes in a package and through a binding vs outside any package).
-    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers", "packages"])]
+    /// `sequences` (a sequence of 10 noops vs 10 single invokes).
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers", "packages", "sequences"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
     #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
@@ -46,7 +47,14 @@ async fn main() -> anyhow::Result<()> {
     let wants = |s: &str| {
         (all && !matches!(
             s,
-            "distributed" | "gateway" | "sandbox" | "docker" | "feeds" | "triggers" | "packages"
+            "distributed"
+                | "gateway"
+                | "sandbox"
+                | "docker"
+                | "feeds"
+                | "triggers"
+                | "packages"
+                | "sequences"
         )) || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
@@ -102,6 +110,13 @@ async fn main() -> anyhow::Result<()> {
     if wants("packages") {
         whisk_bench::packages::run(&whisk_bench::packages::Plan {
             requests: args.requests,
+        })
+        .await?;
+    }
+    if wants("sequences") {
+        whisk_bench::sequences::run(&whisk_bench::sequences::Plan {
+            requests: (args.requests / 10).max(1),
+            length: 10,
         })
         .await?;
     }

@@ -1,0 +1,104 @@
+//! Sequences against an in-process standalone platform: one blocking invoke of a sequence of
+//! `length` noops next to `length` blocking invokes of the noop one after another, in one run
+//! (the same platform, the same warm containers), at 1 and 4 clients.
+
+use crate::load;
+use crate::standalone::{settings, Api, NOOP};
+use crate::table::{self, Row};
+use anyhow::Context;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Sizes of a run.
+pub struct Plan {
+    /// Operations per scenario (one operation = one sequence, or `length` single invokes).
+    pub requests: usize,
+    /// Components of the sequence.
+    pub length: usize,
+}
+
+async fn put_sequence(api: &Api, name: &str, components: &[String]) -> anyhow::Result<()> {
+    let (u, k) = whisk_core::identity::GUEST_KEY
+        .split_once(':')
+        .context("key")?;
+    let r = api
+        .http
+        .put(format!("{}/{name}?overwrite=true", api.base))
+        .basic_auth(u, Some(k))
+        .json(&json!({"exec": {"kind": "sequence", "components": components}}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "PUT {name}: {}", r.status());
+    Ok(())
+}
+
+/// Runs both scenarios and prints the table.
+pub async fn run(plan: &Plan) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let runtime = whisk_serve::settings::Runtime::Process;
+    let platform = whisk_serve::standalone(settings(dir.path(), true, runtime)?).await?;
+    let addr = platform
+        .api_addr
+        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let api = Arc::new(Api::new(addr));
+    api.put("noop", NOOP).await?;
+    let components = vec!["/_/noop".to_string(); plan.length];
+    put_sequence(&api, "noops", &components).await?;
+
+    let n = plan.length;
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    for clients in [1usize, 4] {
+        let warm = {
+            let api = api.clone();
+            load::run(clients, clients * 20, move || {
+                let api = api.clone();
+                async move { api.invoke("noop").await }
+            })
+            .await
+        };
+        anyhow::ensure!(warm.errors == 0, "warm-up invokes failed");
+        let sequence = {
+            let api = api.clone();
+            load::run(clients, plan.requests, move || {
+                let api = api.clone();
+                async move { api.invoke("noops").await }
+            })
+            .await
+        };
+        let singles = {
+            let api = api.clone();
+            load::run(clients, plan.requests, move || {
+                let api = api.clone();
+                async move {
+                    for _ in 0..n {
+                        api.invoke("noop").await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await
+        };
+        rows.push(Row::measured(
+            &format!("one blocking invoke of a sequence of {n} noops"),
+            clients,
+            &sequence,
+        ));
+        rows.push(Row::measured(
+            &format!("{n} blocking invokes of noop, one after another"),
+            clients,
+            &singles,
+        ));
+        ratios.push((clients, sequence.p50_ms() / singles.p50_ms().max(0.001)));
+    }
+    platform.shutdown().await?;
+    table::print(
+        &format!("Sequence of {n} vs {n} single invokes (standalone, process runtime)"),
+        &rows,
+    );
+    println!();
+    for (c, ratio) in ratios {
+        println!("clients {c}: sequence p50 / {n} singles p50 = {ratio:.2}x");
+    }
+    Ok(())
+}
