@@ -285,3 +285,161 @@ async fn a_kafka_feed_fires_its_trigger_with_message_batches_through_a_rule() {
         "{err}"
     );
 }
+
+/// Waits (at most 120 s) until the controller at `base` lists `n` healthy invokers.
+async fn wait_invokers(base: &str, n: usize) {
+    let http = reqwest::Client::new();
+    let url = format!("{base}/invokers");
+    eventually("healthy invokers", Duration::from_secs(120), || async {
+        let r = http.get(&url).send().await.ok()?;
+        let v: std::collections::BTreeMap<String, String> = r.json().await.ok()?;
+        (v.values().filter(|s| *s == "up").count() >= n).then_some(())
+    })
+    .await;
+}
+
+/// Start times of the records of `name`, oldest first.
+async fn starts(api: &Api, name: &str) -> Vec<i64> {
+    let mut s: Vec<i64> = records(api, name)
+        .await
+        .iter()
+        .filter_map(|r| r["start"].as_i64())
+        .collect();
+    s.sort();
+    s
+}
+
+fn once_per_second(starts: &[i64]) {
+    for w in starts.windows(2) {
+        assert!(
+            w[1] - w[0] >= 500,
+            "two fires {} ms apart: {starts:?}",
+            w[1] - w[0]
+        );
+    }
+}
+
+/// Distributed mode: a controller, an invoker and two `whisk feeds` over Kafka and CouchDB. An
+/// every-second alarm fires once a second (never twice), and keeps firing after the provider
+/// holding it is killed (its lease lapses, the other takes over).
+#[tokio::test(flavor = "multi_thread")]
+async fn two_feed_providers_over_kafka_and_couchdb_fire_once_and_survive_a_crash() {
+    use whisk_test_support::services::Services;
+    let tmp = whisk_test_support::temp_dir();
+    let dir = tmp.path();
+    let services = Services::up(&dir.join("services"));
+    let (kafka, couch) = (services.kafka(), services.couchdb());
+    let api_port = free_port();
+    let base = format!("http://127.0.0.1:{api_port}");
+    let env: Vec<(String, String)> = [
+        ("WHISK_COUCHDB__DB_PREFIX", "whisk_feeds_"),
+        ("WHISK_FEEDS__LEASE_TTL_MS", "2000"),
+        ("WHISK_FEEDS__RESYNC_MS", "300"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let common = |role: &str| s(&[role, "--kafka", &kafka, "--couchdb", &couch]);
+    let mut args = common("controller");
+    let data = dir.join("controller").display().to_string();
+    args.extend(s(&[
+        "--listen",
+        &format!("127.0.0.1:{api_port}"),
+        "--data-dir",
+        &data,
+    ]));
+    let _controller = spawn_whisk(dir, "controller", &args, &env);
+    let mut args = common("invoker");
+    let data = dir.join("i0").display().to_string();
+    args.extend(s(&["--id", "0", "--data-dir", &data]));
+    let _invoker = spawn_whisk(dir, "invoker0", &args, &env);
+    wait_invokers(&base, 1).await;
+    let mut providers: Vec<Proc> = ["fa", "fb"]
+        .iter()
+        .map(|id| {
+            let mut args = common("feeds");
+            args.extend(s(&["--api-url", &base, "--id", id]));
+            spawn_whisk(dir, &format!("feeds-{id}"), &args, &env)
+        })
+        .collect();
+
+    let key = couch_user_key(&couch, "guest", &env);
+    let api = Api::new(&base, &key);
+    let w = |args: &[&str]| {
+        std::process::Command::new(whisk_bin())
+            .args(args)
+            .env("WSK_CONFIG_FILE", dir.join("wskprops"))
+            .env("HOME", dir)
+            .env("WHISK_APIHOST", &base)
+            .env("WHISK_AUTH", &key)
+            .env_remove("WHISK_NAMESPACE")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run whisk")
+    };
+    let code = dir.join("tock.py");
+    std::fs::write(&code, "def main(a):\n    return a\n").unwrap();
+    ok(&w(&[
+        "action",
+        "create",
+        "tock",
+        &code.display().to_string(),
+    ]));
+    ok(&w(&[
+        "trigger",
+        "create",
+        "tick",
+        "--feed",
+        "/whisk.system/alarms/alarm",
+        "-p",
+        "cron",
+        "* * * * * *",
+    ]));
+    ok(&w(&["rule", "create", "every", "tick", "tock"]));
+    at_least(&api, "tock", 4).await;
+    once_per_second(&starts(&api, "tick").await);
+
+    // Kill the provider that holds the alarm (as a crash: its lease stays until it lapses).
+    let state = ok(&w(&[
+        "action",
+        "invoke",
+        "/whisk.system/alarms/alarm",
+        "-r",
+        "-p",
+        "lifecycleEvent",
+        "READ",
+        "-p",
+        "triggerName",
+        "/_/tick",
+    ]));
+    let state: Value = serde_json::from_str(&state).unwrap();
+    let holder = usize::from(state["provider"] == "fb");
+    assert_eq!(state["provider"], ["fa", "fb"][holder], "{state}");
+    let before = starts(&api, "tick").await.len();
+    providers[holder].kill();
+    let after = eventually("fires after the crash", Duration::from_secs(30), || async {
+        let s = starts(&api, "tick").await;
+        (s.len() >= before + 4).then_some(s)
+    })
+    .await;
+    once_per_second(&after);
+    let state = ok(&w(&[
+        "action",
+        "invoke",
+        "/whisk.system/alarms/alarm",
+        "-r",
+        "-p",
+        "lifecycleEvent",
+        "READ",
+        "-p",
+        "triggerName",
+        "/_/tick",
+    ]));
+    let state: Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(
+        state["provider"],
+        ["fa", "fb"][1 - holder],
+        "the other took over: {state}"
+    );
+}

@@ -169,8 +169,8 @@ impl Registration {
     }
 
     /// The READ answer: OpenWhisk's providers' `{config, status}` (with `dateChangedISO`),
-    /// plus how many times an alarm fired (`fired`) and the provider's `health` report when
-    /// there is one.
+    /// plus how many times an alarm fired (`fired`), the provider's `health` report when
+    /// there is one, and which provider runs it (`provider`, the lease holder's id).
     pub fn view(&self) -> Value {
         let mut config = self.config.clone();
         config.insert("name".into(), json!(self.trigger));
@@ -193,6 +193,9 @@ impl Registration {
         }
         if let Some(h) = &self.health {
             v["health"] = json!(h);
+        }
+        if let Some(l) = &self.lease {
+            v["provider"] = json!(l.holder);
         }
         v
     }
