@@ -7,34 +7,8 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 use support::*;
-
-/// Runs `whisk` against `apihost` as the guest, with a private wskprops file.
-fn whisk(dir: &Path, apihost: &str, args: &[&str]) -> Output {
-    std::process::Command::new(whisk_bin())
-        .args(args)
-        .env("WSK_CONFIG_FILE", dir.join("wskprops"))
-        .env("HOME", dir)
-        .env("WHISK_APIHOST", apihost)
-        .env("WHISK_AUTH", GUEST_KEY)
-        .env_remove("WHISK_NAMESPACE")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run whisk")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "whisk failed: {out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 /// The JSON after wsk's `ok: ...` line.
 fn json_after_ok(out: &str) -> Value {
@@ -81,23 +55,31 @@ async fn sequences_and_conductors_with_the_cli() {
         "def main(a):\n    step = a.pop('$step', 0)\n    if step < 2:\n        return {'action': 'double', 'params': a, 'state': {'$step': step + 1}}\n    return {'params': a}\n",
     );
     for (name, path) in [("double", &double), ("inc", &inc), ("fail", &fail)] {
-        ok(&whisk(dir, &host, &["action", "create", name, path]));
+        succeeded(&whisk_as_guest(
+            dir,
+            &host,
+            &["action", "create", name, path],
+        ));
     }
 
     // `--sequence` as wsk: the artifact is the list of actions.
-    let out = ok(&whisk(
+    let out = succeeded(&whisk_as_guest(
         dir,
         &host,
         &["action", "create", "calc", "--sequence", "double,inc"],
     ));
     assert_eq!(out.trim(), "ok: created action calc");
-    let got = json_after_ok(&ok(&whisk(dir, &host, &["action", "get", "calc"])));
+    let got = json_after_ok(&succeeded(&whisk_as_guest(
+        dir,
+        &host,
+        &["action", "get", "calc"],
+    )));
     assert_eq!(got["exec"]["kind"], "sequence", "{got}");
     assert_eq!(
         got["exec"]["components"],
         json!(["/guest/double", "/guest/inc"])
     );
-    let list = ok(&whisk(dir, &host, &["action", "list"]));
+    let list = succeeded(&whisk_as_guest(dir, &host, &["action", "list"]));
     let line = list
         .lines()
         .find(|l| l.starts_with("/guest/calc "))
@@ -116,7 +98,7 @@ async fn sequences_and_conductors_with_the_cli() {
     assert_eq!(annotation(&v, "limits").unwrap()["memory"], 256, "{v}");
 
     // A failing component ends the sequence with its error.
-    ok(&whisk(
+    succeeded(&whisk_as_guest(
         dir,
         &host,
         &["action", "update", "calc", "double,fail,inc", "--sequence"],
@@ -127,7 +109,7 @@ async fn sequences_and_conductors_with_the_cli() {
     assert_eq!(v["logs"].as_array().unwrap().len(), 2);
 
     // A conductor: double twice, through its state.
-    ok(&whisk(
+    succeeded(&whisk_as_guest(
         dir,
         &host,
         &[
@@ -147,7 +129,7 @@ async fn sequences_and_conductors_with_the_cli() {
     assert_eq!(v, json!({"n": 12}));
 
     // A conductor that never stops on its own: the platform ends it at its limits.
-    ok(&whisk(
+    succeeded(&whisk_as_guest(
         dir,
         &host,
         &[

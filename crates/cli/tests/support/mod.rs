@@ -315,3 +315,15 @@ pub fn whisk_as_guest(dir: &Path, apihost: &str, args: &[&str]) -> std::process:
         .output()
         .expect("run whisk")
 }
+
+/// The standard output of a `whisk` run that must have succeeded (else a panic with both of
+/// its outputs).
+pub fn succeeded(o: &std::process::Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "whisk failed: {out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}

@@ -291,7 +291,7 @@ fn result_object(response: &ActivationResponse) -> Map<String, Value> {
 
 impl Runner<'_> {
     /// Runs sequence `component` as activation `id`; `count` atomic actions ran before it in the
-    /// topmost sequence. Answers its record (stored) and the atomic count after it.
+    /// topmost sequence. Answers its record and the atomic count after it.
     fn sequence<'s>(
         &'s self,
         component: &'s Component,
@@ -417,7 +417,7 @@ impl Runner<'_> {
     }
 
     /// Runs conductor action `conductor` as composition `id` (see the module's doc); answers its
-    /// record (stored).
+    /// record.
     fn composition<'s>(
         &'s self,
         conductor: &'s Component,
