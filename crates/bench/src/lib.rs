@@ -4,24 +4,32 @@
 //! Layout:
 //! - [`distributed`]: the issue-5 scenarios (through Kafka vs standalone, idle RSS).
 //! - [`docker`]: the Docker runtime's container creation rate.
+//! - [`feeds`]: a Kafka message to its trigger's fire through the feed provider.
 //! - [`gateway`]: the issue-7 scenarios (gateway vs direct vs nginx).
 //! - [`load`]: closed-loop load with N concurrent clients, recording a latency histogram.
+//! - [`packages`]: invokes in a package and through a binding next to outside any package.
 //! - [`table`]: printing results.
 //! - [`proc`]: services started as child processes, free ports.
 //! - [`peers`]: the issue-4 scenarios (peer-map propagation vs polling, crashes, peer
 //!   messaging, gangs).
 //! - [`sandbox`]: the issue-13 process sandbox (cold/warm with and without it, creation
 //!   rate, container churn).
+//! - [`sequences`]: a sequence of 10 noops next to 10 single invokes.
+//! - [`triggers`]: a trigger fire through a rule to the noop next to a direct invoke.
 //! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
 //! - [`web`]: web action requests/s through the gateway next to blocking invokes.
 
 pub mod distributed;
 pub mod docker;
+pub mod feeds;
 pub mod gateway;
 pub mod load;
+pub mod packages;
 pub mod peers;
 pub mod proc;
 pub mod sandbox;
+pub mod sequences;
 pub mod standalone;
 pub mod table;
+pub mod triggers;
 pub mod web;

@@ -9,9 +9,12 @@ struct Args {
     /// propagation), `distributed` (through Kafka; needs `scripts/services.sh up`); default:
     /// standalone and peers. `sandbox` (the process runtime with and without its sandbox),
     /// `docker` (the Docker runtime's container creation rate; needs a daemon and the action
-    /// images).
+    /// images). `feeds` (a Kafka message to its trigger's fire; needs `scripts/services.sh up`).
+    /// `triggers` (a trigger fire through a rule to the noop vs a direct invoke).
+    /// `packages` (invokes in a package and through a binding vs outside any package).
+    /// `sequences` (a sequence of 10 noops vs 10 single invokes).
     /// `web` (web action requests through the gateway vs blocking invokes).
-    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "web"])]
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers", "packages", "sequences", "web"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
     #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
@@ -43,8 +46,18 @@ async fn main() -> anyhow::Result<()> {
     );
     let all = args.scenarios.is_empty();
     let wants = |s: &str| {
-        (all && !matches!(s, "distributed" | "gateway" | "sandbox" | "docker" | "web"))
-            || args.scenarios.iter().any(|x| x == s)
+        (all && !matches!(
+            s,
+            "distributed"
+                | "gateway"
+                | "sandbox"
+                | "docker"
+                | "feeds"
+                | "triggers"
+                | "packages"
+                | "sequences"
+                | "web"
+        )) || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
         use whisk_serve::settings::Runtime;
@@ -90,6 +103,25 @@ async fn main() -> anyhow::Result<()> {
     if wants("docker") {
         whisk_bench::docker::run(&whisk_bench::docker::Plan { creates: 40 }).await?;
     }
+    if wants("triggers") {
+        whisk_bench::triggers::run(&whisk_bench::triggers::Plan {
+            requests: (args.requests / 10).max(1),
+        })
+        .await?;
+    }
+    if wants("packages") {
+        whisk_bench::packages::run(&whisk_bench::packages::Plan {
+            requests: args.requests,
+        })
+        .await?;
+    }
+    if wants("sequences") {
+        whisk_bench::sequences::run(&whisk_bench::sequences::Plan {
+            requests: (args.requests / 10).max(1),
+            length: 10,
+        })
+        .await?;
+    }
     if wants("web") {
         whisk_bench::web::run(&whisk_bench::web::Plan {
             requests: args.requests,
@@ -99,6 +131,12 @@ async fn main() -> anyhow::Result<()> {
     if wants("distributed") {
         whisk_bench::distributed::run(&whisk_bench::distributed::Plan {
             requests: args.requests,
+        })
+        .await?;
+    }
+    if wants("feeds") {
+        whisk_bench::feeds::run(&whisk_bench::feeds::Plan {
+            requests: args.requests.min(500),
         })
         .await?;
     }
