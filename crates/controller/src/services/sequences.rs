@@ -17,11 +17,15 @@
 //! controller's [`TaskTracker`]); what a step needs from the rest of the controller (resolving
 //! an action, running one) comes through [`Steps`], which the API implements over the other
 //! services, so that services stay independent of one another.
+//!
+//! One file past the usual size: the sequence and composition runners recurse into each other
+//! and share the step, tally and record code, and read best together.
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -202,6 +206,7 @@ impl Sequences {
                 store: me.inner.store.as_ref(),
                 max: me.inner.max,
                 accepted,
+                depth: AtomicUsize::new(0),
             };
             let record = if seq::is_sequence(top.component.doc()) {
                 runner
@@ -274,6 +279,9 @@ struct Runner<'a> {
     max: usize,
     /// When the request was accepted (epoch ms): the records' `waitTime`.
     accepted: i64,
+    /// Sequences open inside one another now: bounded like their atomic actions, so that a
+    /// cycle the create checks could not see (through a binding) still ends.
+    depth: AtomicUsize,
 }
 
 /// How long a composition waits for one step: its timeout and a minute, as OpenWhisk.
@@ -307,7 +315,16 @@ impl Runner<'_> {
             let mut count = count;
             let mut previous =
                 ActivationResponse::success(Value::Object(payload.unwrap_or_default()));
-            match seq::components(action, &self.identity.namespace) {
+            let depth = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
+            let components = if depth > self.max {
+                Err(WhiskError::bad_request(seq::TOO_LONG))
+            } else {
+                seq::components(action, &self.identity.namespace)
+            };
+            match components {
+                Err(e) if depth > self.max => {
+                    previous = ActivationResponse::application_error(json!({ "error": e.message }))
+                }
                 Err(e) => previous = ActivationResponse::whisk_error(e.message),
                 Ok(components) => {
                     for c in &components {
@@ -398,6 +415,7 @@ impl Runner<'_> {
                     }
                 }
             }
+            self.depth.fetch_sub(1, Ordering::Relaxed);
             let limits = tally.max_memory.map(|m| limits_annotation(action, m));
             let record = self
                 .record(
