@@ -21,7 +21,8 @@ pub struct Plan {
     pub wrk_seconds: u32,
 }
 
-async fn wait_up(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+/// Waits up to 30 s until `url` answers 2xx.
+pub async fn wait_up(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = http.get(url).send().await {

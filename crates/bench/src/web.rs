@@ -4,12 +4,12 @@
 //! true&result=true` with the key), both through the gateway and both directly to the
 //! controller, at 1 and 8 clients.
 
+use crate::gateway::wait_up;
 use crate::load::{self, Measured};
 use crate::proc::{free_port, Proc};
 use crate::table::{self, Row};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// Sizes of a run.
 pub struct Plan {
@@ -18,19 +18,6 @@ pub struct Plan {
 }
 
 const CODE: &str = "def main(args):\n    return {\"ok\": True}\n";
-
-async fn wait_up(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(url).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{url} did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn put_web_action(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let (u, k) = whisk_core::identity::GUEST_KEY

@@ -6,33 +6,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::Output;
 use support::*;
-
-/// Runs `whisk` against `apihost` as the guest, with a private wskprops file.
-fn whisk(dir: &Path, apihost: &str, args: &[&str]) -> Output {
-    std::process::Command::new(whisk_bin())
-        .args(args)
-        .env("WSK_CONFIG_FILE", dir.join("wskprops"))
-        .env("HOME", dir)
-        .env("WHISK_APIHOST", apihost)
-        .env("WHISK_AUTH", GUEST_KEY)
-        .env_remove("WHISK_NAMESPACE")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run whisk")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "whisk failed: {out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 fn annotations(v: &Value) -> Value {
     let mut m = serde_json::Map::new();
@@ -64,19 +38,19 @@ async fn web_actions_and_routes_with_the_cli() {
     );
 
     // --web true: web-export, raw-http false, final true.
-    ok(&whisk(
+    succeeded(&whisk_as_guest(
         dir,
         &host,
         &[
             "action", "create", "hello", &hello, "--web", "true", "-p", "name", "fixed",
         ],
     ));
-    ok(&whisk(
+    succeeded(&whisk_as_guest(
         dir,
         &host,
         &["action", "create", "page", &page, "--web", "true"],
     ));
-    let out = ok(&whisk(dir, &host, &["action", "get", "hello"]));
+    let out = succeeded(&whisk_as_guest(dir, &host, &["action", "get", "hello"]));
     let got: Value = serde_json::from_str(out.split_once('\n').unwrap().1).unwrap();
     let ann = annotations(&got);
     assert_eq!(
@@ -85,7 +59,11 @@ async fn web_actions_and_routes_with_the_cli() {
         "{got}"
     );
 
-    let out = ok(&whisk(dir, &host, &["action", "get", "page", "--url"]));
+    let out = succeeded(&whisk_as_guest(
+        dir,
+        &host,
+        &["action", "get", "page", "--url"],
+    ));
     let url = out.lines().nth(1).unwrap().trim().to_string();
     assert_eq!(url, format!("{host}/api/v1/web/guest/default/page"));
     let resp = http.get(&url).query(&[("name", "x")]).send().await.unwrap();
@@ -127,14 +105,14 @@ async fn web_actions_and_routes_with_the_cli() {
     assert_eq!(v["error"], "Response is not valid 'message/http'.");
 
     // --web false: not exported any more (404), and no route can be made to it.
-    ok(&whisk(
+    succeeded(&whisk_as_guest(
         dir,
         &host,
         &["action", "update", "page", "--web", "false"],
     ));
     let resp = http.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 404);
-    let o = whisk(dir, &host, &["api", "create", "/p", "/q", "get", "page"]);
+    let o = whisk_as_guest(dir, &host, &["api", "create", "/p", "/q", "get", "page"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -143,7 +121,7 @@ async fn web_actions_and_routes_with_the_cli() {
     );
 
     // API routes.
-    let out = ok(&whisk(
+    let out = succeeded(&whisk_as_guest(
         dir,
         &host,
         &[
@@ -172,7 +150,7 @@ async fn web_actions_and_routes_with_the_cli() {
     assert_eq!(v["method"], "get");
     assert_eq!(http.post(&route).send().await.unwrap().status(), 404);
 
-    let list = ok(&whisk(dir, &host, &["api", "list"]));
+    let list = succeeded(&whisk_as_guest(dir, &host, &["api", "list"]));
     assert!(list.starts_with("ok: APIs\n"), "{list}");
     let row = list
         .lines()
@@ -182,7 +160,7 @@ async fn web_actions_and_routes_with_the_cli() {
         row.contains(" get ") && row.contains("/hello") && row.ends_with(&route),
         "{list}"
     );
-    let full = ok(&whisk(
+    let full = succeeded(&whisk_as_guest(
         dir,
         &host,
         &["api", "list", "/hello", "/world", "get", "--full"],
@@ -191,21 +169,25 @@ async fn web_actions_and_routes_with_the_cli() {
         full.contains("Action: /guest/hello\n") && full.contains("  Verb: get\n"),
         "{full}"
     );
-    let doc: Value =
-        serde_json::from_str(&ok(&whisk(dir, &host, &["api", "get", "/hello"]))).unwrap();
+    let doc: Value = serde_json::from_str(&succeeded(&whisk_as_guest(
+        dir,
+        &host,
+        &["api", "get", "/hello"],
+    )))
+    .unwrap();
     assert_eq!(doc["basePath"], "/hello");
     assert_eq!(
         doc["paths"]["/world"]["get"]["x-openwhisk"]["action"],
         "hello"
     );
 
-    let out = ok(&whisk(dir, &host, &["api", "delete", "/hello"]));
+    let out = succeeded(&whisk_as_guest(dir, &host, &["api", "delete", "/hello"]));
     assert_eq!(out.trim(), "ok: deleted API /hello");
     assert_eq!(http.get(&route).send().await.unwrap().status(), 404);
-    let o = whisk(dir, &host, &["api", "get", "/hello"]);
+    let o = whisk_as_guest(dir, &host, &["api", "get", "/hello"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("API does not exist for basepath /hello"));
-    let o = whisk(dir, &host, &["api", "delete", "/hello"]);
+    let o = whisk_as_guest(dir, &host, &["api", "delete", "/hello"]);
     assert!(!o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("API '/hello' does not exist."),

@@ -108,7 +108,8 @@ pub fn router(services: Services) -> Router {
 }
 
 const ALLOW_METHODS: &str = "GET, DELETE, POST, PUT, HEAD";
-const ALLOW_HEADERS: &str =
+/// The request headers CORS allows (the REST API's and, by default, web actions').
+pub const ALLOW_HEADERS: &str =
     "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent";
 
 /// Answers `OPTIONS` on any REST path and adds the CORS headers to every response.

@@ -350,9 +350,7 @@ fn with_cors(mut resp: Response, req: &HeaderMap) -> Response {
     let allow = req
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned()
-        .unwrap_or(HeaderValue::from_static(
-            "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent",
-        ));
+        .unwrap_or(HeaderValue::from_static(super::ALLOW_HEADERS));
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow);
     resp
 }
