@@ -6,7 +6,7 @@
 use crate::client::Client;
 use crate::output::print_json;
 use crate::params::QualifiedName;
-use crate::trigger::{delete, list, show, sort, GetArgs, ListArgs};
+use crate::trigger::{delete, list, send_put, show, sort, GetArgs, ListArgs};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -139,23 +139,7 @@ async fn put(
         "trigger": qualify(&args.trigger, ns),
         "action": qualify(&args.action, ns),
     });
-    let verb = if update { "update" } else { "create" };
-    let url = client.url(&qn.namespace, "rules", &[&qn.entity])?;
-    let resp = client
-        .send(
-            Method::PUT,
-            url,
-            &[("overwrite", update.to_string())],
-            Some(&body),
-        )
-        .await
-        .map_err(|e| e.failure(&format!("Unable to {verb} rule '{}'", qn.entity)))?;
-    if json_out {
-        print_json(&resp.body);
-    } else {
-        println!("ok: {verb}d rule {}", qn.entity);
-    }
-    Ok(())
+    send_put(client, json_out, &qn, "rule", &body, update).await
 }
 
 async fn set_status(client: &Client, ns: &str, name: &str, status: &str) -> anyhow::Result<()> {

@@ -151,21 +151,38 @@ async fn put(
     if !annotations.is_empty() {
         body.insert("annotations".into(), params::to_key_values(&annotations));
     }
+    send_put(
+        client,
+        json_out,
+        &qn,
+        "trigger",
+        &Value::Object(body),
+        update,
+    )
+    .await
+}
+
+/// `PUT` of trigger or rule `qn` (`kind`) with `body` (`?overwrite=` `update`), printing
+/// `ok: created KIND NAME` or `ok: updated KIND NAME`.
+pub async fn send_put(
+    client: &Client,
+    json_out: bool,
+    qn: &QualifiedName,
+    kind: &str,
+    body: &Value,
+    update: bool,
+) -> anyhow::Result<()> {
     let verb = if update { "update" } else { "create" };
-    let url = client.url(&qn.namespace, "triggers", &[&qn.entity])?;
+    let url = client.url(&qn.namespace, &format!("{kind}s"), &[&qn.entity])?;
+    let query = [("overwrite", update.to_string())];
     let resp = client
-        .send(
-            Method::PUT,
-            url,
-            &[("overwrite", update.to_string())],
-            Some(&Value::Object(body)),
-        )
+        .send(Method::PUT, url, &query, Some(body))
         .await
-        .map_err(|e| e.failure(&format!("Unable to {verb} trigger '{}'", qn.entity)))?;
+        .map_err(|e| e.failure(&format!("Unable to {verb} {kind} '{}'", qn.entity)))?;
     if json_out {
         print_json(&resp.body);
     } else {
-        println!("ok: {verb}d trigger {}", qn.entity);
+        println!("ok: {verb}d {kind} {}", qn.entity);
     }
     Ok(())
 }

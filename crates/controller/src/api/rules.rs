@@ -5,7 +5,7 @@
 //! "inactive"}`. What they do to trigger documents is in [`crate::services::Triggers`].
 
 use crate::api::extract::{json_object, Body, Caller, Params};
-use crate::api::triggers::list_of;
+use crate::api::triggers::{list_of, own_entity};
 use crate::errors::ApiResult;
 use crate::services::{rule_does_not_exist as does_not_exist, Entities, Triggers};
 use axum::extract::{Path, State};
@@ -20,8 +20,7 @@ use whisk_core::{now_ms, ErrorKind, FullyQualifiedName, WhiskError};
 use whisk_store::EntityKind;
 
 fn rule_name(caller: &Caller, ns: &str, name: &str) -> ApiResult<FullyQualifiedName> {
-    let ns = caller.entitle(ns, &format!("rules/{name}"))?;
-    Ok(FullyQualifiedName::from_route(&ns, name)?)
+    own_entity(caller, ns, "rules", name)
 }
 
 /// `GET .../rules`.

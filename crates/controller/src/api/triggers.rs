@@ -15,7 +15,18 @@ use whisk_store::EntityKind;
 
 /// The trigger `name` of `ns` (the caller's own; `_` stands for it), or 403.
 pub fn trigger_name(caller: &Caller, ns: &str, name: &str) -> ApiResult<FullyQualifiedName> {
-    let ns = caller.entitle(ns, &format!("triggers/{name}"))?;
+    own_entity(caller, ns, "triggers", name)
+}
+
+/// Entity `name` of `collection` in `ns`, which must be the caller's own (`_` stands for
+/// it), else 403.
+pub fn own_entity(
+    caller: &Caller,
+    ns: &str,
+    collection: &str,
+    name: &str,
+) -> ApiResult<FullyQualifiedName> {
+    let ns = caller.entitle(ns, &format!("{collection}/{name}"))?;
     Ok(FullyQualifiedName::from_route(&ns, name)?)
 }
 
