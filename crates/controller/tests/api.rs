@@ -167,15 +167,7 @@ async fn action_lifecycle() {
     assert!(v["exec"].get("code").is_none(), "{v}");
 
     // an action in a package: the package path becomes part of its namespace
-    let (s, v) = h
-        .call(
-            Method::PUT,
-            "/api/v1/namespaces/_/packages/pkg",
-            Some(&g),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    h.create_package(&g, "pkg").await;
     h.create_action(&g, "pkg/inner", json!([])).await;
     let (s, v) = h
         .call(Method::GET, &format!("{base}/pkg/inner"), Some(&g), None)

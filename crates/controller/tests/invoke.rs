@@ -69,15 +69,7 @@ async fn non_blocking_then_blocking() {
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({"n": 1, "m": 2}));
 
     // package path
-    let (s, v) = h
-        .call(
-            Method::PUT,
-            "/api/v1/namespaces/_/packages/pkg",
-            Some(&g),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    h.create_package(&g, "pkg").await;
     h.create_action(&g, "pkg/inner", json!([])).await;
     let (s, v) = h
         .call(

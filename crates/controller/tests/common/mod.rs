@@ -136,6 +136,15 @@ impl Harness {
         error_message(&v)
     }
 
+    /// Creates an empty package `name` in `who`'s namespace.
+    pub async fn create_package(&self, who: &Identity, name: &str) {
+        let path = format!("/api/v1/namespaces/_/packages/{name}");
+        let (s, v) = self
+            .call(reqwest::Method::PUT, &path, Some(who), Some(json!({})))
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+
     /// Creates a python action `name` in `who`'s namespace.
     pub async fn create_action(&self, who: &Identity, name: &str, params: Value) -> Value {
         let (s, v) = self
