@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use whisk_gateway::{GatewayConfig, RateLimit, RateLimits};
+use whisk_gateway::{GatewayConfig, RateLimits};
 use whisk_test_support::http::{
     assert_let_go, basic_auth, chunked_pieces, exchange, plain_pieces, read_head, slow_request,
     stalled_post, unread_get,
@@ -22,7 +22,7 @@ async fn early_answers_reach_a_client_still_writing_its_body() {
     let config = GatewayConfig {
         max_body_bytes: 1024 * 1024,
         rate_limit: RateLimits {
-            client: RateLimit::new(0.001, 8),
+            client: bucket(8),
             ..Default::default()
         },
         ..test_config(vec![b.url()])
@@ -110,14 +110,11 @@ async fn operational_paths_are_not_reachable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stranger_with_alices_uuid_cannot_spend_her_rate_limit() {
     let b = TestBackend::start("b0");
-    let config = GatewayConfig {
-        rate_limit: RateLimits {
-            namespace: RateLimit::new(0.001, 3),
-            ..Default::default()
-        },
-        ..test_config(vec![b.url()])
+    let limits = RateLimits {
+        namespace: bucket(3),
+        ..Default::default()
     };
-    let gw = TestGateway::start(config).await;
+    let gw = TestGateway::start(rate_limited(&b, limits)).await;
     let c = client();
     let get = |auth: String| {
         c.get(gw.url("/echo/api/v1/namespaces/_/actions"))

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::time::Duration;
-use whisk_gateway::{ConcurrencyLimits, GatewayConfig, RateLimit, RateLimits};
+use whisk_gateway::{ConcurrencyLimits, GatewayConfig, RateLimits};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forwards_requests_and_request_ids() {
@@ -93,14 +93,11 @@ async fn round_robin_and_failover_when_a_controller_dies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rate_limit_per_client_answers_429() {
     let b = TestBackend::start("b0");
-    let config = GatewayConfig {
-        rate_limit: RateLimits {
-            client: RateLimit::new(0.001, 3),
-            ..Default::default()
-        },
-        ..test_config(vec![b.url()])
+    let limits = RateLimits {
+        client: bucket(3),
+        ..Default::default()
     };
-    let gw = TestGateway::start(config).await;
+    let gw = TestGateway::start(rate_limited(&b, limits)).await;
     let c = client();
     for _ in 0..3 {
         assert_eq!(c.get(gw.url("/api/v1")).send().await.unwrap().status(), 200);
@@ -114,14 +111,11 @@ async fn rate_limit_per_client_answers_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rate_limit_per_namespace_answers_429() {
     let b = TestBackend::start("b0");
-    let config = GatewayConfig {
-        rate_limit: RateLimits {
-            namespace: RateLimit::new(0.001, 2),
-            ..Default::default()
-        },
-        ..test_config(vec![b.url()])
+    let limits = RateLimits {
+        namespace: bucket(2),
+        ..Default::default()
     };
-    let gw = TestGateway::start(config).await;
+    let gw = TestGateway::start(rate_limited(&b, limits)).await;
     let c = client();
     let guest = "Basic Z3Vlc3QtdXVpZDprZXk="; // guest-uuid:key
     let other = "Basic b3RoZXItdXVpZDprZXk="; // other-uuid:key

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use whisk_gateway::{Gateway, GatewayConfig};
+use whisk_gateway::{Gateway, GatewayConfig, RateLimit, RateLimits};
 
 /// A controller stand-in: `GET /api/v1`, `/echo/...` (any method), `GET /sleep?ms=N`,
 /// `GET /hang`, `GET /big` (32 MB).
@@ -184,6 +184,19 @@ pub fn test_config(backends: Vec<String>) -> GatewayConfig {
         drain_timeout: Duration::from_secs(10),
         ..GatewayConfig::default()
     }
+}
+
+/// [`test_config`] for `backend` with these rate limits.
+pub fn rate_limited(backend: &TestBackend, rate_limit: RateLimits) -> GatewayConfig {
+    GatewayConfig {
+        rate_limit,
+        ..test_config(vec![backend.url()])
+    }
+}
+
+/// A bucket of `n` requests that (almost) never refills.
+pub fn bucket(n: u32) -> RateLimit {
+    RateLimit::new(0.001, n)
 }
 
 /// A running gateway.
