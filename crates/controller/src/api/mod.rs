@@ -26,12 +26,12 @@ pub mod fire;
 pub mod gang;
 pub mod info;
 pub mod namespaces;
+pub mod packages;
 pub mod rules;
+pub mod sequences;
 pub mod triggers;
 pub mod web;
 pub mod web_answer;
-pub mod packages;
-pub mod sequences;
 
 use crate::errors;
 use crate::services::Services;
