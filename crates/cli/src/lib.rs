@@ -15,9 +15,9 @@
 
 pub mod action;
 pub mod action_body;
-pub mod api;
 pub mod activation;
 pub mod admin;
+pub mod api;
 pub mod client;
 pub mod completion;
 pub mod config;

@@ -25,8 +25,8 @@ pub mod names;
 pub mod package;
 pub mod peers;
 pub mod rule;
-pub mod trigger;
 pub mod sequence;
+pub mod trigger;
 
 pub use activation::{Activation, ActivationId, ActivationResponse, StatusCode};
 pub use entity::{Action, ActionLimits, Exec, KeyValue};

@@ -168,7 +168,11 @@ impl Invocations {
         let limits = self.limits(identity);
         let ns = &identity.namespace;
         let t = &self.inner.throttles;
-        t.admit(ns, limits.invocations_per_minute, limits.concurrent_invocations)?;
+        t.admit(
+            ns,
+            limits.invocations_per_minute,
+            limits.concurrent_invocations,
+        )?;
         t.release(ns);
         Ok(())
     }

@@ -26,8 +26,8 @@ mod entities;
 mod feeds;
 mod identities;
 mod invocations;
-mod sequences;
 mod rules;
+mod sequences;
 mod triggers;
 mod web;
 
@@ -35,10 +35,10 @@ pub use activations::Activations;
 pub use entities::{Entities, ReadablePackage, Resolved, PARAMETERS_NOT_ALLOWED};
 pub use feeds::Feeds;
 pub use identities::Identities;
-pub use rules::{does_not_exist as rule_does_not_exist, RULE_WITHOUT_TRIGGER};
-pub use triggers::Triggers;
 pub use invocations::{Invocation, Invocations, Invoked, OVERLOADED};
+pub use rules::{does_not_exist as rule_does_not_exist, RULE_WITHOUT_TRIGGER};
 pub use sequences::{Component, Composite, Ran, Sequences, Step, Steps};
+pub use triggers::Triggers;
 pub use web::Web;
 
 use axum::extract::FromRef;
