@@ -1,7 +1,7 @@
 //! The workspace's binaries for tests of other crates. A crate's tests reach its own binaries
 //! with `env!("CARGO_BIN_EXE_<name>")` (cargo builds them first); another package's binary is
-//! found next to the running test binary, in `target/<profile>/`, and built with cargo when it
-//! is missing.
+//! found next to the running test binary, in `target/<profile>/`, and brought up to date with
+//! cargo once per test binary (a binary left from an older build would test old code).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,15 +16,15 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// `target/<profile>/<bin>` of package `package`, built (`cargo build -p <package> --bin
-/// <bin>`, in the test binary's profile) when it is missing, once per test binary.
+/// `target/<profile>/<bin>` of package `package`, brought up to date (`cargo build -p <package>
+/// --bin <bin>`, in the test binary's profile; a no-op when it is) once per test binary.
 pub fn target_binary(package: &str, bin: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<PathBuf>>> = OnceLock::new();
     let dir = target_dir();
     let path = dir.join(bin);
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if built.contains(&path) || path.exists() {
+    if built.contains(&path) {
         return path;
     }
     let cargo = std::env::var_os("CARGO")
