@@ -1,5 +1,8 @@
 //! The `whisk` binary against a fake OpenWhisk API (axum on 127.0.0.1:0, recording every
 //! request): the exact requests it sends and the exact lines it prints.
+//!
+//! Why one file of this length: one fake API and one table of expected requests and lines serve
+//! every client command; the cases are short and independent.
 
 use axum::body::Bytes;
 use axum::extract::State;

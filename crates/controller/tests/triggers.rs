@@ -3,6 +3,9 @@
 //! an active rule, the trigger's record and its per-rule log lines, the actions' activations
 //! with `cause`), rules whose action is gone, orphaned rules, the fires-per-minute throttle,
 //! and concurrent rule writes on one trigger.
+//!
+//! Why one file of this length: triggers and rules share one document (the trigger's rules map),
+//! so their CRUD, fire and concurrency cases test one state together.
 
 mod common;
 

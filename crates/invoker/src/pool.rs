@@ -9,6 +9,9 @@
 //! the others wait for that ([`ContainerPool::initialized`]) before their `/run`. The container
 //! goes back to the idle set when its last activation ends, or is destroyed then if one of
 //! them found it broken (no new activation joins it meanwhile).
+//!
+//! Why one file of this length: the pool's state (warm, stems, busy, memory) is one lock's worth
+//! of invariants; splitting its acquire/release paths would spread them apart.
 
 use crate::config::{InvokerConfig, StemCell};
 use crate::container::{Container, ContainerError, ContainerFactory, ContainerSpec};

@@ -8,6 +8,10 @@
 //! `whisk_core::kinds::KINDS` runs here: the proxy picks its launcher from `--family`.
 //! A host that cannot sandbox is refused unless `invoker.process.single_tenant` says every
 //! action is trusted; then proxies run as plain process groups (pause = SIGSTOP).
+//!
+//! Why one file of this length: the factory, the process container and their sandbox/cgroup wiring
+//! share the life cycle of one child process; the sandbox and cgroup parts already live in their
+//! own modules.
 
 use crate::cgroup::{self, Cgroup};
 use crate::config::ProcessConfig;

@@ -2,6 +2,9 @@
 //! FAIL (never pass silently): CI installs and starts the engine. Every image they use
 //! (`whisk/python3action`, `whisk/nodejsaction`) is built once per run by
 //! `deploy/images/build-actions.sh`, which locks, so concurrent test binaries build once.
+//!
+//! Why one file of this length: every case needs the same daemon, images and factory; the shared
+//! helpers are in tests/common and whisk-test-support.
 
 mod common;
 

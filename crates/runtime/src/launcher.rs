@@ -16,6 +16,9 @@
 //!   short enough) and on stdin, with the init and `__OW_*` environment. The last line it
 //!   prints on stdout is the result (a JSON object or array); the lines before it, and its
 //!   stderr, are logs.
+//!
+//! Why one file of this length: the three launchers share the spawn, the request/answer pipe and
+//! the error answers; each launcher's own part is short.
 
 use std::collections::HashMap;
 use std::io::{self, Write};

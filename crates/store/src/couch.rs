@@ -18,6 +18,9 @@
 //! dead server costs callers little. Nothing is cached about the connection: when the server
 //! is back, the next call works. If the databases vanished (e.g. an in-memory server was
 //! restarted), a write or query recreates them and retries once.
+//!
+//! Why one file of this length: it is the Store trait's implementation, one method per trait
+//! method; document shapes and the record batcher are in submodules.
 
 mod batch;
 mod config;

@@ -20,6 +20,9 @@
 //!
 //! One file past the usual size: the sequence and composition runners recurse into each other
 //! and share the step, tally and record code, and read best together.
+//!
+//! Why one file of this length: sequences and conductors share the step budget, the records and
+//! the error rules of OpenWhisk's composition code, which is one file upstream too.
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
