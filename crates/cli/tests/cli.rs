@@ -17,6 +17,9 @@ use std::process::Output;
 use std::sync::{Arc, Mutex};
 use whisk_core::identity::GUEST_KEY;
 
+mod support;
+use support::{stderr, stdout, whisk_private};
+
 /// One request the fake server received.
 #[derive(Debug, Clone)]
 struct Recorded {
@@ -118,25 +121,10 @@ fn basic(key: &str) -> String {
 
 /// Runs `whisk` with a private wskprops file and none of the `WHISK_*` variables.
 fn whisk(config: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_whisk"))
+    whisk_private(config, config.parent().unwrap())
         .args(args)
-        .env("WSK_CONFIG_FILE", config)
-        .env("HOME", config.parent().unwrap())
-        .env_remove("WHISK_APIHOST")
-        .env_remove("WHISK_AUTH")
-        .env_remove("WHISK_NAMESPACE")
-        .env_remove("WHISK_DATA_DIR")
-        .env_remove("RUST_LOG")
         .output()
         .expect("run whisk")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 struct Env {

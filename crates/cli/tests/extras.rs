@@ -13,25 +13,11 @@ use support::*;
 
 /// `whisk ARGS` in `cwd` with a private wskprops file and none of the `WHISK_*` variables.
 fn whisk(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_whisk"))
+    whisk_private(&cwd.join(".wskprops-test"), cwd)
         .args(args)
         .current_dir(cwd)
-        .env("WSK_CONFIG_FILE", cwd.join(".wskprops-test"))
-        .env("HOME", cwd)
-        .env_remove("WHISK_APIHOST")
-        .env_remove("WHISK_AUTH")
-        .env_remove("WHISK_NAMESPACE")
-        .env_remove("RUST_LOG")
         .output()
         .expect("run whisk")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// `whisk ARGS --apihost HOST --auth GUEST` that must succeed; its stdout.

@@ -12,20 +12,11 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
+use support::succeeded as ok;
 use support::*;
 
 fn whisk(dir: &Path, apihost: &str, args: &[&str]) -> Output {
     whisk_as_guest(dir, apihost, args)
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "whisk failed: {out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
 }
 
 /// The records of action `name` (newest first).

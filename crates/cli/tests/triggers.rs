@@ -7,27 +7,9 @@
 mod support;
 
 use serde_json::Value;
-use std::process::Output;
 use std::time::Duration;
 use support::*;
-
-/// The stdout of a command that must succeed.
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "whisk failed: {out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
-
-/// The stderr of a command that must fail with `code`.
-fn fails(o: &Output, code: i32) -> String {
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(o.status.code(), Some(code), "{err}");
-    err
-}
+use support::{failed as fails, succeeded as ok};
 
 /// The JSON after wsk's `ok: ...` line.
 fn json_after_ok(out: &str) -> Value {

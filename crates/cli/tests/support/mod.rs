@@ -304,26 +304,52 @@ impl Api {
 /// Runs `whisk ARGS` against `apihost` as the guest, with a private wskprops file in `dir`
 /// (for the CLI's end-to-end tests of one command at a time).
 pub fn whisk_as_guest(dir: &Path, apihost: &str, args: &[&str]) -> std::process::Output {
-    Command::new(whisk_bin())
+    whisk_private(&dir.join("wskprops"), dir)
         .args(args)
-        .env("WSK_CONFIG_FILE", dir.join("wskprops"))
-        .env("HOME", dir)
         .env("WHISK_APIHOST", apihost)
         .env("WHISK_AUTH", GUEST_KEY)
-        .env_remove("WHISK_NAMESPACE")
-        .env_remove("RUST_LOG")
         .output()
         .expect("run whisk")
+}
+
+/// A `whisk` command with the private wskprops file `config`, `home` as its HOME and none of
+/// the `WHISK_*` variables nor `RUST_LOG` of the test's own environment.
+pub fn whisk_private(config: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(whisk_bin());
+    cmd.env("WSK_CONFIG_FILE", config).env("HOME", home);
+    for var in [
+        "WHISK_APIHOST",
+        "WHISK_AUTH",
+        "WHISK_NAMESPACE",
+        "WHISK_DATA_DIR",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The standard output of a `whisk` run, as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The standard error of a `whisk` run, as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The standard output of a `whisk` run that must have succeeded (else a panic with both of
 /// its outputs).
 pub fn succeeded(o: &std::process::Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "whisk failed: {out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = stdout(o);
+    assert!(o.status.success(), "whisk failed: {out}\n{}", stderr(o));
     out
+}
+
+/// The standard error of a `whisk` run that must have failed with exit code `code`.
+pub fn failed(o: &std::process::Output, code: i32) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{err}");
+    err
 }
