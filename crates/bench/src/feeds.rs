@@ -7,6 +7,8 @@
 //! same trigger measured the same way is shown for reference.
 
 use crate::load;
+use crate::rest::Rest;
+use crate::standalone::start;
 use crate::table::{self, Row};
 use anyhow::Context;
 use serde_json::{json, Value};
@@ -22,35 +24,7 @@ pub struct Plan {
     pub requests: usize,
 }
 
-struct Rest {
-    http: reqwest::Client,
-    base: String,
-    user: String,
-    key: String,
-}
-
 impl Rest {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> anyhow::Result<(u16, Value)> {
-        let r = self
-            .http
-            .request(method, format!("{}/{path}", self.base))
-            .basic_auth(&self.user, Some(&self.key))
-            .json(&body)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        let bytes = r.bytes().await?;
-        Ok((
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        ))
-    }
-
     /// Polls the newest records of trigger `t` (every millisecond, 10 s at most) until one
     /// carries `i` (in its payload or its first message's value).
     async fn fired(&self, i: u64) -> anyhow::Result<()> {
@@ -92,20 +66,15 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     s.listen = "127.0.0.1:0".into();
     s.data_dir = Some(dir.path().to_path_buf());
     s.controller.fires_per_minute = 100_000_000;
-    let platform = whisk_serve::standalone(s).await?;
-    let addr = platform.api_addr.context("standalone serves no API")?;
-    let (user, key) = whisk_core::identity::GUEST_KEY
-        .split_once(':')
-        .context("key")?;
-    let rest = Arc::new(Rest {
-        http: reqwest::Client::builder()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .build()?,
-        base: format!("http://{addr}/api/v1/namespaces"),
-        user: user.into(),
-        key: key.into(),
-    });
+    let (platform, addr) = start(s).await?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .build()?;
+    let rest = Arc::new(Rest::guest(
+        http,
+        format!("http://{addr}/api/v1/namespaces"),
+    )?);
     // A trigger with a rule (a fire without an active rule stores no record).
     let noop = json!({"exec": {"kind": "python:3", "code": "def main(args):\n    return {}\n"}});
     let rule = json!({"trigger": "/_/k", "action": "/_/noop"});
@@ -114,8 +83,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         ("_/triggers/k", json!({})),
         ("_/rules/r", rule),
     ] {
-        let (st, v) = rest.send(reqwest::Method::PUT, path, body).await?;
-        anyhow::ensure!(st == 200, "PUT {path}: {st} {v}");
+        rest.put(path, body).await?;
     }
     let params = json!({
         "lifecycleEvent": "CREATE", "triggerName": "/_/k", "authKey": whisk_core::identity::GUEST_KEY,

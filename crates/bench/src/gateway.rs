@@ -5,6 +5,7 @@
 
 use crate::load::{self, Measured};
 use crate::proc::{free_port, Proc};
+use crate::standalone::{base_settings, start};
 use crate::table::{self, Row};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -56,15 +57,7 @@ fn wrk(url: &str, seconds: u32) -> anyhow::Result<f64> {
 /// Runs the scenarios and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let mut s = whisk_serve::Settings::load(None, &Default::default())?;
-    s.listen = "127.0.0.1:0".into();
-    s.data_dir = Some(tmp.path().join("data"));
-    s.controller.invocations_per_minute = 100_000_000;
-    s.controller.concurrent_invocations = 100_000;
-    let platform = whisk_serve::standalone(s).await?;
-    let platform_addr = platform
-        .api_addr
-        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let (platform, platform_addr) = start(base_settings(&tmp.path().join("data"))?).await?;
     let direct = format!("http://{}", platform_addr);
     let certs = tmp.path().join("certs");
     whisk_gateway::certs::write_bundle(&certs, "bench CA", &["127.0.0.1".to_string()], 30)?;

@@ -10,6 +10,7 @@
 //! - [`packages`]: invokes in a package and through a binding next to outside any package.
 //! - [`table`]: printing results.
 //! - [`proc`]: services started as child processes, free ports.
+//! - `rest`: a small guest client of the REST API (feeds, triggers).
 //! - [`peers`]: the issue-4 scenarios (peer-map propagation vs polling, crashes, peer
 //!   messaging, gangs).
 //! - [`sandbox`]: the issue-13 process sandbox (cold/warm with and without it, creation
@@ -27,6 +28,7 @@ pub mod load;
 pub mod packages;
 pub mod peers;
 pub mod proc;
+mod rest;
 pub mod sandbox;
 pub mod sequences;
 pub mod standalone;

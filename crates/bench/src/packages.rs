@@ -4,10 +4,8 @@
 //! the action resolver (package and binding read through the package cache, parameters
 //! merged) costs on the invoke path.
 
-use crate::load;
-use crate::standalone::{settings, Api, NOOP};
+use crate::standalone::{invokes, settings, start, Api, NOOP};
 use crate::table::{self, Row};
-use anyhow::Context;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -23,34 +21,15 @@ async fn put_package(
     name: &str,
     body: Value,
 ) -> anyhow::Result<()> {
-    let (u, k) = whisk_core::identity::GUEST_KEY
-        .split_once(':')
-        .context("key")?;
-    let r = api
-        .http
-        .put(format!(
-            "http://{addr}/api/v1/namespaces/_/packages/{name}?overwrite=true"
-        ))
-        .basic_auth(u, Some(k))
-        .json(&body)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        r.status().is_success(),
-        "PUT package {name}: {}",
-        r.status()
-    );
-    Ok(())
+    let url = format!("http://{addr}/api/v1/namespaces/_/packages/{name}?overwrite=true");
+    api.put_json(&url, &body, &format!("package {name}")).await
 }
 
 /// Runs the scenarios and prints the table.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let runtime = whisk_serve::settings::Runtime::Process;
-    let platform = whisk_serve::standalone(settings(dir.path(), true, runtime)?).await?;
-    let addr = platform
-        .api_addr
-        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let (platform, addr) = start(settings(dir.path(), true, runtime)?).await?;
     let api = Arc::new(Api::new(addr));
     api.put("noop", NOOP).await?;
     put_package(
@@ -78,16 +57,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             ("blocking invoke, in a package", "p/noop"),
             ("blocking invoke, through a binding", "b/noop"),
         ] {
-            let measure = |total: usize| {
-                let api = api.clone();
-                load::run(clients, total, move || {
-                    let api = api.clone();
-                    async move { api.invoke(name).await }
-                })
-            };
-            let warm = measure(clients * 20).await;
+            let warm = invokes(&api, clients, clients * 20, name).await;
             anyhow::ensure!(warm.errors == 0, "warm-up invokes of {name} failed");
-            let m = measure(plan.requests).await;
+            let m = invokes(&api, clients, plan.requests, name).await;
             anyhow::ensure!(m.errors == 0, "invokes of {name} failed");
             rows.push(Row::measured(label, clients, &m));
             p50.push(m.p50_ms());

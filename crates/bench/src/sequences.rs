@@ -3,9 +3,8 @@
 //! (the same platform, the same warm containers), at 1 and 4 clients.
 
 use crate::load;
-use crate::standalone::{settings, Api, NOOP};
+use crate::standalone::{invokes, settings, start, warm_up, Api, NOOP};
 use crate::table::{self, Row};
-use anyhow::Context;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -18,28 +17,16 @@ pub struct Plan {
 }
 
 async fn put_sequence(api: &Api, name: &str, components: &[String]) -> anyhow::Result<()> {
-    let (u, k) = whisk_core::identity::GUEST_KEY
-        .split_once(':')
-        .context("key")?;
-    let r = api
-        .http
-        .put(format!("{}/{name}?overwrite=true", api.base))
-        .basic_auth(u, Some(k))
-        .json(&json!({"exec": {"kind": "sequence", "components": components}}))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status().is_success(), "PUT {name}: {}", r.status());
-    Ok(())
+    let url = format!("{}/{name}?overwrite=true", api.base);
+    let body = json!({"exec": {"kind": "sequence", "components": components}});
+    api.put_json(&url, &body, name).await
 }
 
 /// Runs both scenarios and prints the table.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let runtime = whisk_serve::settings::Runtime::Process;
-    let platform = whisk_serve::standalone(settings(dir.path(), true, runtime)?).await?;
-    let addr = platform
-        .api_addr
-        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let (platform, addr) = start(settings(dir.path(), true, runtime)?).await?;
     let api = Arc::new(Api::new(addr));
     api.put("noop", NOOP).await?;
     let components = vec!["/_/noop".to_string(); plan.length];
@@ -49,23 +36,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
     for clients in [1usize, 4] {
-        let warm = {
-            let api = api.clone();
-            load::run(clients, clients * 20, move || {
-                let api = api.clone();
-                async move { api.invoke("noop").await }
-            })
-            .await
-        };
-        anyhow::ensure!(warm.errors == 0, "warm-up invokes failed");
-        let sequence = {
-            let api = api.clone();
-            load::run(clients, plan.requests, move || {
-                let api = api.clone();
-                async move { api.invoke("noops").await }
-            })
-            .await
-        };
+        warm_up(&api, clients).await?;
+        let sequence = invokes(&api, clients, plan.requests, "noops").await;
         let singles = {
             let api = api.clone();
             load::run(clients, plan.requests, move || {

@@ -5,7 +5,7 @@
 use crate::load::{self, Measured};
 use crate::table::{self, Row};
 use anyhow::Context;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,23 +24,65 @@ pub struct Plan {
     pub cold: usize,
 }
 
+/// A standalone platform's settings for a bench: its API on a free loopback port, its data in
+/// `dir`, and invocation limits out of the way.
+pub(crate) fn base_settings(dir: &std::path::Path) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(None, &HashMap::new())?;
+    s.listen = "127.0.0.1:0".into();
+    s.data_dir = Some(dir.to_path_buf());
+    s.controller.invocations_per_minute = 100_000_000;
+    s.controller.concurrent_invocations = 100_000;
+    Ok(s)
+}
+
+/// [`base_settings`] with actions on `runtime`, with or without prewarmed stems.
 pub(crate) fn settings(
     dir: &std::path::Path,
     stems: bool,
     runtime: whisk_serve::settings::Runtime,
 ) -> anyhow::Result<Settings> {
-    let mut s = Settings::load(None, &HashMap::new())?;
+    let mut s = base_settings(dir)?;
     s.runtime = runtime;
-    s.listen = "127.0.0.1:0".into();
-    s.data_dir = Some(dir.to_path_buf());
-    s.controller.invocations_per_minute = 100_000_000;
-    s.controller.concurrent_invocations = 100_000;
     if !stems {
         s.invoker.stem_cells.clear();
     }
     Ok(s)
 }
 
+/// Starts an in-process standalone platform; it and the address of its API.
+pub(crate) async fn start(
+    settings: Settings,
+) -> anyhow::Result<(whisk_serve::Running, std::net::SocketAddr)> {
+    let platform = whisk_serve::standalone(settings).await?;
+    let addr = platform
+        .api_addr
+        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    Ok((platform, addr))
+}
+
+/// `total` blocking invokes of action `name` from `clients` concurrent clients.
+pub(crate) async fn invokes(
+    api: &Arc<Api>,
+    clients: usize,
+    total: usize,
+    name: &'static str,
+) -> Measured {
+    let api = api.clone();
+    load::run(clients, total, move || {
+        let api = api.clone();
+        async move { api.invoke(name).await }
+    })
+    .await
+}
+
+/// Warms containers for `clients` concurrent invokes of the noop (20 invokes a client).
+pub(crate) async fn warm_up(api: &Arc<Api>, clients: usize) -> anyhow::Result<()> {
+    let warm = invokes(api, clients, clients * 20, "noop").await;
+    anyhow::ensure!(warm.errors == 0, "warm-up invokes failed");
+    Ok(())
+}
+
+/// A client of the guest's actions (`http://HOST/api/v1/namespaces/_/actions`).
 pub(crate) struct Api {
     pub(crate) http: reqwest::Client,
     pub(crate) base: String,
@@ -59,18 +101,26 @@ impl Api {
             base: format!("http://{addr}/api/v1/namespaces/_/actions"),
         }
     }
+    /// Creates or replaces the Python action `name` with `code`.
     pub(crate) async fn put(&self, name: &str, code: &str) -> anyhow::Result<()> {
+        let url = format!("{}/{name}?overwrite=true", self.base);
+        let body = json!({"exec": {"kind": "python:3", "code": code}});
+        self.put_json(&url, &body, name).await
+    }
+
+    /// PUTs `body` at `url` as the guest; it must succeed (`what` names it in the error).
+    pub(crate) async fn put_json(&self, url: &str, body: &Value, what: &str) -> anyhow::Result<()> {
         let (u, k) = whisk_core::identity::GUEST_KEY
             .split_once(':')
             .context("key")?;
         let r = self
             .http
-            .put(format!("{}/{name}?overwrite=true", self.base))
+            .put(url)
             .basic_auth(u, Some(k))
-            .json(&json!({"exec": {"kind": "python:3", "code": code}}))
+            .json(body)
             .send()
             .await?;
-        anyhow::ensure!(r.status().is_success(), "PUT {name}: {}", r.status());
+        anyhow::ensure!(r.status().is_success(), "PUT {what}: {}", r.status());
         Ok(())
     }
     pub(crate) async fn invoke(&self, name: &str) -> anyhow::Result<()> {
@@ -93,10 +143,7 @@ impl Api {
 /// Runs every scenario and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let platform = whisk_serve::standalone(settings(dir.path(), true, plan.runtime)?).await?;
-    let platform_addr = platform
-        .api_addr
-        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let (platform, platform_addr) = start(settings(dir.path(), true, plan.runtime)?).await?;
     let api = Arc::new(Api::new(platform_addr));
     api.put("noop", NOOP).await?;
 
@@ -128,15 +175,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let mut ratios = Vec::new();
     for clients in [1usize, 8] {
         // Warm up enough containers for this concurrency.
-        let warm = {
-            let api = api.clone();
-            load::run(clients, clients * 20, move || {
-                let api = api.clone();
-                async move { api.invoke("noop").await }
-            })
-            .await
-        };
-        anyhow::ensure!(warm.errors == 0, "warm-up invokes failed");
+        warm_up(&api, clients).await?;
         let direct = {
             let http = http.clone();
             let url = format!("{proxy}/run");
@@ -152,14 +191,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             })
             .await
         };
-        let whisk = {
-            let api = api.clone();
-            load::run(clients, plan.requests, move || {
-                let api = api.clone();
-                async move { api.invoke("noop").await }
-            })
-            .await
-        };
+        let whisk = invokes(&api, clients, plan.requests, "noop").await;
         rows.push(Row::measured(
             "direct POST /run to a python proxy of the same runtime",
             clients,
@@ -211,10 +243,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     platform.shutdown().await?;
 
     let dir2 = tempfile::tempdir()?;
-    let bare = whisk_serve::standalone(settings(dir2.path(), false, plan.runtime)?).await?;
-    let bare_addr = bare
-        .api_addr
-        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let (bare, bare_addr) = start(settings(dir2.path(), false, plan.runtime)?).await?;
     let api2 = Api::new(bare_addr);
     {
         let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;

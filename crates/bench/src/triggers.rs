@@ -6,10 +6,11 @@
 //! stored) and a blocking invoke are shown for reference.
 
 use crate::load;
+use crate::rest::Rest;
+use crate::standalone::{base_settings, start};
 use crate::table::{self, Row};
 use anyhow::Context;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,54 +22,7 @@ pub struct Plan {
     pub requests: usize,
 }
 
-/// The platform's REST root, with the guest's key.
-struct Rest {
-    http: reqwest::Client,
-    base: String,
-    user: String,
-    key: String,
-}
-
 impl Rest {
-    fn new(http: reqwest::Client, addr: std::net::SocketAddr) -> anyhow::Result<Self> {
-        let (u, k) = whisk_core::identity::GUEST_KEY
-            .split_once(':')
-            .context("key")?;
-        Ok(Self {
-            http,
-            base: format!("http://{addr}/api/v1/namespaces/_"),
-            user: u.into(),
-            key: k.into(),
-        })
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> anyhow::Result<(u16, Value)> {
-        let r = self
-            .http
-            .request(method, format!("{}/{path}", self.base))
-            .basic_auth(&self.user, Some(&self.key))
-            .json(&body)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        let bytes = r.bytes().await?;
-        Ok((
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        ))
-    }
-
-    async fn put(&self, path: &str, body: Value) -> anyhow::Result<()> {
-        let (s, v) = self.send(reqwest::Method::PUT, path, body).await?;
-        anyhow::ensure!(s == 200, "PUT {path}: {s} {v}");
-        Ok(())
-    }
-
     /// POST `path`, which must answer 202 `{"activationId"}`; the id.
     async fn start(&self, path: &str) -> anyhow::Result<String> {
         let (s, v) = self.send(reqwest::Method::POST, path, json!({})).await?;
@@ -122,22 +76,18 @@ impl Rest {
 /// Runs the scenarios and prints the table.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut s = whisk_serve::Settings::load(None, &HashMap::new())?;
+    let mut s = base_settings(dir.path())?;
     s.runtime = whisk_serve::settings::Runtime::Process;
-    s.listen = "127.0.0.1:0".into();
-    s.data_dir = Some(dir.path().to_path_buf());
-    s.controller.invocations_per_minute = 100_000_000;
-    s.controller.concurrent_invocations = 100_000;
     s.controller.fires_per_minute = 100_000_000;
-    let platform = whisk_serve::standalone(s).await?;
-    let addr = platform
-        .api_addr
-        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let (platform, addr) = start(s).await?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
         .build()?;
-    let rest = Arc::new(Rest::new(http, addr)?);
+    let rest = Arc::new(Rest::guest(
+        http,
+        format!("http://{addr}/api/v1/namespaces/_"),
+    )?);
     let code = json!({"exec": {"kind": "python:3", "code": NOOP}});
     rest.put("actions/noop", code).await?;
     rest.put("triggers/t", json!({})).await?;

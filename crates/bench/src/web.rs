@@ -7,6 +7,7 @@
 use crate::gateway::wait_up;
 use crate::load::{self, Measured};
 use crate::proc::{free_port, Proc};
+use crate::standalone::{base_settings, start};
 use crate::table::{self, Row};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -56,15 +57,7 @@ async fn web_gets(http: reqwest::Client, base: &str, clients: usize, requests: u
 /// Runs the scenarios and prints the table.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let mut s = whisk_serve::Settings::load(None, &Default::default())?;
-    s.listen = "127.0.0.1:0".into();
-    s.data_dir = Some(tmp.path().join("data"));
-    s.controller.invocations_per_minute = 100_000_000;
-    s.controller.concurrent_invocations = 100_000;
-    let platform = whisk_serve::standalone(s).await?;
-    let addr = platform
-        .api_addr
-        .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+    let (platform, addr) = start(base_settings(&tmp.path().join("data"))?).await?;
     let direct = format!("http://{addr}");
     let port = free_port()?;
     let whisk = std::env::current_exe()?.with_file_name("whisk");
