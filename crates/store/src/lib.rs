@@ -215,16 +215,20 @@ impl<S: Store + ?Sized> ActionStore for S {
         &self,
         fqn: &FullyQualifiedName,
     ) -> Result<Option<Revisioned<Action>>, StoreError> {
-        match self
-            .get_entity(EntityKind::Action, &fqn.to_string())
-            .await?
-        {
-            None => Ok(None),
-            Some(r) => {
-                let doc = serde_json::from_value(r.doc)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(Some(Revisioned { rev: r.rev, doc }))
-            }
-        }
+        get_typed(self, EntityKind::Action, &fqn.to_string()).await
     }
+}
+
+/// Entity `key` of `kind` as a `T`, with its revision, if it exists (a document that is no
+/// `T` is corrupt).
+pub async fn get_typed<T: serde::de::DeserializeOwned, S: Store + ?Sized>(
+    store: &S,
+    kind: EntityKind,
+    key: &str,
+) -> Result<Option<Revisioned<T>>, StoreError> {
+    let Some(r) = store.get_entity(kind, key).await? else {
+        return Ok(None);
+    };
+    let doc = serde_json::from_value(r.doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some(Revisioned { rev: r.rev, doc }))
 }

@@ -114,17 +114,8 @@ impl Triggers {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Revisioned<T>>, WhiskError> {
-        let Some(r) = self
-            .inner
-            .store
-            .get_entity(kind, &key(namespace, name))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let doc = serde_json::from_value(r.doc)
-            .map_err(|e| WhiskError::from(StoreError::Corrupt(e.to_string())))?;
-        Ok(Some(Revisioned { rev: r.rev, doc }))
+        let key = key(namespace, name);
+        Ok(whisk_store::get_typed(&*self.inner.store, kind, &key).await?)
     }
 
     /// Trigger `fqn`, or 404.

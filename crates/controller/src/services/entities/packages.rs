@@ -22,17 +22,7 @@ impl Entities {
         name: &str,
     ) -> Result<Option<Revisioned<Package>>, WhiskError> {
         let key = format!("{ns}/{name}");
-        let Some(r) = self
-            .inner
-            .store
-            .get_entity(EntityKind::Package, &key)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let doc = serde_json::from_value(r.doc)
-            .map_err(|e| WhiskError::from(StoreError::Corrupt(e.to_string())))?;
-        Ok(Some(Revisioned { rev: r.rev, doc }))
+        Ok(whisk_store::get_typed(&*self.inner.store, EntityKind::Package, &key).await?)
     }
 
     /// The package or binding `ns/name` from the store, or through the package cache when
