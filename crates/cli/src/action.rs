@@ -255,32 +255,10 @@ async fn list(client: &Client, json_out: bool, ns: &str, args: ListArgs) -> anyh
     if let Some(pkg) = &package {
         url = client.url(&namespace, "actions", &[pkg.as_str(), ""])?;
     }
-    let query = [
-        ("limit", args.limit.to_string()),
-        ("skip", args.skip.to_string()),
-    ];
-    let resp = client
-        .send(Method::GET, url, &query, None)
-        .await
-        .map_err(|e| {
-            e.failure(&format!(
-                "Unable to obtain the list of actions for namespace '{namespace}'"
-            ))
-        })?;
-    let mut actions = resp.body.as_array().cloned().unwrap_or_default();
-    if args.name_sort {
-        actions.sort_by_key(|a| {
-            a.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        });
-    }
-    if json_out {
-        print_json(&Value::Array(actions));
-    } else {
-        print!("{}", output::action_table(&actions));
-    }
+    let actions =
+        crate::trigger::fetch_list(client, url, &namespace, "actions", args.limit, args.skip)
+            .await?;
+    crate::trigger::print_list(actions, args.name_sort, json_out, output::action_table);
     Ok(())
 }
 

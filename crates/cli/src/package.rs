@@ -71,26 +71,11 @@ pub async fn run(client: &Client, json_out: bool, cmd: PackageCommand) -> anyhow
         PackageCommand::Get(a) => get(client, json_out, &ns, a).await,
         PackageCommand::Delete { name } => {
             let qn = package_name(&name, &ns)?;
-            let url = client.url(&qn.namespace, "packages", &qn.segments())?;
-            let resp = client
-                .send(Method::DELETE, url, &[], None)
-                .await
-                .map_err(|e| e.failure(&format!("Unable to delete package '{}'", qn.entity)))?;
-            if json_out {
-                print_json(&resp.body);
-            } else {
-                println!("ok: deleted package {}", qn.entity);
-            }
-            Ok(())
+            trigger::delete(client, json_out, &qn, "package").await
         }
         PackageCommand::List(a) => {
-            let (_, mut packages) = trigger::list(client, &ns, "packages", &a).await?;
-            trigger::sort(&mut packages, a.name_sort);
-            if json_out {
-                print_json(&Value::Array(packages));
-            } else {
-                print!("{}", package_table(&packages));
-            }
+            let (_, packages) = trigger::list(client, &ns, "packages", &a).await?;
+            trigger::print_list(packages, a.name_sort, json_out, package_table);
             Ok(())
         }
     }

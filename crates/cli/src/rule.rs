@@ -4,9 +4,8 @@
 //! the `rules` table with each rule's status.
 
 use crate::client::Client;
-use crate::output::print_json;
 use crate::params::QualifiedName;
-use crate::trigger::{delete, list, send_put, show, sort, GetArgs, ListArgs};
+use crate::trigger::{delete, list, print_list, send_put, show, GetArgs, ListArgs};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -106,12 +105,7 @@ pub async fn run(client: &Client, json_out: bool, cmd: RuleCommand) -> anyhow::R
                 let full = get(client, &qn, "Unable to get status of rule").await?;
                 rule["status"] = full.get("status").cloned().unwrap_or(Value::Null);
             }
-            sort(&mut rules, a.name_sort);
-            if json_out {
-                print_json(&Value::Array(rules));
-            } else {
-                print!("{}", rule_table(&rules));
-            }
+            print_list(rules, a.name_sort, json_out, rule_table);
             Ok(())
         }
     }

@@ -110,13 +110,8 @@ pub async fn run(client: &Client, json_out: bool, cmd: TriggerCommand) -> anyhow
             delete(client, json_out, &qn, "trigger").await
         }
         TriggerCommand::List(a) => {
-            let (_, mut list) = list(client, &ns, "triggers", &a).await?;
-            sort(&mut list, a.name_sort);
-            if json_out {
-                print_json(&Value::Array(list));
-            } else {
-                print!("{}", trigger_table(&list));
-            }
+            let (_, list) = list(client, &ns, "triggers", &a).await?;
+            print_list(list, a.name_sort, json_out, trigger_table);
             Ok(())
         }
     }
@@ -321,10 +316,20 @@ pub async fn list(
         }
     };
     let url = client.url(&namespace, collection, &[])?;
-    let query = [
-        ("limit", args.limit.to_string()),
-        ("skip", args.skip.to_string()),
-    ];
+    let list = fetch_list(client, url, &namespace, collection, args.limit, args.skip).await?;
+    Ok((namespace, list))
+}
+
+/// `GET url?limit&skip`, a list of `collection` (for the error) in `namespace`: its entities.
+pub async fn fetch_list(
+    client: &Client,
+    url: reqwest::Url,
+    namespace: &str,
+    collection: &str,
+    limit: u32,
+    skip: u32,
+) -> anyhow::Result<Vec<Value>> {
+    let query = [("limit", limit.to_string()), ("skip", skip.to_string())];
     let resp = client
         .send(Method::GET, url, &query, None)
         .await
@@ -333,7 +338,23 @@ pub async fn list(
                 "Unable to obtain the list of {collection} for namespace '{namespace}'"
             ))
         })?;
-    Ok((namespace, resp.body.as_array().cloned().unwrap_or_default()))
+    Ok(resp.body.as_array().cloned().unwrap_or_default())
+}
+
+/// What `KIND list` prints: the entities (sorted by name when `by_name`) as JSON or as
+/// `table` makes them.
+pub fn print_list(
+    mut list: Vec<Value>,
+    by_name: bool,
+    json_out: bool,
+    table: fn(&[Value]) -> String,
+) {
+    sort(&mut list, by_name);
+    if json_out {
+        print_json(&Value::Array(list));
+    } else {
+        print!("{}", table(&list));
+    }
 }
 
 /// Sorts entities by name when `by_name` (`--name-sort`).
