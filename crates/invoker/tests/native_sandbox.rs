@@ -8,7 +8,7 @@
 mod common;
 mod native;
 
-use common::{call, init, run};
+use common::{assert_memory_exceeded_logged, call, init, run};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,11 +106,6 @@ async fn an_executable_past_its_memory_is_an_oom_kill() {
         "The action did not produce a valid response and exited unexpectedly."
     );
     assert!(c.oom_killed().await, "the cgroup counted the kill");
-    let logs = c.logs(1 << 20, Duration::from_secs(2)).await;
-    assert!(
-        logs.iter()
-            .any(|l| l.contains("The action exceeded its memory limit of 128 MB")),
-        "{logs:?}"
-    );
+    assert_memory_exceeded_logged(c.as_ref(), 128).await;
     c.destroy().await;
 }

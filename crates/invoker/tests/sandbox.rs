@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{init, run};
+use common::{assert_memory_exceeded_logged, init, run};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -224,12 +224,7 @@ def main(args):
     .await;
     let (status, v) = run(c.as_ref(), json!({})).await;
     assert_ne!(status, 200, "1 GB in a 128 MB container: {v}");
-    let logs = c.logs(1 << 20, Duration::from_secs(2)).await;
-    assert!(
-        logs.iter()
-            .any(|l| l.contains("The action exceeded its memory limit of 128 MB")),
-        "{logs:?}"
-    );
+    assert_memory_exceeded_logged(c.as_ref(), 128).await;
     c.destroy().await;
 }
 

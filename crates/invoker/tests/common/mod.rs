@@ -69,3 +69,10 @@ pub async fn init(c: &dyn Container, code: &str) {
 pub async fn run(c: &dyn Container, args: Value) -> (u16, Value) {
     call(c, "/run", json!({"value": args})).await
 }
+
+/// The container's logs (2 s at most) must carry the out-of-memory line for `memory_mb`.
+pub async fn assert_memory_exceeded_logged(c: &dyn Container, memory_mb: u64) {
+    let logs = c.logs(1 << 20, Duration::from_secs(2)).await;
+    let line = format!("The action exceeded its memory limit of {memory_mb} MB");
+    assert!(logs.iter().any(|l| l.contains(&line)), "{logs:?}");
+}
