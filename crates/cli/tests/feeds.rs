@@ -19,6 +19,23 @@ fn whisk(dir: &Path, apihost: &str, args: &[&str]) -> Output {
     whisk_as_guest(dir, apihost, args)
 }
 
+/// `whisk action invoke FEED -r` with lifecycle event READ for `trigger` (`/_/name`): the
+/// feed's registration of the trigger.
+fn read_feed(w: &dyn Fn(&[&str]) -> Output, feed: &str, trigger: &str) -> Output {
+    w(&[
+        "action",
+        "invoke",
+        feed,
+        "-r",
+        "-p",
+        "lifecycleEvent",
+        "READ",
+        "-p",
+        "triggerName",
+        trigger,
+    ])
+}
+
 /// The records of action `name` (newest first).
 async fn records(api: &Api, name: &str) -> Vec<Value> {
     let resp = api
@@ -114,21 +131,7 @@ async fn an_alarm_feed_with_the_cli_fires_a_rule_survives_a_restart_and_is_delet
 
     // The feed's DELETE ran: a trigger of that name made again has no registration.
     ok(&w(&host, &["trigger", "create", "tick"]));
-    let read = w(
-        &host,
-        &[
-            "action",
-            "invoke",
-            "/whisk.system/alarms/alarm",
-            "-r",
-            "-p",
-            "lifecycleEvent",
-            "READ",
-            "-p",
-            "triggerName",
-            "/_/tick",
-        ],
-    );
+    let read = read_feed(&|a| w(&host, a), "/whisk.system/alarms/alarm", "/_/tick");
     let err = String::from_utf8_lossy(&read.stderr);
     assert!(err.contains("has no feed registration"), "{err}");
 
@@ -234,38 +237,13 @@ async fn a_kafka_feed_fires_its_trigger_with_message_batches_through_a_rule() {
     assert!(got
         .iter()
         .all(|m| m["topic"] == "orders" && m["partition"] == 0));
-    let read = |w: &dyn Fn(&[&str]) -> Output| {
-        w(&[
-            "action",
-            "invoke",
-            feed,
-            "-r",
-            "-p",
-            "lifecycleEvent",
-            "READ",
-            "-p",
-            "triggerName",
-            "/_/orders",
-        ])
-    };
-    let state: Value = serde_json::from_str(&ok(&read(&w))).unwrap();
+    let state: Value = serde_json::from_str(&ok(&read_feed(&w, feed, "/_/orders"))).unwrap();
     assert_eq!(state["health"]["state"], "running", "{state}");
     assert_eq!(state["config"]["topic"], "orders", "{state}");
     // Delete runs the feed's DELETE: a trigger of that name made again has no registration.
     ok(&w(&["trigger", "delete", "orders"]));
     ok(&w(&["trigger", "create", "orders"]));
-    let read = w(&[
-        "action",
-        "invoke",
-        feed,
-        "-r",
-        "-p",
-        "lifecycleEvent",
-        "READ",
-        "-p",
-        "triggerName",
-        "/_/orders",
-    ]);
+    let read = read_feed(&w, feed, "/_/orders");
     assert!(
         !read.status.success(),
         "the registration is gone with the trigger"
@@ -358,14 +336,10 @@ async fn two_feed_providers_over_kafka_and_couchdb_fire_once_and_survive_a_crash
     let key = couch_user_key(&couch, "guest", &env);
     let api = Api::new(&base, &key);
     let w = |args: &[&str]| {
-        std::process::Command::new(whisk_bin())
+        whisk_private(&dir.join("wskprops"), dir)
             .args(args)
-            .env("WSK_CONFIG_FILE", dir.join("wskprops"))
-            .env("HOME", dir)
             .env("WHISK_APIHOST", &base)
             .env("WHISK_AUTH", &key)
-            .env_remove("WHISK_NAMESPACE")
-            .env_remove("RUST_LOG")
             .output()
             .expect("run whisk")
     };
@@ -392,18 +366,7 @@ async fn two_feed_providers_over_kafka_and_couchdb_fire_once_and_survive_a_crash
     once_per_second(&starts(&api, "tick").await);
 
     // Kill the provider that holds the alarm (as a crash: its lease stays until it lapses).
-    let state = ok(&w(&[
-        "action",
-        "invoke",
-        "/whisk.system/alarms/alarm",
-        "-r",
-        "-p",
-        "lifecycleEvent",
-        "READ",
-        "-p",
-        "triggerName",
-        "/_/tick",
-    ]));
+    let state = ok(&read_feed(&w, "/whisk.system/alarms/alarm", "/_/tick"));
     let state: Value = serde_json::from_str(&state).unwrap();
     let holder = usize::from(state["provider"] == "fb");
     assert_eq!(state["provider"], ["fa", "fb"][holder], "{state}");
@@ -415,18 +378,7 @@ async fn two_feed_providers_over_kafka_and_couchdb_fire_once_and_survive_a_crash
     })
     .await;
     once_per_second(&after);
-    let state = ok(&w(&[
-        "action",
-        "invoke",
-        "/whisk.system/alarms/alarm",
-        "-r",
-        "-p",
-        "lifecycleEvent",
-        "READ",
-        "-p",
-        "triggerName",
-        "/_/tick",
-    ]));
+    let state = ok(&read_feed(&w, "/whisk.system/alarms/alarm", "/_/tick"));
     let state: Value = serde_json::from_str(&state).unwrap();
     assert_eq!(
         state["provider"],
