@@ -67,14 +67,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     s.data_dir = Some(dir.path().to_path_buf());
     s.controller.fires_per_minute = 100_000_000;
     let (platform, addr) = start(s).await?;
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .tcp_nodelay(true)
-        .build()?;
-    let rest = Arc::new(Rest::guest(
-        http,
-        format!("http://{addr}/api/v1/namespaces"),
-    )?);
+    let rest = Arc::new(Rest::guest(format!("http://{addr}/api/v1/namespaces"))?);
     // A trigger with a rule (a fire without an active rule stores no record).
     let noop = json!({"exec": {"kind": "python:3", "code": "def main(args):\n    return {}\n"}});
     let rule = json!({"trigger": "/_/k", "action": "/_/noop"});

@@ -4,10 +4,9 @@
 //! the action resolver (package and binding read through the package cache, parameters
 //! merged) costs on the invoke path.
 
-use crate::standalone::{invokes, settings, start, Api, NOOP};
+use crate::standalone::{invokes, settings, start_with_noop, Api, NOOP};
 use crate::table::{self, Row};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// Sizes of a run.
 pub struct Plan {
@@ -29,9 +28,7 @@ async fn put_package(
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let runtime = whisk_serve::settings::Runtime::Process;
-    let (platform, addr) = start(settings(dir.path(), true, runtime)?).await?;
-    let api = Arc::new(Api::new(addr));
-    api.put("noop", NOOP).await?;
+    let (platform, addr, api) = start_with_noop(settings(dir.path(), true, runtime)?).await?;
     put_package(
         &api,
         addr,

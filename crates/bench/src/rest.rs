@@ -15,10 +15,14 @@ pub(crate) struct Rest {
 
 impl Rest {
     /// A client of the paths below `base` (`http://HOST/api/v1/namespaces...`) as the guest.
-    pub(crate) fn guest(http: reqwest::Client, base: String) -> anyhow::Result<Self> {
+    pub(crate) fn guest(base: String) -> anyhow::Result<Self> {
         let (u, k) = whisk_core::identity::GUEST_KEY
             .split_once(':')
             .context("key")?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .build()?;
         Ok(Self {
             http,
             base,

@@ -108,10 +108,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         let mode = label(sandboxed);
         // Cold start and warm invoke; budget for every container.
         let dir = tempfile::tempdir()?;
-        let platform = whisk_serve::standalone(settings(dir.path(), sandboxed, 16384)?).await?;
-        let platform_addr = platform
-            .api_addr
-            .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+        let (platform, platform_addr) =
+            crate::standalone::start(settings(dir.path(), sandboxed, 16384)?).await?;
         let api = Arc::new(Api::new(platform_addr)?);
         let cold = {
             let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
@@ -180,10 +178,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
 
         // Churn: 100 actions of 128 MB through a budget of 16 containers (2 GB), 8 clients.
         let dir = tempfile::tempdir()?;
-        let platform = whisk_serve::standalone(settings(dir.path(), sandboxed, 16 * 128)?).await?;
-        let platform_addr = platform
-            .api_addr
-            .ok_or_else(|| anyhow::anyhow!("standalone serves no API"))?;
+        let (platform, platform_addr) =
+            crate::standalone::start(settings(dir.path(), sandboxed, 16 * 128)?).await?;
         let api = Arc::new(Api::new(platform_addr)?);
         for i in 0..100 {
             api.put(&format!("churn{i}"), NOOP).await?;

@@ -3,10 +3,9 @@
 //! (the same platform, the same warm containers), at 1 and 4 clients.
 
 use crate::load;
-use crate::standalone::{invokes, settings, start, warm_up, Api, NOOP};
+use crate::standalone::{invokes, settings, start_with_noop, warm_up, Api};
 use crate::table::{self, Row};
 use serde_json::json;
-use std::sync::Arc;
 
 /// Sizes of a run.
 pub struct Plan {
@@ -26,9 +25,7 @@ async fn put_sequence(api: &Api, name: &str, components: &[String]) -> anyhow::R
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let runtime = whisk_serve::settings::Runtime::Process;
-    let (platform, addr) = start(settings(dir.path(), true, runtime)?).await?;
-    let api = Arc::new(Api::new(addr));
-    api.put("noop", NOOP).await?;
+    let (platform, _, api) = start_with_noop(settings(dir.path(), true, runtime)?).await?;
     let components = vec!["/_/noop".to_string(); plan.length];
     put_sequence(&api, "noops", &components).await?;
 

@@ -60,6 +60,16 @@ pub(crate) async fn start(
     Ok((platform, addr))
 }
 
+/// [`start`], with the client of the guest's actions and its `noop` action created.
+pub(crate) async fn start_with_noop(
+    settings: Settings,
+) -> anyhow::Result<(whisk_serve::Running, std::net::SocketAddr, Arc<Api>)> {
+    let (platform, addr) = start(settings).await?;
+    let api = Arc::new(Api::new(addr));
+    api.put("noop", NOOP).await?;
+    Ok((platform, addr, api))
+}
+
 /// `total` blocking invokes of action `name` from `clients` concurrent clients.
 pub(crate) async fn invokes(
     api: &Arc<Api>,
@@ -143,9 +153,7 @@ impl Api {
 /// Runs every scenario and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let (platform, platform_addr) = start(settings(dir.path(), true, plan.runtime)?).await?;
-    let api = Arc::new(Api::new(platform_addr));
-    api.put("noop", NOOP).await?;
+    let (platform, _, api) = start_with_noop(settings(dir.path(), true, plan.runtime)?).await?;
 
     // Direct calls to an action proxy of the same kind, started by the same factory.
     let factory = whisk_serve::backends::open_factory(&settings(dir.path(), true, plan.runtime)?);

@@ -80,14 +80,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     s.runtime = whisk_serve::settings::Runtime::Process;
     s.controller.fires_per_minute = 100_000_000;
     let (platform, addr) = start(s).await?;
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .tcp_nodelay(true)
-        .build()?;
-    let rest = Arc::new(Rest::guest(
-        http,
-        format!("http://{addr}/api/v1/namespaces/_"),
-    )?);
+    let rest = Arc::new(Rest::guest(format!("http://{addr}/api/v1/namespaces/_"))?);
     let code = json!({"exec": {"kind": "python:3", "code": NOOP}});
     rest.put("actions/noop", code).await?;
     rest.put("triggers/t", json!({})).await?;
