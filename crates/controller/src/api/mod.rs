@@ -123,18 +123,24 @@ async fn cors(req: Request, next: Next) -> Response {
     } else {
         next.run(req).await
     };
-    let h = resp.headers_mut();
+    set_cors(
+        resp.headers_mut(),
+        ALLOW_METHODS,
+        HeaderValue::from_static(ALLOW_HEADERS),
+    );
+    resp
+}
+
+/// The CORS headers of a response: any origin, `methods`, and `headers` as the allowed
+/// request headers.
+fn set_cors(h: &mut axum::http::HeaderMap, methods: &'static str, headers: HeaderValue) {
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(ALLOW_METHODS),
+        HeaderValue::from_static(methods),
     );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(ALLOW_HEADERS),
-    );
-    resp
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, headers);
 }

@@ -338,20 +338,15 @@ fn authorized(value: Option<&Value>, headers: &HeaderMap, authenticated: bool) -
 /// OpenWhisk's default CORS headers of web actions (the request's
 /// `Access-Control-Request-Headers` echoed when present).
 fn with_cors(mut resp: Response, req: &HeaderMap) -> Response {
-    let h = resp.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("OPTIONS, GET, DELETE, POST, PUT, HEAD, PATCH"),
-    );
     let allow = req
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned()
         .unwrap_or(HeaderValue::from_static(super::ALLOW_HEADERS));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow);
+    super::set_cors(
+        resp.headers_mut(),
+        "OPTIONS, GET, DELETE, POST, PUT, HEAD, PATCH",
+        allow,
+    );
     resp
 }
 
