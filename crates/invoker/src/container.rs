@@ -18,6 +18,14 @@ pub const SENTINEL: &str = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
 /// `/init` and `/run` answer 403 to a caller without `Authorization: Bearer <secret>`.
 pub const SECRET_ENV: &str = "WHISK_PROXY_SECRET";
 
+/// The log line (timestamped, on stderr) of an action killed for exceeding `memory_mb`.
+pub fn out_of_memory_line(memory_mb: u64) -> String {
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    format!(
+        "{ts} stderr: The action exceeded its memory limit of {memory_mb} MB and was killed (out of memory)."
+    )
+}
+
 /// A failure to create or control a container.
 #[derive(Debug, Error)]
 pub enum ContainerError {

@@ -631,11 +631,7 @@ impl Container for ProcessContainer {
         if let Some(cg) = &self.cgroup {
             let kills = cg.oom_kills();
             if kills > self.oom_reported.swap(kills, Ordering::SeqCst) {
-                let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-                lines.push(format!(
-                    "{ts} stderr: The action exceeded its memory limit of {} MB and was killed (out of memory).",
-                    self.memory_mb
-                ));
+                lines.push(crate::container::out_of_memory_line(self.memory_mb));
             }
         }
         lines

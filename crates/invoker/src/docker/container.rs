@@ -263,11 +263,7 @@ impl Container for DockerContainer {
         let mut lines = self.logs.collect(limit_bytes, wait).await;
         self.settle_exit().await;
         if self.oom_seen() && !self.oom_reported.swap(true, Ordering::SeqCst) {
-            let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-            lines.push(format!(
-                "{ts} stderr: The action exceeded its memory limit of {} MB and was killed (out of memory).",
-                self.memory_mb
-            ));
+            lines.push(crate::container::out_of_memory_line(self.memory_mb));
         }
         lines
     }
