@@ -24,6 +24,14 @@ fn annotation<'a>(record: &'a Value, key: &str) -> Option<&'a Value> {
         .map(|kv| &kv["value"])
 }
 
+/// Actions `a` (parameter `pa` 1) and `b` (`pb` 2), the components of the sequences here.
+async fn create_a_and_b(h: &Harness, who: &Identity) {
+    h.create_action(who, "a", json!([{"key": "pa", "value": 1}]))
+        .await;
+    h.create_action(who, "b", json!([{"key": "pb", "value": 2}]))
+        .await;
+}
+
 async fn put_sequence(h: &Harness, who: &Identity, name: &str, components: Value) -> (u16, Value) {
     h.call(
         Method::PUT,
@@ -91,10 +99,7 @@ fn logs(v: &Value) -> Vec<String> {
 async fn a_sequence_is_stored_qualified_and_runs_its_components_in_order() {
     let h = Harness::start().await;
     let g = guest();
-    h.create_action(&g, "a", json!([{"key": "pa", "value": 1}]))
-        .await;
-    h.create_action(&g, "b", json!([{"key": "pb", "value": 2}]))
-        .await;
+    create_a_and_b(&h, &g).await;
 
     let (s, v) = put_sequence(&h, &g, "s", json!(["/_/a", "guest/b"])).await;
     assert_eq!(s, 200, "{v}");
@@ -163,10 +168,7 @@ async fn a_sequence_is_stored_qualified_and_runs_its_components_in_order() {
 async fn nested_sequences_record_their_cause() {
     let h = Harness::start().await;
     let g = guest();
-    h.create_action(&g, "a", json!([{"key": "pa", "value": 1}]))
-        .await;
-    h.create_action(&g, "b", json!([{"key": "pb", "value": 2}]))
-        .await;
+    create_a_and_b(&h, &g).await;
     assert_eq!(put_sequence(&h, &g, "inner", json!(["/_/b"])).await.0, 200);
     assert_eq!(
         put_sequence(&h, &g, "outer", json!(["/_/a", "/_/inner"]))
