@@ -47,6 +47,18 @@ async fn put_action(
     .await
 }
 
+/// `PUT {PKGS}/PATH` with `body` as `who`, which must fail with `status`: the error message.
+async fn put_fails(h: &Harness, who: &Identity, path: &str, body: Value, status: u16) -> String {
+    h.error(
+        Method::PUT,
+        &format!("{PKGS}/{path}"),
+        Some(who),
+        Some(body),
+        status,
+    )
+    .await
+}
+
 /// Another tenant's namespace.
 async fn stranger(h: &Harness) -> Identity {
     h.limited("stranger", 1000, 100).await
@@ -64,15 +76,7 @@ async fn package_crud_and_errors() {
     assert_eq!(p["annotations"], json!([]));
     assert_eq!(p["publish"], false);
 
-    let msg = h
-        .error(
-            Method::PUT,
-            &format!("{PKGS}/p1"),
-            Some(&g),
-            Some(json!({})),
-            409,
-        )
-        .await;
+    let msg = put_fails(&h, &g, "p1", json!({}), 409).await;
     assert_eq!(msg, "resource already exists");
     let u = ok(
         &h,
@@ -97,24 +101,9 @@ async fn package_crud_and_errors() {
     let count = ok(&h, Method::GET, &format!("{PKGS}?count=true"), &g, None).await;
     assert_eq!(count, json!({"packages": 1}));
 
-    let msg = h
-        .error(
-            Method::PUT,
-            &format!("{PKGS}/default"),
-            Some(&g),
-            Some(json!({})),
-            400,
-        )
-        .await;
+    let msg = put_fails(&h, &g, "default", json!({}), 400).await;
     assert_eq!(msg, "Package name 'default' is reserved.");
-    h.error(
-        Method::PUT,
-        &format!("{PKGS}/p2"),
-        Some(&g),
-        Some(json!({"parameters": 3})),
-        400,
-    )
-    .await;
+    put_fails(&h, &g, "p2", json!({"parameters": 3}), 400).await;
     h.error(Method::GET, &format!("{PKGS}/nope"), Some(&g), None, 404)
         .await;
     h.error(Method::DELETE, &format!("{PKGS}/nope"), Some(&g), None, 404)
@@ -219,15 +208,14 @@ async fn bindings_merge_parameters_in_order() {
     assert_eq!(s, 200, "{v}");
 
     // Binding errors.
-    let msg = h
-        .error(
-            Method::PUT,
-            &format!("{PKGS}/b0"),
-            Some(&g),
-            Some(json!({"binding": {"namespace": "_", "name": "missing"}})),
-            400,
-        )
-        .await;
+    let msg = put_fails(
+        &h,
+        &g,
+        "b0",
+        json!({"binding": {"namespace": "_", "name": "missing"}}),
+        400,
+    )
+    .await;
     assert_eq!(msg, "Binding references a package that does not exist.");
     let b = ok(
         &h,
@@ -243,25 +231,23 @@ async fn bindings_merge_parameters_in_order() {
         b["annotations"],
         json!([{"key": "binding", "value": {"namespace": "guest", "name": "base"}}])
     );
-    let msg = h
-        .error(
-            Method::PUT,
-            &format!("{PKGS}/bb"),
-            Some(&g),
-            Some(json!({"binding": {"namespace": "guest", "name": "b"}})),
-            400,
-        )
-        .await;
+    let msg = put_fails(
+        &h,
+        &g,
+        "bb",
+        json!({"binding": {"namespace": "guest", "name": "b"}}),
+        400,
+    )
+    .await;
     assert_eq!(msg, "Cannot bind to another package binding.");
-    let msg = h
-        .error(
-            Method::PUT,
-            &format!("{PKGS}/base?overwrite=true"),
-            Some(&g),
-            Some(json!({"binding": {"namespace": "guest", "name": "b"}})),
-            409,
-        )
-        .await;
+    let msg = put_fails(
+        &h,
+        &g,
+        "base?overwrite=true",
+        json!({"binding": {"namespace": "guest", "name": "b"}}),
+        409,
+    )
+    .await;
     assert_eq!(
         msg,
         "Resource is a package and cannot be converted into a binding."
