@@ -1,6 +1,6 @@
 //! Distributed mode end to end: a Kafka-protocol broker (tansu), a CouchDB-compatible server
 //! (pouchdb-server) and Redis started by `scripts/services.sh`, then `whisk directory`, one
-//! `whisk controller` and three `whisk invoker`s as separate processes. The `openwhisk`
+//! `whisk controller`, three `whisk invoker`s and a `whisk feeds` as separate processes. The `openwhisk`
 //! npm-client conformance suite runs against it; then: work spreads over the invokers; four
 //! instances on different invokers see each other; an invoker killed mid-load loses no
 //! accepted activation and new work goes to the others; a restarted controller still finds
@@ -120,6 +120,23 @@ async fn three_invokers_over_kafka_and_couchdb() {
         })
         .collect();
     let base = format!("http://127.0.0.1:{api_port}");
+    // The feed provider of a deployment (the conformance suite's alarm fires through it).
+    let _feeds = spawn_whisk(
+        dir,
+        "feeds",
+        &s(&[
+            "feeds",
+            "--kafka",
+            &kafka,
+            "--couchdb",
+            &couch,
+            "--api-url",
+            &base,
+            "--id",
+            "feeds0",
+        ]),
+        &env,
+    );
     wait_invokers(&base, 3).await;
 
     // `whisk status` against the live services: everything up, each invoker with its memory.

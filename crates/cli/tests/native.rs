@@ -34,7 +34,8 @@ async fn native(runtime: &str) {
     assert_eq!(
         root["runtimes"]["native"],
         json!([{"kind": "native", "image": "whisk/nativeaction", "default": true,
-                "deprecated": false, "attached": false, "requireMain": false}]),
+                "deprecated": false, "attached": false, "requireMain": false,
+                "concurrent": false}]),
         "{root}"
     );
 
