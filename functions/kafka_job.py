@@ -10,7 +10,8 @@ the groups started. Messages without "instances" are skipped.
     whisk trigger create jobs --feed /whisk.system/messaging/kafkaFeed \\
         -p brokers 127.0.0.1:9092 -p topic jobs -p isJSONData true
     whisk rule create run-jobs jobs kafka_job
-    # then produce {"action": "ring", "instances": 8} to topic "jobs"
+    # then produce {"action": "ring", "instances": 8} to topic "jobs", e.g. with tansu:
+    echo '{"value": {"action": "ring", "instances": 8}}' | tansu cat produce jobs
 """
 import base64
 import json
