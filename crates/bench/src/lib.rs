@@ -13,11 +13,11 @@
 //! - `rest`: a small guest client of the REST API (feeds, triggers).
 //! - [`peers`]: the issue-4 scenarios (peer-map propagation vs polling, crashes, peer
 //!   messaging, gangs).
-//! - [`sandbox`]: the issue-13 process sandbox (cold/warm with and without it, creation
+//! - [`sandbox`]: the process sandbox (cold/warm with and without it, creation
 //!   rate, container churn).
 //! - [`sequences`]: a sequence of 10 noops next to 10 single invokes.
 //! - [`triggers`]: a trigger fire through a rule to the noop next to a direct invoke.
-//! - [`standalone`]: the issue-3 scenarios (warm invoke vs direct `/run`, cold starts).
+//! - [`standalone`]: the standalone core's scenarios (warm invoke vs direct `/run`, cold starts).
 //! - [`web`]: web action requests/s through the gateway next to blocking invokes.
 
 pub mod distributed;
