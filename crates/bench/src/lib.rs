@@ -2,16 +2,16 @@
 //! print tables of latency percentiles and throughput. Timings live here, never in tests.
 //!
 //! Layout:
-//! - [`distributed`]: the issue-5 scenarios (through Kafka vs standalone, idle RSS).
+//! - [`distributed`]: the distributed-mode scenarios (through Kafka vs standalone, idle RSS).
 //! - [`docker`]: the Docker runtime's container creation rate.
 //! - [`feeds`]: a Kafka message to its trigger's fire through the feed provider.
-//! - [`gateway`]: the issue-7 scenarios (gateway vs direct vs nginx).
+//! - [`gateway`]: the gateway scenarios (gateway vs direct vs nginx).
 //! - [`load`]: closed-loop load with N concurrent clients, recording a latency histogram.
 //! - [`packages`]: invokes in a package and through a binding next to outside any package.
 //! - [`table`]: printing results.
 //! - [`proc`]: services started as child processes, free ports.
 //! - `rest`: a small guest client of the REST API (feeds, triggers).
-//! - [`peers`]: the issue-4 scenarios (peer-map propagation vs polling, crashes, peer
+//! - [`peers`]: the peer-map scenarios (peer-map propagation vs polling, crashes, peer
 //!   messaging, gangs).
 //! - [`sandbox`]: the process sandbox (cold/warm with and without it, creation
 //!   rate, container churn).
