@@ -255,7 +255,7 @@ async fn brokers_that_are_down_show_in_the_registration_and_other_feeds_keep_fir
         .unwrap();
     assert_eq!(read["health"]["state"], "unreachable");
     assert_eq!(read["status"]["active"], true);
-    wait_until("the alarm fires meanwhile", Duration::from_secs(5), || {
+    wait_until("the alarm fires meanwhile", Duration::from_secs(10), || {
         api.fires_of("/guest/tick").len() >= 2
     })
     .await;

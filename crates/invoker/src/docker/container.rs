@@ -57,22 +57,40 @@ pub(super) async fn watch_exit(
     }
 }
 
+/// The container's stdout/stderr as it is written, attached before the container starts.
+///
+/// Attaching reads the process's own streams, not the log driver's file: a container that
+/// prints more than the file's `max-size` would rotate that file under a `logs` follower
+/// ("Error grabbing logs: no such file or directory") and end its stream mid-activation.
+pub(super) async fn attach_output(
+    docker: &Docker,
+    id: &str,
+) -> Result<LogStream, bollard::errors::Error> {
+    let opts = AttachContainerOptions {
+        stdout: true,
+        stderr: true,
+        stream: true,
+        logs: false,
+        ..Default::default()
+    };
+    Ok(docker.attach_container(id, Some(opts)).await?.output)
+}
+
+/// What [`attach_output`] yields.
+pub(super) type LogStream = std::pin::Pin<
+    Box<
+        dyn futures::Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
+            + Send,
+    >,
+>;
+
 /// Feeds the container's stdout/stderr, line by line, into the collector.
 pub(super) async fn follow_logs(
-    docker: Docker,
-    id: String,
+    mut stream: LogStream,
     logs: LogCollector,
     closed: Arc<AtomicBool>,
 ) {
     use bollard::container::LogOutput;
-    let opts = LogsOptions {
-        follow: true,
-        stdout: true,
-        stderr: true,
-        tail: "all".into(),
-        ..Default::default()
-    };
-    let mut stream = docker.logs(&id, Some(opts));
     let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     while let Some(Ok(out)) = stream.next().await {
         let (n, bytes) = match out {

@@ -38,8 +38,8 @@ use bollard::models::{
     NetworkDisconnectRequest, PortBinding, ResourcesUlimits,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, EventsOptions, ListContainersOptions, ListNetworksOptions, LogsOptions,
-    RemoveContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, EventsOptions, ListContainersOptions,
+    ListNetworksOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
 use futures::StreamExt;
@@ -77,7 +77,7 @@ mod network;
 pub use config::{cpu_shares, DockerConfig};
 
 pub use container::DockerContainer;
-use container::{follow_logs, watch_exit, watch_ooms, OomFlags};
+use container::{attach_output, follow_logs, watch_exit, watch_ooms, OomFlags};
 pub use network::namespace_network;
 use network::{api_error, create_network, remove_network_if_unused, Networks};
 
@@ -340,18 +340,16 @@ impl DockerFactory {
         namespace_network: Option<String>,
         memory_mb: u64,
     ) -> Result<DockerContainer, ContainerError> {
+        let output = attach_output(docker, id)
+            .await
+            .map_err(|e| self.error("attaching to the container", e))?;
+        let logs = LogCollector::new();
+        let streams_closed = Arc::new(AtomicBool::new(false));
+        tokio::spawn(follow_logs(output, logs.clone(), streams_closed.clone()));
         docker
             .start_container(id, None)
             .await
             .map_err(|e| self.error("starting the container", e))?;
-        let logs = LogCollector::new();
-        let streams_closed = Arc::new(AtomicBool::new(false));
-        tokio::spawn(follow_logs(
-            docker.clone(),
-            id.to_owned(),
-            logs.clone(),
-            streams_closed.clone(),
-        ));
         let info = docker
             .inspect_container(id, None)
             .await
