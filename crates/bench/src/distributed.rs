@@ -1,34 +1,17 @@
-//! Issue-5 scenarios: warm blocking `noop` invokes through Kafka (separate `whisk controller`
-//! and `whisk invoker` processes, CouchDB store) at 1, 8 and 64 clients, side by side with
-//! standalone in the same run, and the idle memory (RSS) of the controller and the invoker.
-//! Needs the services of `scripts/services.sh up` (Kafka on 9092, CouchDB on 5984).
+//! Distributed-mode scenarios: warm blocking `noop` invokes through Kafka (separate `whisk
+//! controller` and `whisk invoker` processes, CouchDB store) at 1, 8 and 64 clients, side by
+//! side with standalone in the same run, and the idle memory (RSS) of the controller and the
+//! invoker. Needs the services of `scripts/services.sh up` (Kafka on 9092, CouchDB on 5984).
 
 use crate::load::{self, Measured};
-use crate::proc::{free_port, Proc};
+use crate::stack::{Shape, Stack};
 use crate::table::{self, Row};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Sizes of a run.
 pub struct Plan {
     /// Requests per scenario.
     pub requests: usize,
-}
-
-fn whisk_bin() -> std::path::PathBuf {
-    std::env::current_exe()
-        .map(|p| p.with_file_name("whisk"))
-        .unwrap_or_else(|_| "whisk".into())
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 async fn measure(base: &str, key: &str, clients: usize, requests: usize) -> Measured {
@@ -43,91 +26,15 @@ async fn measure(base: &str, key: &str, clients: usize, requests: usize) -> Meas
 
 /// Runs the scenarios and prints the tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let api_port = free_port()?;
-    let env = [
-        ("WHISK_CONTROLLER__INVOCATIONS_PER_MINUTE", "100000000"),
-        ("WHISK_CONTROLLER__CONCURRENT_INVOCATIONS", "100000"),
-        ("WHISK_COUCHDB__DB_PREFIX", "whisk_bench_"),
-        ("RUST_LOG", "warn"),
-    ];
-    let spawn = |args: &[String]| -> anyhow::Result<Proc> {
-        Ok(Proc(
-            Command::new(whisk_bin())
-                .args(args)
-                .envs(env)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?,
-        ))
-    };
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let controller = spawn(&s(&[
-        "controller",
-        "--kafka",
-        "127.0.0.1:9092",
-        "--couchdb",
-        "http://127.0.0.1:5984",
-        "--listen",
-        &format!("127.0.0.1:{api_port}"),
-        "--data-dir",
-        &tmp.path().join("controller").display().to_string(),
-    ]))?;
-    let data = tmp.path().join("i0").display().to_string();
-    let invoker = spawn(&s(&[
-        "invoker",
-        "--id",
-        "0",
-        "--kafka",
-        "127.0.0.1:9092",
-        "--couchdb",
-        "http://127.0.0.1:5984",
-        "--data-dir",
-        &data,
-    ]))?;
-    let base = format!("http://127.0.0.1:{api_port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let up = http
-            .get(format!("{base}/invokers/healthy/count"))
-            .send()
-            .await
-            .ok();
-        let n = match up {
-            Some(r) => r.text().await.unwrap_or_default(),
-            None => String::new(),
-        };
-        if n.trim().trim_matches('"').parse::<u32>().unwrap_or(0) >= 1 {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the distributed platform did not come up (is `scripts/services.sh up` running?)"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let stack = Stack::start(&Shape {
+        invokers: 1,
+        directory: false,
+    })
+    .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let idle = (rss_mb(controller.0.id()), rss_mb(invoker.0.id()));
-    // A deployment has no well-known key: the operator's `whisk admin` gives the guest's.
-    let out = Command::new(whisk_bin())
-        .args([
-            "admin",
-            "user",
-            "create",
-            "guest",
-            "--couchdb",
-            "http://127.0.0.1:5984",
-        ])
-        .envs(env)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "whisk admin user create guest: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout)?.trim().to_string();
+    let idle = (stack.rss_of("controller"), stack.rss_of("invoker0"));
+    let (base, key) = (stack.base.clone(), stack.key.clone());
+    let http = reqwest::Client::new();
     load::create_noop_as(&http, &base, &key).await?;
     let guest = whisk_core::identity::GUEST_KEY;
 
@@ -172,7 +79,6 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         idle.1,
         idle.0 + idle.1
     );
-    drop(invoker);
-    drop(controller);
+    drop(stack);
     Ok(())
 }

@@ -17,6 +17,8 @@
 //!   rate, container churn).
 //! - [`sequences`]: a sequence of 10 noops next to 10 single invokes.
 //! - [`triggers`]: a trigger fire through a rule to the noop next to a direct invoke.
+//! - [`soak`]: 100,000+ mixed activations through the distributed stack, RSS sampled.
+//! - [`stack`]: the distributed platform as child processes (controller, invokers, directory).
 //! - [`standalone`]: the standalone core's scenarios (warm invoke vs direct `/run`, cold starts).
 //! - [`web`]: web action requests/s through the gateway next to blocking invokes.
 
@@ -31,6 +33,8 @@ pub mod proc;
 mod rest;
 pub mod sandbox;
 pub mod sequences;
+pub mod soak;
+pub mod stack;
 pub mod standalone;
 pub mod table;
 pub mod triggers;

@@ -14,7 +14,9 @@ struct Args {
     /// `packages` (invokes in a package and through a binding vs outside any package).
     /// `sequences` (a sequence of 10 noops vs 10 single invokes).
     /// `web` (web action requests through the gateway vs blocking invokes).
-    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers", "packages", "sequences", "web"])]
+    /// `soak` (`--activations` mixed activations through the distributed stack, RSS sampled;
+    /// needs `scripts/services.sh up`).
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers", "packages", "sequences", "web", "soak"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
     #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
@@ -28,6 +30,12 @@ struct Args {
     /// Peer-map changes measured on the pushed path.
     #[arg(long, default_value_t = 1000)]
     changes: usize,
+    /// Activations of the soak.
+    #[arg(long, default_value_t = 100_000)]
+    activations: usize,
+    /// Concurrent clients of the soak.
+    #[arg(long, default_value_t = 16)]
+    soak_clients: usize,
     /// Peer-map changes measured on the 1 s polling baseline.
     #[arg(long, default_value_t = 20)]
     polled: usize,
@@ -57,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
                 | "packages"
                 | "sequences"
                 | "web"
+                | "soak"
         )) || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
@@ -131,6 +140,14 @@ async fn main() -> anyhow::Result<()> {
     if wants("distributed") {
         whisk_bench::distributed::run(&whisk_bench::distributed::Plan {
             requests: args.requests,
+        })
+        .await?;
+    }
+    if wants("soak") {
+        whisk_bench::soak::run(&whisk_bench::soak::Plan {
+            activations: args.activations,
+            clients: args.soak_clients,
+            rounds: 20,
         })
         .await?;
     }
