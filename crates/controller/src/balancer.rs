@@ -1,6 +1,12 @@
 //! The sharding choice of OpenWhisk's `ShardingContainerPoolBalancer`, as pure functions:
 //! a home invoker from a hash of namespace and action, a probe step co-prime with the number of
-//! invokers, the first healthy invoker with free memory, else a random healthy one.
+//! invokers, the first healthy invoker with free memory ([`choose`]).
+//!
+//! Unlike OpenWhisk, which then places the activation on a random healthy invoker anyway
+//! (overfilling it), [`choose`] finds nothing when every healthy invoker is full: the caller
+//! waits briefly for room or answers 503 "System is overloaded" ([`crate::health::Invokers`]).
+//! Only a gang member, whose gang was admitted as a whole, may still go to a random healthy
+//! invoker ([`overflow`]) rather than leave its gang incomplete.
 
 /// What the balancer knows of one invoker when choosing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,14 +58,10 @@ pub fn eligible(n: usize, blackbox: bool, blackbox_fraction: f64) -> std::ops::R
     n - count..n
 }
 
-/// Index (into `slots`) of the invoker to use for an activation needing `memory_mb`, or `None`
-/// when no invoker is healthy. `random` picks among the healthy ones when all are full.
-pub fn choose(
-    slots: &[Slot],
-    hash: u64,
-    memory_mb: u64,
-    random: impl FnOnce(usize) -> usize,
-) -> Option<usize> {
+/// Index (into `slots`) of the invoker to use for an activation needing `memory_mb`: the first
+/// healthy one with room along the probe sequence; `None` when every healthy one is full or
+/// none is healthy.
+pub fn choose(slots: &[Slot], hash: u64, memory_mb: u64) -> Option<usize> {
     let n = slots.len();
     if n == 0 {
         return None;
@@ -67,18 +69,29 @@ pub fn choose(
     let steps = coprime_steps(n);
     let home = (hash % n as u64) as usize;
     let step = steps[(hash % steps.len() as u64) as usize];
-    for i in 0..n {
-        let idx = (home + i * step) % n;
-        let s = slots[idx];
-        if s.healthy && s.free_mb >= memory_mb {
-            return Some(idx);
-        }
-    }
-    let healthy: Vec<usize> = (0..n).filter(|i| slots[*i].healthy).collect();
+    (0..n)
+        .map(|i| (home + i * step) % n)
+        .find(|idx| slots[*idx].healthy && slots[*idx].free_mb >= memory_mb)
+}
+
+/// A healthy invoker picked by `random` among the healthy ones, full or not (OpenWhisk's
+/// overload placement; here only for members of an admitted gang); `None` when none is healthy.
+pub fn overflow(slots: &[Slot], random: impl FnOnce(usize) -> usize) -> Option<usize> {
+    let healthy: Vec<usize> = (0..slots.len()).filter(|i| slots[*i].healthy).collect();
     if healthy.is_empty() {
         return None;
     }
     Some(healthy[random(healthy.len()) % healthy.len()])
+}
+
+/// How many activations of `memory_mb` the healthy invokers can take at once, each on one
+/// invoker (what a gang needs: room counted per invoker, not summed across them).
+pub fn room(slots: &[Slot], memory_mb: u64) -> u64 {
+    slots
+        .iter()
+        .filter(|s| s.healthy)
+        .map(|s| s.free_mb / memory_mb.max(1))
+        .sum()
 }
 
 #[cfg(test)]
@@ -116,8 +129,8 @@ mod tests {
         let mut hits = [0usize; 4];
         for i in 0..400 {
             let h = shard_hash("guest", &format!("guest/action{i}"));
-            let a = choose(&s, h, 256, |_| 0).unwrap();
-            assert_eq!(choose(&s, h, 256, |_| 0), Some(a));
+            let a = choose(&s, h, 256).unwrap();
+            assert_eq!(choose(&s, h, 256), Some(a));
             hits[a] += 1;
         }
         assert!(hits.iter().all(|h| *h > 40), "{hits:?}");
@@ -127,24 +140,38 @@ mod tests {
     fn full_and_unhealthy_invokers_are_skipped() {
         let h = 5; // home 1 of 4, step 3 (5 % 2 = 1 → steps[1])
         let mut s = slots(4, 1024);
-        assert_eq!(choose(&s, h, 256, |_| 0), Some(1));
+        assert_eq!(choose(&s, h, 256), Some(1));
         s[1].free_mb = 100;
-        assert_eq!(choose(&s, h, 256, |_| 0), Some(0)); // 1 + 3 = 4 ≡ 0
+        assert_eq!(choose(&s, h, 256), Some(0)); // 1 + 3 = 4 ≡ 0
         s[0].healthy = false;
-        assert_eq!(choose(&s, h, 256, |_| 0), Some(3)); // 1 + 6 ≡ 3
+        assert_eq!(choose(&s, h, 256), Some(3)); // 1 + 6 ≡ 3
     }
 
     #[test]
-    fn overload_picks_a_random_healthy_one_and_none_without_healthy() {
+    fn full_invokers_are_not_chosen_only_overflowed() {
         let mut s = slots(3, 0);
         s[0].healthy = false;
-        assert_eq!(choose(&s, 0, 256, |n| n - 1), Some(2));
-        assert_eq!(choose(&s, 0, 256, |_| 0), Some(1));
+        assert_eq!(choose(&s, 0, 256), None);
+        assert_eq!(overflow(&s, |n| n - 1), Some(2));
+        assert_eq!(overflow(&s, |_| 0), Some(1));
+        s[1].free_mb = 256;
+        assert_eq!(choose(&s, 0, 256), Some(1));
         for x in s.iter_mut() {
             x.healthy = false;
         }
-        assert_eq!(choose(&s, 0, 256, |_| 0), None);
-        assert_eq!(choose(&[], 0, 256, |_| 0), None);
+        assert_eq!(choose(&s, 0, 0), None);
+        assert_eq!(overflow(&s, |_| 0), None);
+        assert_eq!(choose(&[], 0, 256), None);
+    }
+
+    #[test]
+    fn room_counts_per_invoker() {
+        let mut s = slots(2, 200);
+        // 400 MB free in all, but no single invoker holds 256.
+        assert_eq!(room(&s, 256), 0);
+        s[0].free_mb = 1024;
+        s[1].healthy = false;
+        assert_eq!(room(&s, 256), 4);
     }
 
     #[test]

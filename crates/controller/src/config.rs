@@ -40,6 +40,15 @@ pub struct ControllerConfig {
     /// Largest `limits.concurrency` of an action (activations one container runs at once):
     /// OpenWhisk's `limit_action_concurrency_max`. Applies to the whole process.
     pub action_concurrency_max: u64,
+    /// When every healthy invoker is full, how long an activation waits for room before it is
+    /// refused with 503 "System is overloaded, try again later." (0: refused at once).
+    #[serde(with = "millis")]
+    pub overload_wait: Duration,
+    /// Most activations waiting for room at once; more are refused with 503 at once.
+    pub overload_queue: usize,
+    /// Most activations this controller keeps in flight (placed, not yet completed); more are
+    /// refused with 503.
+    pub max_in_flight: usize,
 }
 
 impl Default for ControllerConfig {
@@ -57,6 +66,9 @@ impl Default for ControllerConfig {
             action_cache_ttl: Duration::from_secs(60),
             sequence_length: whisk_core::sequence::SEQUENCE_LENGTH_DEFAULT,
             action_concurrency_max: limits::CONCURRENCY_MAX,
+            overload_wait: Duration::from_secs(1),
+            overload_queue: 1024,
+            max_in_flight: crate::inflight::MAX_IN_FLIGHT_DEFAULT,
         }
     }
 }

@@ -1,11 +1,17 @@
 //! What this controller knows of the invokers: state from their `health` pings (offline after a
 //! silence), and the memory its own in-flight activations take on each. Scheduling reads and
 //! reserves under one lock, using the pure choice of [`crate::balancer`].
+//!
+//! Overload: when no healthy invoker has room, [`Invokers::place`] waits for room (an activation
+//! completing, an invoker coming up) at most `overload_wait`, with at most `overload_queue`
+//! activations waiting at once; past either it refuses (the caller answers 503 "System is
+//! overloaded, try again later."), and [`Invokers::overloaded`] counts the refusals.
 
 use crate::balancer::{self, Slot};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use whisk_proto::{InvokerStatus, PingMessage};
 
 /// Invoker ids above this are rejected as malformed pings.
@@ -51,6 +57,12 @@ pub struct Invokers {
     offline_after: Duration,
     states: Mutex<Vec<Option<InvokerState>>>,
     changed: watch::Sender<u64>,
+    /// Signalled when room may have appeared (memory released, a ping).
+    freed: Notify,
+    overload_wait: Duration,
+    overload_queue: usize,
+    waiting: AtomicUsize,
+    overloaded: AtomicU64,
 }
 
 impl Invokers {
@@ -60,7 +72,30 @@ impl Invokers {
             offline_after,
             states: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
+            freed: Notify::new(),
+            overload_wait: Duration::ZERO,
+            overload_queue: 0,
+            waiting: AtomicUsize::new(0),
+            overloaded: AtomicU64::new(0),
         }
+    }
+
+    /// When every healthy invoker is full, [`Invokers::place`] waits up to `wait` for room,
+    /// with at most `queue` activations waiting at once (zero of either: refuse at once).
+    pub fn with_overload_queue(mut self, wait: Duration, queue: usize) -> Self {
+        self.overload_wait = wait;
+        self.overload_queue = queue;
+        self
+    }
+
+    /// Activations refused because no healthy invoker had room (or none was healthy).
+    pub fn overloaded(&self) -> u64 {
+        self.overloaded.load(Ordering::Relaxed)
+    }
+
+    /// Activations waiting for room now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Records a ping; `false` when it is malformed.
@@ -86,6 +121,7 @@ impl Invokers {
             });
         }
         self.changed.send_modify(|n| *n += 1);
+        self.freed.notify_waiters();
         true
     }
 
@@ -163,18 +199,8 @@ impl Invokers {
         }
     }
 
-    /// Chooses an invoker for an activation and reserves `memory_mb` on it; `None` when no
-    /// invoker is healthy.
-    pub fn schedule(
-        &self,
-        hash: u64,
-        memory_mb: u64,
-        blackbox: bool,
-        blackbox_fraction: f64,
-    ) -> Option<u32> {
-        let mut states = self.states.lock();
-        let range = balancer::eligible(states.len(), blackbox, blackbox_fraction);
-        let slots: Vec<Slot> = states[range.clone()]
+    fn slots(&self, states: &[Option<InvokerState>]) -> Vec<Slot> {
+        states
             .iter()
             .map(|s| match s {
                 Some(s) => Slot {
@@ -186,10 +212,31 @@ impl Invokers {
                     free_mb: 0,
                 },
             })
-            .collect();
-        let pick = balancer::choose(&slots, hash, memory_mb, |n| {
-            use rand::Rng;
-            rand::rng().random_range(0..n)
+            .collect()
+    }
+
+    /// Chooses an invoker with room for an activation and reserves `memory_mb` on it; `None`
+    /// when every healthy invoker is full or none is healthy. A `gang` member goes to a random
+    /// healthy invoker when all are full (its gang was admitted as a whole).
+    pub fn schedule(
+        &self,
+        hash: u64,
+        memory_mb: u64,
+        blackbox: bool,
+        blackbox_fraction: f64,
+        gang: bool,
+    ) -> Option<u32> {
+        let mut states = self.states.lock();
+        let range = balancer::eligible(states.len(), blackbox, blackbox_fraction);
+        let slots = self.slots(&states[range.clone()]);
+        let pick = balancer::choose(&slots, hash, memory_mb).or_else(|| {
+            gang.then(|| {
+                balancer::overflow(&slots, |n| {
+                    use rand::Rng;
+                    rand::rng().random_range(0..n)
+                })
+            })
+            .flatten()
         })?;
         let id = range.start + pick;
         if let Some(s) = states[id].as_mut() {
@@ -198,15 +245,58 @@ impl Invokers {
         Some(id as u32)
     }
 
-    /// Memory not reserved on healthy invokers, MB (the room a gang can use).
-    pub fn free_total_mb(&self) -> u64 {
-        self.states
-            .lock()
-            .iter()
-            .flatten()
-            .filter(|s| self.is_healthy(s))
-            .map(|s| s.user_memory_mb.saturating_sub(s.reserved_mb))
-            .sum()
+    /// [`Invokers::schedule`], waiting for room when every healthy invoker is full (see the
+    /// module's documentation); `None` (counted in [`Invokers::overloaded`]) when there is
+    /// still none, or no invoker is healthy.
+    pub async fn place(
+        &self,
+        hash: u64,
+        memory_mb: u64,
+        blackbox: bool,
+        blackbox_fraction: f64,
+        gang: bool,
+    ) -> Option<u32> {
+        let schedule = || self.schedule(hash, memory_mb, blackbox, blackbox_fraction, gang);
+        if let Some(id) = schedule() {
+            return Some(id);
+        }
+        let refuse = || {
+            self.overloaded.fetch_add(1, Ordering::Relaxed);
+            None
+        };
+        if self.overload_wait.is_zero() || self.healthy_count() == 0 {
+            return refuse();
+        }
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let before = self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        if before >= self.overload_queue {
+            return refuse();
+        }
+        let deadline = tokio::time::Instant::now() + self.overload_wait;
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(id) = schedule() {
+                return Some(id);
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return schedule().or_else(refuse);
+            }
+        }
+    }
+
+    /// How many activations of `memory_mb` the healthy invokers have room for at once, each
+    /// on one invoker (a gang is admitted when all its members fit).
+    pub fn room_for(&self, memory_mb: u64) -> u64 {
+        let states = self.states.lock();
+        balancer::room(&self.slots(&states), memory_mb)
     }
 
     /// Gives back memory reserved by [`Invokers::schedule`].
@@ -214,6 +304,7 @@ impl Invokers {
         if let Some(Some(s)) = self.states.lock().get_mut(invoker as usize) {
             s.reserved_mb = s.reserved_mb.saturating_sub(memory_mb);
         }
+        self.freed.notify_waiters();
     }
 }
 
@@ -234,7 +325,7 @@ mod tests {
     #[test]
     fn schedules_on_healthy_invokers_with_memory() {
         let inv = Invokers::new(Duration::from_secs(10));
-        assert_eq!(inv.schedule(0, 256, false, 1.0), None);
+        assert_eq!(inv.schedule(0, 256, false, 1.0, false), None);
         assert!(inv.on_ping(&ping(1, InvokerStatus::Healthy)));
         assert!(!inv.on_ping(&ping(MAX_INVOKERS, InvokerStatus::Healthy)));
         assert_eq!(inv.states(), vec![(0, "down"), (1, "up")]);
@@ -244,14 +335,45 @@ mod tests {
             (d[1].name.as_str(), d[1].state, d[1].free_memory_mb),
             ("invoker1/1", "up", 512)
         );
-        assert_eq!(inv.schedule(0, 256, false, 1.0), Some(1));
-        assert_eq!(inv.schedule(0, 256, false, 1.0), Some(1));
-        // full: still placed on the only healthy one
-        assert_eq!(inv.schedule(0, 256, false, 1.0), Some(1));
+        assert_eq!(inv.room_for(256), 2);
+        assert_eq!(inv.schedule(0, 256, false, 1.0, false), Some(1));
+        assert_eq!(inv.schedule(0, 256, false, 1.0, false), Some(1));
+        // full: refused, but a gang member still goes to the only healthy one
+        assert_eq!(inv.schedule(0, 256, false, 1.0, false), None);
+        assert_eq!(inv.room_for(256), 0);
+        assert_eq!(inv.schedule(0, 256, false, 1.0, true), Some(1));
         inv.release(1, 768);
         inv.on_ping(&ping(1, InvokerStatus::Unhealthy));
-        assert_eq!(inv.schedule(0, 256, false, 1.0), None);
+        assert_eq!(inv.schedule(0, 256, false, 1.0, true), None);
         assert_eq!(inv.healthy_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn place_waits_for_room_within_its_bounds() {
+        let inv = std::sync::Arc::new(
+            Invokers::new(Duration::from_secs(10))
+                .with_overload_queue(Duration::from_millis(300), 1),
+        );
+        inv.on_ping(&ping(0, InvokerStatus::Healthy));
+        assert_eq!(inv.place(0, 512, false, 1.0, false).await, Some(0));
+        // Full: the first waits and gets the room released meanwhile; a second waiter is
+        // beyond the queue and refused at once.
+        let waiter = {
+            let inv = inv.clone();
+            tokio::spawn(async move { inv.place(0, 256, false, 1.0, false).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(inv.waiting(), 1);
+        assert_eq!(inv.place(0, 256, false, 1.0, false).await, None);
+        assert_eq!(inv.overloaded(), 1);
+        inv.release(0, 512);
+        assert_eq!(waiter.await.unwrap(), Some(0));
+        // Full again: refused once the wait is over.
+        inv.schedule(0, 256, false, 1.0, false).unwrap();
+        let t0 = std::time::Instant::now();
+        assert_eq!(inv.place(0, 256, false, 1.0, false).await, None);
+        assert!(t0.elapsed() >= Duration::from_millis(250));
+        assert_eq!((inv.overloaded(), inv.waiting()), (2, 0));
     }
 
     #[test]

@@ -2,13 +2,22 @@
 //! what each holds (its namespace's throttle slot, memory on its invoker), who waits for it,
 //! when it counts as lost ([`ack_timeout`]), and the whisk-error record a lost one ends with
 //! ([`lost_record`]). Freeing the slots is [`crate::services::Invocations`]'s.
+//!
+//! The table is capped ([`Pending::with_max`], the controller's `max_in_flight`): past it an
+//! activation is refused with 503 before it is published, and [`Pending::refused`] counts it.
 
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use whisk_core::{now_ms, Action, Activation, ActivationId, ActivationResponse, KeyValue};
+use whisk_core::{
+    now_ms, Action, Activation, ActivationId, ActivationResponse, KeyValue, WhiskError,
+};
+
+/// Default most activations one controller keeps in flight.
+pub const MAX_IN_FLIGHT_DEFAULT: usize = 100_000;
 
 /// Where a blocking request waits for the record (`None`: the completion carried none).
 pub type Waiter = oneshot::Sender<Option<Activation>>;
@@ -55,16 +64,57 @@ impl Origin {
     }
 }
 
+/// Why [`Pending::insert`] refused an entry (503), and the entry.
+pub type Refused = Box<(WhiskError, InFlight)>;
+
 /// Activations placed by this controller and not yet completed, by activation id.
-#[derive(Default)]
 pub struct Pending {
     map: Mutex<HashMap<String, InFlight>>,
+    max: usize,
+    refused: AtomicU64,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self::with_max(MAX_IN_FLIGHT_DEFAULT)
+    }
 }
 
 impl Pending {
-    /// Adds activation `id`.
-    pub fn insert(&self, id: &ActivationId, entry: InFlight) {
-        self.map.lock().insert(id.to_string(), entry);
+    /// An empty table holding at most `max` activations (at least 1).
+    pub fn with_max(max: usize) -> Self {
+        Self {
+            map: Mutex::default(),
+            max: max.max(1),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds activation `id`; refuses (503, counted) when the table is full. The entry is
+    /// handed back with the error so its holder can free what it reserved.
+    pub fn insert(&self, id: &ActivationId, entry: InFlight) -> Result<(), Refused> {
+        let mut map = self.map.lock();
+        if map.len() >= self.max {
+            drop(map);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            let e = WhiskError::unavailable(format!(
+                "Too many activations in flight on this controller (at most {}); try again later.",
+                self.max
+            ));
+            return Err(Box::new((e, entry)));
+        }
+        map.insert(id.to_string(), entry);
+        Ok(())
+    }
+
+    /// The most activations the table holds.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Activations refused because the table was full.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Takes activation `id` out of the table.
@@ -148,6 +198,35 @@ pub fn lost_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry() -> InFlight {
+        let put = r#"{"exec": {"kind": "python:3", "code": "x"}}"#;
+        let put = whisk_core::entity::ActionPut::from_json(put.as_bytes()).unwrap();
+        let fqn = whisk_core::names::FullyQualifiedName::parse("a", "guest").unwrap();
+        let action = put.apply(&fqn, None, 0).unwrap();
+        InFlight {
+            namespace: "guest".into(),
+            invoker: 0,
+            memory_mb: 256,
+            deadline: Instant::now(),
+            waiter: None,
+            origin: Origin::new("guest", "guest/a", &action),
+        }
+    }
+
+    #[test]
+    fn the_table_is_capped_and_counts_refusals() {
+        let p = Pending::with_max(2);
+        let ids: Vec<ActivationId> = (0..3).map(|_| ActivationId::generate()).collect();
+        assert!(p.insert(&ids[0], entry()).is_ok());
+        assert!(p.insert(&ids[1], entry()).is_ok());
+        let (e, back) = *p.insert(&ids[2], entry()).unwrap_err();
+        assert_eq!(e.kind.http_status(), 503);
+        assert!(e.message.contains("at most 2"), "{}", e.message);
+        assert_eq!((back.memory_mb, p.len(), p.refused()), (256, 2, 1));
+        p.remove(ids[0].as_str()).unwrap();
+        assert!(p.insert(&ids[2], entry()).is_ok());
+    }
 
     #[test]
     fn ack_timeout_is_openwhisks() {

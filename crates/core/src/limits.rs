@@ -34,6 +34,22 @@ pub fn concurrency_max() -> u64 {
 pub fn set_concurrency_max(max: u64) {
     CONCURRENCY_LIMIT.store(max.max(1), std::sync::atomic::Ordering::Relaxed);
 }
+
+/// Memory one activation holds on its invoker, MB, for the balancer and the invoker's budget:
+/// the action's memory, shared (rounded up) by the activations one container runs at once
+/// when its kind takes several (`limits.concurrency`, [`crate::kinds::concurrent`]).
+pub fn activation_share_mb(
+    memory_mb: u64,
+    concurrency: u64,
+    kind: &str,
+    image: Option<&str>,
+) -> u64 {
+    if concurrency > 1 && crate::kinds::concurrent(kind, image) {
+        memory_mb.div_ceil(concurrency)
+    } else {
+        memory_mb
+    }
+}
 /// Largest invocation payload (parameters) and result, in bytes.
 pub const PAYLOAD_MAX_BYTES: usize = 1024 * 1024;
 /// Largest action document (code included), in bytes.
