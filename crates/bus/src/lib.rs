@@ -5,6 +5,8 @@
 //! Layout:
 //! - this file: the [`Bus`] and [`Consumer`] traits, [`Delivery`], [`BusError`].
 //! - [`memory`]: [`memory::InProcessBus`], channels inside one process.
+//! - [`durable`]: [`durable::DurableBus`], the in-process bus whose chosen topics are kept in
+//!   a log file until committed (standalone with a data folder: survives a crash).
 //! - [`kafka`]: [`kafka::KafkaBus`], Kafka-protocol brokers through rdkafka; its health probe
 //!   [`kafka::KafkaHealth`] (a metadata request).
 
@@ -12,9 +14,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use thiserror::Error;
 
+pub mod durable;
 pub mod kafka;
 pub mod memory;
 
+pub use durable::DurableBus;
 pub use kafka::{KafkaBus, KafkaConfig, KafkaHealth};
 pub use memory::InProcessBus;
 

@@ -15,6 +15,7 @@
 //!   idle eviction.
 //! - [`run`]: one activation from message to record.
 //! - [`service`]: the bus consumer, completions and health pings.
+//! - [`journal`]: started marks: user code at most once, a record for every started activation.
 //! - [`commits`]: which offsets may be committed (at-least-once with concurrency).
 //! - [`config`]: settings and their defaults.
 
@@ -23,6 +24,7 @@ pub mod commits;
 pub mod config;
 pub mod container;
 pub mod docker;
+pub mod journal;
 pub mod peers;
 pub mod pool;
 pub mod process;

@@ -49,6 +49,7 @@ pub struct Invoker {
     /// Activations handled.
     pub handled: AtomicU64,
     peers: Arc<Peers>,
+    journal: Arc<crate::journal::Journal>,
     tasks: TaskTracker,
     _temp: (Option<tempfile::TempDir>, Option<tempfile::TempDir>),
 }
@@ -105,7 +106,10 @@ impl Invoker {
         let topic = whisk_proto::invoker_topic(cfg.id);
         bus.ensure_topic(&topic).await?;
         bus.ensure_topic(whisk_proto::HEALTH_TOPIC).await?;
-        let mut consumer = bus.subscribe(&topic, &topic).await?;
+        let journal = crate::journal::Journal::open(&data_dir, cfg.id, shutdown.clone())?;
+        let journal = Arc::new(journal);
+        journal.recover(store.as_ref()).await;
+        let mut consumer = journal.watch(bus.subscribe(&topic, &topic).await?);
         let runner = Runner {
             pool: pool.clone(),
             client: ProxyClient::new(),
@@ -114,6 +118,7 @@ impl Invoker {
         };
         let inv = Arc::new(Self {
             peers,
+            journal,
             tasks,
             _temp: (temp, shm),
             cfg,
@@ -170,8 +175,9 @@ impl Invoker {
                         Ok(msg) => {
                             let inv = inv.clone();
                             runs.spawn(async move {
-                                inv.handle(msg).await;
-                                let _ = done.send((partition, offset));
+                                if inv.handle(msg, partition, offset).await {
+                                    let _ = done.send((partition, offset));
+                                }
                             });
                         }
                         Err(e) => {
@@ -229,11 +235,15 @@ impl Invoker {
         }
     }
 
-    /// Runs one activation, then stores its record and sends the completion at the same time:
-    /// the controller answers the client without waiting for the store. The offset is
-    /// committed only after both (the caller's `done`), so an invoker that dies before the
-    /// record is stored gets the message again and runs it again: at least once, never lost.
-    async fn handle(&self, msg: ActivationMessage) {
+    /// Runs one activation (unless the journal has it started or finished already: at most
+    /// once), then stores its record and sends the completion at the same time: the
+    /// controller answers the client without waiting for the store. `true` once the record is
+    /// stored (the store is retried until then or shutdown): only then may the offset be
+    /// committed.
+    async fn handle(&self, msg: ActivationMessage, partition: i32, offset: i64) -> bool {
+        if !self.journal.start(&msg, partition, offset) {
+            return true;
+        }
         let outcome = self.runner.run(&msg).await;
         self.handled.fetch_add(1, Ordering::Relaxed);
         let completion = CompletionMessage {
@@ -244,18 +254,7 @@ impl Invoker {
             system_error: outcome.system_error,
             memory_mb: outcome.memory_mb,
         };
-        let store = async {
-            for attempt in 0..5u64 {
-                match self.store.put_activation(&outcome.activation).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, attempt, activation = %outcome.activation.activation_id, "storing the activation failed");
-                        tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
-                    }
-                }
-            }
-            tracing::error!(activation = %outcome.activation.activation_id, "activation record could not be stored; it was sent to the controller");
-        };
+        let store = self.journal.store(self.store.as_ref(), &outcome.activation);
         let reply = async {
             if msg.reply_to.is_empty() {
                 return;
@@ -268,7 +267,7 @@ impl Invoker {
                 tracing::warn!(error = %e, "publishing a completion failed");
             }
         };
-        tokio::join!(store, reply);
+        tokio::join!(store, reply).0
     }
 }
 

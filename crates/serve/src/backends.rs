@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use whisk_bus::{Bus, InProcessBus, KafkaBus};
+use whisk_bus::{Bus, DurableBus, InProcessBus, KafkaBus};
 use whisk_controller::admin::Keys;
 use whisk_directory::{DirectoryClient, PeerDirectory, Registry};
 use whisk_invoker::{ContainerFactory, DockerFactory, ProcessFactory};
@@ -79,14 +79,26 @@ pub fn first_keys<'a>(
     }
 }
 
-/// Opens the configured bus (`memory` only makes sense inside one process).
+/// Opens the configured bus (`memory` only makes sense inside one process; with
+/// `durable_bus`, its invoker topics are kept in `<data>/bus` until committed).
 pub fn open_bus(settings: &Settings) -> Result<Arc<dyn Bus>, ServeError> {
     Ok(match settings.bus {
+        BusBackend::Memory if settings.durable_bus => {
+            let dir = data_dir(settings)?.join("bus");
+            Arc::new(DurableBus::open(&dir, is_invoker_topic).map_err(ServeError::Bus)?)
+        }
         BusBackend::Memory => Arc::new(InProcessBus::new()),
         BusBackend::Kafka => {
             Arc::new(KafkaBus::new(settings.kafka.clone()).map_err(ServeError::Bus)?)
         }
     })
+}
+
+/// True for `invoker<N>`, the topics of activation messages.
+fn is_invoker_topic(topic: &str) -> bool {
+    topic
+        .strip_prefix("invoker")
+        .is_some_and(|n| n.parse::<u32>().is_ok())
 }
 
 /// The directory an invoker registers with: `local` (the registry of a directory in this

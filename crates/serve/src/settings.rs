@@ -69,6 +69,11 @@ pub struct Settings {
     pub couchdb: CouchConfig,
     /// `memory` (default) or `kafka`.
     pub bus: BusBackend,
+    /// With `bus = "memory"`: keep the activation messages in `<data>/bus` until their records
+    /// are stored, so that a standalone killed and restarted on the same folder runs (or, if
+    /// they had started, finishes with a whisk error) the activations it had accepted.
+    /// Default true.
+    pub durable_bus: bool,
     /// Kafka settings (`bus = "kafka"`).
     pub kafka: KafkaConfig,
     /// `process` (default) or `docker`.
@@ -118,6 +123,7 @@ impl Default for Settings {
             store: StoreBackend::default(),
             couchdb: CouchConfig::default(),
             bus: BusBackend::default(),
+            durable_bus: true,
             kafka: KafkaConfig::default(),
             directory: DirectoryConfig::default(),
             feeds: whisk_feeds::FeedsSettings::default(),

@@ -12,15 +12,11 @@
 //! redb's write lock or on an fsync. Point reads run inline (microseconds); scans (listing, counting)
 //! run in `spawn_blocking`.
 //!
-//! Durability: entity and identity writes are committed with `Durability::Immediate` (durable
-//! when the call returns). Activation records are committed with `Durability::None`: visible
-//! to every read as soon as `put_activation` returns, but written to disk only by the next
-//! durable commit, which the writer makes at most ~200 ms after the first non-durable one (or
-//! sooner, along with any entity or identity write). So a crash (process kill, power loss) can
-//! lose at most the last ~200 ms of activation records and never an entity or identity;
-//! [`Store::flush`] (called by the server on shutdown) and dropping the store make everything
-//! durable, so a clean shutdown loses nothing. Dropping the store waits for that last commit
-//! (a few ms) and joins the writer thread.
+//! Durability: every write is committed with `Durability::Immediate`, so it is durable (past a
+//! process kill or a power loss) when the call returns; writes queued while the writer commits
+//! share the next commit, so under load one fsync serves a batch (an activation record costs its
+//! invoker about one fsync of latency, not of throughput). [`Store::flush`] waits for the writes
+//! queued before it. Dropping the store commits what is queued and joins the writer thread.
 
 mod health;
 mod writer;
@@ -34,12 +30,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use whisk_core::{Activation, ActivationId, Identity};
 use writer::{Write, Writer};
-
-/// How long activation records may stay non-durable.
-const DURABLE_INTERVAL: Duration = Duration::from_millis(200);
 
 mod tables {
     use redb::TableDefinition;
@@ -105,7 +97,7 @@ impl EmbeddedStore {
         }
         txn.commit().map_err(redb_error)?;
         let db = Arc::new(db);
-        let writer = Writer::start(Arc::clone(&db), DURABLE_INTERVAL)?;
+        let writer = Writer::start(Arc::clone(&db))?;
         Ok(Self {
             writer,
             db,

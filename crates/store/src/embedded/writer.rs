@@ -1,14 +1,15 @@
 //! The single writer thread of [`super::EmbeddedStore`]: every write of the store goes through
-//! it, queued writes are group-committed in one redb transaction, and non-durable activation
-//! commits are made durable by a periodic `Immediate` commit.
+//! it, and the writes queued while it commits share the next transaction (group commit). Every
+//! transaction is committed with `Durability::Immediate`, so a write is durable (on disk, past
+//! a process kill or a power loss) before its caller gets the answer; under load one fsync
+//! serves a whole batch.
 
 use super::{inverted, tables, StoredActivationKey};
 use crate::StoreError;
 use redb::{Database, Durability, ReadableTable, Table};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// At most this many queued writes share one transaction.
@@ -19,7 +20,7 @@ pub(super) type Reply = Result<Option<String>, StoreError>;
 
 /// One write.
 pub(super) enum Write {
-    /// Insert or replace an activation record (non-durable commit).
+    /// Insert or replace an activation record.
     Activation {
         /// Activation id.
         id: String,
@@ -30,7 +31,7 @@ pub(super) enum Write {
         /// The record as JSON.
         json: Vec<u8>,
     },
-    /// Create or update an entity, checking the revision (durable commit).
+    /// Create or update an entity, checking the revision.
     PutEntity {
         /// `"<kind>\0<key>"`.
         key: String,
@@ -39,33 +40,27 @@ pub(super) enum Write {
         /// Expected revision; `None` to create.
         rev: Option<String>,
     },
-    /// Delete an entity, checking the revision if given (durable commit).
+    /// Delete an entity, checking the revision if given.
     DeleteEntity {
         /// `"<kind>\0<key>"`.
         key: String,
         /// Expected revision.
         rev: Option<String>,
     },
-    /// Create or replace an identity (durable commit).
+    /// Create or replace an identity.
     Identity {
         /// The key's uuid.
         uuid: String,
         /// The identity as JSON.
         json: Vec<u8>,
     },
-    /// Delete an identity (durable commit).
+    /// Delete an identity.
     DeleteIdentity {
         /// The key's uuid.
         uuid: String,
     },
-    /// Make everything durable.
+    /// Wait for every write queued before it (each is durable already).
     Flush,
-}
-
-impl Write {
-    fn needs_durability(&self) -> bool {
-        !matches!(self, Write::Activation { .. })
-    }
 }
 
 struct Request {
@@ -73,7 +68,7 @@ struct Request {
     reply: oneshot::Sender<Reply>,
 }
 
-/// Handle to the writer thread; dropping it makes every write durable and joins the thread.
+/// Handle to the writer thread; dropping it lets the queued writes commit and joins the thread.
 pub(super) struct Writer {
     tx: Option<Sender<Request>>,
     thread: Option<JoinHandle<()>>,
@@ -81,11 +76,11 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the thread; it owns a handle to `db` until the `Writer` is dropped.
-    pub(super) fn start(db: Arc<Database>, durable_interval: Duration) -> Result<Self, StoreError> {
+    pub(super) fn start(db: Arc<Database>) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("whisk-store-writer".into())
-            .spawn(move || run(&db, &rx, durable_interval))
+            .spawn(move || run(&db, &rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer: {e}")))?;
         Ok(Self {
             tx: Some(tx),
@@ -93,7 +88,7 @@ impl Writer {
         })
     }
 
-    /// Queues `write` and waits until it is committed.
+    /// Queues `write` and waits until it is committed durably.
     pub(super) async fn submit(&self, write: Write) -> Reply {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Unavailable("the store writer has stopped".into());
@@ -108,7 +103,7 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // Closing the channel makes the thread commit durably and exit.
+        // Closing the channel makes the thread commit what is queued and exit.
         drop(self.tx.take());
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
@@ -118,79 +113,30 @@ impl Drop for Writer {
     }
 }
 
-/// The thread's loop: batch, commit, answer; durable commit when the interval elapsed.
-fn run(db: &Database, rx: &Receiver<Request>, interval: Duration) {
-    // Set while non-durable commits exist: when they must be made durable.
-    let mut durable_by: Option<Instant> = None;
-    loop {
-        let first = match durable_by {
-            Some(deadline) => {
-                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(r) => Some(r),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            }
-            None => match rx.recv() {
-                Ok(r) => Some(r),
+/// The thread's loop: take what is queued (up to [`MAX_BATCH`]), commit it, answer.
+fn run(db: &Database, rx: &Receiver<Request>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
                 Err(_) => break,
-            },
-        };
-        if let Some(first) = first {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
             }
-            commit_batch(db, batch, interval, &mut durable_by);
         }
-        if durable_by.is_some_and(|d| Instant::now() >= d) {
-            durable_commit(db, interval, &mut durable_by);
-        }
-    }
-    if durable_by.is_some() {
-        durable_commit(db, interval, &mut durable_by);
+        commit_batch(db, batch);
     }
 }
 
-/// An empty `Immediate` commit: makes the preceding non-durable commits durable.
-fn durable_commit(db: &Database, interval: Duration, durable_by: &mut Option<Instant>) {
-    let result = db.begin_write().map_err(failure).and_then(|mut txn| {
-        txn.set_durability(Durability::Immediate);
-        txn.commit().map_err(failure)
-    });
-    match result {
-        Ok(()) => *durable_by = None,
-        Err(e) => {
-            tracing::warn!(error = %e, "durable commit of activation records failed; retrying");
-            *durable_by = Some(Instant::now() + interval);
-        }
-    }
-}
-
-/// Applies a batch in one transaction, then answers every request.
-fn commit_batch(
-    db: &Database,
-    batch: Vec<Request>,
-    interval: Duration,
-    durable_by: &mut Option<Instant>,
-) {
-    let durable = batch.iter().any(|r| r.write.needs_durability());
-    if batch.iter().all(|r| matches!(r.write, Write::Flush)) && durable_by.is_none() {
+/// Applies a batch in one durable transaction, then answers every request.
+fn commit_batch(db: &Database, batch: Vec<Request>) {
+    if batch.iter().all(|r| matches!(r.write, Write::Flush)) {
         for r in batch {
             let _ = r.reply.send(Ok(None));
         }
         return;
     }
-    match apply_all(db, &batch, durable) {
+    match apply_all(db, &batch) {
         Ok(answers) => {
-            if durable {
-                *durable_by = None;
-            } else if durable_by.is_none() {
-                *durable_by = Some(Instant::now() + interval);
-            }
             for (r, a) in batch.into_iter().zip(answers) {
                 let _ = r.reply.send(a);
             }
@@ -204,13 +150,9 @@ fn commit_batch(
     }
 }
 
-fn apply_all(db: &Database, batch: &[Request], durable: bool) -> Result<Vec<Reply>, String> {
+fn apply_all(db: &Database, batch: &[Request]) -> Result<Vec<Reply>, String> {
     let mut txn = db.begin_write().map_err(failure)?;
-    txn.set_durability(if durable {
-        Durability::Immediate
-    } else {
-        Durability::None
-    });
+    txn.set_durability(Durability::Immediate);
     let mut answers = Vec::with_capacity(batch.len());
     {
         let mut t = Tables {

@@ -1,0 +1,359 @@
+//! The invoker's started journal: user code runs at most once, and every activation it started
+//! ends with a record, across a crash and restart of the invoker.
+//!
+//! Before an activation's user code runs, a `started` line (its id, where it came from on the
+//! bus, and what its record needs: namespace, action path and version, subject, cause, start
+//! time) is appended to `<data>/invoker<N>.journal`; once its record is stored, a `finished`
+//! line. Both are plain `write`s without an fsync: they survive a kill of the process (the
+//! kernel holds the data), not a power loss of the host.
+//!
+//! - On start ([`Journal::open`], then [`Journal::recover`]), every activation started and not
+//!   finished by the previous process gets a whisk error record ([`INTERRUPTED`]) and is marked
+//!   finished; its user code is not run again.
+//! - A delivery whose activation is started or finished in the journal is not run
+//!   ([`Journal::start`] says `false`): the bus redelivers messages whose offsets were not
+//!   committed, and their records exist (or are being written).
+//! - [`Journal::store`] stores a record, retrying until it is stored or the invoker shuts down
+//!   (then the offset must not be committed: the message comes back after the restart).
+//! - Finished entries are kept until the bus commit covers their offset ([`Journal::watch`]
+//!   wraps the consumer to see commits); the file is rewritten with what is still open or
+//!   uncommitted once [`COMPACT_AT`] bytes were appended.
+//!
+//! There is no at-least-once option: an action that must be retried is retried by its caller
+//! (the interrupted record says so), as in OpenWhisk.
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use whisk_bus::{BusError, Consumer, Delivery};
+use whisk_core::{now_ms, Activation, ActivationId, ActivationResponse, KeyValue};
+use whisk_proto::ActivationMessage;
+use whisk_store::Store;
+
+/// The error of an activation whose invoker stopped while it ran.
+pub const INTERRUPTED: &str =
+    "The invoker stopped (crashed or was restarted) while the activation was running; it was not run again.";
+
+/// Appended bytes after which the file is rewritten with only what is still needed.
+pub const COMPACT_AT: u64 = 1 << 20;
+
+/// What a started activation's record needs, and where it came from on the bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    /// Activation id.
+    pub id: String,
+    /// Bus partition of its message.
+    pub partition: i32,
+    /// Bus offset of its message.
+    pub offset: i64,
+    /// When its user code was started, epoch ms.
+    pub start: i64,
+    /// Namespace of the record.
+    pub namespace: String,
+    /// `namespace[/package]/name`.
+    pub action_path: String,
+    /// Action version.
+    pub action_version: String,
+    /// The invoking subject.
+    pub subject: String,
+    /// Parent activation, empty if none.
+    pub cause: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Line {
+    Started(Started),
+    Finished {
+        id: String,
+        partition: i32,
+        offset: i64,
+    },
+}
+
+struct State {
+    file: File,
+    /// Started, not finished (this process's and, until recovered, the previous one's).
+    open: HashMap<String, Started>,
+    /// Finished, the commit of their offset not seen yet: id → (partition, offset).
+    finished: HashMap<String, (i32, i64)>,
+    /// Highest committed offset per partition seen by this process.
+    committed: HashMap<i32, i64>,
+    /// Bytes appended since the last rewrite.
+    appended: u64,
+}
+
+/// The started journal of one invoker (see the module docs).
+pub struct Journal {
+    path: PathBuf,
+    state: Mutex<State>,
+    /// Left by the previous process: started, never finished.
+    leftover: Mutex<Vec<Started>>,
+    shutdown: CancellationToken,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal of invoker `id` in `dir`, reading what the previous
+    /// process left; `shutdown` ends [`Journal::store`]'s retries.
+    pub fn open(dir: &Path, id: u32, shutdown: CancellationToken) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("invoker{id}.journal"));
+        let mut open = HashMap::new();
+        let mut finished = HashMap::new();
+        if let Ok(f) = File::open(&path) {
+            // A line torn by a kill mid-write does not parse and is skipped.
+            for line in BufReader::new(f).split(b'\n') {
+                match serde_json::from_slice::<Line>(&line?) {
+                    Ok(Line::Started(s)) => {
+                        open.insert(s.id.clone(), s);
+                    }
+                    Ok(Line::Finished {
+                        id,
+                        partition,
+                        offset,
+                    }) => {
+                        open.remove(&id);
+                        finished.insert(id, (partition, offset));
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        let leftover = open.values().cloned().collect();
+        let file = rewrite(&path, &open, &finished)?;
+        Ok(Self {
+            path,
+            state: Mutex::new(State {
+                file,
+                open,
+                finished,
+                committed: HashMap::new(),
+                appended: 0,
+            }),
+            leftover: Mutex::new(leftover),
+            shutdown,
+        })
+    }
+
+    /// The activations the previous process started and never finished (until
+    /// [`Journal::recover`] has stored their records).
+    pub fn leftover(&self) -> Vec<Started> {
+        self.leftover.lock().clone()
+    }
+
+    /// Stores the [`INTERRUPTED`] record of every activation the previous process started
+    /// and never finished, and marks each finished; their number. Retries until stored or
+    /// shut down.
+    pub async fn recover(&self, store: &dyn Store) -> usize {
+        let leftover = self.leftover();
+        let mut done = 0;
+        for s in &leftover {
+            if self.store(store, &interrupted(s)).await {
+                done += 1;
+            }
+        }
+        tracing::info!(
+            interrupted = done,
+            journal = %self.path.display(),
+            "activations interrupted by the previous invoker's end have their records"
+        );
+        self.leftover.lock().retain(|s| self.is_open(&s.id));
+        done
+    }
+
+    /// Marks the activation of `msg` (delivered at `partition`/`offset`) started before its
+    /// user code runs: `false` when it must not run (started or finished already).
+    pub fn start(&self, msg: &ActivationMessage, partition: i32, offset: i64) -> bool {
+        let mut st = self.state.lock();
+        if st.open.contains_key(&msg.activation_id) || st.finished.contains_key(&msg.activation_id)
+        {
+            tracing::info!(activation = %msg.activation_id, "redelivered activation not run again");
+            return false;
+        }
+        let s = Started {
+            id: msg.activation_id.clone(),
+            partition,
+            offset,
+            start: now_ms(),
+            namespace: msg.namespace.clone(),
+            action_path: msg.action_path.clone(),
+            action_version: msg.action_version.clone(),
+            subject: msg.subject.clone(),
+            cause: msg.cause.clone(),
+        };
+        st.append(&Line::Started(s.clone()));
+        st.open.insert(s.id.clone(), s);
+        true
+    }
+
+    /// Marks `id` finished: its record is stored.
+    pub fn finish(&self, id: &str) {
+        let mut st = self.state.lock();
+        let Some(s) = st.open.remove(id) else {
+            return;
+        };
+        st.append(&Line::Finished {
+            id: s.id.clone(),
+            partition: s.partition,
+            offset: s.offset,
+        });
+        st.finished.insert(s.id, (s.partition, s.offset));
+        if st.appended >= COMPACT_AT {
+            self.compact(&mut st);
+        }
+    }
+
+    /// True while `id` is started and not finished.
+    pub fn is_open(&self, id: &str) -> bool {
+        self.state.lock().open.contains_key(id)
+    }
+
+    /// The bus committed `partition` up to `offset`: finished entries at or before it are no
+    /// longer needed.
+    pub fn committed(&self, partition: i32, offset: i64) {
+        let mut st = self.state.lock();
+        let c = st.committed.entry(partition).or_insert(offset);
+        *c = (*c).max(offset);
+    }
+
+    /// Stores `activation`, retrying (backing off up to 5 s) until it is stored or the invoker
+    /// shuts down; then marks it finished. `false` when it was not stored: its offset must not
+    /// be committed.
+    pub async fn store(&self, store: &dyn Store, activation: &Activation) -> bool {
+        let mut delay = Duration::from_millis(50);
+        let mut attempt = 0u64;
+        loop {
+            match store.put_activation(activation).await {
+                Ok(()) => {
+                    self.finish(activation.activation_id.as_str());
+                    return true;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, activation = %activation.activation_id, "storing the activation failed; retrying");
+                }
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => {
+                    tracing::error!(activation = %activation.activation_id, "shutting down before the activation record was stored; its message stays uncommitted");
+                    return false;
+                }
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Wraps `consumer` so that its commits reach [`Journal::committed`].
+    pub fn watch(self: &std::sync::Arc<Self>, consumer: Box<dyn Consumer>) -> Box<dyn Consumer> {
+        Box::new(Watched {
+            inner: consumer,
+            journal: self.clone(),
+        })
+    }
+
+    /// Rewrites the file with the open entries and the finished ones not committed yet.
+    fn compact(&self, st: &mut State) {
+        let committed = std::mem::take(&mut st.committed);
+        st.finished
+            .retain(|_, (p, o)| committed.get(p).is_none_or(|c| *o > *c));
+        st.committed = committed;
+        match rewrite(&self.path, &st.open, &st.finished) {
+            Ok(file) => {
+                st.file = file;
+                st.appended = 0;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, journal = %self.path.display(), "compacting the journal failed");
+                st.appended = 0;
+            }
+        }
+    }
+}
+
+impl State {
+    fn append(&mut self, line: &Line) {
+        let mut bytes = serde_json::to_vec(line).unwrap_or_default();
+        bytes.push(b'\n');
+        if let Err(e) = self.file.write_all(&bytes) {
+            tracing::error!(error = %e, "appending to the invoker journal failed");
+        }
+        self.appended += bytes.len() as u64;
+    }
+}
+
+/// Writes `open` and `finished` to a new file that replaces `path`; it, open for appending.
+fn rewrite(
+    path: &Path,
+    open: &HashMap<String, Started>,
+    finished: &HashMap<String, (i32, i64)>,
+) -> std::io::Result<File> {
+    let tmp = path.with_extension("journal.new");
+    let mut out = Vec::new();
+    for s in open.values() {
+        serde_json::to_writer(&mut out, &Line::Started(s.clone()))
+            .map_err(std::io::Error::other)?;
+        out.push(b'\n');
+    }
+    for (id, (partition, offset)) in finished {
+        let line = Line::Finished {
+            id: id.clone(),
+            partition: *partition,
+            offset: *offset,
+        };
+        serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
+        out.push(b'\n');
+    }
+    std::fs::write(&tmp, &out)?;
+    std::fs::rename(&tmp, path)?;
+    OpenOptions::new().append(true).open(path)
+}
+
+/// The whisk error record of an activation interrupted by the end of its invoker.
+pub fn interrupted(s: &Started) -> Activation {
+    let end = now_ms().max(s.start);
+    let name = s.action_path.rsplit('/').next().unwrap_or_default();
+    Activation {
+        namespace: s.namespace.clone(),
+        name: name.to_string(),
+        version: s.action_version.clone(),
+        subject: s.subject.clone(),
+        activation_id: ActivationId::parse(&s.id).unwrap_or_else(|_| ActivationId::generate()),
+        start: s.start,
+        end,
+        duration: end - s.start,
+        response: ActivationResponse::whisk_error(INTERRUPTED),
+        logs: vec![],
+        annotations: vec![KeyValue {
+            key: "path".into(),
+            value: serde_json::json!(s.action_path),
+        }],
+        publish: false,
+        cause: (!s.cause.is_empty()).then(|| s.cause.clone()),
+    }
+}
+
+/// A consumer whose commits are reported to the journal.
+struct Watched {
+    inner: Box<dyn Consumer>,
+    journal: std::sync::Arc<Journal>,
+}
+
+#[async_trait]
+impl Consumer for Watched {
+    async fn recv(&mut self) -> Result<Delivery, BusError> {
+        self.inner.recv().await
+    }
+
+    async fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError> {
+        self.inner.commit(delivery).await?;
+        self.journal.committed(delivery.partition, delivery.offset);
+        Ok(())
+    }
+}
