@@ -92,7 +92,10 @@ def load(spec):
     directory = spec["dir"]
     name = spec.get("main") or "main"
     for key, value in (spec.get("env") or {}).items():
-        os.environ[key] = str(value)
+        try:
+            os.environ[key] = str(value)
+        except (OSError, ValueError) as exc:  # a NUL, "=" or nothing as a name: no variable holds it
+            return None, "Invalid environment variable %r: %s" % (key, exc)
     sys.path.insert(0, directory)
     os.chdir(directory)
     error = activate_virtualenv(directory)
@@ -126,7 +129,11 @@ def call(function, message, previous_env):
     env = message.get("env") or {}
     for key in previous_env - env.keys():
         os.environ.pop(key, None)
-    os.environ.update(env)
+    for key, value in env.items():
+        try:
+            os.environ[key] = value
+        except (OSError, TypeError, ValueError):
+            pass  # a NUL, or "=" in the name: no variable can hold it; the function runs without
     try:
         result = function(message.get("value") or {})
         if type(result).__name__ == "coroutine":

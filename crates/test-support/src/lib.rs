@@ -8,7 +8,8 @@
 //! - [`bins`]: the workspace's binaries in the target folder;
 //! - [`docker`]: the Docker daemon and the action images;
 //! - [`node`]: Node.js, npm and the `openwhisk` npm client's conformance suite;
-//! - [`http`]: raw HTTP/1.1 clients for edge tests (slow writers, reading an answer's head).
+//! - [`http`]: raw HTTP/1.1 clients for edge tests (slow writers, reading an answer's head);
+//! - [`fuzz`]: case counts and generators of the property tests (`tests/fuzz_*.rs`).
 //!
 //! **Missing services.** A test that needs a service, tool or daemon that is not there fails,
 //! saying what is missing and how to get it ([`missing`]); it never passes (or skips) without
@@ -20,6 +21,7 @@
 
 pub mod bins;
 pub mod docker;
+pub mod fuzz;
 pub mod http;
 pub mod node;
 pub mod process;
