@@ -102,4 +102,9 @@ pub trait RegistryBackend: Send + Sync + 'static {
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>> {
         None
     }
+
+    /// How many groups it holds, when it counts them in this process (the in-memory backend).
+    fn group_count(&self) -> Option<usize> {
+        None
+    }
 }

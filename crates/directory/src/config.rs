@@ -49,6 +49,13 @@ pub struct DirectoryConfig {
     /// Serve without TLS on a non-loopback address (anyone who reaches it can register,
     /// deregister and watch). Default false: such a bind is refused.
     pub insecure: bool,
+    /// Most groups the in-memory backend holds (a group is forgotten when it empties); a
+    /// register that would create one more is refused. Default 100 000.
+    pub max_groups: usize,
+    /// Most instances in one group (in-memory backend). Default 4096.
+    pub max_group_peers: usize,
+    /// Most watch streams open at once on this directory; more are refused. Default 65 536.
+    pub max_watchers: usize,
 }
 
 impl Default for DirectoryConfig {
@@ -64,6 +71,9 @@ impl Default for DirectoryConfig {
             tls_cert: None,
             tls_key: None,
             insecure: false,
+            max_groups: crate::memory::MAX_GROUPS_DEFAULT,
+            max_group_peers: crate::memory::MAX_GROUP_PEERS_DEFAULT,
+            max_watchers: MAX_WATCHERS_DEFAULT,
         }
     }
 }
@@ -95,11 +105,17 @@ impl DirectoryConfig {
             default_lease: Duration::from_millis(self.lease_ms.max(1)),
             max_lease: Duration::from_millis(self.max_lease_ms.max(self.lease_ms).max(1)),
             sweep_interval: Duration::from_millis(self.sweep_ms.clamp(1, 50)),
+            max_groups: self.max_groups.max(1),
+            max_group_peers: self.max_group_peers.max(1),
+            max_watchers: self.max_watchers.max(1),
         }
     }
 }
 
-/// Timings of a [`crate::Registry`].
+/// Default most watch streams open at once on one directory.
+pub const MAX_WATCHERS_DEFAULT: usize = 65_536;
+
+/// Timings and limits of a [`crate::Registry`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegistryOptions {
     /// Lease of a heartbeat that asks for none.
@@ -108,6 +124,12 @@ pub struct RegistryOptions {
     pub max_lease: Duration,
     /// Period of the lease sweeper (at most 50 ms).
     pub sweep_interval: Duration,
+    /// Most groups (in-memory backend).
+    pub max_groups: usize,
+    /// Most instances per group (in-memory backend).
+    pub max_group_peers: usize,
+    /// Most watch streams open at once.
+    pub max_watchers: usize,
 }
 
 impl Default for RegistryOptions {

@@ -1,7 +1,14 @@
 //! [`MemoryBackend`]: groups and leases in this process, behind one mutex. The default backend,
 //! used by `standalone` and tests; its state ends with the process.
+//!
+//! Bounded: a group is forgotten once its last instance leaves (every gang has a group of its
+//! own, so keeping empty ones would grow without end); a group created again starts above every
+//! version a forgotten group reached, so versions still never go back. At most `max_groups`
+//! groups and `max_group_peers` instances per group: a register past either is refused
+//! ([`DirectoryError::Unavailable`], a clear message) and counted ([`MemoryBackend::refused`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -31,22 +38,75 @@ impl Group {
 
 #[derive(Default)]
 struct State {
-    /// Groups are kept once created, even when empty, so that their version never goes back.
+    /// Groups with at least one instance.
     groups: HashMap<GroupKey, Group>,
+    /// The highest version a forgotten (emptied) group reached: new groups start above it.
+    floor: u64,
     /// Lease deadline per invoker.
     leases: HashMap<u32, Instant>,
 }
 
+impl State {
+    /// Forgets `key` if it has no instance left.
+    fn forget_if_empty(&mut self, key: &GroupKey) {
+        if let Some(g) = self.groups.get(key) {
+            if g.peers.is_empty() {
+                self.floor = self.floor.max(g.version);
+                self.groups.remove(key);
+            }
+        }
+    }
+}
+
+/// Default most groups one directory holds.
+pub const MAX_GROUPS_DEFAULT: usize = 100_000;
+/// Default most instances in one group (a gang has at most 1024).
+pub const MAX_GROUP_PEERS_DEFAULT: usize = 4096;
+
 /// Registry state in this process.
-#[derive(Default)]
 pub struct MemoryBackend {
     state: Mutex<State>,
+    max_groups: usize,
+    max_group_peers: usize,
+    refused: AtomicU64,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::with_limits(MAX_GROUPS_DEFAULT, MAX_GROUP_PEERS_DEFAULT)
+    }
 }
 
 impl MemoryBackend {
-    /// An empty registry.
+    /// An empty registry with the default limits.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty registry holding at most `max_groups` groups of at most `max_group_peers`
+    /// instances each (at least 1 of each).
+    pub fn with_limits(max_groups: usize, max_group_peers: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            max_groups: max_groups.max(1),
+            max_group_peers: max_group_peers.max(1),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Groups held now (each with at least one instance).
+    pub fn groups(&self) -> usize {
+        self.state.lock().groups.len()
+    }
+
+    /// Registrations refused because a limit was reached.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    fn refuse(&self, what: String) -> DirectoryError {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        DirectoryError::Unavailable(what)
     }
 }
 
@@ -60,11 +120,30 @@ impl RegistryBackend for MemoryBackend {
     ) -> Result<PeerMap, DirectoryError> {
         let now = Instant::now();
         let mut st = self.state.lock();
+        match st.groups.get(key) {
+            None if st.groups.len() >= self.max_groups => {
+                return Err(self.refuse(format!(
+                    "the directory holds its most groups ({}); group {key} cannot be created",
+                    self.max_groups
+                )));
+            }
+            Some(g) if g.peers.len() >= self.max_group_peers && !g.peers.contains_key(&peer.id) => {
+                return Err(self.refuse(format!(
+                    "group {key} holds its most instances ({})",
+                    self.max_group_peers
+                )));
+            }
+            _ => {}
+        }
         let deadline = st.leases.entry(peer.invoker_id).or_insert(now + lease);
         if *deadline <= now {
             *deadline = now + lease;
         }
-        let g = st.groups.entry(key.clone()).or_default();
+        let floor = st.floor;
+        let g = st.groups.entry(key.clone()).or_insert_with(|| Group {
+            version: floor,
+            peers: BTreeMap::new(),
+        });
         g.peers.insert(peer.id.clone(), peer);
         g.version += 1;
         Ok(g.map(key))
@@ -88,7 +167,9 @@ impl RegistryBackend for MemoryBackend {
             g.peers.remove(id);
             g.version += 1;
         }
-        Ok((matches, g.map(key)))
+        let map = g.map(key);
+        st.forget_if_empty(key);
+        Ok((matches, map))
     }
 
     async fn renew_lease(&self, invoker_id: u32, ttl: Duration) -> Result<bool, DirectoryError> {
@@ -125,6 +206,9 @@ impl RegistryBackend for MemoryBackend {
                 changed.push(g.map(key));
             }
         }
+        for map in &changed {
+            st.forget_if_empty(&GroupKey::new(map.namespace.clone(), map.group.clone()));
+        }
         Ok(changed)
     }
 
@@ -140,6 +224,10 @@ impl RegistryBackend for MemoryBackend {
     async fn load_all(&self) -> Result<Vec<PeerMap>, DirectoryError> {
         let st = self.state.lock();
         Ok(st.groups.iter().map(|(k, g)| g.map(k)).collect())
+    }
+
+    fn group_count(&self) -> Option<usize> {
+        Some(self.groups())
     }
 }
 

@@ -13,6 +13,10 @@
 //!   first heartbeat, and a register from an invoker without a live lease starts one of the
 //!   default length (300 ms). When a lease lapses, every instance registered by that invoker is
 //!   removed within one sweep (≤ 50 ms); so an entry whose invoker never heartbeats expires.
+//! - Bounded: at most `max_watchers` watch streams open at once (more are refused with
+//!   [`DirectoryError::Unavailable`] and counted: [`Registry::watchers`],
+//!   [`Registry::refused_watchers`]); groups and their instances are capped by the in-memory
+//!   backend ([`crate::memory`]; a Redis backend is bounded by Redis's own memory settings).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -44,6 +48,7 @@ struct Inner {
     /// One channel per group that has (or recently had) watchers.
     hub: Mutex<HashMap<GroupKey, watch::Sender<Arc<PeerMap>>>>,
     options: RegistryOptions,
+    refused_watchers: std::sync::atomic::AtomicU64,
     stop: CancellationToken,
 }
 
@@ -57,7 +62,8 @@ impl Registry {
     /// A registry kept in this process. Must be called inside a Tokio runtime (it spawns the
     /// lease sweeper).
     pub fn in_memory(options: RegistryOptions) -> Registry {
-        Registry::with_backend(Arc::new(MemoryBackend::new()), options)
+        let backend = MemoryBackend::with_limits(options.max_groups, options.max_group_peers);
+        Registry::with_backend(Arc::new(backend), options)
     }
 
     /// The registry `config` asks for; with Redis, connects and loads the existing state
@@ -89,6 +95,7 @@ impl Registry {
             backend,
             hub: Mutex::new(HashMap::new()),
             options,
+            refused_watchers: Default::default(),
             stop: CancellationToken::new(),
         });
         tokio::spawn(sweep(Arc::downgrade(&inner), inner.stop.clone()));
@@ -192,6 +199,17 @@ impl Registry {
         // pushed to the channel; the version guard keeps the newest of both.
         let rx = {
             let mut hub = self.inner.hub.lock();
+            let open: usize = hub.values().map(|tx| tx.receiver_count()).sum();
+            if open >= self.inner.options.max_watchers {
+                drop(hub);
+                self.inner
+                    .refused_watchers
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(DirectoryError::Unavailable(format!(
+                    "the directory has its most watchers open ({}); try again later",
+                    self.inner.options.max_watchers
+                )));
+            }
             hub.entry(key.clone())
                 .or_insert_with(|| watch::Sender::new(Arc::new(key.empty_map(0))))
                 .subscribe()
@@ -209,6 +227,28 @@ impl Registry {
             .lock()
             .get(&key)
             .map_or(0, |tx| tx.receiver_count())
+    }
+
+    /// Watch streams open now (on this directory).
+    pub fn watchers(&self) -> usize {
+        self.inner
+            .hub
+            .lock()
+            .values()
+            .map(|tx| tx.receiver_count())
+            .sum()
+    }
+
+    /// Watches refused because `max_watchers` were open.
+    pub fn refused_watchers(&self) -> u64 {
+        self.inner
+            .refused_watchers
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Groups held, when the backend counts them here (the in-memory one).
+    pub fn groups(&self) -> Option<usize> {
+        self.inner.backend.group_count()
     }
 
     /// The timings this registry runs with.
