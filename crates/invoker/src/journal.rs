@@ -3,13 +3,17 @@
 //!
 //! Before an activation's user code runs, a `started` line (its id, where it came from on the
 //! bus, and what its record needs: namespace, action path and version, subject, cause, start
-//! time) is appended to `<data>/invoker<N>.journal`; once its record is stored, a `finished`
-//! line. Both are plain `write`s without an fsync: they survive a kill of the process (the
-//! kernel holds the data), not a power loss of the host.
+//! time) is appended to `<data>/invoker<N>.journal`; when it has ended, an `ended` line with
+//! its record, written before the completion is sent (so a record reported to a client
+//! survives a crash before the store has it); once the record is stored, a `finished` line.
+//! All are plain `write`s without an fsync: they survive a kill of the process (the kernel
+//! holds the data), not a power loss of the host (the store's commit, an fsync, follows within
+//! milliseconds).
 //!
-//! - On start ([`Journal::open`], then [`Journal::recover`]), every activation started and not
-//!   finished by the previous process gets a whisk error record ([`INTERRUPTED`]) and is marked
-//!   finished; its user code is not run again.
+//! - On start ([`Journal::open`], then [`Journal::recover`]), every activation the previous
+//!   process started and did not finish gets its record stored: the journaled one if it had
+//!   ended, else a whisk error ([`INTERRUPTED`]); it is marked finished and its user code is
+//!   not run again.
 //! - A delivery whose activation is started or finished in the journal is not run
 //!   ([`Journal::start`] says `false`): the bus redelivers messages whose offsets were not
 //!   committed, and their records exist (or are being written).
@@ -70,6 +74,7 @@ pub struct Started {
 #[serde(rename_all = "lowercase")]
 enum Line {
     Started(Started),
+    Ended(Box<Activation>),
     Finished {
         id: String,
         partition: i32,
@@ -81,6 +86,8 @@ struct State {
     file: File,
     /// Started, not finished (this process's and, until recovered, the previous one's).
     open: HashMap<String, Started>,
+    /// The records of open activations that have ended (journaled, not stored yet).
+    ended: HashMap<String, Activation>,
     /// Finished, the commit of their offset not seen yet: id → (partition, offset).
     finished: HashMap<String, (i32, i64)>,
     /// Highest committed offset per partition seen by this process.
@@ -93,8 +100,8 @@ struct State {
 pub struct Journal {
     path: PathBuf,
     state: Mutex<State>,
-    /// Left by the previous process: started, never finished.
-    leftover: Mutex<Vec<Started>>,
+    /// Left by the previous process: started, never finished; the record if it had ended.
+    leftover: Mutex<Vec<(Started, Option<Activation>)>>,
     shutdown: CancellationToken,
 }
 
@@ -105,6 +112,7 @@ impl Journal {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(format!("invoker{id}.journal"));
         let mut open = HashMap::new();
+        let mut ended = HashMap::new();
         let mut finished = HashMap::new();
         if let Ok(f) = File::open(&path) {
             // A line torn by a kill mid-write does not parse and is skipped.
@@ -113,25 +121,35 @@ impl Journal {
                     Ok(Line::Started(s)) => {
                         open.insert(s.id.clone(), s);
                     }
+                    Ok(Line::Ended(a)) => {
+                        if open.contains_key(a.activation_id.as_str()) {
+                            ended.insert(a.activation_id.as_str().to_string(), *a);
+                        }
+                    }
                     Ok(Line::Finished {
                         id,
                         partition,
                         offset,
                     }) => {
                         open.remove(&id);
+                        ended.remove(&id);
                         finished.insert(id, (partition, offset));
                     }
                     Err(_) => {}
                 }
             }
         }
-        let leftover = open.values().cloned().collect();
-        let file = rewrite(&path, &open, &finished)?;
+        let leftover = open
+            .values()
+            .map(|s| (s.clone(), ended.get(&s.id).cloned()))
+            .collect();
+        let file = rewrite(&path, &open, &ended, &finished)?;
         Ok(Self {
             path,
             state: Mutex::new(State {
                 file,
                 open,
+                ended,
                 finished,
                 committed: HashMap::new(),
                 appended: 0,
@@ -141,30 +159,35 @@ impl Journal {
         })
     }
 
-    /// The activations the previous process started and never finished (until
-    /// [`Journal::recover`] has stored their records).
-    pub fn leftover(&self) -> Vec<Started> {
+    /// The activations the previous process started and never finished, with the record of
+    /// those that had ended (until [`Journal::recover`] has stored their records).
+    pub fn leftover(&self) -> Vec<(Started, Option<Activation>)> {
         self.leftover.lock().clone()
     }
 
-    /// Stores the [`INTERRUPTED`] record of every activation the previous process started
-    /// and never finished, and marks each finished; their number. Retries until stored or
-    /// shut down.
+    /// Stores the record of every activation the previous process started and never
+    /// finished (its journaled record if it had ended, else the [`INTERRUPTED`] one), and
+    /// marks each finished; their number. Retries until stored or shut down.
     pub async fn recover(&self, store: &dyn Store) -> usize {
         let leftover = self.leftover();
-        let mut done = 0;
-        for s in &leftover {
-            if self.store(store, &interrupted(s)).await {
-                done += 1;
+        let (mut interrupted_n, mut ended_n) = (0, 0);
+        for (s, record) in &leftover {
+            let (record, n) = match record {
+                Some(r) => (r.clone(), &mut ended_n),
+                None => (interrupted(s), &mut interrupted_n),
+            };
+            if self.put(store, &record).await {
+                *n += 1;
             }
         }
         tracing::info!(
-            interrupted = done,
+            interrupted = interrupted_n,
+            ended = ended_n,
             journal = %self.path.display(),
-            "activations interrupted by the previous invoker's end have their records"
+            "the activations the previous invoker left unfinished have their records"
         );
-        self.leftover.lock().retain(|s| self.is_open(&s.id));
-        done
+        self.leftover.lock().retain(|(s, _)| self.is_open(&s.id));
+        interrupted_n + ended_n
     }
 
     /// Marks the activation of `msg` (delivered at `partition`/`offset`) started before its
@@ -198,6 +221,7 @@ impl Journal {
         let Some(s) = st.open.remove(id) else {
             return;
         };
+        st.ended.remove(id);
         st.append(&Line::Finished {
             id: s.id.clone(),
             partition: s.partition,
@@ -207,6 +231,11 @@ impl Journal {
         if st.appended >= COMPACT_AT {
             self.compact(&mut st);
         }
+    }
+
+    /// The entry of `id` while it is started and not finished.
+    pub fn open_entry(&self, id: &str) -> Option<Started> {
+        self.state.lock().open.get(id).cloned()
     }
 
     /// True while `id` is started and not finished.
@@ -222,10 +251,27 @@ impl Journal {
         *c = (*c).max(offset);
     }
 
-    /// Stores `activation`, retrying (backing off up to 5 s) until it is stored or the invoker
-    /// shuts down; then marks it finished. `false` when it was not stored: its offset must not
-    /// be committed.
-    pub async fn store(&self, store: &dyn Store, activation: &Activation) -> bool {
+    /// Journals `activation` as ended at once (call it before reporting the record), then
+    /// the future stores it, retrying (backing off up to 5 s) until it is stored or the
+    /// invoker shuts down, and marks it finished. `false` when it was not stored: its offset
+    /// must not be committed (the journaled record is stored at the next start).
+    pub fn store<'a>(
+        &'a self,
+        store: &'a dyn Store,
+        activation: &'a Activation,
+    ) -> impl std::future::Future<Output = bool> + Send + 'a {
+        {
+            let mut st = self.state.lock();
+            let id = activation.activation_id.as_str();
+            if st.open.contains_key(id) && !st.ended.contains_key(id) {
+                st.append(&Line::Ended(Box::new(activation.clone())));
+                st.ended.insert(id.to_string(), activation.clone());
+            }
+        }
+        self.put(store, activation)
+    }
+
+    async fn put(&self, store: &dyn Store, activation: &Activation) -> bool {
         let mut delay = Duration::from_millis(50);
         let mut attempt = 0u64;
         loop {
@@ -264,7 +310,7 @@ impl Journal {
         st.finished
             .retain(|_, (p, o)| committed.get(p).is_none_or(|c| *o > *c));
         st.committed = committed;
-        match rewrite(&self.path, &st.open, &st.finished) {
+        match rewrite(&self.path, &st.open, &st.ended, &st.finished) {
             Ok(file) => {
                 st.file = file;
                 st.appended = 0;
@@ -292,6 +338,7 @@ impl State {
 fn rewrite(
     path: &Path,
     open: &HashMap<String, Started>,
+    ended: &HashMap<String, Activation>,
     finished: &HashMap<String, (i32, i64)>,
 ) -> std::io::Result<File> {
     let tmp = path.with_extension("journal.new");
@@ -300,6 +347,11 @@ fn rewrite(
         serde_json::to_writer(&mut out, &Line::Started(s.clone()))
             .map_err(std::io::Error::other)?;
         out.push(b'\n');
+        if let Some(a) = ended.get(&s.id) {
+            serde_json::to_writer(&mut out, &Line::Ended(Box::new(a.clone())))
+                .map_err(std::io::Error::other)?;
+            out.push(b'\n');
+        }
     }
     for (id, (partition, offset)) in finished {
         let line = Line::Finished {

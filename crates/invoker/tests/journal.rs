@@ -59,8 +59,9 @@ async fn started_activations_get_an_interrupted_record_after_a_reopen_and_never_
     let j = open(dir.path());
     let left = j.leftover();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].id, a.as_str());
-    assert_eq!(left[0].action_path, "guest/pkg/slow");
+    assert_eq!(left[0].0.id, a.as_str());
+    assert_eq!(left[0].0.action_path, "guest/pkg/slow");
+    assert!(left[0].1.is_none(), "a had not ended");
     assert_eq!(j.recover(&store).await, 1);
     assert!(j.leftover().is_empty());
     let rec = store.get_activation("guest", &a).await.unwrap().unwrap();
@@ -78,6 +79,35 @@ async fn started_activations_get_an_interrupted_record_after_a_reopen_and_never_
         !j.start(&message(&a), 0, 1),
         "still finished after another reopen"
     );
+}
+
+/// A record journaled as ended (reported to the controller) but not stored before the crash
+/// is stored as it was at the next start, not replaced by the interrupted one.
+#[tokio::test]
+async fn an_ended_record_not_stored_before_a_crash_is_stored_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::temporary().unwrap();
+    let id = ActivationId::generate();
+    let record = {
+        let j = open(dir.path());
+        assert!(j.start(&message(&id), 0, 7));
+        let mut record = interrupted(&j.open_entry(id.as_str()).unwrap());
+        record.response = whisk_core::ActivationResponse::success(serde_json::json!({"n": 1}));
+        // Journaled now; the store future is dropped before it ran (as by a kill).
+        drop(j.store(&store, &record));
+        record
+    };
+    let j = open(dir.path());
+    let left = j.leftover();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1.as_ref(), Some(&record));
+    assert_eq!(j.recover(&store).await, 1);
+    let stored = store.get_activation("guest", &id).await.unwrap().unwrap();
+    assert_eq!(stored.response.status_code, StatusCode::Success);
+    assert_eq!(stored, record);
+    assert!(!j.start(&message(&id), 0, 7), "not run again");
+    drop(j);
+    assert!(open(dir.path()).leftover().is_empty());
 }
 
 #[tokio::test]
