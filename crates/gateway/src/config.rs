@@ -39,7 +39,8 @@ pub struct GatewayConfig {
     pub max_header_bytes: usize,
     /// Most headers accepted in one request; more are answered 431.
     pub max_headers: usize,
-    /// Most client connections open at once; further ones wait in the listen backlog.
+    /// Most client connections open at once; a further one is answered 503 ("Too many
+    /// connections, try again later.") and closed ([`crate::connections`]).
     pub max_connections: usize,
     /// Most requests in flight through the gateway; past it requests are answered 503.
     /// 0 disables the limit.

@@ -10,6 +10,7 @@
 //!   auto connection builder), header-read timeout, graceful shutdown.
 //! - each client connection's send timeout and lingering close: `whisk_edge_io`, shared
 //!   with the controller's listener.
+//! - [`connections`]: the cap on client connections (503 past it) and its count.
 //! - [`request_id`]: the outermost layer: `X-Request-ID`, connection facts, access log.
 //! - [`limits`]: rate, concurrency and in-flight limits as tower layers (429, 503).
 //! - [`proxy`]: refused paths (404), body limit (413), forwarding, failover, 502 and 504.
@@ -29,6 +30,7 @@ pub mod backend;
 pub mod body;
 pub mod certs;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod limits;
 pub mod pool;

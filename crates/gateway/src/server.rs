@@ -4,10 +4,12 @@
 //! with prior knowledge) through the layer stack, each connection with a send timeout and a
 //! lingering close ([`EdgeIo`]), runs the health checks, and shuts down gracefully: stop
 //! accepting, let requests in flight finish within [`GatewayConfig::drain_timeout`], then drop
-//! what is left.
+//! what is left. Past `max_connections` open connections, a new one is answered 503 and
+//! closed ([`Connections`]).
 
 use crate::backend::Backends;
 use crate::config::GatewayConfig;
+use crate::connections::{Admission, Connections, Refusal, REFUSAL_TIME};
 use crate::error::{Body, GatewayError};
 use crate::limits::{ConcurrencyLimitLayer, InFlightLimitLayer, LimitKey, RateLimitLayer};
 use crate::proxy::{backend_client, Proxy};
@@ -24,7 +26,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +52,7 @@ pub(crate) struct SharedParts {
     client_concurrency: ConcurrencyLimitLayer,
     namespace_rate: RateLimitLayer,
     namespace_concurrency: ConcurrencyLimitLayer,
-    slots: Arc<Semaphore>,
+    connections: Arc<Connections>,
 }
 
 impl SharedParts {
@@ -92,7 +93,7 @@ impl SharedParts {
                 rate.namespace.burst,
             ),
             namespace_concurrency: ConcurrencyLimitLayer::new(LimitKey::Namespace, conc.namespace),
-            slots: Arc::new(Semaphore::new(config.max_connections)),
+            connections: Arc::new(Connections::new(config.max_connections)),
         })
     }
 
@@ -185,6 +186,11 @@ impl Gateway {
         self.parts.backends.clone()
     }
 
+    /// Client connections: the cap, how many are open, how many were refused.
+    pub fn connections(&self) -> Arc<Connections> {
+        self.parts.connections.clone()
+    }
+
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), GatewayError> {
         let cfg = &self.config;
@@ -256,15 +262,8 @@ impl Gateway {
         let graceful = GracefulShutdown::new();
         // The connection tasks, to abort those still open when the drain time is up.
         let mut conns = JoinSet::new();
-        let slots = parts.slots.clone();
+        let connections = parts.connections.clone();
         loop {
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                p = slots.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            };
             let (accepted, tls) = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 r = accept(&self.http) => (r, false),
@@ -280,14 +279,28 @@ impl Gateway {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let io = EdgeIo::new(stream, shared.linger, Some(permit));
             let conn = Conn {
                 shared: shared.clone(),
                 watcher: graceful.watcher(),
                 shutdown: shutdown.clone(),
             };
             while conns.try_join_next().is_some() {}
-            conns.spawn(conn.serve(io, peer, tls));
+            match connections.admit() {
+                Admission::Serve(slot) => {
+                    let io = EdgeIo::new(stream, shared.linger, Some(slot));
+                    conns.spawn(conn.serve(io, peer, tls));
+                }
+                Admission::Refuse(refusing) => {
+                    tracing::debug!(client = %peer, "too many connections: refusing one");
+                    let io = EdgeIo::new(stream, shared.linger, Some(refusing));
+                    conns.spawn(async move {
+                        let _ =
+                            tokio::time::timeout(REFUSAL_TIME, conn.run(io, peer, tls, Refusal))
+                                .await;
+                    });
+                }
+                Admission::Drop => drop(stream),
+            }
         }
 
         drop(self.http);
@@ -360,11 +373,24 @@ impl<S> Stack for S where
 impl<S: Stack + Clone + Send + Sync + 'static> Conn<S> {
     async fn serve(self, io: EdgeIo, peer: SocketAddr, tls: bool) {
         let ctx = RequestContext::new(peer, tls);
-        let shared = &self.shared;
         let svc = ConnService {
-            stack: RefCell::new(shared.stack.clone()),
+            stack: RefCell::new(self.shared.stack.clone()),
             ctx,
         };
+        self.run(io, peer, tls, svc).await
+    }
+
+    /// Serves one connection with `svc` (the layer stack, or a [`Refusal`]).
+    async fn run<H>(self, io: EdgeIo, peer: SocketAddr, tls: bool, svc: H)
+    where
+        H: hyper::service::Service<
+                Request<Incoming>,
+                Response = Response<Body>,
+                Error = Infallible,
+            > + 'static,
+        H::Future: Send + 'static,
+    {
+        let shared = &self.shared;
         if !tls {
             let conn = shared.plain.serve_connection(TokioIo::new(io), svc);
             finish(self.watcher.watch(conn), peer).await;
