@@ -33,19 +33,6 @@ def main(args):
     return {"invoker": d.split("/containers/")[0].rsplit("/", 1)[-1], "peers": peers}
 "#;
 
-/// Waits (at most 120 s) until the controller at `base` lists `n` healthy invokers.
-async fn wait_invokers(base: &str, n: usize) {
-    let http = reqwest::Client::new();
-    let url = format!("{base}/invokers");
-    let what = format!("{n} healthy invokers at {base}");
-    eventually(&what, Duration::from_secs(120), || async {
-        let r = http.get(&url).send().await.ok()?;
-        let v: BTreeMap<String, String> = r.json().await.ok()?;
-        (v.values().filter(|s| *s == "up").count() >= n).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn three_invokers_over_kafka_and_couchdb() {
     let tmp = whisk_test_support::temp_dir();

@@ -353,3 +353,16 @@ pub fn failed(o: &std::process::Output, code: i32) -> String {
     assert_eq!(o.status.code(), Some(code), "{err}");
     err
 }
+
+/// Waits (at most 120 s) until the controller at `base` lists `n` healthy invokers.
+pub async fn wait_invokers(base: &str, n: usize) {
+    let http = reqwest::Client::new();
+    let url = format!("{base}/invokers");
+    let what = format!("{n} healthy invokers at {base}");
+    whisk_test_support::eventually(&what, Duration::from_secs(120), || async {
+        let r = http.get(&url).send().await.ok()?;
+        let v: std::collections::BTreeMap<String, String> = r.json().await.ok()?;
+        (v.values().filter(|s| *s == "up").count() >= n).then_some(())
+    })
+    .await;
+}
