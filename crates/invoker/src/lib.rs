@@ -14,11 +14,13 @@
 //! - [`pool`]: the container pool: prewarmed stems, warm reuse, memory-bounded capacity,
 //!   idle eviction.
 //! - [`run`]: one activation from message to record.
+//! - [`actions`]: the action cache: messages name the action, the invoker reads it once.
 //! - [`service`]: the bus consumer, completions and health pings.
 //! - [`journal`]: started marks: user code at most once, a record for every started activation.
 //! - [`commits`]: which offsets may be committed (at-least-once with concurrency).
 //! - [`config`]: settings and their defaults.
 
+pub mod actions;
 pub mod cgroup;
 pub mod commits;
 pub mod config;

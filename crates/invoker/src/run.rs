@@ -1,7 +1,10 @@
-//! One activation, from the controller's message to the activation record: pick a container,
-//! `/init` it if cold, `/run`, classify the answer as OpenWhisk does, collect the logs, return
-//! the container to the pool (or destroy it after a container error or a timeout).
+//! One activation, from the controller's message to the activation record: read the action
+//! the message names through the [`Actions`] cache (a deleted or unreadable action ends here in
+//! a whisk error record that says why), pick a container, `/init` it if cold, `/run`, classify
+//! the answer as OpenWhisk does, collect the logs, return the container to the pool (or
+//! destroy it after a container error or a timeout).
 
+use crate::actions::Actions;
 use crate::container::{Container, ContainerError};
 use crate::peers::Peers;
 use crate::pool::{ContainerPool, Request, WarmKey};
@@ -61,6 +64,8 @@ pub struct Runner {
     pub api_host: String,
     /// Peer maps and directory registrations.
     pub peers: Arc<Peers>,
+    /// The actions messages name, read from the store once per revision.
+    pub actions: Arc<Actions>,
 }
 
 /// The outcome of one activation.
@@ -78,19 +83,21 @@ impl Runner {
     pub async fn run(&self, msg: &ActivationMessage) -> Outcome {
         let id =
             ActivationId::parse(&msg.activation_id).unwrap_or_else(|_| ActivationId::generate());
-        let action: Action = match serde_json::from_slice(&msg.action) {
-            Ok(a) => a,
+        let (action, revision) = match self
+            .actions
+            .get(&msg.action_path, &msg.action_revision)
+            .await
+        {
+            Ok(f) => (f.action, f.revision),
             Err(e) => {
-                let stub = stub_action(msg);
-                return self.failed(
-                    msg,
-                    id,
-                    &stub,
-                    ActivationResponse::whisk_error(format!(
-                        "The activation message carries no valid action: {e}"
-                    )),
-                    true,
-                );
+                tracing::warn!(activation = %id, error = %e, "the activation's action could not be read");
+                let mut stub = stub_action(msg);
+                if msg.memory_mb > 0 {
+                    stub.limits.memory = msg.memory_mb;
+                }
+                let system = e.is_system();
+                let response = ActivationResponse::whisk_error(e.to_string());
+                return self.failed(msg, id, &stub, response, system);
             }
         };
         let params: Map<String, Value> = match serde_json::from_slice(&msg.content) {
@@ -128,7 +135,9 @@ impl Runner {
             key: WarmKey {
                 namespace: msg.namespace.clone(),
                 action: msg.action_path.clone(),
-                version: action.version.clone(),
+                // The store revision, not the semantic version: an action deleted and
+                // created again (version 0.0.1 again) never reuses a container of its old code.
+                version: revision,
             },
             family: family.to_string(),
             image: action.exec.image.clone(),

@@ -115,6 +115,10 @@ impl Invoker {
             client: ProxyClient::new(),
             api_host: cfg.api_host.clone(),
             peers: peers.clone(),
+            actions: Arc::new(crate::actions::Actions::new(
+                store.clone(),
+                crate::actions::DEFAULT_MAX_BYTES,
+            )),
         };
         let inv = Arc::new(Self {
             peers,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use whisk_core::{Action, ActivationResponse, StatusCode};
+use whisk_invoker::actions::{self, Actions};
 use whisk_invoker::config::ProcessConfig;
 use whisk_invoker::peers::Peers;
 use whisk_invoker::pool::ContainerPool;
@@ -47,6 +48,10 @@ fn runner(memory_mb: u64, data: &std::path::Path) -> Runner {
         client: ProxyClient::new(),
         api_host: "http://127.0.0.1:9".into(),
         peers: Peers::new(Arc::new(registry), 0, data.join("addrMap")),
+        actions: Arc::new(Actions::new(
+            Arc::new(whisk_store::EmbeddedStore::temporary().unwrap()),
+            actions::DEFAULT_MAX_BYTES,
+        )),
     }
 }
 
@@ -60,7 +65,20 @@ fn action(name: &str, kind: &str, code: &str, concurrency: u64) -> Action {
     a
 }
 
-fn message(action: &Action, params: Value) -> ActivationMessage {
+/// Stores `action` where the runner reads it; its revision.
+async fn stored(r: &Runner, action: &Action) -> String {
+    let store = r.actions.store();
+    let key = format!("guest/{}", action.name);
+    let kind = whisk_store::EntityKind::Action;
+    let rev = store.get_entity(kind, &key).await.unwrap().map(|d| d.rev);
+    let doc = serde_json::to_value(action).unwrap();
+    store
+        .put_entity(kind, &key, &doc, rev.as_deref())
+        .await
+        .unwrap()
+}
+
+fn message(action: &Action, revision: &str, params: Value) -> ActivationMessage {
     ActivationMessage {
         transaction_id: "tid".into(),
         activation_id: whisk_core::ActivationId::generate().as_str().to_string(),
@@ -69,7 +87,7 @@ fn message(action: &Action, params: Value) -> ActivationMessage {
         api_key: "k".into(),
         action_path: format!("guest/{}", action.name),
         action_version: action.version.clone(),
-        action: serde_json::to_vec(action).unwrap(),
+        action_revision: revision.to_string(),
         blocking: true,
         content: serde_json::to_vec(&params).unwrap(),
         accepted_at_ms: whisk_core::now_ms(),
@@ -83,9 +101,10 @@ async fn run_all(
     action: &Action,
     n: usize,
 ) -> (Vec<(ActivationResponse, Vec<String>)>, Duration) {
+    let revision = stored(r, action).await;
     let started = Instant::now();
     let runs = (0..n).map(|i| {
-        let msg = message(action, json!({"n": i}));
+        let msg = message(action, &revision, json!({"n": i}));
         async move {
             let out = r.run(&msg).await;
             (out.activation.response, out.activation.logs)

@@ -8,6 +8,20 @@ use serde::Deserialize;
 
 use crate::BusError;
 
+/// Default of [`KafkaConfig::message_max_bytes`]: 32 MiB.
+///
+/// The largest legal message is a completion (`completed<M>`): it carries the whole activation
+/// record, whose result may reach 1 MiB (`whisk_core::limits::PAYLOAD_MAX_BYTES`) and whose
+/// logs may reach 10 MiB (`LOGS_MAX_MB`), JSON-escaped, plus annotations: about 12 MiB for
+/// ordinary text; 32 MiB leaves room for heavily escaped logs. An activation message holds a
+/// reference to its action, never its code (up to 48 MiB), and parameters of at most 1 MiB
+/// each (invoke payload, action, package, binding). Health pings are a few bytes.
+pub const MESSAGE_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// The largest `message_max_bytes` librdkafka takes (its `message.max.bytes` bound, with room
+/// for `receive.message.max.bytes` above it).
+const MESSAGE_MAX_BYTES_CEILING: usize = 1_000_000_000 - 1024 * 1024;
+
 /// Settings of [`super::KafkaBus`]. Every key is optional; [`Default`] gives the values below,
 /// tuned for latency on one broker (a controller and a few invokers on one or five nodes).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -77,6 +91,14 @@ pub struct KafkaConfig {
     /// `prefetch_messages`: received messages buffered per consumer before the application
     /// reads them. Default `1000`.
     pub prefetch_messages: usize,
+    /// `message_max_bytes`: the largest message, bytes, set alike everywhere it matters: the
+    /// producer's `message.max.bytes` (a larger publish fails at once with a clear error), the
+    /// consumers' `fetch.max.bytes` and `max.partition.fetch.bytes` (one fetch holds a whole
+    /// message; `receive.message.max.bytes` a whole response above that), and the
+    /// `max.message.bytes` of the topics [`crate::Bus::ensure_topic`] creates (Apache Kafka
+    /// brokers refuse larger messages; tansu 0.6.0 has no limit of its own). Default
+    /// [`MESSAGE_MAX_BYTES`] (32 MiB: see there why).
+    pub message_max_bytes: usize,
     /// `properties`: raw librdkafka properties set last on every client (TLS, SASL, ...).
     /// Default empty.
     pub properties: BTreeMap<String, String>,
@@ -101,6 +123,7 @@ impl Default for KafkaConfig {
             metadata_refresh_ms: 5_000,
             latest_topic_prefixes: vec!["health".into(), "feeds".into()],
             prefetch_messages: 1000,
+            message_max_bytes: MESSAGE_MAX_BYTES,
             commit_interval_ms: 100,
             properties: BTreeMap::new(),
         }
@@ -150,6 +173,13 @@ impl KafkaConfig {
         if self.prefetch_messages == 0 {
             return bad("kafka `prefetch_messages` must be at least 1".into());
         }
+        // librdkafka's own bounds of `message.max.bytes`.
+        if !(1000..=MESSAGE_MAX_BYTES_CEILING).contains(&self.message_max_bytes) {
+            return bad(format!(
+                "kafka `message_max_bytes` must be between 1000 and {MESSAGE_MAX_BYTES_CEILING}, not {}",
+                self.message_max_bytes
+            ));
+        }
         Ok(())
     }
 
@@ -195,6 +225,7 @@ impl KafkaConfig {
             .set("linger.ms", self.linger_ms.to_string())
             .set("batch.num.messages", self.batch_num_messages.to_string())
             .set("message.timeout.ms", self.message_timeout_ms.to_string())
+            .set("message.max.bytes", self.message_max_bytes.to_string())
             .set("retry.backoff.ms", "50")
             .set("retry.backoff.max.ms", "500")
             // A message for a topic the broker does not know fails after this long instead of
@@ -218,8 +249,24 @@ impl KafkaConfig {
             )
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("fetch.error.backoff.ms", "50")
-            .set("fetch.min.bytes", "1");
+            .set("fetch.min.bytes", "1")
+            .set("fetch.max.bytes", self.message_max_bytes.to_string())
+            .set(
+                "max.partition.fetch.bytes",
+                self.message_max_bytes.to_string(),
+            )
+            // librdkafka wants room for a whole fetch response above `fetch.max.bytes`.
+            .set(
+                "receive.message.max.bytes",
+                self.receive_max_bytes().to_string(),
+            );
         self.finish(c)
+    }
+
+    /// `receive.message.max.bytes` of the consumers: a fetch response's framing (topic,
+    /// partition and batch headers) above a full fetch.
+    fn receive_max_bytes(&self) -> usize {
+        self.message_max_bytes + 1024 * 1024
     }
 
     pub(crate) fn admin(&self) -> ClientConfig {
@@ -271,6 +318,30 @@ mod tests {
             },
         ] {
             assert!(matches!(c.validate(), Err(BusError::Config(_))), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn one_message_size_bound_everywhere_that_fits_the_largest_record() {
+        let c = KafkaConfig::default();
+        let m = c.message_max_bytes.to_string();
+        assert_eq!(c.producer().get("message.max.bytes"), Some(m.as_str()));
+        let k = c.consumer("invoker0", "g");
+        assert_eq!(k.get("fetch.max.bytes"), Some(m.as_str()));
+        assert_eq!(k.get("max.partition.fetch.bytes"), Some(m.as_str()));
+        let receive: usize = k.get("receive.message.max.bytes").unwrap().parse().unwrap();
+        // librdkafka's rule: a whole fetch and its framing.
+        assert!(receive >= c.message_max_bytes + 512);
+        // A completion with a full result and full logs, twice over for escaping.
+        let record = whisk_core::limits::PAYLOAD_MAX_BYTES
+            + (whisk_core::limits::LOGS_MAX_MB as usize) * 1024 * 1024;
+        assert!(c.message_max_bytes >= 2 * record, "{}", c.message_max_bytes);
+        for bad in [999, 2_000_000_000] {
+            let c = KafkaConfig {
+                message_max_bytes: bad,
+                ..Default::default()
+            };
+            assert!(matches!(c.validate(), Err(BusError::Config(_))));
         }
     }
 

@@ -102,11 +102,15 @@ impl KafkaBus {
     async fn create_topic(&self, topic: &str) -> Result<(), BusError> {
         let cfg = &self.inner.config;
         let timeout = Duration::from_millis(cfg.request_timeout_ms.into());
+        let max_bytes = cfg.message_max_bytes.to_string();
         let new = NewTopic::new(
             topic,
             cfg.topic_partitions,
             TopicReplication::Fixed(cfg.replication_factor),
-        );
+        )
+        // The broker's per-topic bound, as large as the clients' (Apache Kafka's default is
+        // about 1 MB).
+        .set("max.message.bytes", &max_bytes);
         let opts = AdminOptions::new()
             .request_timeout(Some(timeout))
             .operation_timeout(Some(timeout));
@@ -166,6 +170,13 @@ impl Bus for KafkaBus {
 
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
         validate_topic(topic)?;
+        let max = self.inner.config.message_max_bytes;
+        if payload.len() > max {
+            return Err(BusError::Unavailable(format!(
+                "a message of {} bytes for topic {topic:?} exceeds the kafka `message_max_bytes` ({max})",
+                payload.len()
+            )));
+        }
         if !self.inner.known.lock().contains(topic) {
             self.create_topic(topic).await?;
         }

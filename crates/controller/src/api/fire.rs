@@ -208,6 +208,7 @@ impl Fire<'_> {
                 identity: self.identity,
                 fqn: &resolved.fqn,
                 action: resolved.action(),
+                revision: &resolved.action.rev,
                 content,
                 blocking: false,
                 wait: Duration::ZERO,

@@ -60,6 +60,7 @@ impl Steps for ServiceSteps {
                 identity: step.identity,
                 fqn: step.fqn,
                 action: step.component.doc(),
+                revision: &step.component.action.rev,
                 content: step.payload,
                 blocking: true,
                 wait: step.wait,

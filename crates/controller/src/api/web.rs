@@ -223,6 +223,7 @@ async fn run(services: &Services, target: &Target, req: WebRequest) -> Result<Re
                 identity: &owner,
                 fqn: &resolved.fqn,
                 action,
+                revision: &resolved.action.rev,
                 content,
                 blocking: true,
                 wait: Duration::from_millis(BLOCKING_WAIT_MAX_MS),

@@ -1,5 +1,6 @@
 //! [`Invocations`]: one invocation end to end — throttle, choose an invoker, publish the
-//! `ActivationMessage`, and (blocking) wait for its completion — and what ends activations in
+//! `ActivationMessage` (a reference to the action: its path and revision, never its code), and
+//! (blocking) wait for its completion — and what ends activations in
 //! flight: completions from the bus, or [`Invocations::expire_lost`] when an invoker went
 //! silent or the active-ack timeout passed; either gives back the throttle and invoker slots.
 //! Owns the throttles, the invokers' health (fed by pings) and the table of activations in
@@ -44,6 +45,9 @@ pub struct Invocation<'a> {
     pub fqn: &'a FullyQualifiedName,
     /// The action document.
     pub action: &'a Action,
+    /// Its store revision: with `fqn`, the reference the activation message carries (the
+    /// invoker reads the document itself through its action cache).
+    pub revision: &'a str,
     /// Merged parameters.
     pub content: Map<String, Value>,
     /// Wait for the result.
@@ -234,7 +238,10 @@ impl Invocations {
             api_key: inv.identity.api_key(),
             action_path: path,
             action_version: inv.action.version.clone(),
-            action: serde_json::to_vec(inv.action).unwrap_or_default(),
+            action_revision: inv.revision.to_string(),
+            memory_mb,
+            // A reference, not the document: see `action_revision`.
+            action: Vec::new(),
             blocking: inv.blocking,
             content: serde_json::to_vec(&inv.content).unwrap_or_default(),
             reply_to: me.reply_to.clone(),

@@ -15,7 +15,7 @@ use whisk_controller::{Controller, ControllerConfig};
 use whisk_core::entity::KeyValue;
 use whisk_core::{now_ms, Action, Activation, ActivationResponse, Identity, UserLimits};
 use whisk_proto::{ActivationMessage, CompletionMessage, InvokerStatus, Message, PingMessage};
-use whisk_store::{EmbeddedStore, Store};
+use whisk_store::{EmbeddedStore, EntityKind, Store};
 
 pub struct Harness {
     pub url: String,
@@ -229,7 +229,17 @@ async fn spawn_fake_invoker(
 }
 
 async fn answer(bus: &InProcessBus, store: &dyn Store, msg: ActivationMessage) {
-    let action: Action = serde_json::from_slice(&msg.action).expect("action JSON");
+    // The message names the action; the document is read from the store, as an invoker does.
+    let stored = whisk_store::get_typed::<Action, _>(store, EntityKind::Action, &msg.action_path)
+        .await
+        .unwrap()
+        .expect("the action of an activation message exists");
+    assert_eq!(stored.rev, msg.action_revision, "{}", msg.action_path);
+    assert!(
+        msg.action.is_empty(),
+        "the message carries no action document"
+    );
+    let action = stored.doc;
     let content: Value = serde_json::from_slice(&msg.content).expect("content JSON");
     assert_eq!(msg.reply_to, "completed0");
     let response = match content["mode"].as_str() {
