@@ -16,11 +16,13 @@
 //! - [`run`]: one activation from message to record.
 //! - [`actions`]: the action cache: messages name the action, the invoker reads it once.
 //! - [`service`]: the bus consumer, completions and health pings.
+//! - [`budget`]: the memory the activations taken off the bus hold; back-pressure.
 //! - [`journal`]: started marks: user code at most once, a record for every started activation.
 //! - [`commits`]: which offsets may be committed (at-least-once with concurrency).
 //! - [`config`]: settings and their defaults.
 
 pub mod actions;
+pub mod budget;
 pub mod cgroup;
 pub mod commits;
 pub mod config;

@@ -3,7 +3,13 @@
 //! task it starts (consumer, activations, pings, the directory heartbeat, the pool's reaper)
 //! is in one [`TaskTracker`] that [`Invoker::join`] drains once the shutdown token is
 //! cancelled.
+//!
+//! Back-pressure: a delivered activation runs only once the [`Budget`] of the invoker's user
+//! memory admits it; until then the consumer loop receives nothing more (it keeps committing
+//! the offsets of activations that end, and stops at once on shutdown, the waiting message
+//! left uncommitted for the next start).
 
+use crate::budget::Budget;
 use crate::config::InvokerConfig;
 use crate::container::ContainerFactory;
 use crate::peers::Peers;
@@ -50,6 +56,7 @@ pub struct Invoker {
     pub handled: AtomicU64,
     peers: Arc<Peers>,
     journal: Arc<crate::journal::Journal>,
+    budget: Arc<Budget>,
     tasks: TaskTracker,
     _temp: (Option<tempfile::TempDir>, Option<tempfile::TempDir>),
 }
@@ -121,6 +128,7 @@ impl Invoker {
             )),
         };
         let inv = Arc::new(Self {
+            budget: Budget::new(cfg.user_memory_mb),
             peers,
             journal,
             tasks,
@@ -177,9 +185,27 @@ impl Invoker {
                     let (partition, offset) = (delivery.partition, delivery.offset);
                     match ActivationMessage::decode(delivery.payload.as_ref()) {
                         Ok(msg) => {
+                            // Back-pressure: nothing more is received until this one fits.
+                            let admit = inv
+                                .budget
+                                .clone()
+                                .admit(crate::budget::charge_of(&msg), msg.gang_size > 0);
+                            tokio::pin!(admit);
+                            let charge = loop {
+                                tokio::select! {
+                                    c = &mut admit => break Some(c),
+                                    _ = shutdown.cancelled() => break None,
+                                    Some((p, o)) = done_rx.recv() => {
+                                        commit(&mut commits, consumer.as_mut(), p, o).await;
+                                    }
+                                }
+                            };
+                            let Some(charge) = charge else { break };
                             let inv = inv.clone();
                             runs.spawn(async move {
-                                if inv.handle(msg, partition, offset).await {
+                                let stored = inv.handle(msg, partition, offset).await;
+                                drop(charge);
+                                if stored {
                                     let _ = done.send((partition, offset));
                                 }
                             });
@@ -219,6 +245,11 @@ impl Invoker {
     /// The container pool (for status and tests).
     pub fn pool(&self) -> &Arc<ContainerPool> {
         &self.pool
+    }
+
+    /// The memory budget of the activations taken off the bus (for status and tests).
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     async fn ping(&self) {

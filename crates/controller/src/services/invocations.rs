@@ -100,9 +100,10 @@ impl Invocations {
             inner: Arc::new(Inner {
                 store,
                 bus,
-                invokers: Invokers::new(config.invoker_offline_after),
+                invokers: Invokers::new(config.invoker_offline_after)
+                    .with_overload_queue(config.overload_wait, config.overload_queue),
                 throttles: Throttles::default(),
-                pending: Pending::default(),
+                pending: Pending::with_max(config.max_in_flight),
                 defaults: Limits::defaults(config),
                 blackbox_fraction: config.blackbox_fraction,
                 reply_to: whisk_proto::completion_topic(config.id),
@@ -149,11 +150,11 @@ impl Invocations {
         n: u32,
         memory_mb: u64,
     ) -> Result<(), WhiskError> {
-        let free = self.inner.invokers.free_total_mb();
-        let need = u64::from(n) * memory_mb;
-        if need > free {
+        let room = self.inner.invokers.room_for(memory_mb);
+        if u64::from(n) > room {
+            let need = u64::from(n) * memory_mb;
             return Err(WhiskError::unavailable(format!(
-                "A gang of {n} instances needs {need} MB at once but the healthy invokers have {free} MB free."
+                "A gang of {n} instances needs {need} MB at once but the healthy invokers have room for {room} of them."
             )));
         }
         let limits = self.limits(identity);
@@ -201,12 +202,20 @@ impl Invocations {
         }
 
         let path = inv.fqn.to_string();
-        let memory_mb = inv.action.limits.memory;
+        let a = inv.action;
+        let memory_mb = whisk_core::limits::activation_share_mb(
+            a.limits.memory,
+            a.limits.concurrency,
+            &a.exec.kind,
+            a.exec.image.as_deref(),
+        );
         let blackbox = inv.action.exec.kind == "blackbox";
         let hash = shard_hash(&ns, &path);
+        let gang = inv.gang_size > 0;
         let Some(invoker) = me
             .invokers
-            .schedule(hash, memory_mb, blackbox, me.blackbox_fraction)
+            .place(hash, memory_mb, blackbox, me.blackbox_fraction, gang)
+            .await
         else {
             me.throttles.release(&ns);
             return Err(WhiskError::unavailable(OVERLOADED));
@@ -219,17 +228,19 @@ impl Invocations {
         } else {
             (None, None)
         };
-        me.pending.insert(
-            &id,
-            InFlight {
-                namespace: ns.clone(),
-                invoker,
-                memory_mb,
-                deadline: Instant::now() + ack_timeout(inv.action.limits.timeout),
-                waiter: tx,
-                origin: Origin::new(&inv.identity.subject, &path, inv.action),
-            },
-        );
+        let entry = InFlight {
+            namespace: ns.clone(),
+            invoker,
+            memory_mb,
+            deadline: Instant::now() + ack_timeout(inv.action.limits.timeout),
+            waiter: tx,
+            origin: Origin::new(&inv.identity.subject, &path, inv.action),
+        };
+        if let Err(refused) = me.pending.insert(&id, entry) {
+            let (e, entry) = *refused;
+            self.release(&entry);
+            return Err(e);
+        }
         let msg = ActivationMessage {
             transaction_id: inv.transaction_id,
             activation_id: id.to_string(),

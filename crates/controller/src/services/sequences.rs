@@ -409,6 +409,13 @@ impl Runner<'_> {
                                 ));
                                 break;
                             }
+                            Err(e) if e.kind == ErrorKind::Unavailable => {
+                                // Overloaded (no invoker has room): say so, as a direct
+                                // invoke's 503 does.
+                                tracing::warn!(error = %e, component = %c, "a sequence component could not be invoked");
+                                previous = ActivationResponse::whisk_error(e.message);
+                                break;
+                            }
                             Err(e) => {
                                 tracing::warn!(error = %e, component = %c, "a sequence component could not be invoked");
                                 previous = ActivationResponse::whisk_error(seq::FAILED);

@@ -1,7 +1,8 @@
 //! Test harness: a controller over a temporary embedded store and the in-process bus, served on
 //! 127.0.0.1:0, with a fake invoker 0 that answers activations according to their `mode`
 //! parameter: `"fail"` → application error, `"crash"` → developer error, `"whisk"` → whisk
-//! error, `"hang"` → never answers; anything else → success with the parameters as result.
+//! error, `"hang"` → never answers; anything else → success with the parameters as result
+//! (after `sleep_ms` milliseconds when the parameters have it).
 
 #![allow(dead_code)]
 
@@ -242,6 +243,9 @@ async fn answer(bus: &InProcessBus, store: &dyn Store, msg: ActivationMessage) {
     let action = stored.doc;
     let content: Value = serde_json::from_slice(&msg.content).expect("content JSON");
     assert_eq!(msg.reply_to, "completed0");
+    if let Some(ms) = content["sleep_ms"].as_u64() {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     let response = match content["mode"].as_str() {
         Some("hang") => return,
         Some("fail") => ActivationResponse::application_error(json!({"error": "it failed"})),
