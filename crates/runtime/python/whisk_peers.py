@@ -145,12 +145,19 @@ def _group_name():
     return os.environ.get("__OW_PEER_GROUP", "")
 
 
+_PREALLOC = 1 << 20  # bytes of a message allocated before any of it arrives
+
+
 def _recvall(sock, n):
-    buf = bytearray(n)
-    view = memoryview(buf)
+    # The buffer grows (doubling) as bytes arrive: a length alone, say 4 GB from a broken or
+    # hostile sender, allocates at most _PREALLOC.
+    buf = bytearray(min(n, _PREALLOC))
     got = 0
     while got < n:
-        k = sock.recv_into(view[got:], n - got)
+        if got == len(buf):
+            buf.extend(bytes(min(n - got, len(buf))))
+        with memoryview(buf) as view:
+            k = sock.recv_into(view[got:], len(buf) - got)
         if not k:
             raise ConnectionError("connection closed")
         got += k
