@@ -199,7 +199,7 @@ fn entity_body(rng: &mut Xorshift, collection: &str, junk: u64) -> Value {
                 ("timeout", 100, 300_000),
                 ("memory", 128, 512),
                 ("logs", 0, 10),
-                ("concurrency", 1, 500),
+                ("concurrency", 1, 1),
             ] {
                 match rng.below(8) {
                     0 | 1 => {}
@@ -607,7 +607,7 @@ impl Api {
 #[test]
 fn arbitrary_requests_in_process() {
     let api = Api::start();
-    proptest!(fuzz::cases(6_000), |(seed in any::<u64>())| {
+    proptest!(fuzz::cases(12_000), |(seed in any::<u64>())| {
         api.oneshot(case(&mut Xorshift::new(seed), &api.auth))?;
     });
 }
@@ -615,7 +615,7 @@ fn arbitrary_requests_in_process() {
 #[test]
 fn arbitrary_requests_over_a_socket() {
     let api = Api::start();
-    proptest!(fuzz::cases(600), |(seed in any::<u64>())| {
+    proptest!(fuzz::cases(1_000), |(seed in any::<u64>())| {
         api.socket(case(&mut Xorshift::new(seed), &api.auth))?;
     });
 }
@@ -634,5 +634,81 @@ fn arbitrary_json_bodies_shrink() {
             .body(Body::from(body.to_string()));
         let Ok(request) = request else { return Ok(()) };
         api.oneshot(Case { request, web: false, describe: format!("PUT {uri} {body}") })?;
+    });
+}
+
+/// Arbitrary completions and health pings on the controller's topics (bytes of any shape,
+/// well-formed messages with arbitrary ids, records and numbers; pings of other invokers never
+/// say healthy): the controller keeps serving, and a blocking invoke still completes through
+/// the same completion consumer.
+#[test]
+fn arbitrary_bus_messages_to_the_controller() {
+    use bytes::Bytes;
+    use whisk_bus::Bus;
+    use whisk_proto::{CompletionMessage, Message, PingMessage};
+    let api = Api::start();
+    proptest!(fuzz::cases(3_000), |(seed in any::<u64>())| {
+        let mut rng = Xorshift::new(seed);
+        let (topic, payload) = match rng.below(4) {
+            0 => ("completed0", fuzz::protobuf(&mut rng, 2)),
+            1 => {
+                let bytes = fuzz::protobuf(&mut rng, 1);
+                // Not a well-formed healthy ping of another invoker (see below).
+                if PingMessage::decode(bytes.as_slice()).is_ok_and(|p| p.status == 1 && p.invoker_id != 0) {
+                    return Ok(());
+                }
+                ("health", bytes)
+            }
+            2 => {
+                let record = if rng.one_in(2) { rng.bytes(40) } else { serde_json::to_vec(&rng.json(3, KEYS)).unwrap() };
+                let m = CompletionMessage {
+                    transaction_id: rng.text(8),
+                    activation_id: if rng.one_in(2) { format!("{:032x}", rng.next_u64()) } else { rng.text(10) },
+                    invoker_id: if rng.one_in(2) { 0 } else { rng.next_u64() as u32 },
+                    activation: record,
+                    system_error: rng.one_in(2),
+                    memory_mb: rng.next_u64() >> rng.below(64),
+                };
+                ("completed0", m.encode_to_vec())
+            }
+            _ => {
+                let m = PingMessage {
+                    // Invoker 0 is the harness's: its pings say it is healthy.
+                    invoker_id: 1 + (rng.next_u64() as u32 >> rng.below(32)).min(u32::MAX - 1),
+                    user_memory_mb: rng.next_u64() >> rng.below(64),
+                    free_memory_mb: rng.next_u64() >> rng.below(64),
+                    // Any status but healthy (1): an invoker that says it is healthy gets
+                    // activations, and one that then never answers fails them (as it should).
+                    status: match rng.next_u64() as i32 >> rng.below(32) {
+                        1 => 2,
+                        s => s,
+                    },
+                    containers: rng.next_u64() as u32,
+                    sent_at_ms: rng.next_u64() as i64,
+                };
+                ("health", m.encode_to_vec())
+            }
+        };
+        api.runtime.block_on(api.harness.bus.publish(topic, Bytes::from(payload))).unwrap();
+    });
+    // Give the consumers time to take everything, then check the controller still works.
+    let harness = &api.harness;
+    api.runtime.block_on(async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let guest = common::guest();
+        harness.create_action(&guest, "alive", json!([])).await;
+        let (status, v) = harness
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/namespaces/_/actions/alive?blocking=true&result=true",
+                Some(&guest),
+                Some(json!({"x": 1})),
+            )
+            .await;
+        assert_eq!((status, v), (200, json!({"x": 1})));
+        let (status, v) = harness
+            .call(reqwest::Method::GET, "/invokers", None, None)
+            .await;
+        assert_eq!(status, 200, "{v}");
     });
 }
