@@ -245,3 +245,32 @@ fn requests_built_from_hostile_fields() {
         f.case(kind, &bytes)?;
     });
 }
+
+/// The invocation's `instanceID` and `group` as the controller accepts them
+/// (`whisk_core::peers::instance`) are what the directory accepts: an invoke taken at the API
+/// never fails later at registration. Arbitrary parameters never panic the reader.
+#[test]
+fn accepted_instance_parameters_register() {
+    use serde_json::{json, Value};
+    use whisk_core::peers::{instance, GROUP_PARAM, INSTANCE_ID_PARAM};
+    use whisk_directory::validate::{check_instance_id, check_name};
+    proptest!(fuzz::cases(10_000), |(seed in any::<u64>())| {
+        let mut rng = Xorshift::new(seed);
+        let mut params = serde_json::Map::new();
+        let id = match rng.below(4) {
+            0 => json!(rng.next_u64() as i64),
+            1 => Value::from(rng.next_u64() as f64 / 3.0),
+            2 => rng.json(1, &[]),
+            _ => json!(rng.name()),
+        };
+        params.insert(INSTANCE_ID_PARAM.into(), id);
+        if rng.one_in(2) {
+            let group = if rng.one_in(4) { rng.json(1, &[]) } else { json!(rng.name()) };
+            params.insert(GROUP_PARAM.into(), group);
+        }
+        if let Ok(Some(found)) = instance(&params, "default") {
+            prop_assert!(check_instance_id(&found.id).is_ok(), "{:?} accepted, refused by the directory", found.id);
+            prop_assert!(check_name("group", &found.group).is_ok(), "{:?} accepted, refused by the directory", found.group);
+        }
+    });
+}
