@@ -61,11 +61,14 @@ impl Controller {
         let reply_to = services.invocations.reply_to();
         bus.ensure_topic(reply_to).await?;
         bus.ensure_topic(whisk_proto::HEALTH_TOPIC).await?;
-        let completions = bus.subscribe(reply_to, reply_to).await?;
-        let health = bus
-            .subscribe(whisk_proto::HEALTH_TOPIC, &format!("health{}", config.id))
-            .await?;
-        let invalidations = crate::cache::subscribe(bus.as_ref(), config.id).await?;
+        // The three groups join at once: a controller restarted after a crash waits for its
+        // old membership to lapse once, not once per group.
+        let health_group = format!("health{}", config.id);
+        let (completions, health, invalidations) = tokio::try_join!(
+            bus.subscribe(reply_to, reply_to),
+            bus.subscribe(whisk_proto::HEALTH_TOPIC, &health_group),
+            crate::cache::subscribe(bus.as_ref(), config.id),
+        )?;
         let ctl = Controller {
             services,
             tasks,

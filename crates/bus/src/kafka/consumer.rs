@@ -136,13 +136,57 @@ pub(crate) struct KafkaConsumer {
 impl KafkaConsumer {
     /// Joins `group` on `topic` and returns once the group gave this member its partitions
     /// (so that with `latest` nothing published after this returns is missed), or
-    /// [`BusError::Unavailable`] after `request_timeout_ms`.
+    /// [`BusError::Unavailable`] when no assignment came within `request_timeout_ms`.
+    ///
+    /// A member restarted after a crash joins while the broker still counts its predecessor
+    /// (until `session_timeout_ms` passes without its heartbeats) and may be given nothing;
+    /// some brokers (tansu) never hand it the partitions once the predecessor lapses. So a
+    /// member still without partitions a session timeout and a margin after its first
+    /// assignment leaves and joins again, until the deadline (twice the session timeout and a
+    /// margin, or `request_timeout_ms` if longer); after that an empty assignment is accepted
+    /// (more members than partitions).
     pub(crate) async fn join(
         cfg: &KafkaConfig,
         topic: &str,
         group: &str,
     ) -> Result<Self, BusError> {
-        let (joined, mut joined_rx) = watch::channel(false);
+        let session = Duration::from_millis(cfg.session_timeout_ms.into());
+        let margin = Duration::from_secs(2);
+        let request = Duration::from_millis(cfg.request_timeout_ms.into());
+        let deadline = tokio::time::Instant::now() + request.max(session * 2 + margin * 2);
+        loop {
+            let (this, mut joined_rx) = Self::member(cfg, topic, group)?;
+            let first = tokio::time::timeout(request, joined_rx.wait_for(|j| *j))
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if !first {
+                return Err(BusError::Unavailable(format!(
+                    "consumer group {group:?} on topic {topic:?} got no partitions from kafka \
+                     brokers {} within {request:?}",
+                    cfg.brokers
+                )));
+            }
+            let rejoin_at = (tokio::time::Instant::now() + session + margin).min(deadline);
+            while this.shared.assigned.lock().is_empty() {
+                if tokio::time::Instant::now() >= rejoin_at {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if !this.shared.assigned.lock().is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(this);
+            }
+            tracing::info!(%topic, %group, "no partitions a session timeout after joining; joining the group again");
+        }
+    }
+
+    /// A new member of `group` on `topic`, and the flag its first assignment raises.
+    fn member(
+        cfg: &KafkaConfig,
+        topic: &str,
+        group: &str,
+    ) -> Result<(Self, watch::Receiver<bool>), BusError> {
+        let (joined, joined_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             topic: topic.to_string(),
             group: group.to_string(),
@@ -167,18 +211,7 @@ impl KafkaConsumer {
             shared,
             rx,
         };
-        let timeout = Duration::from_millis(cfg.request_timeout_ms.into());
-        let joined = tokio::time::timeout(timeout, joined_rx.wait_for(|j| *j))
-            .await
-            .is_ok_and(|r| r.is_ok());
-        match joined {
-            true => Ok(this),
-            false => Err(BusError::Unavailable(format!(
-                "consumer group {group:?} on topic {topic:?} got no partitions from kafka \
-                 brokers {} within {timeout:?}",
-                cfg.brokers
-            ))),
-        }
+        Ok((this, joined_rx))
     }
 }
 
