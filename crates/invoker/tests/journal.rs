@@ -151,3 +151,27 @@ async fn compaction_keeps_what_is_open_or_uncommitted() {
     assert!(j.start(&message(&ids[0]), 0, 2));
     assert_eq!(j.recover(&store).await, 1);
 }
+
+/// Rough cost of the journal per activation (started, ended with its record, finished),
+/// printed (run with `--release --nocapture`); nothing is asserted about time.
+#[tokio::test]
+async fn rough_cost_per_activation() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(dir.path());
+    let store = EmbeddedStore::temporary().unwrap();
+    let n = 5000;
+    let ids: Vec<_> = (0..n).map(|_| ActivationId::generate()).collect();
+    let t = std::time::Instant::now();
+    for (i, id) in ids.iter().enumerate() {
+        assert!(j.start(&message(id), 0, i as i64));
+        let record = interrupted(&j.open_entry(id.as_str()).unwrap());
+        // The store future is not awaited: only the journal's own writes are timed.
+        drop(j.store(&store, &record));
+        j.finish(id.as_str());
+        j.committed(0, i as i64);
+    }
+    eprintln!(
+        "journal: {:.1} µs per activation (start, ended, finished)",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+}
