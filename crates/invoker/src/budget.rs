@@ -105,7 +105,8 @@ impl Budget {
         } else {
             self.capacity_mb
         };
-        if s.count > 0 && s.held_mb + mb > limit {
+        // Saturating: a corrupt share (up to 2^64-1 MB) waits its turn; no overflow panic.
+        if s.count > 0 && s.held_mb.saturating_add(mb) > limit {
             return None;
         }
         s.held_mb += mb;
