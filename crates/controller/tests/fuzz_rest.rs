@@ -530,8 +530,10 @@ fn check(
         );
     }
     if status.is_server_error() {
-        // Never for bad input: only an invoke's own failure or a trigger's activation.
-        prop_assert!(activation, "{describe}: {status} {text}");
+        // Never for bad input: only an invoke's own failure (its record, 502), or an invoke
+        // the invokers have no room for (503, e.g. a gang larger than the cluster).
+        let overloaded = status == StatusCode::SERVICE_UNAVAILABLE && describe.starts_with("POST");
+        prop_assert!(activation || overloaded, "{describe}: {status} {text}");
     }
     Ok(())
 }
