@@ -4,6 +4,8 @@
 //! started (its journal says so) is not run again and gets the interrupted record; after a
 //! further restart nothing runs again (their offsets were committed).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +18,7 @@ use whisk_invoker::config::ProcessConfig;
 use whisk_invoker::journal::{Journal, INTERRUPTED};
 use whisk_invoker::{ContainerFactory, Invoker, InvokerConfig, ProcessFactory};
 use whisk_proto::{ActivationMessage, Message};
-use whisk_store::{EmbeddedStore, EntityKind, Store};
+use whisk_store::{EmbeddedStore, Store};
 use whisk_test_support::bins::target_binary;
 
 /// Appends its activation id to the file `file`.
@@ -40,19 +42,6 @@ fn factory() -> Arc<dyn ContainerFactory> {
         vec![],
         &process,
     ))
-}
-
-async fn store_action(store: &dyn Store) -> (Action, String) {
-    let put = json!({"exec": {"kind": "python:3", "code": COUNT}, "limits": {"memory": 128}});
-    let put = whisk_core::entity::ActionPut::from_json(put.to_string().as_bytes()).unwrap();
-    let fqn = whisk_core::names::FullyQualifiedName::parse("count", "guest").unwrap();
-    let action = put.apply(&fqn, None, 0).unwrap();
-    let doc = serde_json::to_value(&action).unwrap();
-    let rev = store
-        .put_entity(EntityKind::Action, "guest/count", &doc, None)
-        .await
-        .unwrap();
-    (action, rev)
 }
 
 fn message(action: &Action, rev: &str, file: &std::path::Path) -> ActivationMessage {
@@ -114,7 +103,7 @@ async fn accepted_activations_survive_a_crash_and_none_runs_twice() {
     let file = data.path().join("runs");
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::open(&data.path().join("whisk.redb")).unwrap());
-    let (action, rev) = store_action(store.as_ref()).await;
+    let (action, rev) = common::store_python_action(store.as_ref(), "count", COUNT, 128).await;
     let topic = whisk_proto::invoker_topic(0);
 
     // Before the crash: five accepted activations on the bus; the invoker had taken the first

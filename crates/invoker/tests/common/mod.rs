@@ -76,3 +76,28 @@ pub async fn assert_memory_exceeded_logged(c: &dyn Container, memory_mb: u64) {
     let line = format!("The action exceeded its memory limit of {memory_mb} MB");
     assert!(logs.iter().any(|l| l.contains(&line)), "{logs:?}");
 }
+
+/// Stores the Python action `guest/<name>` (`code`, `memory_mb`) as the controller would;
+/// it and its store revision, for activation messages that name it.
+pub async fn store_python_action(
+    store: &dyn whisk_store::Store,
+    name: &str,
+    code: &str,
+    memory_mb: u64,
+) -> (whisk_core::Action, String) {
+    let put = json!({"exec": {"kind": "python:3", "code": code}, "limits": {"memory": memory_mb}});
+    let put = whisk_core::entity::ActionPut::from_json(put.to_string().as_bytes()).unwrap();
+    let fqn = whisk_core::names::FullyQualifiedName::parse(name, "guest").unwrap();
+    let action = put.apply(&fqn, None, 0).unwrap();
+    let doc = serde_json::to_value(&action).unwrap();
+    let rev = store
+        .put_entity(
+            whisk_store::EntityKind::Action,
+            &format!("guest/{name}"),
+            &doc,
+            None,
+        )
+        .await
+        .unwrap();
+    (action, rev)
+}
