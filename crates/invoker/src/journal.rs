@@ -17,6 +17,11 @@
 //! - A delivery whose activation is started or finished in the journal is not run
 //!   ([`Journal::start`] says `false`): the bus redelivers messages whose offsets were not
 //!   committed, and their records exist (or are being written).
+//! - A message accepted more than [`STALE_AFTER_MS`] ago is run only if its activation has no
+//!   record yet ([`Journal::admit`]): the controller records activations whose completion did
+//!   not come in time (their invoker offline, the active-ack timeout) as not completed, and
+//!   that answer stands. Fresh messages (all of them but after a restart or a long queue) cost
+//!   no store read.
 //! - [`Journal::store`] stores a record, retrying until it is stored or the invoker shuts down
 //!   (then the offset must not be committed: the message comes back after the restart).
 //! - Finished entries are kept until the bus commit covers their offset ([`Journal::watch`]
@@ -43,6 +48,10 @@ use whisk_store::Store;
 /// The error of an activation whose invoker stopped while it ran.
 pub const INTERRUPTED: &str =
     "The invoker stopped (crashed or was restarted) while the activation was running; it was not run again.";
+
+/// Age (since the controller accepted it) past which a message's activation may have a record
+/// already, so [`Journal::admit`] reads the store before running it.
+pub const STALE_AFTER_MS: i64 = 2_000;
 
 /// Appended bytes after which the file is rewritten with only what is still needed.
 pub const COMPACT_AT: u64 = 1 << 20;
@@ -188,6 +197,32 @@ impl Journal {
         );
         self.leftover.lock().retain(|(s, _)| self.is_open(&s.id));
         interrupted_n + ended_n
+    }
+
+    /// [`Journal::start`], after checking that a stale message's activation has no record
+    /// yet (see [`STALE_AFTER_MS`]): `false` when it must not run.
+    pub async fn admit(
+        &self,
+        store: &dyn Store,
+        msg: &ActivationMessage,
+        partition: i32,
+        offset: i64,
+    ) -> bool {
+        if msg.accepted_at_ms > 0 && now_ms() - msg.accepted_at_ms > STALE_AFTER_MS {
+            if let Ok(id) = ActivationId::parse(&msg.activation_id) {
+                match store.get_activation(&msg.namespace, &id).await {
+                    Ok(Some(_)) => {
+                        tracing::info!(activation = %id, "a stale activation has a record already (the controller gave up on it); not run");
+                        return false;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, activation = %id, "reading the record of a stale activation failed; running it")
+                    }
+                }
+            }
+        }
+        self.start(msg, partition, offset)
     }
 
     /// Marks the activation of `msg` (delivered at `partition`/`offset`) started before its

@@ -276,7 +276,11 @@ impl Invoker {
     /// stored (the store is retried until then or shutdown): only then may the offset be
     /// committed.
     async fn handle(&self, msg: ActivationMessage, partition: i32, offset: i64) -> bool {
-        if !self.journal.start(&msg, partition, offset) {
+        if !self
+            .journal
+            .admit(self.store.as_ref(), &msg, partition, offset)
+            .await
+        {
             return true;
         }
         let outcome = self.runner.run(&msg).await;

@@ -1,8 +1,9 @@
 //! A real invoker (the process runtime, the real `whisk-proxy`, an embedded store) on the durable
 //! in-process bus, across a crash: the activations accepted (published) before the crash and
 //! never taken by the invoker run once after the restart; the one the killed invoker had
-//! started (its journal says so) is not run again and gets the interrupted record; after a
-//! further restart nothing runs again (their offsets were committed).
+//! started (its journal says so) is not run again and gets the interrupted record; a stale one
+//! the controller has recorded as lost meanwhile is not run either; after a further restart
+//! nothing runs again (their offsets were committed).
 
 mod common;
 
@@ -106,9 +107,28 @@ async fn accepted_activations_survive_a_crash_and_none_runs_twice() {
     let (action, rev) = common::store_python_action(store.as_ref(), "count", COUNT, 128).await;
     let topic = whisk_proto::invoker_topic(0);
 
-    // Before the crash: five accepted activations on the bus; the invoker had taken the first
-    // and started it (its journal has it), the other four not yet.
-    let messages: Vec<ActivationMessage> = (0..5).map(|_| message(&action, &rev, &file)).collect();
+    // Before the crash: seven accepted activations on the bus; the invoker had taken the first
+    // and started it (its journal has it), the others not yet. The last two were accepted a
+    // minute ago; the controller gave up on the very last (its record says so).
+    let mut messages: Vec<ActivationMessage> =
+        (0..7).map(|_| message(&action, &rev, &file)).collect();
+    for m in &mut messages[5..] {
+        m.accepted_at_ms -= 60_000;
+    }
+    let lost_id = ActivationId::parse(&messages[6].activation_id).unwrap();
+    let mut lost = whisk_invoker::journal::interrupted(&whisk_invoker::journal::Started {
+        id: lost_id.as_str().to_string(),
+        partition: 0,
+        offset: 7,
+        start: 1,
+        namespace: "guest".into(),
+        action_path: "guest/count".into(),
+        action_version: action.version.clone(),
+        subject: "guest".into(),
+        cause: String::new(),
+    });
+    lost.response = whisk_core::ActivationResponse::whisk_error("lost by the controller");
+    store.put_activation(&lost).await.unwrap();
     {
         let bus = durable_bus(data.path());
         for m in &messages {
@@ -121,7 +141,7 @@ async fn accepted_activations_survive_a_crash_and_none_runs_twice() {
         assert!(journal.start(&messages[0], 0, 1));
     }
 
-    // After the restart: the four run once, the started one is recorded as interrupted.
+    // After the restart: five run once, the started one is recorded as interrupted.
     let shutdown = CancellationToken::new();
     let invoker = start(data.path(), &store, durable_bus(data.path()), &shutdown).await;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -140,6 +160,8 @@ async fn accepted_activations_survive_a_crash_and_none_runs_twice() {
                 record.response.result.as_ref().unwrap()["error"],
                 INTERRUPTED
             );
+        } else if n == 6 {
+            assert_eq!(record, lost, "the controller's answer stands");
         } else {
             assert_eq!(
                 record.response.status_code,
@@ -151,12 +173,15 @@ async fn accepted_activations_survive_a_crash_and_none_runs_twice() {
     }
     let mut ran = runs(&file);
     ran.sort();
-    let mut expected: Vec<String> = messages[1..]
+    let mut expected: Vec<String> = messages[1..6]
         .iter()
         .map(|m| m.activation_id.clone())
         .collect();
     expected.sort();
-    assert_eq!(ran, expected, "the four that had not started ran once each");
+    assert_eq!(
+        ran, expected,
+        "the five that had not started (and were not lost) ran once each"
+    );
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), invoker.join())
         .await
@@ -167,7 +192,7 @@ async fn accepted_activations_survive_a_crash_and_none_runs_twice() {
     let shutdown = CancellationToken::new();
     let invoker = start(data.path(), &store, durable_bus(data.path()), &shutdown).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(runs(&file).len(), 4, "nothing ran again");
+    assert_eq!(runs(&file).len(), 5, "nothing ran again");
     assert_eq!(
         invoker.handled.load(std::sync::atomic::Ordering::Relaxed),
         0
