@@ -3,7 +3,7 @@
 //! - The parsers ([`protocol::parse_init`], [`protocol::parse_run`]) take arbitrary bytes and
 //!   arbitrary JSON without panicking: a body is parsed or refused as a bad request, and a
 //!   parsed run request's launcher line is one JSON line carrying the same value and env.
-//! - The real `whisk-proxy` binary (a Python launcher), over HTTP: arbitrary `/run` bodies
+//! - The real `whisk-proxy` binary (Python and Node.js launchers), over HTTP: arbitrary `/run` bodies
 //!   before `/init` get 403; arbitrary `/init` bodies that are refused get 400 and leave the
 //!   proxy able to initialize; after a real `/init`, arbitrary `/run` bodies get a JSON object
 //!   (200) or the protocol's `{"error": "..."}` with 400 or 502 — never a 500, never a dropped
@@ -183,9 +183,20 @@ const ECHO: &str = "def main(args):\n    return args\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arbitrary_bodies_over_http() {
-    let proxy = Running::start("python").await;
+    bodies_over_http("python", ECHO, 800).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arbitrary_bodies_over_http_nodejs() {
+    bodies_over_http("nodejs", "function main(args) { return args; }", 300).await;
+}
+
+/// Arbitrary `/run` and `/init` bodies before `/init`, then arbitrary `/run` bodies after an
+/// `/init` of the echo function `code`: `n` of each.
+async fn bodies_over_http(family: &str, code: &str, n: u32) {
+    let proxy = Running::start(family).await;
     let mut seeds = Xorshift::new(rand_seed());
-    let n = fuzz::cases(800).cases;
+    let n = fuzz::cases(n).cases;
     // Before /init: refused runs, refused inits (which leave it uninitialized).
     for _ in 0..n {
         let seed = seeds.next_u64();
@@ -206,7 +217,7 @@ async fn arbitrary_bodies_over_http() {
             );
         }
     }
-    let init = json!({"value": {"code": ECHO, "main": "main"}})
+    let init = json!({"value": {"code": code, "main": "main"}})
         .to_string()
         .into_bytes();
     assert_eq!(
