@@ -150,11 +150,7 @@ async fn arbitrary_activation_messages_leave_the_invoker_working() {
     .await
     .expect("the invoker starts");
 
-    let seed = std::env::var("WHISK_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random::<u64>);
-    eprintln!("WHISK_FUZZ_SEED={seed}");
+    let seed = fuzz::seed();
     let mut rng = Xorshift::new(seed);
     let n = fuzz::cases(300).cases;
     for _ in 0..n {

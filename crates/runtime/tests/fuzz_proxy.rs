@@ -195,7 +195,7 @@ async fn arbitrary_bodies_over_http_nodejs() {
 /// `/init` of the echo function `code`: `n` of each.
 async fn bodies_over_http(family: &str, code: &str, n: u32) {
     let proxy = Running::start(family).await;
-    let mut seeds = Xorshift::new(rand_seed());
+    let mut seeds = Xorshift::new(fuzz::seed());
     let n = fuzz::cases(n).cases;
     // Before /init: refused runs, refused inits (which leave it uninitialized).
     for _ in 0..n {
@@ -253,7 +253,7 @@ async fn bodies_over_http(family: &str, code: &str, n: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arbitrary_inits_on_fresh_proxies() {
-    let mut seeds = Xorshift::new(rand_seed());
+    let mut seeds = Xorshift::new(fuzz::seed());
     let mut tried = 0;
     while tried < fuzz::cases(40).cases {
         let seed = seeds.next_u64();
@@ -273,20 +273,6 @@ async fn arbitrary_inits_on_fresh_proxies() {
             String::from_utf8_lossy(&b)
         );
     }
-}
-
-/// A seed of this run (printed, so a failure can be replayed with `WHISK_FUZZ_SEED`).
-fn rand_seed() -> u64 {
-    let seed = std::env::var("WHISK_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("WHISK_FUZZ_SEED={seed}");
-    seed
 }
 
 /// Found by `arbitrary_bodies_over_http`: a run whose env value holds a NUL killed the Python

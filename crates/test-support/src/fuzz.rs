@@ -28,6 +28,21 @@ pub fn cases(base: u32) -> Config {
     }
 }
 
+/// The seed of a target that draws its own inputs (outside `proptest!`): `WHISK_FUZZ_SEED`
+/// when set, else the clock; printed, so that a failure can be replayed.
+pub fn seed() -> u64 {
+    let seed = std::env::var("WHISK_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    eprintln!("WHISK_FUZZ_SEED={seed}");
+    seed
+}
+
 /// A small xorshift generator: expands one seed into a whole input.
 #[derive(Debug, Clone)]
 pub struct Xorshift(u64);
