@@ -8,6 +8,8 @@
 //!
 //! `WHISK_FUZZ_CASES` multiplies the case count.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ use whisk_core::ActivationId;
 use whisk_invoker::config::ProcessConfig;
 use whisk_invoker::{ContainerFactory, Invoker, InvokerConfig, ProcessFactory};
 use whisk_proto::{ActivationMessage, CompletionMessage, Message};
-use whisk_store::{EmbeddedStore, EntityKind, Store};
+use whisk_store::{EmbeddedStore, Store};
 use whisk_test_support::bins::target_binary;
 use whisk_test_support::fuzz::{self, Xorshift};
 
@@ -123,15 +125,7 @@ async fn arbitrary_activation_messages_leave_the_invoker_working() {
     let bus = Arc::new(InProcessBus::new());
     let registry = whisk_directory::Registry::in_memory(Default::default());
     let shutdown = CancellationToken::new();
-    let put = json!({"exec": {"kind": "python:3", "code": ECHO}, "limits": {"memory": 128}});
-    let put = whisk_core::entity::ActionPut::from_json(put.to_string().as_bytes()).unwrap();
-    let fqn = whisk_core::names::FullyQualifiedName::parse("echo", "guest").unwrap();
-    let action = put.apply(&fqn, None, 0).unwrap();
-    let doc = serde_json::to_value(&action).unwrap();
-    let rev = store
-        .put_entity(EntityKind::Action, "guest/echo", &doc, None)
-        .await
-        .unwrap();
+    let (action, rev) = common::store_python_action(store.as_ref(), "echo", ECHO, 128).await;
     let mut completions = bus.subscribe("completed0", "fuzz").await.unwrap();
     let cfg = InvokerConfig {
         user_memory_mb: 1024,
