@@ -31,6 +31,17 @@ enum Op {
     Gang,
 }
 
+impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Blocking => "blocking noop",
+            Op::NonBlocking => "non-blocking noop",
+            Op::Failing => "blocking failing",
+            Op::Gang => "gang of 4",
+        }
+    }
+}
+
 const GANG: usize = 4;
 
 fn op(i: usize) -> Op {
@@ -127,6 +138,8 @@ struct Round {
     hist: Histogram<u64>,
     elapsed: Duration,
     unexpected: usize,
+    /// The slowest request that was answered as expected: µs, and what it was.
+    slowest: (u64, &'static str),
     rss: Vec<(String, f64)>,
 }
 
@@ -173,6 +186,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             tasks.push(tokio::spawn(async move {
                 let mut hist = Histogram::<u64>::new(3).expect("valid precision");
                 let mut unexpected = 0;
+                let mut slowest = (0u64, "");
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     if i >= end {
@@ -181,8 +195,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                     let t = Instant::now();
                     match client.send(i).await {
                         Ok(ids) => {
-                            hist.record(t.elapsed().as_micros() as u64)
-                                .expect("in range");
+                            let us = t.elapsed().as_micros() as u64;
+                            hist.record(us).expect("in range");
+                            if us > slowest.0 {
+                                slowest = (us, op(i).name());
+                            }
                             accepted.lock().expect("not poisoned").extend(ids);
                         }
                         Err(e) => {
@@ -194,21 +211,26 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                         }
                     }
                 }
-                (hist, unexpected)
+                (hist, unexpected, slowest)
             }));
         }
         let mut hist = Histogram::<u64>::new(3).expect("valid precision");
         let mut unexpected = 0;
+        let mut slowest = (0u64, "");
         for t in tasks {
-            let (h, u) = t.await?;
+            let (h, u, s) = t.await?;
             hist.add(h).expect("same bounds");
             unexpected += u;
+            if s.0 > slowest.0 {
+                slowest = s;
+            }
         }
         let elapsed = start.elapsed();
         rounds.push(Round {
             hist,
             elapsed,
             unexpected,
+            slowest,
             rss: stack.rss(),
         });
         sent = end;
@@ -273,21 +295,25 @@ fn print_rounds(rounds: &[Round], clients: usize) {
         .unwrap_or_default();
     println!("\n### Soak: mixed activations through the distributed stack, {clients} clients\n");
     let rss_heads: String = names.iter().map(|n| format!(" RSS {n} MB |")).collect();
-    println!("| round | requests | p50 ms | p99 ms | req/s | unexpected |{rss_heads}");
     println!(
-        "|---:|---:|---:|---:|---:|---:|{}",
+        "| round | requests | p50 ms | p99 ms | req/s | unexpected | slowest ms (what) |{rss_heads}"
+    );
+    println!(
+        "|---:|---:|---:|---:|---:|---:|---|{}",
         "---:|".repeat(names.len())
     );
     for (i, r) in rounds.iter().enumerate() {
         let rss: String = r.rss.iter().map(|(_, mb)| format!(" {mb:.1} |")).collect();
         println!(
-            "| {} | {} | {:.3} | {:.3} | {:.0} | {} |{rss}",
+            "| {} | {} | {:.3} | {:.3} | {:.0} | {} | {:.0} ({}) |{rss}",
             i + 1,
             r.hist.len(),
             r.hist.value_at_quantile(0.5) as f64 / 1000.0,
             r.hist.value_at_quantile(0.99) as f64 / 1000.0,
             r.hist.len() as f64 / r.elapsed.as_secs_f64(),
             r.unexpected,
+            r.slowest.0 as f64 / 1000.0,
+            r.slowest.1,
         );
     }
 }
