@@ -15,7 +15,8 @@
 //! Durability: every write is committed with `Durability::Immediate`, so it is durable (past a
 //! process kill or a power loss) when the call returns; writes queued while the writer commits
 //! share the next commit, so under load one fsync serves a batch (an activation record costs its
-//! invoker about one fsync of latency, not of throughput). [`Store::flush`] waits for the writes
+//! invoker about one fsync of latency, not of throughput). A [`EmbeddedStore::temporary`] store
+//! skips the fsyncs (`Eventual`): it is deleted when dropped. [`Store::flush`] waits for the writes
 //! queued before it. Dropping the store commits what is queued and joins the writer thread.
 
 mod health;
@@ -97,7 +98,11 @@ impl EmbeddedStore {
         }
         txn.commit().map_err(redb_error)?;
         let db = Arc::new(db);
-        let writer = Writer::start(Arc::clone(&db))?;
+        let durability = match temp_dir {
+            Some(_) => redb::Durability::Eventual,
+            None => redb::Durability::Immediate,
+        };
+        let writer = Writer::start(Arc::clone(&db), durability)?;
         Ok(Self {
             writer,
             db,

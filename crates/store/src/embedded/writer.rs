@@ -1,8 +1,9 @@
 //! The single writer thread of [`super::EmbeddedStore`]: every write of the store goes through
 //! it, and the writes queued while it commits share the next transaction (group commit). Every
-//! transaction is committed with `Durability::Immediate`, so a write is durable (on disk, past
-//! a process kill or a power loss) before its caller gets the answer; under load one fsync
-//! serves a whole batch.
+//! transaction of a store on disk is committed with `Durability::Immediate`, so a write is
+//! durable (on disk, past a process kill or a power loss) before its caller gets the answer;
+//! under load one fsync serves a whole batch. A temporary store commits with `Eventual` (no
+//! fsync): it is deleted when dropped, so nothing of it could outlive a crash anyway.
 
 use super::{inverted, tables, StoredActivationKey};
 use crate::StoreError;
@@ -76,11 +77,13 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the thread; it owns a handle to `db` until the `Writer` is dropped.
-    pub(super) fn start(db: Arc<Database>) -> Result<Self, StoreError> {
+    /// `durability` is `Immediate` for a store on disk; a temporary store (deleted when dropped:
+    /// nothing of it outlives a crash) commits with `Eventual` and skips the fsyncs.
+    pub(super) fn start(db: Arc<Database>, durability: Durability) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("whisk-store-writer".into())
-            .spawn(move || run(&db, &rx))
+            .spawn(move || run(&db, &rx, durability))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer: {e}")))?;
         Ok(Self {
             tx: Some(tx),
@@ -114,7 +117,7 @@ impl Drop for Writer {
 }
 
 /// The thread's loop: take what is queued (up to [`MAX_BATCH`]), commit it, answer.
-fn run(db: &Database, rx: &Receiver<Request>) {
+fn run(db: &Database, rx: &Receiver<Request>, durability: Durability) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -123,19 +126,19 @@ fn run(db: &Database, rx: &Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        commit_batch(db, batch);
+        commit_batch(db, batch, durability);
     }
 }
 
 /// Applies a batch in one durable transaction, then answers every request.
-fn commit_batch(db: &Database, batch: Vec<Request>) {
+fn commit_batch(db: &Database, batch: Vec<Request>, durability: Durability) {
     if batch.iter().all(|r| matches!(r.write, Write::Flush)) {
         for r in batch {
             let _ = r.reply.send(Ok(None));
         }
         return;
     }
-    match apply_all(db, &batch) {
+    match apply_all(db, &batch, durability) {
         Ok(answers) => {
             for (r, a) in batch.into_iter().zip(answers) {
                 let _ = r.reply.send(a);
@@ -150,9 +153,13 @@ fn commit_batch(db: &Database, batch: Vec<Request>) {
     }
 }
 
-fn apply_all(db: &Database, batch: &[Request]) -> Result<Vec<Reply>, String> {
+fn apply_all(
+    db: &Database,
+    batch: &[Request],
+    durability: Durability,
+) -> Result<Vec<Reply>, String> {
     let mut txn = db.begin_write().map_err(failure)?;
-    txn.set_durability(Durability::Immediate);
+    txn.set_durability(durability);
     let mut answers = Vec::with_capacity(batch.len());
     {
         let mut t = Tables {
