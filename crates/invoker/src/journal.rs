@@ -79,13 +79,28 @@ pub struct Started {
     pub cause: String,
 }
 
-#[derive(Serialize, Deserialize)]
+/// A journal line as read back.
+#[derive(Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Line {
     Started(Started),
     Ended(Box<Activation>),
     Finished {
         id: String,
+        partition: i32,
+        offset: i64,
+    },
+}
+
+/// A journal line as written: [`Line`] borrowing its parts (the same JSON), so journaling
+/// copies nothing (an ended line holds the whole record, logs included).
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum LineRef<'a> {
+    Started(&'a Started),
+    Ended(&'a Activation),
+    Finished {
+        id: &'a str,
         partition: i32,
         offset: i64,
     },
@@ -245,7 +260,7 @@ impl Journal {
             subject: msg.subject.clone(),
             cause: msg.cause.clone(),
         };
-        st.append(&Line::Started(s.clone()));
+        st.append(&LineRef::Started(&s));
         st.open.insert(s.id.clone(), s);
         true
     }
@@ -257,8 +272,8 @@ impl Journal {
             return;
         };
         st.ended.remove(id);
-        st.append(&Line::Finished {
-            id: s.id.clone(),
+        st.append(&LineRef::Finished {
+            id: &s.id,
             partition: s.partition,
             offset: s.offset,
         });
@@ -299,7 +314,7 @@ impl Journal {
             let mut st = self.state.lock();
             let id = activation.activation_id.as_str();
             if st.open.contains_key(id) && !st.ended.contains_key(id) {
-                st.append(&Line::Ended(Box::new(activation.clone())));
+                st.append(&LineRef::Ended(activation));
                 st.ended.insert(id.to_string(), activation.clone());
             }
         }
@@ -359,7 +374,7 @@ impl Journal {
 }
 
 impl State {
-    fn append(&mut self, line: &Line) {
+    fn append(&mut self, line: &LineRef<'_>) {
         let mut bytes = serde_json::to_vec(line).unwrap_or_default();
         bytes.push(b'\n');
         if let Err(e) = self.file.write_all(&bytes) {
@@ -379,18 +394,16 @@ fn rewrite(
     let tmp = path.with_extension("journal.new");
     let mut out = Vec::new();
     for s in open.values() {
-        serde_json::to_writer(&mut out, &Line::Started(s.clone()))
-            .map_err(std::io::Error::other)?;
+        serde_json::to_writer(&mut out, &LineRef::Started(s)).map_err(std::io::Error::other)?;
         out.push(b'\n');
         if let Some(a) = ended.get(&s.id) {
-            serde_json::to_writer(&mut out, &Line::Ended(Box::new(a.clone())))
-                .map_err(std::io::Error::other)?;
+            serde_json::to_writer(&mut out, &LineRef::Ended(a)).map_err(std::io::Error::other)?;
             out.push(b'\n');
         }
     }
     for (id, (partition, offset)) in finished {
-        let line = Line::Finished {
-            id: id.clone(),
+        let line = LineRef::Finished {
+            id,
             partition: *partition,
             offset: *offset,
         };
