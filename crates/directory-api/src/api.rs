@@ -14,6 +14,9 @@ use crate::proto::{Peer, PeerMap};
 /// A stream of whole maps of one group: the current one first, then one after every change.
 pub type PeerMapStream = BoxStream<'static, PeerMap>;
 
+/// Most groups [`PeerDirectory::groups`] answers for one namespace (the first ones by name).
+pub const GROUPS_LIST_MAX: usize = 256;
+
 /// The outcome of a deregistration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deregistered {
@@ -61,4 +64,8 @@ pub trait PeerDirectory: Send + Sync {
     /// the previous one. (Through [`crate::DirectoryClient`], a reconnect starts again with a
     /// fresh snapshot, whose version may be lower if an in-memory directory restarted.)
     async fn watch(&self, namespace: &str, group: &str) -> Result<PeerMapStream, DirectoryError>;
+
+    /// The groups of `namespace` that have instances now, each as its whole map, sorted by
+    /// group; at most [`GROUPS_LIST_MAX`]. Read-only (the web console lists them).
+    async fn groups(&self, namespace: &str) -> Result<Vec<PeerMap>, DirectoryError>;
 }

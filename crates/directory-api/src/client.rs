@@ -19,7 +19,8 @@ use crate::api::{Deregistered, Lease, PeerMapStream};
 use crate::error::DirectoryError;
 use crate::proto::directory_client::DirectoryClient as GrpcClient;
 use crate::proto::{
-    DeregisterRequest, HeartbeatRequest, Peer, PeerMap, RegisterRequest, WatchRequest,
+    DeregisterRequest, GroupsRequest, HeartbeatRequest, Peer, PeerMap, RegisterRequest,
+    WatchRequest,
 };
 use crate::tls::TlsFiles;
 use whisk_core::health::error_chain;
@@ -240,6 +241,20 @@ impl PeerDirectory for DirectoryClient {
             version: r.version,
             removed: r.removed,
         })
+    }
+
+    async fn groups(&self, namespace: &str) -> Result<Vec<PeerMap>, DirectoryError> {
+        let req = GroupsRequest {
+            namespace: namespace.to_string(),
+        };
+        let mut r = self
+            .call("groups", |mut c| {
+                let req = req.clone();
+                async move { c.groups(req).await }
+            })
+            .await?;
+        r.groups.truncate(crate::api::GROUPS_LIST_MAX);
+        Ok(r.groups)
     }
 
     async fn heartbeat(&self, invoker_id: u32, ttl: Duration) -> Result<Lease, DirectoryError> {

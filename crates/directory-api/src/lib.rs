@@ -26,7 +26,7 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/whisk.directory.v1.rs"));
 }
 
-pub use api::{Deregistered, Lease, PeerDirectory, PeerMapStream};
+pub use api::{Deregistered, Lease, PeerDirectory, PeerMapStream, GROUPS_LIST_MAX};
 pub use client::DirectoryClient;
 pub use error::DirectoryError;
 pub use health::DirectoryHealth;

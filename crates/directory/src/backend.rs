@@ -97,6 +97,14 @@ pub trait RegistryBackend: Send + Sync + 'static {
     /// Every group that has or had peers.
     async fn load_all(&self) -> Result<Vec<PeerMap>, DirectoryError>;
 
+    /// The groups of `namespace` that have or had peers (default: [`Self::load_all`],
+    /// filtered).
+    async fn load_namespace(&self, namespace: &str) -> Result<Vec<PeerMap>, DirectoryError> {
+        let mut all = self.load_all().await?;
+        all.retain(|m| m.namespace == namespace);
+        Ok(all)
+    }
+
     /// The backend's notifications of changes made elsewhere; `None` when it has none (or they
     /// were already taken: there is one receiver).
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>> {

@@ -226,6 +226,16 @@ impl RegistryBackend for MemoryBackend {
         Ok(st.groups.iter().map(|(k, g)| g.map(k)).collect())
     }
 
+    async fn load_namespace(&self, namespace: &str) -> Result<Vec<PeerMap>, DirectoryError> {
+        let st = self.state.lock();
+        Ok(st
+            .groups
+            .iter()
+            .filter(|(k, _)| k.namespace == namespace)
+            .map(|(k, g)| g.map(k))
+            .collect())
+    }
+
     fn group_count(&self) -> Option<usize> {
         Some(self.groups())
     }

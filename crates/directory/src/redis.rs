@@ -360,6 +360,21 @@ impl RegistryBackend for RedisBackend {
         Ok(maps)
     }
 
+    async fn load_namespace(&self, namespace: &str) -> Result<Vec<PeerMap>, DirectoryError> {
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(GROUPS)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut maps = vec![];
+        for key in ids.iter().filter_map(|g| parse_group_id(g)) {
+            if key.namespace == namespace {
+                maps.push(self.load(&key).await?);
+            }
+        }
+        Ok(maps)
+    }
+
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<BackendEvent>> {
         self.events.lock().take()
     }

@@ -177,6 +177,17 @@ impl Registry {
         self.inner.backend.load(&key).await
     }
 
+    /// The groups of `namespace` that have instances now, sorted by group, at most
+    /// [`GROUPS_LIST_MAX`](whisk_directory_api::GROUPS_LIST_MAX).
+    pub async fn groups_of(&self, namespace: &str) -> Result<Vec<PeerMap>, DirectoryError> {
+        check_name("namespace", namespace)?;
+        let mut maps = self.inner.backend.load_namespace(namespace).await?;
+        maps.retain(|m| !m.peers.is_empty());
+        maps.sort_by(|a, b| a.group.cmp(&b.group));
+        maps.truncate(whisk_directory_api::GROUPS_LIST_MAX);
+        Ok(maps)
+    }
+
     /// The map of (`namespace`, `group`) now, then after every change, pushed as it happens.
     /// The group need not exist yet. Dropping the stream unsubscribes.
     pub async fn watch(
@@ -431,6 +442,10 @@ impl PeerDirectory for Registry {
 
     async fn watch(&self, namespace: &str, group: &str) -> Result<PeerMapStream, DirectoryError> {
         Registry::watch(self, namespace, group).await
+    }
+
+    async fn groups(&self, namespace: &str) -> Result<Vec<PeerMap>, DirectoryError> {
+        Registry::groups_of(self, namespace).await
     }
 }
 

@@ -15,8 +15,8 @@ use tracing::{debug, info};
 use crate::error::DirectoryError;
 use crate::proto::directory_server::{Directory, DirectoryServer};
 use crate::proto::{
-    DeregisterRequest, DeregisterResponse, HeartbeatRequest, HeartbeatResponse, PeerMap,
-    RegisterRequest, RegisterResponse, WatchRequest,
+    DeregisterRequest, DeregisterResponse, GroupsRequest, GroupsResponse, HeartbeatRequest,
+    HeartbeatResponse, PeerMap, RegisterRequest, RegisterResponse, WatchRequest,
 };
 use crate::registry::Registry;
 use crate::tls::TlsFiles;
@@ -85,6 +85,15 @@ impl Directory for DirectoryService {
             ttl_ms: u32::try_from(lease.ttl.as_millis()).unwrap_or(u32::MAX),
             new_lease: lease.new_lease,
         }))
+    }
+
+    async fn groups(
+        &self,
+        request: Request<GroupsRequest>,
+    ) -> Result<Response<GroupsResponse>, Status> {
+        let r = request.into_inner();
+        let groups = self.registry.groups_of(&r.namespace).await?;
+        Ok(Response::new(GroupsResponse { groups }))
     }
 
     type WatchStream = WatchStream;

@@ -160,6 +160,26 @@ pub async fn conformance(dir: &dyn PeerDirectory, ns: &str) {
         .await
         .unwrap();
 
+    // A namespace's groups with instances, sorted by group; another namespace's are not there,
+    // and a group is gone once its last instance left.
+    dir.register(ns, "a-group", peer("only", "10.0.2.1", 1))
+        .await
+        .unwrap();
+    let groups = dir.groups(ns).await.unwrap();
+    let names: Vec<&str> = groups.iter().map(|m| m.group.as_str()).collect();
+    assert_eq!(names, ["a-group", "g"]);
+    assert_eq!(ids(&groups[1]), ["a", "c", "d"]);
+    assert!(groups.iter().all(|m| m.namespace == ns));
+    dir.deregister(ns, "a-group", "only", "").await.unwrap();
+    let names: Vec<String> = dir
+        .groups(ns)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.group)
+        .collect();
+    assert_eq!(names, ["g"]);
+
     // A lapsed lease removes its invoker's instances only.
     let invoker = 1000 + (ns.len() as u32);
     assert!(
