@@ -207,6 +207,8 @@ impl Provider {
         let me = p.clone();
         p.inner.tasks.spawn(async move {
             let mut tick = tokio::time::interval(me.inner.cfg.resync);
+            // A slow listing delays the next one instead of queueing a burst of them.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = me.inner.shutdown.cancelled() => break,
@@ -241,7 +243,7 @@ impl Provider {
             match registration::list(self.inner.store.as_ref(), provider).await {
                 Ok(regs) => {
                     for reg in regs {
-                        self.consider(&reg);
+                        self.consider(&reg, false);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, provider, "listing feed registrations failed"),
@@ -258,7 +260,7 @@ impl Provider {
             return;
         }
         match registration::read(self.inner.store.as_ref(), key).await {
-            Ok(Some(r)) => self.consider(&r.doc),
+            Ok(Some(r)) => self.consider(&r.doc, true),
             Ok(None) => self.poke(key),
             Err(e) => tracing::warn!(error = %e, key, "reading a feed registration failed"),
         }
@@ -270,12 +272,17 @@ impl Provider {
         }
     }
 
-    /// Starts a task for `reg` when it may be ours; pokes the running one otherwise.
-    fn consider(&self, reg: &Registration) {
+    /// Starts a task for `reg` when it may be ours; otherwise, for an announcement
+    /// (`announced`), pokes the running one so that it re-reads the registration at once. A
+    /// resync does not poke: a running task re-reads at its next renewal anyway, and pokes at
+    /// every resync would keep a slow store busy with renewals (and delay fires).
+    fn consider(&self, reg: &Registration, announced: bool) {
         let key = reg.key();
         let mut running = self.inner.running.lock();
         if let Some(h) = running.get(&key) {
-            h.poke.notify_one();
+            if announced {
+                h.poke.notify_one();
+            }
             return;
         }
         if !reg.status.active || reg.held_by_other(self.id(), now_ms()) {
@@ -386,13 +393,23 @@ impl Provider {
     }
 
     /// Runs an alarms registration while this provider holds it.
+    ///
+    /// Every time that falls due while this provider holds the registration is fired, late if
+    /// a renewal or a slow store held the task up (by at most one lease), and never a time
+    /// before the task took over or before the schedule last changed: a handover or restart
+    /// does not replay missed times.
     async fn run_alarm(&self, feed: Feed, key: &str, poke: &Notify) -> Result<(), FeedError> {
         let Some(mut held) = self.claim(key).await? else {
             return Ok(());
         };
+        // Times after `from` are this task's to fire.
+        let mut from = now_ms();
+        let catch_up = self.inner.cfg.lease_ttl.as_millis() as i64;
         loop {
             let now = now_ms();
-            let after = now.max(held.reg.fired.last.unwrap_or(0));
+            let after = from
+                .max(now - catch_up)
+                .max(held.reg.fired.last.unwrap_or(0));
             let Some(next) = alarm::next_fire(feed, &held.reg.config, after) else {
                 let message = match feed {
                     Feed::Once => "the fire once date has expired",
@@ -415,7 +432,12 @@ impl Provider {
             };
             if !fire_now {
                 match self.claim(key).await? {
-                    Some(h) => held = h,
+                    Some(h) => {
+                        if h.reg.config != held.reg.config {
+                            from = now_ms();
+                        }
+                        held = h
+                    }
                     None => return Ok(()),
                 }
                 continue;
