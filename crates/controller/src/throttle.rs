@@ -94,6 +94,7 @@ impl Throttles {
             c.in_window = 0;
         }
         if c.in_window + n > per_minute {
+            whisk_metrics::throttled(namespace, whisk_metrics::Throttle::Timed);
             return Err(WhiskError::new(
                 ErrorKind::Throttled,
                 format!(
@@ -103,6 +104,7 @@ impl Throttles {
             ));
         }
         if c.in_flight + n > concurrent {
+            whisk_metrics::throttled(namespace, whisk_metrics::Throttle::Concurrent);
             return Err(WhiskError::new(
                 ErrorKind::Throttled,
                 format!(

@@ -74,6 +74,7 @@ impl Connections {
             return Admission::Serve(p);
         }
         self.refused.fetch_add(1, Ordering::Relaxed);
+        whisk_metrics::gateway_refused("connections");
         match self.refusing.clone().try_acquire_owned() {
             Ok(p) => Admission::Refuse(p),
             Err(_) => Admission::Drop,

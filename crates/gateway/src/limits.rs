@@ -273,6 +273,7 @@ impl Policy for RatePolicy {
         let Err(wait) = limiter.try_acquire(&key) else {
             return Ok(None);
         };
+        whisk_metrics::gateway_refused("rate");
         let message = format!(
             "Too many requests from this {} (allowed: {} per second, burst {}).",
             self.key.noun(),
@@ -362,6 +363,7 @@ impl Policy for ConcurrencyPolicy {
         match counter.try_acquire(key) {
             Ok(guard) => Ok(Some(guard)),
             Err(count) => {
+                whisk_metrics::gateway_refused("concurrency");
                 let message = format!(
                     "Too many concurrent requests in flight (count: {count}, allowed: {}).",
                     counter.max
@@ -417,6 +419,7 @@ impl Policy for InFlightPolicy {
         let before = self.count.fetch_add(1, Ordering::Relaxed);
         let guard = InFlightGuard(self.count.clone());
         if before >= self.max {
+            whisk_metrics::gateway_refused("in_flight");
             return Err(Box::new(error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "System is overloaded, try again later.",

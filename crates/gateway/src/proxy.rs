@@ -117,7 +117,12 @@ impl Service<Request<WithContext<Incoming>>> for Proxy {
 
     fn call(&mut self, req: Request<WithContext<Incoming>>) -> ResponseFuture {
         let inner = self.inner.clone();
-        Box::pin(async move { Ok(inner.forward(req).await) })
+        Box::pin(async move {
+            let start = std::time::Instant::now();
+            let resp = inner.forward(req).await;
+            whisk_metrics::gateway_request(resp.status().as_u16(), start.elapsed());
+            Ok(resp)
+        })
     }
 }
 

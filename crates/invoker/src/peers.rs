@@ -329,6 +329,7 @@ impl Peers {
             activation_id: activation_id.to_string(),
             since_ms: whisk_core::now_ms(),
         };
+        whisk_metrics::peer_registered();
         self.running
             .lock()
             .insert((namespace.into(), group.into(), id.into()), peer.clone());
@@ -363,6 +364,7 @@ impl Peers {
     async fn follow(self: Arc<Self>, key: Key) {
         let host = host_dir(&self.host_root, &key.0, &key.1);
         let mut backoff = Duration::from_millis(50);
+        let mut newest_seen = 0;
         loop {
             let mut stream = match self.directory.watch(&key.0, &key.1).await {
                 Ok(s) => s,
@@ -386,6 +388,19 @@ impl Peers {
                 };
                 tracing::debug!(namespace = %key.0, group = %key.1, version = map.version, peers = map.peers.len(), folders = folders.len(), "peer map changed");
                 self.write_owned(folders, &host, &key, &map).await;
+                // Propagation: from the newest instance's registration to its map written here.
+                if let Some(newest) = map
+                    .peers
+                    .iter()
+                    .map(|p| p.since_ms)
+                    .max()
+                    .filter(|n| *n > newest_seen)
+                {
+                    newest_seen = newest;
+                    whisk_metrics::peer_map_propagated(std::time::Duration::from_millis(
+                        (whisk_core::now_ms() - newest).max(0) as u64,
+                    ));
+                }
                 if let Some(g) = self.groups.lock().get(&key) {
                     g.written.send_replace(map.version);
                 }

@@ -184,6 +184,24 @@ impl ContainerPool {
         self.state.lock().containers
     }
 
+    /// Counts and memory (MB) of the pool's containers now: `(busy, idle warm, prewarmed
+    /// stems)`, each `(count, MB)` (what `/metrics` shows as OpenWhisk's containerPool gauges).
+    pub fn stats(&self) -> [(usize, u64); 3] {
+        let s = self.state.lock();
+        let (mut idle, mut stems) = ((0, 0), (0, 0));
+        for e in &s.idle {
+            let slot = if e.key.is_some() {
+                &mut idle
+            } else {
+                &mut stems
+            };
+            slot.0 += 1;
+            slot.1 += e.memory_mb;
+        }
+        let busy = s.containers.saturating_sub(idle.0 + stems.0);
+        [(busy, s.busy_mb), idle, stems]
+    }
+
     /// Gives `spec` its peer map folder and a fresh secret for its proxy (returned too).
     fn prepare(&self, mut spec: ContainerSpec) -> (ContainerSpec, String) {
         let dir = self.peers_root.join(&spec.name);

@@ -593,3 +593,13 @@ mod tests {
         assert_eq!(classify(big).status_code, StatusCode::DeveloperError);
     }
 }
+    whisk_metrics::activation(&whisk_metrics::ActivationEvent {
+        initiator: &msg.namespace,
+        path: &msg.action_path,
+        kind: &action.exec.kind,
+        memory_mb: action.limits.memory,
+        status: response.status_code.into(),
+        wait_ms: wait_time,
+        init_ms: init_time,
+        duration_ms: end - start,
+    });

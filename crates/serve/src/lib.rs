@@ -26,6 +26,7 @@
 //! - this file: [`Role`], [`RoleSet`], [`serve`] and [`ServeError`].
 
 pub mod backends;
+mod metrics;
 mod roles;
 mod running;
 pub mod settings;
@@ -219,7 +220,11 @@ pub async fn serve(
         }
     }
     let mut running = Running::new(shutdown.child_token());
-    match roles::start(&settings, &roles, &mut running).await {
+    let started = match roles::start(&settings, &roles, &mut running).await {
+        Ok(()) => metrics::start(&settings, &mut running).await,
+        Err(e) => Err(e),
+    };
+    match started {
         Ok(()) => {
             tracing::info!(%roles, data_dir = %settings.data_dir().display(), "up");
             Ok(running)

@@ -33,6 +33,8 @@ pub struct Running {
     pub https_addr: Option<SocketAddr>,
     /// Where the directory serves gRPC.
     pub directory_addr: Option<SocketAddr>,
+    /// Where `/metrics` is served apart from the API (`metrics_listen`).
+    pub metrics_addr: Option<SocketAddr>,
     /// The key files this start wrote (a new platform's generated keys), for the operator.
     pub new_key_files: Vec<PathBuf>,
     /// The controller.
@@ -62,6 +64,7 @@ impl Running {
             http_addr: None,
             https_addr: None,
             directory_addr: None,
+            metrics_addr: None,
             new_key_files: vec![],
             controller: None,
             invoker: None,

@@ -92,6 +92,11 @@ pub struct Settings {
     pub directory: DirectoryConfig,
     /// Feed provider settings.
     pub feeds: whisk_feeds::FeedsSettings,
+    /// Serve Prometheus' `/metrics` of this process's roles here (an internal address; the
+    /// controller serves it on its API port as well). Default: none.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Web console settings (`/console`: the trace UI's URL template).
+    pub console: whisk_console::ConsoleConfig,
 }
 
 /// The platform's default `controller.invocations_per_minute` (OpenWhisk's is 60).
@@ -127,6 +132,8 @@ impl Default for Settings {
             kafka: KafkaConfig::default(),
             directory: DirectoryConfig::default(),
             feeds: whisk_feeds::FeedsSettings::default(),
+            metrics_listen: None,
+            console: whisk_console::ConsoleConfig::default(),
         }
     }
 }

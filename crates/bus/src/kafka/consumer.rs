@@ -83,6 +83,16 @@ impl ClientContext for GroupContext {
         let s = &self.0;
         tracing::warn!(topic = %s.topic, group = %s.group, %error, "kafka consumer: {reason}");
     }
+    fn stats(&self, stats: rdkafka::Statistics) {
+        // This member's lag (every `statistics.interval.ms`): unread messages of its partitions.
+        let topic = stats.topics.get(&self.0.topic);
+        let lags = topic.into_iter().flat_map(|t| t.partitions.iter());
+        let lag = lags
+            .filter(|(p, l)| **p >= 0 && l.consumer_lag >= 0)
+            .map(|(_, l)| l.consumer_lag)
+            .sum();
+        whisk_metrics::kafka_lag(&self.0.topic, lag);
+    }
 }
 
 impl ConsumerContext for GroupContext {
@@ -197,6 +207,7 @@ impl KafkaConsumer {
         });
         let consumer: Inner = cfg
             .consumer(topic, group)
+            .set("statistics.interval.ms", "5000")
             .create_with_context(GroupContext(shared.clone()))
             .map_err(|e| BusError::Config(format!("kafka consumer: {e}")))?;
         consumer

@@ -316,6 +316,7 @@ impl Invocations {
 
     /// Removes an activation from the table and frees its slots; returns its waiter slot.
     fn finish(&self, id: &str) -> Option<Option<Waiter>> {
+        whisk_metrics::placed(1);
         let entry = self.inner.pending.remove(id)?;
         self.release(&entry);
         Some(entry.waiter)
