@@ -130,6 +130,42 @@ async fn packages_with_the_cli() {
         "-r",
     ]);
     assert_eq!(r, json!({"lines": ["a", "b", "c"], "length": 3}));
+    // smash, and the two that read the caller's namespace and the API host (as upstream's).
+    let r = w.json(&[
+        "action",
+        "invoke",
+        "/whisk.system/utils/smash",
+        "-P",
+        &write(
+            dir,
+            "smash.json",
+            r#"{"a": 1, "b": {"c": 2}, "$fieldName": "p"}"#,
+        ),
+        "-r",
+    ]);
+    assert_eq!(r, json!({"p": {"a": 1, "b": {"c": 2}}}));
+    let r = w.json(&["action", "invoke", "/whisk.system/utils/namespace", "-r"]);
+    assert_eq!(r, json!({"namespace": "guest"}));
+    let r = w.json(&[
+        "action",
+        "invoke",
+        "/whisk.system/utils/hosturl",
+        "-p",
+        "web",
+        "true",
+        "-p",
+        "path",
+        "hello",
+        "-p",
+        "ext",
+        ".json",
+        "-r",
+    ]);
+    let url = r["url"].as_str().unwrap_or_default();
+    assert!(
+        url.starts_with("http") && url.ends_with("/api/v1/web/guest/default/hello.json"),
+        "{r}"
+    );
 
     // A package of our own, an action in it, a binding with its own parameters.
     assert_eq!(
@@ -198,7 +234,7 @@ async fn packages_with_the_cli() {
 
     // Lists.
     let utils = w.ok(&["action", "list", "/whisk.system/utils", "--name-sort"]);
-    assert_eq!(utils.lines().count(), 7, "{utils}");
+    assert_eq!(utils.lines().count(), 10, "{utils}");
     assert!(
         utils.contains(&format!("{:<70} shared nodejs:", "/whisk.system/utils/cat")),
         "{utils}"

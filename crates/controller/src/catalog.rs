@@ -1,6 +1,6 @@
 //! The public `/whisk.system` catalog every platform starts with, as OpenWhisk's
 //! `openwhisk-catalog` installs it: package `utils` (`echo`, `cat`, `sort`, `head`, `split`,
-//! `date`, Node.js actions behaving as upstream's) and the packages of feeds (`alarms`,
+//! `date`, `smash`, `namespace`, `hosturl`: Node.js actions behaving as upstream's) and the packages of feeds (`alarms`,
 //! `messaging`), all published so that every namespace may read, bind and invoke them.
 //!
 //! [`CATALOG`] is the one table of the packages and their code actions (kind, code,
@@ -120,6 +120,34 @@ const UTILS: &[CatalogAction] = &[
         code: include_str!("catalog/utils/date.js"),
         annotations: r#"{"description": "Current date and time",
             "sampleOutput": {"date": "2016-03-22T00:59:55.961Z"}}"#,
+    },
+    CatalogAction {
+        name: "smash",
+        kind: "nodejs:default",
+        code: include_str!("catalog/utils/smash.js"),
+        annotations: r#"{"description": "Nests all properties under given property",
+            "parameters": [{"name": "$fieldName", "required": true, "type": "string", "description": "Name of property to nest object under"}],
+            "sampleInput": {"a": 1, "b": {"c": 2, "d": 3}, "$fieldName": "p"},
+            "sampleOutput": {"p": {"a": 1, "b": {"c": 2, "d": 3}}}}"#,
+    },
+    CatalogAction {
+        name: "namespace",
+        kind: "nodejs:default",
+        code: include_str!("catalog/utils/namespace.js"),
+        annotations: r#"{"description": "Returns namespace for the authorization key used to invoke this action",
+            "sampleOutput": {"namespace": "guest"}}"#,
+    },
+    CatalogAction {
+        name: "hosturl",
+        kind: "nodejs:default",
+        code: include_str!("catalog/utils/hosturl.js"),
+        annotations: r#"{"description": "Returns the URL to activate an action or trigger",
+            "parameters": [{"name": "web", "type": "boolean", "description": "True for web actions"},
+                           {"name": "ext", "type": "string", "description": "Extension for web action, one of .html, .http, .json, .text"},
+                           {"name": "trigger", "type": "boolean", "description": "True to construct path for trigger instead of action."},
+                           {"name": "path", "type": "string", "description": "The action name as just <action name> or <package name>/<action name>."}],
+            "sampleInput": {"web": true, "path": "pkg/action"},
+            "sampleOutput": {"url": "https://openwhisk.ng.bluemix.net/api/v1/web/guest/pkg/action"}}"#,
     },
 ];
 

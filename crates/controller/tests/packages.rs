@@ -562,7 +562,17 @@ async fn catalog_is_public_and_invocable() {
     let utils = ok(&h, Method::GET, &format!("{sys}/packages/utils"), &g, None).await;
     assert_eq!(
         names(&utils["actions"]),
-        ["cat", "date", "echo", "head", "sort", "split"]
+        [
+            "cat",
+            "date",
+            "echo",
+            "head",
+            "hosturl",
+            "namespace",
+            "smash",
+            "sort",
+            "split"
+        ]
     );
     assert_eq!(utils["publish"], true);
     let r = ok(
