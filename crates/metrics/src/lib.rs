@@ -7,7 +7,7 @@
 //! its controller and invoker), written in snake case as Prometheus' conventions (and
 //! `promtool check metrics`) want: OpenWhisk's `openwhisk_action_waitTime_seconds` is
 //! `openwhisk_action_wait_time_seconds` here, `gauge_containerPool_activeCount_counter` is
-//! `openwhisk_containerpool_active_count`. [`NAMES`] lists them all.
+//! `openwhisk_containerpool_active_containers`. [`NAMES`] lists them all.
 //!
 //! Two kinds of values:
 //! - events, recorded where they happen into the families of [`global`] (activations,
@@ -24,7 +24,9 @@ mod activations;
 mod scrape;
 
 pub use activations::ActivationEvent;
-pub use scrape::{encode, router, serve, Gauges, Source, CONTENT_TYPE};
+pub use scrape::{
+    encode, encode_text, router, serve, Gauges, Source, CONTENT_TYPE, TEXT_CONTENT_TYPE,
+};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -56,16 +58,16 @@ pub const NAMES: &[(&str, &str)] = &[
     ("openwhisk_loadbalancer_activations_total", "counter"),
     ("openwhisk_loadbalancer_activations_inflight", "gauge"),
     ("openwhisk_loadbalancer_invokers", "gauge"),
-    ("openwhisk_loadbalancer_total_capacity_megabytes", "gauge"),
-    ("openwhisk_loadbalancer_memory_inflight_megabytes", "gauge"),
+    ("openwhisk_loadbalancer_total_capacity_bytes", "gauge"),
+    ("openwhisk_loadbalancer_memory_inflight_bytes", "gauge"),
     ("openwhisk_loadbalancer_overloaded_total", "counter"),
-    ("openwhisk_containerpool_active_count", "gauge"),
-    ("openwhisk_containerpool_active_size_megabytes", "gauge"),
-    ("openwhisk_containerpool_idles_count", "gauge"),
-    ("openwhisk_containerpool_idles_size_megabytes", "gauge"),
-    ("openwhisk_containerpool_prewarm_count", "gauge"),
-    ("openwhisk_containerpool_prewarm_size_megabytes", "gauge"),
-    ("openwhisk_invoker_user_memory_megabytes", "gauge"),
+    ("openwhisk_containerpool_active_containers", "gauge"),
+    ("openwhisk_containerpool_active_size_bytes", "gauge"),
+    ("openwhisk_containerpool_idle_containers", "gauge"),
+    ("openwhisk_containerpool_idle_size_bytes", "gauge"),
+    ("openwhisk_containerpool_prewarm_containers", "gauge"),
+    ("openwhisk_containerpool_prewarm_size_bytes", "gauge"),
+    ("openwhisk_invoker_user_memory_bytes", "gauge"),
     ("openwhisk_kafka_consumer_lag", "gauge"),
     ("whisk_peer_groups", "gauge"),
     ("whisk_peer_watchers", "gauge"),

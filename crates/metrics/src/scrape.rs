@@ -142,18 +142,55 @@ pub fn encode(sources: &[Arc<dyn Source>]) -> String {
     out
 }
 
-/// `GET /metrics` answering [`encode`] of `sources`.
+/// The content type of the classic text format (what a client that does not ask for
+/// OpenMetrics gets).
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// [`encode`] rewritten in the classic text format (version 0.0.4): a counter family's
+/// `# HELP` and `# TYPE` name its `_total` samples, and no `# EOF`.
+pub fn encode_text(sources: &[Arc<dyn Source>]) -> String {
+    let open = encode(sources);
+    let counters: std::collections::HashSet<&str> = open
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open.len() + 16 * counters.len());
+    for line in open.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let described = ["# HELP ", "# TYPE "].into_iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        out.push_str(described.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// `GET /metrics` answering [`encode`] of `sources` in OpenMetrics to a client that asks for
+/// it (Prometheus does), else [`encode_text`].
 pub fn router(sources: Vec<Arc<dyn Source>>) -> axum::Router {
     let sources: Arc<[Arc<dyn Source>]> = sources.into();
     axum::Router::new().route(
         "/metrics",
-        axum::routing::get(move || {
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
             let sources = sources.clone();
             async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
-                    encode(&sources),
-                )
+                let open = headers
+                    .get_all(axum::http::header::ACCEPT)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .any(|v| v.contains("application/openmetrics-text"));
+                let (kind, body) = match open {
+                    true => (CONTENT_TYPE, encode(&sources)),
+                    false => (TEXT_CONTENT_TYPE, encode_text(&sources)),
+                };
+                ([(axum::http::header::CONTENT_TYPE, kind)], body)
             }
         }),
     )

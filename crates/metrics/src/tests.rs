@@ -201,3 +201,22 @@ fn every_listed_name_is_exposed() {
         );
     }
 }
+
+#[test]
+fn the_classic_text_format_names_counters_by_their_samples() {
+    placed(0);
+    let text = encode_text(&[]);
+    assert!(
+        text.contains("# TYPE openwhisk_loadbalancer_activations_total counter\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# HELP openwhisk_loadbalancer_activations_total "),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE openwhisk_action_wait_time_seconds histogram\n"),
+        "{text}"
+    );
+    assert!(!text.contains("# EOF"), "{text}");
+}

@@ -8,6 +8,9 @@ use crate::{Running, ServeError, Settings};
 use std::sync::Arc;
 use whisk_metrics::{Gauges, Source};
 
+/// Bytes in a MB (the platform counts memory in MB; Prometheus wants bytes).
+const MB: f64 = 1024.0 * 1024.0;
+
 /// The scrape-time sources of the roles in `running`: a controller's invokers and activations
 /// in flight, an invoker's container pool, a directory's groups and watchers.
 pub(crate) fn sources(running: &Running) -> Vec<Arc<dyn Source>> {
@@ -21,39 +24,39 @@ pub(crate) fn sources(running: &Running) -> Vec<Arc<dyn Source>> {
             let [busy, idle, stems] = pool.stats();
             for (name, help, v) in [
                 (
-                    "openwhisk_containerpool_active_count",
+                    "openwhisk_containerpool_active_containers",
                     "Containers running activations",
                     busy.0 as f64,
                 ),
                 (
-                    "openwhisk_containerpool_active_size_megabytes",
-                    "Memory of the containers running activations, MB",
-                    busy.1 as f64,
+                    "openwhisk_containerpool_active_size_bytes",
+                    "Memory of the containers running activations, bytes",
+                    busy.1 as f64 * MB,
                 ),
                 (
-                    "openwhisk_containerpool_idles_count",
+                    "openwhisk_containerpool_idle_containers",
                     "Warm containers waiting for their action",
                     idle.0 as f64,
                 ),
                 (
-                    "openwhisk_containerpool_idles_size_megabytes",
-                    "Memory of the warm idle containers, MB",
-                    idle.1 as f64,
+                    "openwhisk_containerpool_idle_size_bytes",
+                    "Memory of the warm idle containers, bytes",
+                    idle.1 as f64 * MB,
                 ),
                 (
-                    "openwhisk_containerpool_prewarm_count",
+                    "openwhisk_containerpool_prewarm_containers",
                     "Prewarmed (stem cell) containers",
                     stems.0 as f64,
                 ),
                 (
-                    "openwhisk_containerpool_prewarm_size_megabytes",
-                    "Memory of the prewarmed containers, MB",
-                    stems.1 as f64,
+                    "openwhisk_containerpool_prewarm_size_bytes",
+                    "Memory of the prewarmed containers, bytes",
+                    stems.1 as f64 * MB,
                 ),
                 (
-                    "openwhisk_invoker_user_memory_megabytes",
-                    "The invoker's memory budget for action containers, MB",
-                    pool.capacity_mb() as f64,
+                    "openwhisk_invoker_user_memory_bytes",
+                    "The invoker's memory budget for action containers, bytes",
+                    pool.capacity_mb() as f64 * MB,
                 ),
             ] {
                 g.gauge(name, help, &[], v);
@@ -101,16 +104,16 @@ fn controller(ctl: &whisk_controller::Controller, g: &mut Gauges) {
     }
     let up = details.iter().filter(|d| d.state == "up");
     g.gauge(
-        "openwhisk_loadbalancer_total_capacity_megabytes",
-        "Memory budget of the healthy invokers, MB",
+        "openwhisk_loadbalancer_total_capacity_bytes",
+        "Memory budget of the healthy invokers, bytes",
         &[],
-        up.map(|d| d.user_memory_mb).sum::<u64>() as f64,
+        up.map(|d| d.user_memory_mb).sum::<u64>() as f64 * MB,
     );
     g.gauge(
-        "openwhisk_loadbalancer_memory_inflight_megabytes",
-        "Memory this controller reserved on invokers for activations in flight, MB",
+        "openwhisk_loadbalancer_memory_inflight_bytes",
+        "Memory this controller reserved on invokers for activations in flight, bytes",
         &[],
-        details.iter().map(|d| d.reserved_mb).sum::<u64>() as f64,
+        details.iter().map(|d| d.reserved_mb).sum::<u64>() as f64 * MB,
     );
     g.gauge(
         "openwhisk_loadbalancer_activations_inflight",
