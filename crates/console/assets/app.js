@@ -375,7 +375,7 @@ function traceUrl(id) {
 function renderRecord(r) {
   meta($('activation-meta'), [
     ['action', annotation(r, 'path') || r.name],
-    ['status', r.response ? statusOf(r.response.statusCode) : ''],
+    ['status', !r.response ? '' : typeof r.response.status === 'string' ? r.response.status : statusOf(r.response.statusCode)],
     ['duration', r.duration !== undefined ? r.duration + ' ms' : ''],
     ['started', when(r.start)],
     ['ended', when(r.end)],

@@ -84,8 +84,9 @@ pub(crate) async fn start(
             .map_err(ServeError::Keys)?;
         whisk_controller::catalog::install_catalog_or_log(store.as_ref()).await;
     }
+    let mut peers = None;
     if invoker {
-        start_invoker(settings, controller, &store, &bus, running).await?;
+        peers = Some(start_invoker(settings, controller, &store, &bus, running).await?);
     }
     if feeds {
         start_feeds(settings, &store, &bus, running).await?;
@@ -111,10 +112,17 @@ pub(crate) async fn start(
     // look for the CA. The API's socket is bound already, so the gateway's first requests
     // wait in its backlog.
     start_gateway(gateway, running).await?;
+    // The web console's settings, and the peer directory for its groups view: the local
+    // invoker's, else the local directory or `directory_url`'s (none: the route answers 503).
+    whisk_console::configure(settings.console.clone());
+    if peers.is_none() && (running.directory.is_some() || settings.directory_url.is_some()) {
+        peers = Some(peer_directory(settings, running.directory.as_ref())?);
+    }
+    let router = whisk_controller::api::groups::with_groups(ctl.router(), ctl.services(), peers);
     let shutdown = running.shutdown.clone();
     running.spawn_server(
         Role::Controller,
-        whisk_controller::serve(listener, ctl.router(), shutdown.clone()),
+        whisk_controller::serve(listener, router, shutdown.clone()),
     );
     if settings.store == StoreBackend::Embedded {
         // `whisk admin` reaches the server holding the store file here (its owner alone).
@@ -189,7 +197,7 @@ async fn start_invoker(
     store: &Arc<dyn Store>,
     bus: &Arc<dyn Bus>,
     running: &mut Running,
-) -> Result<(), ServeError> {
+) -> Result<Arc<dyn whisk_directory::PeerDirectory>, ServeError> {
     let factory = open_factory(settings);
     running.factory = Some(factory.clone());
     let mut folder = data_dir(settings)?;
@@ -228,7 +236,7 @@ async fn start_invoker(
     .await
     .map_err(ServeError::Invoker)?;
     running.invoker = Some(invoker);
-    Ok(())
+    Ok(directory)
 }
 
 /// The gateway's settings: in front of a local controller (`api`), that controller as its

@@ -24,6 +24,7 @@ pub mod extract;
 pub mod feeds;
 pub mod fire;
 pub mod gang;
+pub mod groups;
 pub mod info;
 pub mod namespaces;
 pub mod packages;
@@ -101,6 +102,7 @@ pub fn router(services: Services) -> Router {
         )
         .route("/api/v1/web/{*path}", any(web::handle))
         .route("/api/{owner}/{*path}", any(apis::route))
+        .merge(whisk_console::router())
         .fallback(errors::not_found)
         .with_state(services)
         .layer(from_fn(errors::normalize))
