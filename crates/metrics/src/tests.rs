@@ -220,3 +220,27 @@ fn the_classic_text_format_names_counters_by_their_samples() {
     );
     assert!(!text.contains("# EOF"), "{text}");
 }
+
+/// What recording an activation costs (printed; the invoker calls it once per activation).
+#[test]
+fn recording_an_activation_is_cheap() {
+    let ev = ActivationEvent {
+        initiator: "tests-cost",
+        path: "tests-cost/pkg/action",
+        kind: "python:3",
+        memory_mb: 256,
+        status: 0,
+        wait_ms: 1,
+        init_ms: None,
+        duration_ms: 2,
+    };
+    activation(&ev);
+    let n = 200_000;
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        activation(std::hint::black_box(&ev));
+    }
+    let per = t0.elapsed() / n;
+    println!("recording one activation: {per:?}");
+    assert!(per < Duration::from_micros(20), "{per:?}");
+}
