@@ -5,10 +5,13 @@
 //! the schedule: [`next_fire`], the first scheduled time after a moment, which is all a
 //! provider needs after a restart (missed times are not replayed, as upstream).
 //!
-//! Alarms run in UTC: a `timezone` other than UTC is refused.
+//! A cron alarm runs in UTC unless its `timezone` names an IANA time zone (upstream's `timezone`
+//! parameter, e.g. `America/New_York`): its cron fields are then read in that zone's local time,
+//! daylight saving included; an unknown zone is refused with upstream's "Invalid timezone.".
 
 use crate::{Feed, FeedError};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 use serde_json::{json, Map, Value};
@@ -105,18 +108,17 @@ fn payload(v: Option<&Value>) -> Value {
     }
 }
 
-fn check_timezone(params: &Map<String, Value>) -> Result<(), FeedError> {
+/// The `timezone` parameter: `None` when absent or empty (UTC), the zone otherwise.
+fn timezone(params: &Map<String, Value>) -> Result<Option<Tz>, FeedError> {
     match params.get("timezone") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(tz))
-            if tz.is_empty() || matches!(tz.as_str(), "UTC" | "Etc/UTC" | "Z") =>
-        {
-            Ok(())
-        }
-        Some(tz) => Err(FeedError::bad(format!(
-            "timezone '{}' is not supported: alarms run in UTC",
-            shown(tz)
-        ))),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(tz)) if tz.trim().is_empty() => Ok(None),
+        Some(Value::String(tz)) => tz
+            .trim()
+            .parse::<Tz>()
+            .map(Some)
+            .map_err(|_| FeedError::bad("Invalid timezone.")),
+        Some(_) => Err(FeedError::bad("Invalid timezone.")),
     }
 }
 
@@ -184,8 +186,10 @@ pub fn create(
             };
             let cron = shown(cron);
             parse_cron(&cron)?;
-            check_timezone(params)?;
             c.insert("cron".into(), json!(cron));
+            if let Some(tz) = timezone(params)? {
+                c.insert("timezone".into(), json!(tz.name()));
+            }
             if let Some(m) = params.get("maxTriggers") {
                 let n = m.as_i64().or_else(|| shown(m).trim().parse().ok());
                 match n {
@@ -271,7 +275,13 @@ pub fn update(
                     next.insert("cron".into(), json!(cron));
                     changed = true;
                 }
-                check_timezone(params)?;
+                if params.contains_key("timezone") {
+                    match timezone(params)? {
+                        Some(tz) => next.insert("timezone".into(), json!(tz.name())),
+                        None => next.remove("timezone"),
+                    };
+                    changed = true;
+                }
             }
             if let Some(s) = params.get("startDate") {
                 check_date("startDate", s, now, None)?;
@@ -332,9 +342,18 @@ pub fn next_fire(feed: Feed, config: &Map<String, Value>, after: i64) -> Option<
                 Some(s) if s > after => at(s - 1)?,
                 _ => at(after)?,
             };
-            cron.find_next_occurrence(&from, false)
-                .ok()?
-                .timestamp_millis()
+            match config.get("timezone").and_then(|v| v.as_str()) {
+                Some(tz) => {
+                    let tz: Tz = tz.parse().ok()?;
+                    cron.find_next_occurrence(&from.with_timezone(&tz), false)
+                        .ok()?
+                        .timestamp_millis()
+                }
+                None => cron
+                    .find_next_occurrence(&from, false)
+                    .ok()?
+                    .timestamp_millis(),
+            }
         }
         Feed::Kafka => return None,
     };
@@ -377,9 +396,61 @@ mod tests {
             e.to_string(),
             "alarms trigger feed is missing the cron parameter"
         );
-        assert!(create(
+        let e = create(
             Feed::Alarm,
-            &params(json!({"cron": "* * * * *", "timezone": "America/New_York"})),
+            &params(json!({"cron": "* * * * *", "timezone": "Mars/Olympus_Mons"})),
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "Invalid timezone.");
+    }
+
+    #[test]
+    fn a_cron_alarm_runs_in_its_time_zone_daylight_saving_included() {
+        let date = |s: &str| parse_date(&json!(s)).unwrap();
+        // 09:00 every day in New York: 14:00 UTC in winter (EST), 13:00 UTC in summer (EDT).
+        let c = create(
+            Feed::Alarm,
+            &params(json!({"cron": "0 9 * * *", "timezone": "America/New_York"})),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(c["timezone"], "America/New_York");
+        let winter = date("2027-01-15T12:00:00Z");
+        assert_eq!(
+            next_fire(Feed::Alarm, &c, winter),
+            Some(date("2027-01-15T14:00:00Z"))
+        );
+        let summer = date("2027-07-15T12:00:00Z");
+        assert_eq!(
+            next_fire(Feed::Alarm, &c, summer),
+            Some(date("2027-07-15T13:00:00Z"))
+        );
+        // Without a zone (or with UTC) the same cron is 09:00 UTC.
+        let utc = create(Feed::Alarm, &params(json!({"cron": "0 9 * * *"})), NOW).unwrap();
+        assert_eq!(
+            next_fire(Feed::Alarm, &utc, winter),
+            Some(date("2027-01-16T09:00:00Z"))
+        );
+        // An UPDATE may change the zone alone; an empty one goes back to UTC.
+        let mut u = c.clone();
+        update(
+            Feed::Alarm,
+            &mut u,
+            &params(json!({"timezone": "Asia/Tokyo"})),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            next_fire(Feed::Alarm, &u, winter),
+            Some(date("2027-01-16T00:00:00Z"))
+        );
+        update(Feed::Alarm, &mut u, &params(json!({"timezone": ""})), NOW).unwrap();
+        assert!(!u.contains_key("timezone"));
+        assert!(update(
+            Feed::Alarm,
+            &mut u,
+            &params(json!({"timezone": "Nowhere/X"})),
             NOW
         )
         .is_err());
