@@ -7,6 +7,11 @@
 //! waits briefly for room or answers 503 "System is overloaded" ([`crate::health::Invokers`]).
 //! Only a gang member, whose gang was admitted as a whole, may still go to a random healthy
 //! invoker ([`overflow`]) rather than leave its gang incomplete.
+//!
+//! An invocation may ask for [`Placement::Spread`] (`-p placement spread`): the healthy invoker
+//! with the most free memory ([`spread`]) instead of the home invoker, so that the members of a
+//! gang, or instances invoked one after another, land on different invokers (nodes) while
+//! there is room, as the seed's experiments placed `myname0..3` one per node.
 
 /// What the balancer knows of one invoker when choosing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +77,50 @@ pub fn choose(slots: &[Slot], hash: u64, memory_mb: u64) -> Option<usize> {
     (0..n)
         .map(|i| (home + i * step) % n)
         .find(|idx| slots[*idx].healthy && slots[*idx].free_mb >= memory_mb)
+}
+
+/// Where an activation goes: its home invoker (OpenWhisk's sharding) or spread out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// The first healthy invoker with room along the probe sequence ([`choose`]).
+    #[default]
+    Home,
+    /// The healthy invoker with the most free memory ([`spread`]).
+    Spread,
+}
+
+/// The invocation parameter that asks for a placement (`-p placement spread`).
+pub const PLACEMENT_PARAM: &str = "placement";
+
+impl Placement {
+    /// The placement a parameter value asks for (`"spread"`; anything else is the default).
+    pub fn of(value: Option<&serde_json::Value>) -> Self {
+        match value.and_then(|v| v.as_str()) {
+            Some("spread") => Placement::Spread,
+            _ => Placement::Home,
+        }
+    }
+}
+
+/// Index of the healthy invoker with room for `memory_mb` and the most free memory; ties go to
+/// the earliest along the probe sequence of `hash`. `None` when every healthy one is full.
+pub fn spread(slots: &[Slot], hash: u64, memory_mb: u64) -> Option<usize> {
+    let n = slots.len();
+    if n == 0 {
+        return None;
+    }
+    let steps = coprime_steps(n);
+    let home = (hash % n as u64) as usize;
+    let step = steps[(hash % steps.len() as u64) as usize];
+    let mut best: Option<usize> = None;
+    for idx in (0..n).map(|i| (home + i * step) % n) {
+        let s = slots[idx];
+        if s.healthy && s.free_mb >= memory_mb && best.is_none_or(|b| s.free_mb > slots[b].free_mb)
+        {
+            best = Some(idx);
+        }
+    }
+    best
 }
 
 /// A healthy invoker picked by `random` among the healthy ones, full or not (OpenWhisk's
@@ -172,6 +221,31 @@ mod tests {
         s[0].free_mb = 1024;
         s[1].healthy = false;
         assert_eq!(room(&s, 256), 4);
+    }
+
+    #[test]
+    fn spread_takes_the_emptiest_invoker() {
+        let mut s = slots(4, 1024);
+        // Four members placed one after another (each reserving 256) land on four invokers.
+        let mut used = vec![];
+        for _ in 0..4 {
+            let i = spread(&s, 5, 256).unwrap();
+            s[i].free_mb -= 256;
+            used.push(i);
+        }
+        used.sort();
+        assert_eq!(used, vec![0, 1, 2, 3]);
+        // Equal room: the home invoker first, as `choose` would.
+        assert_eq!(spread(&slots(4, 1024), 5, 256), choose(&slots(4, 1024), 5, 256));
+        s[2].healthy = false;
+        s[0].free_mb = 100;
+        assert_eq!(spread(&s, 5, 256), Some(1)); // 1 and 3 tie; 1 comes first from home 1
+        s[3].free_mb = 1024;
+        assert_eq!(spread(&s, 5, 256), Some(3));
+        assert_eq!(spread(&slots(2, 100), 0, 256), None);
+        assert_eq!(Placement::of(Some(&serde_json::json!("spread"))), Placement::Spread);
+        assert_eq!(Placement::of(Some(&serde_json::json!(1))), Placement::Home);
+        assert_eq!(Placement::of(None), Placement::Home);
     }
 
     #[test]

@@ -226,10 +226,28 @@ impl Invokers {
         blackbox_fraction: f64,
         gang: bool,
     ) -> Option<u32> {
+        let how = balancer::Placement::Home;
+        self.schedule_with(hash, memory_mb, blackbox, blackbox_fraction, gang, how)
+    }
+
+    /// [`Invokers::schedule`] with a [`balancer::Placement`] (`Spread`: the emptiest invoker).
+    pub fn schedule_with(
+        &self,
+        hash: u64,
+        memory_mb: u64,
+        blackbox: bool,
+        blackbox_fraction: f64,
+        gang: bool,
+        how: balancer::Placement,
+    ) -> Option<u32> {
         let mut states = self.states.lock();
         let range = balancer::eligible(states.len(), blackbox, blackbox_fraction);
         let slots = self.slots(&states[range.clone()]);
-        let pick = balancer::choose(&slots, hash, memory_mb).or_else(|| {
+        let pick = match how {
+            balancer::Placement::Home => balancer::choose(&slots, hash, memory_mb),
+            balancer::Placement::Spread => balancer::spread(&slots, hash, memory_mb),
+        };
+        let pick = pick.or_else(|| {
             gang.then(|| {
                 balancer::overflow(&slots, |n| {
                     use rand::Rng;
@@ -256,7 +274,23 @@ impl Invokers {
         blackbox_fraction: f64,
         gang: bool,
     ) -> Option<u32> {
-        let schedule = || self.schedule(hash, memory_mb, blackbox, blackbox_fraction, gang);
+        let how = balancer::Placement::Home;
+        self.place_with(hash, memory_mb, blackbox, blackbox_fraction, gang, how)
+            .await
+    }
+
+    /// [`Invokers::place`] with a [`balancer::Placement`].
+    pub async fn place_with(
+        &self,
+        hash: u64,
+        memory_mb: u64,
+        blackbox: bool,
+        blackbox_fraction: f64,
+        gang: bool,
+        how: balancer::Placement,
+    ) -> Option<u32> {
+        let schedule =
+            || self.schedule_with(hash, memory_mb, blackbox, blackbox_fraction, gang, how);
         if let Some(id) = schedule() {
             return Some(id);
         }

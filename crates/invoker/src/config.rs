@@ -77,6 +77,10 @@ pub struct InvokerConfig {
     pub peer_key_file: Option<std::path::PathBuf>,
     /// The process runtime's sandbox (`invoker.process.*`).
     pub process: ProcessConfig,
+    /// Live logs: how often the lines of a followed activation are sent to its followers,
+    /// ms (`live_logs_interval`). Default 100.
+    #[serde(with = "humantime_ms")]
+    pub live_logs_interval: Duration,
 }
 
 /// The process runtime's sandbox: bubblewrap namespaces and cgroup limits
@@ -102,6 +106,30 @@ pub struct ProcessConfig {
     /// here). Off by default: it changes a host-wide setting (every fork and exit on the host
     /// pays a little), which the operator decides, not the platform.
     pub favor_dynmods: bool,
+    /// Addresses of the action proxies: an IPv4 subnet (`10.232.3.0/24`) that the host treats
+    /// as its own (`ip route add local 10.232.3.0/24 dev lo`) and other hosts route to it, so
+    /// that instances on different hosts reach each other at the addresses in their peer maps
+    /// (the ansible netns environment). Default: none, loopback addresses 127.1.0.1 onwards.
+    pub subnet: Option<String>,
+}
+
+impl ProcessConfig {
+    /// First address and size of [`ProcessConfig::subnet`], or of the loopback range
+    /// 127.1.0.0 - 127.254.255.255 when none is set; an error says what is wrong with it.
+    pub fn address_range(&self) -> Result<(u32, u32), String> {
+        let Some(net) = self.subnet.as_deref() else {
+            return Ok((0x7f01_0000, 0x00fe_0000));
+        };
+        let bad = || format!("invoker.process.subnet '{net}' is not an IPv4 subnet like 10.232.3.0/24 (prefix 8 to 30)");
+        let (ip, len) = net.split_once('/').ok_or_else(bad)?;
+        let ip: std::net::Ipv4Addr = ip.trim().parse().map_err(|_| bad())?;
+        let len: u32 = len.trim().parse().map_err(|_| bad())?;
+        if !(8..=30).contains(&len) {
+            return Err(bad());
+        }
+        let size = 1u32 << (32 - len);
+        Ok((u32::from(ip) & !(size - 1), size))
+    }
 }
 
 impl Default for ProcessConfig {
@@ -114,6 +142,7 @@ impl Default for ProcessConfig {
             pids_max: 512,
             cgroup_parent: "whisk".into(),
             favor_dynmods: false,
+            subnet: None,
         }
     }
 }
@@ -136,6 +165,7 @@ impl Default for InvokerConfig {
             directory_key: None,
             peer_key_file: None,
             process: ProcessConfig::default(),
+            live_logs_interval: crate::live::LIVE_INTERVAL_DEFAULT,
         }
     }
 }
@@ -172,5 +202,28 @@ mod humantime_ms_opt {
         Ok(Option::<u64>::deserialize(d)?
             .filter(|ms| *ms > 0)
             .map(Duration::from_millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProcessConfig;
+
+    #[test]
+    fn proxy_address_ranges() {
+        let range = |s: Option<&str>| {
+            ProcessConfig {
+                subnet: s.map(str::to_owned),
+                ..ProcessConfig::default()
+            }
+            .address_range()
+        };
+        assert_eq!(range(None), Ok((0x7f01_0000, 0x00fe_0000)));
+        assert_eq!(range(Some("10.232.3.0/24")), Ok((0x0ae8_0300, 256)));
+        // Host bits are ignored.
+        assert_eq!(range(Some("10.232.3.7/24")), Ok((0x0ae8_0300, 256)));
+        for bad in ["10.232.3.0", "10.232.3.0/31", "x/24", "10.232.3.0/abc", "::1/64"] {
+            assert!(range(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The process runtime: every container is a local action proxy process (`whisk-proxy`, or
 //! `whisk proxy`) bound to its own loopback address 127.x.y.z:8080, so that every instance has
-//! a distinct IP as it would in Docker. Each runs in a sandbox ([`crate::sandbox`]: its own
+//! a distinct IP as it would in Docker (or to an address of `invoker.process.subnet`, a subnet
+//! routed to this host, so that instances on other hosts reach it). Each runs in a sandbox ([`crate::sandbox`]: its own
 //! namespaces under bubblewrap, an unprivileged uid, a clean environment) inside its own cgroup
 //! ([`crate::cgroup`]: `limits.memory`, a pids limit, frozen to pause, killed as a whole);
 //! out-of-memory kills are read from the cgroup ([`Container::oom_killed`]) and reported as a
@@ -53,6 +54,9 @@ pub struct ProcessFactory {
     command: Vec<String>,
     extra_env: Vec<(String, String)>,
     next: AtomicU32,
+    /// First address and size of the proxies' address range (`invoker.process.subnet`).
+    base: u32,
+    size: u32,
     live: Live,
     isolation: Isolation,
     /// Interpreter folders outside the system folders, given to every sandbox read-only.
@@ -77,15 +81,21 @@ impl ProcessFactory {
         mut extra_env: Vec<(String, String)>,
         cfg: &ProcessConfig,
     ) -> Self {
-        // Start at a random point of 127.1.0.0 - 127.254.255.255 so that two invokers on one
-        // host rarely probe the same addresses; a bind check settles collisions.
-        let start = 0x0001_0000 + rand::random::<u32>() % 0x00fd_0000;
+        // Start at a random point of the range (127.1.0.0 - 127.254.255.255, or the
+        // configured subnet) so that two invokers on one host rarely probe the same
+        // addresses; a bind check settles collisions.
+        let range = cfg.address_range();
+        let (base, size) = range.clone().unwrap_or((0x7f01_0000, 0x00fe_0000));
+        let start = rand::random::<u32>() % size;
         let root = tempfile::Builder::new()
             .prefix("whisk-containers-")
             .tempdir()
             .expect("the system temp folder is writable");
         let mut extra_ro = vec![];
-        let isolation = if cfg.single_tenant {
+        let isolation = if let Err(why) = range {
+            tracing::error!("{why}");
+            Isolation::Refused(why)
+        } else if cfg.single_tenant {
             tracing::warn!(
                 "invoker.process.single_tenant is set: actions run WITHOUT a sandbox, as this \
                  platform's user, able to read its files; run only code you trust"
@@ -118,6 +128,8 @@ impl ProcessFactory {
             command,
             extra_env,
             next: AtomicU32::new(start),
+            base,
+            size,
             live: Arc::default(),
             isolation,
             extra_ro,
@@ -145,8 +157,7 @@ impl ProcessFactory {
     fn allocate_ip(&self) -> Result<Ipv4Addr, ContainerError> {
         for _ in 0..1000 {
             let n = self.next.fetch_add(1, Ordering::Relaxed);
-            let n = 0x0001_0000 + n % 0x00fe_0000;
-            let ip = Ipv4Addr::new(127, (n >> 16) as u8, (n >> 8) as u8, n as u8);
+            let ip = Ipv4Addr::from(self.base.wrapping_add(n % self.size));
             if matches!(ip.octets()[3], 0 | 255) {
                 continue;
             }
@@ -155,7 +166,7 @@ impl ProcessFactory {
             }
         }
         Err(ContainerError::Start(
-            "no free loopback address for an action proxy".into(),
+            "no free address for an action proxy".into(),
         ))
     }
 
@@ -635,6 +646,9 @@ impl Container for ProcessContainer {
             }
         }
         lines
+    }
+    fn log_collector(&self) -> Option<LogCollector> {
+        Some(self.logs.clone())
     }
     async fn oom_killed(&self) -> bool {
         self.cgroup.as_ref().is_some_and(|cg| cg.oom_kills() > 0)

@@ -6,7 +6,7 @@
 //! Owns the throttles, the invokers' health (fed by pings) and the table of activations in
 //! flight.
 
-use crate::balancer::shard_hash;
+use crate::balancer::{shard_hash, Placement};
 use crate::config::ControllerConfig;
 use crate::health::Invokers;
 use crate::inflight::{ack_timeout, lost_record, InFlight, Origin, Pending, Waiter};
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use whisk_bus::Bus;
 use whisk_core::{
     now_ms, Action, Activation, ActivationId, FullyQualifiedName, Identity, WhiskError,
@@ -142,6 +143,18 @@ impl Invocations {
         self.inner.pending.len()
     }
 
+    /// The namespace of activation `id` when this controller placed it and has not seen it
+    /// end.
+    pub fn placed_here(&self, id: &str) -> Option<String> {
+        self.inner.pending.namespace_of(id)
+    }
+
+    /// The activations of `namespace` this controller placed and has not seen end: id,
+    /// action path and when accepted (epoch ms), oldest first.
+    pub fn running(&self, namespace: &str) -> Vec<(String, String, i64)> {
+        self.inner.pending.of_namespace(namespace)
+    }
+
     /// Admits a gang of `n` invocations of `identity` at once, or answers 429 (throttles) or
     /// 503 (the healthy invokers lack the memory to run them all at once).
     pub fn admit_gang(
@@ -189,10 +202,30 @@ impl Invocations {
     }
 
     /// Runs `inv`: 429 when throttled, 503 when no invoker is healthy or the bus fails.
+    ///
+    /// Traced as the span `invoke` (activation id, namespace, action) with `throttle`,
+    /// `placement`, `publish` and `wait` inside; the activation message carries the
+    /// `publish` span's context (or the caller's, passed through, when not exporting).
     pub async fn invoke(&self, inv: Invocation<'_>) -> Result<Invoked, WhiskError> {
+        let span = tracing::trace_span!(
+            "invoke",
+            whisk.activation.id = tracing::field::Empty,
+            whisk.namespace = %inv.identity.namespace,
+            whisk.action = %inv.fqn,
+            whisk.gang.size = inv.gang_size,
+        );
+        self.invoke_in(inv, &span).instrument(span.clone()).await
+    }
+
+    async fn invoke_in(
+        &self,
+        inv: Invocation<'_>,
+        span: &tracing::Span,
+    ) -> Result<Invoked, WhiskError> {
         let me = &self.inner;
         let ns = inv.identity.namespace.clone();
         if !inv.preadmitted {
+            let _throttle = tracing::trace_span!("throttle").entered();
             let limits = self.limits(inv.identity);
             me.throttles.admit(
                 &ns,
@@ -212,9 +245,11 @@ impl Invocations {
         let blackbox = inv.action.exec.kind == "blackbox";
         let hash = shard_hash(&ns, &path);
         let gang = inv.gang_size > 0;
+        let placement = Placement::of(inv.content.get(crate::balancer::PLACEMENT_PARAM));
         let Some(invoker) = me
             .invokers
-            .place(hash, memory_mb, blackbox, me.blackbox_fraction, gang)
+            .place_with(hash, memory_mb, blackbox, me.blackbox_fraction, gang, placement)
+            .instrument(tracing::trace_span!("placement"))
             .await
         else {
             me.throttles.release(&ns);
@@ -222,6 +257,7 @@ impl Invocations {
         };
 
         let id = ActivationId::generate();
+        span.record("whisk.activation.id", id.as_str());
         let (tx, rx) = if inv.blocking {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -263,23 +299,36 @@ impl Invocations {
             binding: inv.binding.clone().unwrap_or_default(),
         };
         let topic = whisk_proto::invoker_topic(invoker);
+        let publish = tracing::trace_span!("publish", otel.kind = "producer", messaging.destination.name = %topic);
+        let mut msg = msg;
+        let mut headers = Vec::new();
+        if let Some(cx) = publish.in_scope(whisk_telemetry::current_context) {
+            whisk_telemetry::propagation::inject_map(&cx, &mut msg.trace_context);
+            whisk_telemetry::propagation::inject_pairs(&cx, &mut headers);
+        }
         if let Err(e) = me
             .bus
-            .publish(&topic, Bytes::from(msg.encode_to_vec()))
+            .publish_with_headers(&topic, Bytes::from(msg.encode_to_vec()), headers)
+            .instrument(publish)
             .await
         {
             tracing::warn!(error = %e, %topic, "publishing an activation failed");
             self.finish(id.as_str());
             return Err(WhiskError::unavailable(OVERLOADED));
         }
+        whisk_metrics::placed(1);
         let Some(rx) = rx else {
             return Ok(Invoked::Accepted(id));
         };
 
-        let waited = tokio::select! {
-            r = tokio::time::timeout(inv.wait, rx) => r.ok().and_then(Result::ok).flatten(),
-            _ = me.shutdown.cancelled() => None,
-        };
+        let waited = async {
+            tokio::select! {
+                r = tokio::time::timeout(inv.wait, rx) => r.ok().and_then(Result::ok).flatten(),
+                _ = me.shutdown.cancelled() => None,
+            }
+        }
+        .instrument(tracing::trace_span!("wait"))
+        .await;
         if let Some(activation) = waited {
             return Ok(Invoked::Completed(Box::new(activation)));
         }
@@ -316,7 +365,6 @@ impl Invocations {
 
     /// Removes an activation from the table and frees its slots; returns its waiter slot.
     fn finish(&self, id: &str) -> Option<Option<Waiter>> {
-        whisk_metrics::placed(1);
         let entry = self.inner.pending.remove(id)?;
         self.release(&entry);
         Some(entry.waiter)
