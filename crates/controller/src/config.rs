@@ -49,6 +49,9 @@ pub struct ControllerConfig {
     /// Most activations this controller keeps in flight (placed, not yet completed); more are
     /// refused with 503.
     pub max_in_flight: usize,
+    /// OpenWhisk's `whisk.shared-packages-execute-only`: actions and packages shared by another
+    /// namespace may be invoked and bound but not read (`GET` answers 403).
+    pub shared_packages_execute_only: bool,
 }
 
 impl Default for ControllerConfig {
@@ -69,6 +72,7 @@ impl Default for ControllerConfig {
             overload_wait: Duration::from_secs(1),
             overload_queue: 1024,
             max_in_flight: crate::inflight::MAX_IN_FLIGHT_DEFAULT,
+            shared_packages_execute_only: false,
         }
     }
 }

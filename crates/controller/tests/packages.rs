@@ -602,3 +602,106 @@ async fn catalog_is_public_and_invocable() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn execute_only_sharing_invokes_and_binds_but_never_reads() {
+    let config = whisk_controller::ControllerConfig {
+        shared_packages_execute_only: true,
+        ..Default::default()
+    };
+    let h = Harness::start_with(config, true).await;
+    let g = guest();
+    let s = stranger(&h).await;
+    ok(
+        &h,
+        Method::PUT,
+        &format!("{PKGS}/pub"),
+        &g,
+        Some(json!({"publish": true, "parameters": [{"key": "p", "value": 1}]})),
+    )
+    .await;
+    let (st, v) = put_action(&h, &g, "_", "pub/a", json!([])).await;
+    assert_eq!(st, 200, "{v}");
+
+    // The owner reads as ever.
+    ok(&h, Method::GET, &format!("{PKGS}/pub"), &g, None).await;
+    ok(
+        &h,
+        Method::GET,
+        "/api/v1/namespaces/_/actions/pub/a",
+        &g,
+        None,
+    )
+    .await;
+
+    // Another namespace: no read of the package or its action, with upstream's messages.
+    let gpk = "/api/v1/namespaces/guest/packages";
+    let gac = "/api/v1/namespaces/guest/actions";
+    let msg = h
+        .error(Method::GET, &format!("{gpk}/pub"), Some(&s), None, 403)
+        .await;
+    assert_eq!(
+        msg,
+        "GET not permitted for 'guest/pub' since it's a shared package"
+    );
+    let msg = h
+        .error(Method::GET, &format!("{gac}/pub/a"), Some(&s), None, 403)
+        .await;
+    assert_eq!(
+        msg,
+        "GET not permitted for 'guest/pub' since it's an action in a shared package"
+    );
+    // ... but it invokes it, and binds it (the binding is not readable either).
+    let r = ok(
+        &h,
+        Method::POST,
+        &format!("{gac}/pub/a?blocking=true&result=true"),
+        &s,
+        Some(json!({"q": 2})),
+    )
+    .await;
+    assert_eq!(r, json!({"p": 1, "q": 2}));
+    ok(
+        &h,
+        Method::PUT,
+        "/api/v1/namespaces/_/packages/mine",
+        &s,
+        Some(json!({"binding": {"namespace": "guest", "name": "pub"}})),
+    )
+    .await;
+    let msg = h
+        .error(
+            Method::GET,
+            "/api/v1/namespaces/_/packages/mine",
+            Some(&s),
+            None,
+            403,
+        )
+        .await;
+    assert_eq!(
+        msg,
+        "GET not permitted since mine is a binding of a shared package"
+    );
+    let msg = h
+        .error(
+            Method::GET,
+            "/api/v1/namespaces/_/actions/mine/a",
+            Some(&s),
+            None,
+            403,
+        )
+        .await;
+    assert!(
+        msg.starts_with("GET not permitted for 'stranger/mine/a'."),
+        "{msg}"
+    );
+    let r = ok(
+        &h,
+        Method::POST,
+        "/api/v1/namespaces/_/actions/mine/a?blocking=true&result=true",
+        &s,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r, json!({"p": 1}));
+}

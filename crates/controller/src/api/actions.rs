@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use whisk_core::entity::ActionPut;
 use whisk_core::limits::{ACTION_MAX_BYTES, BLOCKING_WAIT_MAX_MS, PAYLOAD_MAX_BYTES};
-use whisk_core::{Action, EntityName, FullyQualifiedName, WhiskError};
+use whisk_core::{Action, EntityName, ErrorKind, FullyQualifiedName, WhiskError};
 use whisk_store::EntityKind;
 
 fn resolve(caller: &Caller, ns: &str, name: &str) -> ApiResult<FullyQualifiedName> {
@@ -66,7 +66,30 @@ pub async fn get(
     }
     let fqn = target(&caller, &ns, &name)?;
     let code = params.bool("code", true)?;
+    // OpenWhisk's execute-only sharing: another namespace's action is invoked, never read.
+    let execute_only = entities.execute_only();
+    if execute_only && fqn.namespace.as_str() != caller.0.namespace {
+        let path = match &fqn.package {
+            Some(p) => format!("{}/{p}", fqn.namespace),
+            None => fqn.namespace.to_string(),
+        };
+        return Err(WhiskError::new(
+            ErrorKind::Forbidden,
+            format!("GET not permitted for '{path}' since it's an action in a shared package"),
+        )
+        .into());
+    }
     let resolved = entities.resolve_action_stored(&caller.0, &fqn).await?;
+    if execute_only && resolved.fqn.namespace.as_str() != caller.0.namespace {
+        return Err(WhiskError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "GET not permitted for '{}'. Resource does not exist or is an action in a shared package binding.",
+                fqn.to_string().trim_start_matches('/')
+            ),
+        )
+        .into());
+    }
     Ok(Json(resolved.merged_action().view(code)))
 }
 

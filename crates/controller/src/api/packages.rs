@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use whisk_core::limits::ACTION_MAX_BYTES;
 use whisk_core::package::PackagePut;
-use whisk_core::EntityName;
+use whisk_core::{EntityName, ErrorKind, WhiskError};
 
 /// `GET .../packages`: summaries, `binding` `false` or the bound package.
 pub async fn list(
@@ -42,6 +42,25 @@ pub async fn get(
 ) -> ApiResult<Json<Value>> {
     let ns = caller.read_namespace(&ns)?;
     EntityName::new(&name)?;
+    // OpenWhisk's execute-only sharing: another namespace's package is bound and invoked, never
+    // read, not even through a binding.
+    if entities.execute_only() {
+        if ns != caller.0.namespace {
+            return Err(WhiskError::new(
+                ErrorKind::Forbidden,
+                format!("GET not permitted for '{ns}/{name}' since it's a shared package"),
+            )
+            .into());
+        }
+        let readable = entities.readable_package(&caller.0, &ns, &name).await?;
+        if readable.provider().namespace != caller.0.namespace {
+            return Err(WhiskError::new(
+                ErrorKind::Forbidden,
+                format!("GET not permitted since {name} is a binding of a shared package"),
+            )
+            .into());
+        }
+    }
     Ok(Json(entities.package_view(&caller.0, &ns, &name).await?))
 }
 

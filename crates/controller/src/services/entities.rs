@@ -39,6 +39,8 @@ struct Inner {
     /// Packages and bindings, for the invoke path only (like actions).
     packages: PackageCache,
     blackbox_images: Vec<String>,
+    /// Shared packages may be invoked but not read (`shared_packages_execute_only`).
+    execute_only: bool,
     /// Where the invalidation publishes run (drained on shutdown).
     tasks: TaskTracker,
 }
@@ -66,9 +68,15 @@ impl Entities {
                 actions,
                 packages,
                 blackbox_images: config.blackbox_images.clone(),
+                execute_only: config.shared_packages_execute_only,
                 tasks,
             }),
         }
+    }
+
+    /// True when another namespace's shared packages may be invoked but not read.
+    pub fn execute_only(&self) -> bool {
+        self.inner.execute_only
     }
 
     /// Entities of `kind` in `namespace`, most recently updated first.
