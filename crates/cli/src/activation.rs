@@ -1,8 +1,13 @@
 //! `whisk activation list|get|logs|result|poll`, printing as `wsk` does. `activation get`
 //! prints `ok: got activation ID` on the first line and the record's JSON after it, which the
-//! seed's scripts rely on (`| sed '1d'`).
+//! seed's scripts rely on (`| sed '1d'`). `activation logs -f` and `activation poll` print
+//! log lines as they are printed: they read the controller's live-log event stream
+//! (`GET .../activations/{id}/logs?follow=true`, server-sent events); `poll` follows the
+//! activations the controller lists as running (`?running=true`) and prints the others'
+//! logs once their records appear.
 
-use crate::client::Client;
+use crate::client::{http_error, Client};
+use crate::error::ApiError;
 use crate::error::Failure;
 use crate::output::{self, print_json};
 use crate::params::QualifiedName;
@@ -63,6 +68,9 @@ pub enum ActivationCommand {
         /// Print only the message of each line (no time or stream).
         #[arg(short = 'r', long)]
         strip: bool,
+        /// Print the lines as the activation prints them, until it ends.
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
     /// Get the result of an activation.
     Result {
@@ -100,7 +108,32 @@ pub async fn run(client: &Client, json_out: bool, cmd: ActivationCommand) -> any
             }
             Ok(())
         }
-        ActivationCommand::Logs { which, strip } => {
+        ActivationCommand::Logs {
+            which,
+            strip,
+            follow: true,
+        } => {
+            let id = resolve(client, &ns, which).await?;
+            let show = |line: String| {
+                println!(
+                    "{}",
+                    if strip {
+                        output::strip_log_line(&line)
+                    } else {
+                        &line
+                    }
+                )
+            };
+            follow_logs(client, &ns, &id, show)
+                .await
+                .map_err(|e| e.failure(&format!("Unable to get logs for activation '{id}'")))?;
+            Ok(())
+        }
+        ActivationCommand::Logs {
+            which,
+            strip,
+            follow: false,
+        } => {
             let id = resolve(client, &ns, which).await?;
             let body = fetch(
                 client,
@@ -267,6 +300,94 @@ fn print_summary(record: &Value) {
     print_json(response.get("result").unwrap_or(&Value::Null));
 }
 
+/// Follows activation `id`'s live logs: `line` gets each line as the activation prints it
+/// (or its stored lines when it had ended); returns the status the activation ended with.
+async fn follow_logs(
+    client: &Client,
+    ns: &str,
+    id: &str,
+    mut line: impl FnMut(String),
+) -> Result<String, ApiError> {
+    let url = client.url(ns, "activations", &[id, "logs"])?;
+    let cut =
+        |e: reqwest::Error| ApiError::Network(format!("Following the logs of '{id}' failed: {e}"));
+    let mut resp = client
+        .request(Method::GET, url)
+        .query(&[("follow", "true")])
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .map_err(cut)?;
+    let status = resp.status().as_u16();
+    if !resp.status().is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        return Err(http_error(status, body));
+    }
+    let mut events = SseEvents::default();
+    while let Some(chunk) = resp.chunk().await.map_err(cut)? {
+        for (event, data) in events.push(&chunk) {
+            match event.as_deref() {
+                Some("end") => {
+                    let end: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                    let status = end.get("status").and_then(Value::as_str).unwrap_or("");
+                    return Ok(status.to_string());
+                }
+                None => line(data),
+                Some(_) => {}
+            }
+        }
+    }
+    Err(ApiError::Network(format!(
+        "The log stream of '{id}' ended before the activation did."
+    )))
+}
+
+/// A server-sent event stream, parsed as its bytes arrive: each event's name (`None` for a
+/// plain message) and data (its `data:` fields joined by line breaks); comments and events
+/// without data are skipped.
+#[derive(Default)]
+struct SseEvents {
+    buf: Vec<u8>,
+}
+
+impl SseEvents {
+    fn push(&mut self, bytes: &[u8]) -> Vec<(Option<String>, String)> {
+        self.buf.extend_from_slice(bytes);
+        let mut out = vec![];
+        while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+            let text = String::from_utf8_lossy(&block);
+            let (mut event, mut data) = (None, None::<String>);
+            for field in text.lines() {
+                let (name, value) = field.split_once(':').unwrap_or((field, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match name {
+                    "event" => event = Some(value.to_string()),
+                    "data" => match &mut data {
+                        Some(d) => {
+                            d.push('\n');
+                            d.push_str(value);
+                        }
+                        None => data = Some(value.to_string()),
+                    },
+                    _ => {}
+                }
+            }
+            if let Some(data) = data {
+                out.push((event, data));
+            }
+        }
+        out
+    }
+}
+
+/// What poll prints: an activation's header and its lines, from the list or a follower.
+enum Polled {
+    Header { name: String, id: String },
+    Line { id: String, line: String },
+}
+
 async fn poll(
     client: &Client,
     ns: &str,
@@ -288,11 +409,75 @@ async fn poll(
     let mut seen = HashSet::new();
     println!("Enter Ctrl-c to exit.");
     println!("Polling for activation logs");
-    loop {
-        let mut query = vec![("docs", "true".to_string()), ("limit", "200".to_string())];
-        if let Some(q) = &qn {
-            query.push(("name", q.entity.clone()));
+    // Followers of running activations send their lines here; one printer keeps each
+    // activation's lines under its header (repeated when another activation's lines came
+    // in between).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Polled>();
+    let mut followers = tokio::task::JoinSet::new();
+    let mut shown: Option<String> = None;
+    let mut names = std::collections::HashMap::new();
+    let mut print = |p: Polled, names: &mut std::collections::HashMap<String, String>| match p {
+        Polled::Header { name, id } => {
+            println!("\nActivation: '{name}' ({id})");
+            names.insert(id.clone(), name);
+            shown = Some(id);
         }
+        Polled::Line { id, line } => {
+            if shown.as_deref() != Some(id.as_str()) {
+                let name = names.get(&id).cloned().unwrap_or_default();
+                println!("\nActivation: '{name}' ({id})");
+                shown = Some(id);
+            }
+            println!("{line}");
+        }
+    };
+    loop {
+        let mut filter = vec![];
+        if let Some(q) = &qn {
+            filter.push(("name", q.entity.clone()));
+        }
+        // Running ones (placed by this controller): followed live.
+        let url = client.url(&namespace, "activations", &[])?;
+        let mut query = vec![("running", "true".to_string())];
+        query.extend(filter.iter().cloned());
+        if let Ok(resp) = client.send(Method::GET, url, &query, None).await {
+            for a in resp.body.as_array().cloned().unwrap_or_default() {
+                let Some(id) = a.get("activationId").and_then(Value::as_str) else {
+                    continue;
+                };
+                if !seen.insert(id.to_string()) {
+                    continue;
+                }
+                let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+                print(
+                    Polled::Header {
+                        name: name.to_string(),
+                        id: id.to_string(),
+                    },
+                    &mut names,
+                );
+                let (client, ns, id, tx) = (
+                    client.clone(),
+                    namespace.clone(),
+                    id.to_string(),
+                    tx.clone(),
+                );
+                followers.spawn(async move {
+                    let each = |line: String| {
+                        let _ = tx.send(Polled::Line {
+                            id: id.clone(),
+                            line,
+                        });
+                    };
+                    if let Err(e) = follow_logs(&client, &ns, &id, each).await {
+                        tracing::debug!(error = %e, activation = %id, "following failed");
+                    }
+                });
+            }
+        }
+        // Ended ones not followed: their stored lines.
+        let mut query = vec![("docs", "true".to_string()), ("limit", "200".to_string())];
+        query.extend(filter.iter().cloned());
         query.push(("since", since.to_string()));
         let url = client.url(&namespace, "activations", &[])?;
         let resp = client
@@ -312,18 +497,36 @@ async fn poll(
                 continue;
             }
             let name = record.get("name").and_then(Value::as_str).unwrap_or("");
-            println!("\nActivation: '{name}' ({id})");
+            print(
+                Polled::Header {
+                    name: name.to_string(),
+                    id: id.to_string(),
+                },
+                &mut names,
+            );
             for line in output::log_lines(record) {
-                println!("{line}");
+                print(
+                    Polled::Line {
+                        id: id.to_string(),
+                        line,
+                    },
+                    &mut names,
+                );
             }
         }
         let pause = Duration::from_secs(1);
-        match deadline {
+        let wait = match deadline {
             Some(d) if Instant::now() >= d => return Ok(()),
-            Some(d) => {
-                tokio::time::sleep(pause.min(d.saturating_duration_since(Instant::now()))).await
+            Some(d) => pause.min(d.saturating_duration_since(Instant::now())),
+            None => pause,
+        };
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            tokio::select! {
+                Some(p) = rx.recv() => print(p, &mut names),
+                Some(_) = followers.join_next() => {}
+                _ = tokio::time::sleep_until(until) => break,
             }
-            None => tokio::time::sleep(pause).await,
         }
     }
 }
@@ -356,6 +559,21 @@ mod tests {
         assert_eq!(
             list_query(None, &args),
             vec![("limit", "30".to_string()), ("skip", "0".to_string())]
+        );
+    }
+
+    #[test]
+    fn server_sent_events_are_read_across_chunks() {
+        let mut e = SseEvents::default();
+        assert!(e.push(b"data: one\n").is_empty());
+        let got = e.push(b"\n: keep-alive\n\ndata: a\ndata: b\n\nevent: end\ndata: {}\n\n");
+        assert_eq!(
+            got,
+            vec![
+                (None, "one".to_string()),
+                (None, "a\nb".to_string()),
+                (Some("end".to_string()), "{}".to_string()),
+            ]
         );
     }
 }

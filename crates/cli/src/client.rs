@@ -101,6 +101,15 @@ impl Client {
         })
     }
 
+    /// A request authenticated with the configured key, whose answer the caller reads as it
+    /// arrives (live logs).
+    pub fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        let token = base64::engine::general_purpose::STANDARD.encode(&self.settings.auth);
+        self.http
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, format!("Basic {token}"))
+    }
+
     /// Sends a request authenticated with the configured key.
     pub async fn send(
         &self,

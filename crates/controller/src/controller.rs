@@ -56,11 +56,17 @@ impl Controller {
             feeds: crate::services::Feeds::new(store.clone(), bus.clone(), tasks.clone()),
             triggers: Triggers::new(&config, store.clone()),
             sequences: Sequences::new(&config, store.clone(), tasks.clone()),
+            live: crate::services::Live::new(
+                store.clone(),
+                bus.clone(),
+                &whisk_proto::completion_topic(config.id),
+            ),
             identities: Identities::new(&config, store),
         };
         let reply_to = services.invocations.reply_to();
         bus.ensure_topic(reply_to).await?;
         bus.ensure_topic(whisk_proto::HEALTH_TOPIC).await?;
+        bus.ensure_topic(whisk_proto::LOG_FOLLOW_TOPIC).await?;
         // The three groups join at once: a controller restarted after a crash waits for its
         // old membership to lapse once, not once per group.
         let health_group = format!("health{}", config.id);
@@ -78,7 +84,15 @@ impl Controller {
         let c = ctl.clone();
         ctl.spawn_consumer(completions, shutdown.clone(), move |payload| {
             match CompletionMessage::decode(payload.as_ref()) {
-                Ok(msg) => c.services.invocations.on_completion(msg),
+                // Live log lines of an activation followed here, not a completion.
+                Ok(CompletionMessage {
+                    live_logs: Some(lines),
+                    ..
+                }) => c.services.live.on_lines(lines),
+                Ok(msg) => {
+                    c.services.live.on_completion(&msg);
+                    c.services.invocations.on_completion(msg)
+                }
                 Err(e) => c.count_malformed("completion", &e),
             }
         });

@@ -122,6 +122,25 @@ impl Pending {
         self.map.lock().remove(id)
     }
 
+    /// The namespace of activation `id`, if it is in the table.
+    pub fn namespace_of(&self, id: &str) -> Option<String> {
+        self.map.lock().get(id).map(|f| f.namespace.clone())
+    }
+
+    /// The activations of `namespace` in the table: id, action path and when accepted
+    /// (epoch ms), oldest first.
+    pub fn of_namespace(&self, namespace: &str) -> Vec<(String, String, i64)> {
+        let mut v: Vec<_> = self
+            .map
+            .lock()
+            .iter()
+            .filter(|(_, f)| f.namespace == namespace)
+            .map(|(id, f)| (id.clone(), f.origin.path.clone(), f.origin.accepted_at))
+            .collect();
+        v.sort_by_key(|e| e.2);
+        v
+    }
+
     /// Nobody waits for activation `id` any more (its request answered 202).
     pub fn stop_waiting(&self, id: &str) {
         if let Some(f) = self.map.lock().get_mut(id) {

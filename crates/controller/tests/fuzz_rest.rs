@@ -670,6 +670,7 @@ fn arbitrary_bus_messages_to_the_controller() {
                     activation: record,
                     system_error: rng.one_in(2),
                     memory_mb: rng.next_u64() >> rng.below(64),
+                    live_logs: None,
                 };
                 ("completed0", m.encode_to_vec())
             }

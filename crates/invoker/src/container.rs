@@ -1,6 +1,8 @@
 //! The container seam: [`ContainerFactory`] creates containers, a [`Container`] is one running
 //! action proxy (a process or a Docker container) reachable over HTTP. Also the collection of
-//! an activation's log lines up to the runtime's sentinel, shared by every factory.
+//! an activation's log lines up to the runtime's sentinel, shared by every factory, and the
+//! tap live logs use to see those lines as they are printed ([`LiveSink`]; nothing is copied
+//! while nobody follows).
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -114,6 +116,18 @@ pub trait Container: Send + Sync {
     async fn oom_killed(&self) -> bool {
         false
     }
+    /// The collector of this container's output, for live logs ([`LogCollector::tap`]). By
+    /// default none (no live lines: they arrive with the record).
+    fn log_collector(&self) -> Option<LogCollector> {
+        None
+    }
+}
+
+/// Where a tapped [`LogCollector`] hands each line as it is recorded (live logs).
+pub trait LiveSink: Send + Sync {
+    /// Line `index` (counted from the start of the collection: the position it will have in
+    /// the record's logs before truncation), formatted as in the record.
+    fn line(&self, index: usize, line: &str);
 }
 
 #[derive(Default)]
@@ -126,6 +140,8 @@ struct LogState {
     /// Sentinels consumed by collections.
     collected: u64,
     closed: [bool; 2],
+    /// The live tap of the current collection, if someone follows it.
+    live: Option<Arc<dyn LiveSink>>,
 }
 
 /// Accumulates a container's stdout/stderr lines between sentinels.
@@ -160,7 +176,20 @@ impl LogCollector {
         let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let name = if stream == 0 { "stdout" } else { "stderr" };
         s.bytes += line.len();
-        s.lines.push(format!("{ts} {name}: {line}"));
+        let line = format!("{ts} {name}: {line}");
+        if let Some(live) = &s.live {
+            live.line(s.lines.len(), &line);
+        }
+        s.lines.push(line);
+    }
+
+    /// Hands every line recorded from now until the next collection to `sink`, after
+    /// `so_far` has seen the lines recorded until now (indices from 0), both under the
+    /// collector's lock: no line is missed or repeated.
+    pub fn tap(&self, sink: Arc<dyn LiveSink>, so_far: impl FnOnce(&[String])) {
+        let mut s = self.state.lock();
+        so_far(&s.lines);
+        s.live = Some(sink);
     }
 
     /// Marks `stream` as closed (the container exited).
@@ -194,12 +223,21 @@ impl LogCollector {
         if s.collected < min_mark {
             s.collected = min_mark;
         }
+        s.live = None;
         let lines = std::mem::take(&mut s.lines);
         let dropped = std::mem::take(&mut s.dropped);
         s.bytes = 0;
         drop(s);
         truncate_logs(lines, limit_bytes, dropped)
     }
+}
+
+/// The line that ends logs cut at `limit_bytes` (OpenWhisk's words).
+pub fn truncated_line(limit_bytes: usize) -> String {
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    format!(
+        "{ts} stderr: Logs were truncated because the total bytes size exceeds the limit of {limit_bytes} bytes."
+    )
 }
 
 fn truncate_logs(lines: Vec<String>, limit_bytes: usize, dropped: bool) -> Vec<String> {
@@ -215,10 +253,7 @@ fn truncate_logs(lines: Vec<String>, limit_bytes: usize, dropped: bool) -> Vec<S
         out.push(l);
     }
     if truncated {
-        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        out.push(format!(
-            "{ts} stderr: Logs were truncated because the total bytes size exceeds the limit of {limit_bytes} bytes."
-        ));
+        out.push(truncated_line(limit_bytes));
     }
     out
 }

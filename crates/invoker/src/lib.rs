@@ -16,6 +16,7 @@
 //! - [`run`]: one activation from message to record.
 //! - [`actions`]: the action cache: messages name the action, the invoker reads it once.
 //! - [`service`]: the bus consumer, completions and health pings.
+//! - [`live`]: live logs: running activations' lines sent to the controllers that follow them.
 //! - [`budget`]: the memory the activations taken off the bus hold; back-pressure.
 //! - [`journal`]: started marks: user code at most once, a record for every started activation.
 //! - [`commits`]: which offsets may be committed (at-least-once with concurrency).
@@ -29,6 +30,7 @@ pub mod config;
 pub mod container;
 pub mod docker;
 pub mod journal;
+pub mod live;
 pub mod peers;
 pub mod pool;
 pub mod process;

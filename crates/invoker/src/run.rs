@@ -66,6 +66,8 @@ pub struct Runner {
     pub peers: Arc<Peers>,
     /// The actions messages name, read from the store once per revision.
     pub actions: Arc<Actions>,
+    /// Running activations whose log lines can be followed live.
+    pub live: Arc<crate::live::LiveTaps>,
 }
 
 /// The outcome of one activation.
@@ -150,6 +152,8 @@ impl Runner {
             },
         };
         let timeout = Duration::from_millis(action.limits.timeout);
+        // Followable from here (a follower learns it runs here while its container is made).
+        self.live.start(id.as_str(), &msg.namespace);
         let mut attempt = 0;
         let (lease, container, addr, started, init_time, mut timed_out, response) = loop {
             attempt += 1;
@@ -220,6 +224,13 @@ impl Runner {
                 lease, container, addr, started, init_time, timed_out, response,
             );
         };
+        let log_limit = (action.limits.logs as usize) * 1024 * 1024;
+        // Its lines are followable until its record is stored (`LiveTaps::end`); a shared
+        // container's lines are told apart only at the end.
+        if !lease.is_shared() {
+            self.live
+                .attach(id.as_str(), container.as_ref(), log_limit);
+        }
         let response = match response {
             Some(r) => r,
             None => {
@@ -288,7 +299,6 @@ impl Runner {
         } else {
             response
         };
-        let log_limit = (action.limits.logs as usize) * 1024 * 1024;
         // Concurrent activations share the container's output: each record takes the lines
         // read since the previous collection (see docs/model/extras.md).
         let logs = container.logs(log_limit, log_wait).await;

@@ -116,7 +116,18 @@ impl Invoker {
         let journal = crate::journal::Journal::open(&data_dir, cfg.id, shutdown.clone())?;
         let journal = Arc::new(journal);
         journal.recover(store.as_ref()).await;
-        let mut consumer = journal.watch(bus.subscribe(&topic, &topic).await?);
+        bus.ensure_topic(whisk_proto::LOG_FOLLOW_TOPIC).await?;
+        let follow_group = whisk_proto::log_follow_group(cfg.id);
+        let (consumer, follows) = tokio::try_join!(
+            bus.subscribe(&topic, &topic),
+            bus.subscribe(whisk_proto::LOG_FOLLOW_TOPIC, &follow_group),
+        )?;
+        let mut consumer = journal.watch(consumer);
+        let live = Arc::new(crate::live::LiveTaps::new(
+            bus.clone(),
+            cfg.id,
+            cfg.live_logs_interval,
+        ));
         let runner = Runner {
             pool: pool.clone(),
             client: ProxyClient::new(),
@@ -126,6 +137,7 @@ impl Invoker {
                 store.clone(),
                 crate::actions::DEFAULT_MAX_BYTES,
             )),
+            live: live.clone(),
         };
         let inv = Arc::new(Self {
             budget: Budget::new(cfg.user_memory_mb),
@@ -155,6 +167,8 @@ impl Invoker {
                 }
             });
         }
+        inv.tasks
+            .spawn(follow_requests(follows, live, shutdown.clone()));
         {
             let runs = inv.tasks.clone();
             let consumer_inv = inv.clone();
@@ -292,8 +306,15 @@ impl Invoker {
             activation: serde_json::to_vec(&outcome.activation).unwrap_or_default(),
             system_error: outcome.system_error,
             memory_mb: outcome.memory_mb,
+            live_logs: None,
         };
-        let store = self.journal.store(self.store.as_ref(), &outcome.activation);
+        // Followers get the end once the record is stored (they may read it then).
+        let put = self.journal.store(self.store.as_ref(), &outcome.activation);
+        let store = async {
+            let stored = put.await;
+            self.runner.live.end(&outcome.activation);
+            stored
+        };
         let reply = async {
             if msg.reply_to.is_empty() {
                 return;
@@ -307,6 +328,34 @@ impl Invoker {
             }
         };
         tokio::join!(store, reply).0
+    }
+}
+
+/// Answers the live-log follow requests of `consumer` until shutdown or the bus closes.
+async fn follow_requests(
+    mut consumer: Box<dyn whisk_bus::Consumer>,
+    live: Arc<crate::live::LiveTaps>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let delivery = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            d = consumer.recv() => d,
+        };
+        match delivery {
+            Ok(d) => {
+                match whisk_proto::LogFollowMessage::decode(d.payload.as_ref()) {
+                    Ok(req) => live.follow(&req),
+                    Err(e) => tracing::debug!(error = %e, "skipping a malformed follow request"),
+                }
+                let _ = consumer.commit(&d).await;
+            }
+            Err(BusError::Closed) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "receiving follow requests failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
     }
 }
 

@@ -52,6 +52,11 @@ fn runner(memory_mb: u64, data: &std::path::Path) -> Runner {
             Arc::new(whisk_store::EmbeddedStore::temporary().unwrap()),
             actions::DEFAULT_MAX_BYTES,
         )),
+        live: Arc::new(whisk_invoker::live::LiveTaps::new(
+            Arc::new(whisk_bus::InProcessBus::new()),
+            0,
+            std::time::Duration::from_millis(100),
+        )),
     }
 }
 

@@ -9,7 +9,10 @@ pub mod v1 {
 }
 
 pub use prost::Message;
-pub use v1::{ActivationMessage, CompletionMessage, InvokerStatus, PingMessage};
+pub use v1::{
+    ActivationMessage, CompletionMessage, InvokerStatus, LiveLogsMessage, LogFollowMessage,
+    PingMessage,
+};
 
 /// Topic an invoker consumes its activations from.
 pub fn invoker_topic(invoker_id: u32) -> String {
@@ -23,6 +26,16 @@ pub fn completion_topic(controller_id: u32) -> String {
 
 /// Topic of invoker health pings.
 pub const HEALTH_TOPIC: &str = "health";
+
+/// Topic of live-log follow requests ([`LogFollowMessage`]), read by every invoker (group
+/// [`log_follow_group`]).
+pub const LOG_FOLLOW_TOPIC: &str = "logFollow";
+
+/// The consumer group an invoker reads [`LOG_FOLLOW_TOPIC`] with (every invoker gets every
+/// request).
+pub fn log_follow_group(invoker_id: u32) -> String {
+    format!("logFollow{invoker_id}")
+}
 
 #[cfg(test)]
 mod tests {

@@ -158,6 +158,13 @@ def serve():
     function = None
     previous_env = set()
     stdin = sys.stdin.buffer
+    # Each line reaches the invoker as it is printed (live logs), not when the buffer of a
+    # pipe fills or the activation ends.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except Exception:
+            pass
     while True:
         line = stdin.readline()
         if not line:

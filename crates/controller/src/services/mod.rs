@@ -14,6 +14,8 @@
 //!   fires-per-minute throttle and trigger activation records.
 //! - [`Sequences`]: sequences and conductor actions, run step by step through [`Steps`].
 //! - [`Feeds`]: the catalog's feed actions, answered with feed registrations in the store.
+//! - [`Live`]: live logs — the bounded buffers of the lines of running activations followed
+//!   here, fed by the invokers over the bus.
 //! - [`Identities`]: authentication against the identity cache, and `whisk admin`'s operations
 //!   (which invalidate it).
 //!
@@ -26,6 +28,7 @@ mod entities;
 mod feeds;
 mod identities;
 mod invocations;
+mod live;
 mod rules;
 mod sequences;
 mod triggers;
@@ -36,6 +39,7 @@ pub use entities::{Entities, ReadablePackage, Resolved, PARAMETERS_NOT_ALLOWED};
 pub use feeds::Feeds;
 pub use identities::Identities;
 pub use invocations::{Invocation, Invocations, Invoked, OVERLOADED};
+pub use live::{Following, Live, LiveEvent};
 pub use rules::{does_not_exist as rule_does_not_exist, RULE_WITHOUT_TRIGGER};
 pub use sequences::{Component, Composite, Ran, Sequences, Step, Steps};
 pub use triggers::Triggers;
@@ -62,4 +66,6 @@ pub struct Services {
     pub web: Web,
     /// The catalog's feed actions (feed registrations).
     pub feeds: Feeds,
+    /// Live logs of running activations.
+    pub live: Live,
 }

@@ -285,6 +285,7 @@ async fn answer(bus: &InProcessBus, store: &dyn Store, msg: ActivationMessage) {
         activation: serde_json::to_vec(&activation).unwrap(),
         system_error: false,
         memory_mb: action.limits.memory,
+        live_logs: None,
     };
     bus.publish(&msg.reply_to, Bytes::from(completion.encode_to_vec()))
         .await

@@ -285,6 +285,9 @@ impl Container for DockerContainer {
         }
         lines
     }
+    fn log_collector(&self) -> Option<LogCollector> {
+        Some(self.logs.clone())
+    }
     async fn oom_killed(&self) -> bool {
         self.settle_exit().await;
         if self.oom_seen() {
