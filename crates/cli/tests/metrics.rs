@@ -347,6 +347,12 @@ async fn prometheus_scrapes_every_service() {
     )
     .await;
     expect(r#"count(openwhisk_containerpool_active_containers)"#, 2.0).await;
+    // librdkafka's statistics (every 5 s) give each consumer's lag.
+    expect(
+        r#"count(openwhisk_kafka_consumer_lag{topic=~"invoker.*"}) >= bool 1"#,
+        1.0,
+    )
+    .await;
     // Invokes through the gateway (the action PUTs and the /metrics probe are answered too).
     expect(
         r#"sum(whisk_gateway_requests_total{code="200"}) >= bool 8"#,
