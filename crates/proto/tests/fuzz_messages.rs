@@ -66,6 +66,7 @@ proptest! {
             activation: record,
             system_error: flag,
             memory_mb: numbers.0,
+            live_logs: None,
         };
         prop_assert_eq!(CompletionMessage::decode(c.encode_to_vec().as_slice()).ok(), Some(c));
         let p = PingMessage {
