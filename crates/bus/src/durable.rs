@@ -211,6 +211,23 @@ impl Bus for DurableBus {
         }
     }
 
+    /// Headers of durable topics are not kept in the log (what the platform puts there, the
+    /// trace context, its activation messages carry too).
+    async fn publish_with_headers(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        headers: crate::Headers,
+    ) -> Result<(), BusError> {
+        if !(self.durable)(topic) {
+            return self
+                .memory
+                .publish_with_headers(topic, payload, headers)
+                .await;
+        }
+        self.publish(topic, payload).await
+    }
+
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
         if !(self.durable)(topic) {
             return self.memory.publish(topic, payload).await;
@@ -273,6 +290,7 @@ impl Consumer for DurableConsumer {
             payload,
             offset,
             partition: 0,
+            headers: Vec::new(),
         })
     }
 

@@ -36,8 +36,12 @@ pub enum BusError {
     Config(String),
 }
 
+/// A message's headers (Kafka record headers): name and value pairs, in order. The platform
+/// puts the W3C trace context (`traceparent`, `tracestate`) there.
+pub type Headers = Vec<(String, String)>;
+
 /// One message received from a topic.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Delivery {
     /// The encoded message.
     pub payload: Bytes,
@@ -46,6 +50,9 @@ pub struct Delivery {
     /// Partition of the topic the message came from (commits are per partition); 0 where the
     /// backend has none.
     pub partition: i32,
+    /// The headers it was published with (empty where the backend keeps none: the durable
+    /// in-process topics).
+    pub headers: Headers,
 }
 
 /// Publish/subscribe with consumer groups: every group of a topic gets every message once,
@@ -56,6 +63,16 @@ pub trait Bus: Send + Sync + 'static {
     async fn ensure_topic(&self, topic: &str) -> Result<(), BusError>;
     /// Sends `payload` to `topic`.
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError>;
+    /// Sends `payload` to `topic` with `headers` (the default drops them).
+    async fn publish_with_headers(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        headers: Headers,
+    ) -> Result<(), BusError> {
+        let _ = headers;
+        self.publish(topic, payload).await
+    }
     /// Joins `group` on `topic`.
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, BusError>;
 }

@@ -1,19 +1,24 @@
 //! In-process bus: one unbounded multi-consumer channel per (topic, group). Messages
 //! published before any group joined are kept and handed to the first group that joins.
+//! Headers travel with their message.
 
-use crate::{Bus, BusError, Consumer, Delivery};
+use crate::{Bus, BusError, Consumer, Delivery, Headers};
 use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type Channel = (async_channel::Sender<Bytes>, async_channel::Receiver<Bytes>);
+type Message = (Bytes, Headers);
+type Channel = (
+    async_channel::Sender<Message>,
+    async_channel::Receiver<Message>,
+);
 
 #[derive(Default)]
 struct Topic {
     groups: HashMap<String, Channel>,
-    backlog: Vec<Bytes>,
+    backlog: Vec<Message>,
 }
 
 /// A bus whose topics live in this process's memory.
@@ -37,14 +42,25 @@ impl Bus for InProcessBus {
     }
 
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
+        self.publish_with_headers(topic, payload, Headers::new())
+            .await
+    }
+
+    async fn publish_with_headers(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        headers: Headers,
+    ) -> Result<(), BusError> {
         let mut topics = self.topics.lock();
         let t = topics.entry(topic.to_string()).or_default();
         if t.groups.is_empty() {
-            t.backlog.push(payload);
+            t.backlog.push((payload, headers));
             return Ok(());
         }
         for (tx, _) in t.groups.values() {
-            tx.try_send(payload.clone()).map_err(|_| BusError::Closed)?;
+            tx.try_send((payload.clone(), headers.clone()))
+                .map_err(|_| BusError::Closed)?;
         }
         Ok(())
     }
@@ -68,19 +84,20 @@ impl Bus for InProcessBus {
 }
 
 struct InProcessConsumer {
-    rx: async_channel::Receiver<Bytes>,
+    rx: async_channel::Receiver<Message>,
     offset: i64,
 }
 
 #[async_trait]
 impl Consumer for InProcessConsumer {
     async fn recv(&mut self) -> Result<Delivery, BusError> {
-        let payload = self.rx.recv().await.map_err(|_| BusError::Closed)?;
+        let (payload, headers) = self.rx.recv().await.map_err(|_| BusError::Closed)?;
         self.offset += 1;
         Ok(Delivery {
             payload,
             offset: self.offset,
             partition: 0,
+            headers,
         })
     }
 

@@ -82,14 +82,18 @@ fn parse(args: Vec<OsString>) -> (GlobalArgs, Command) {
 async fn main() -> ExitCode {
     let (global, command) = parse(std::env::args_os().collect());
     let service = matches!(&command, Command::Server(s) if s.is_service());
-    match &command {
+    let mut telemetry = match &command {
         // The proxy's stderr is the action's log: it logs warnings only, like a client.
-        Command::Server(server::ServerCommand::Proxy(_)) => whisk_runtime::cli::init_tracing(),
+        Command::Server(server::ServerCommand::Proxy(_)) => {
+            whisk_runtime::cli::init_tracing();
+            whisk_telemetry::Telemetry::default()
+        }
         // `whisk status` reports an unreachable broker in its table; librdkafka's reconnect
         // warnings would only repeat it.
-        Command::Client(whisk_cli::Command::Status(_)) => init_tracing(global.verbose, false, true),
-        _ => init_tracing(global.verbose, service, false),
-    }
+        Command::Client(whisk_cli::Command::Status(_)) => init_tracing(global.verbose, None, true),
+        Command::Server(s) if service => init_tracing(global.verbose, Some(s), false),
+        _ => init_tracing(global.verbose, None, false),
+    };
     if !service && !matches!(command, Command::Server(server::ServerCommand::Proxy(_))) {
         restore_default_sigpipe();
     }
@@ -104,6 +108,8 @@ async fn main() -> ExitCode {
         Command::Server(cmd) => server::run(cmd).await,
         Command::Client(cmd) => whisk_cli::run(&global, cmd).await,
     };
+    // The last spans of a service reach the collector before the process ends.
+    telemetry.shutdown();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -128,20 +134,25 @@ fn restore_default_sigpipe() {
 }
 
 /// Logs to stderr; `RUST_LOG` wins, else `info` for the server, `warn` (or `debug` with
-/// `-v`) for client commands; `quiet_bus` leaves out the Kafka clients' warnings.
-fn init_tracing(verbose: bool, server: bool, quiet_bus: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = match (server, verbose, quiet_bus) {
+/// `-v`) for client commands; `quiet_bus` leaves out the Kafka clients' warnings. A service
+/// also exports its spans when the `OTEL_EXPORTER_OTLP_*` variables say so (whisk-telemetry).
+fn init_tracing(
+    verbose: bool,
+    service: Option<&server::ServerCommand>,
+    quiet_bus: bool,
+) -> whisk_telemetry::Telemetry {
+    let default = match (service.is_some(), verbose, quiet_bus) {
         (_, true, _) => "debug,hyper=info,reqwest=info,h2=info,rustls=info",
         (true, false, _) => "info",
         (false, false, false) => "warn",
         (false, false, true) => "warn,whisk_bus=error,rdkafka=error",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .try_init();
+    match service {
+        Some(s) => {
+            whisk_telemetry::init(whisk_telemetry::Options::service(default, s.service_name()))
+        }
+        None => whisk_telemetry::init(whisk_telemetry::Options::client(default)),
+    }
 }
 
 #[cfg(test)]

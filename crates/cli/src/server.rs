@@ -41,6 +41,20 @@ impl ServerCommand {
     pub fn is_service(&self) -> bool {
         !matches!(self, ServerCommand::Certs(_) | ServerCommand::Proxy(_))
     }
+
+    /// The `service.name` of the role's exported spans (unless `OTEL_SERVICE_NAME` says).
+    pub fn service_name(&self) -> &'static str {
+        match self {
+            ServerCommand::Standalone(_) => "whisk-standalone",
+            ServerCommand::Controller(_) => "whisk-controller",
+            ServerCommand::Invoker(_) => "whisk-invoker",
+            ServerCommand::Gateway(_) => "whisk-gateway",
+            ServerCommand::Certs(_) => "whisk-certs",
+            ServerCommand::Directory(_) => "whisk-directory",
+            ServerCommand::Feeds(_) => "whisk-feeds",
+            ServerCommand::Proxy(_) => "whisk-proxy",
+        }
+    }
 }
 
 /// `--config`: the settings file, for every role.

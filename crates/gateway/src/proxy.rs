@@ -5,6 +5,10 @@
 //! to the next controller when one cannot be reached, and streams the answer back — or answers
 //! 502 (connection reset, invalid answer, no controller reachable) or 504 (no answer in time)
 //! with OpenWhisk's error body.
+//!
+//! Traced when the process exports spans: each request is a server span continuing the
+//! client's `traceparent`, and the controller gets that span's context in its place (when not
+//! exporting, the client's `traceparent` passes on untouched, as any header).
 
 use crate::backend::Backends;
 use crate::body::{Body, BodyRefused, BoxError, RequestBody};
@@ -117,12 +121,17 @@ impl Service<Request<WithContext<Incoming>>> for Proxy {
 
     fn call(&mut self, req: Request<WithContext<Incoming>>) -> ResponseFuture {
         let inner = self.inner.clone();
-        Box::pin(async move {
+        let span = whisk_telemetry::exporting().then(|| whisk_telemetry::http::server_span(&req));
+        let fut: ResponseFuture = Box::pin(async move {
             let start = std::time::Instant::now();
             let resp = inner.forward(req).await;
             whisk_metrics::gateway_request(resp.status().as_u16(), start.elapsed());
             Ok(resp)
-        })
+        });
+        match span {
+            Some(span) => Box::pin(tracing::Instrument::instrument(fut, span)),
+            None => fut,
+        }
     }
 }
 
@@ -188,6 +197,11 @@ impl Inner {
         }
         let body = RequestBody::limited(body, self.max_body, self.body_timeout);
         forwarded_headers(&mut parts.headers, &parts.uri, &ctx);
+        if whisk_telemetry::exporting() {
+            if let Some(cx) = whisk_telemetry::current_context() {
+                whisk_telemetry::propagation::inject_headers(&cx, &mut parts.headers);
+            }
+        }
         parts.version = Version::HTTP_11;
         let target = std::mem::take(&mut parts.uri);
         let mut req = Request::from_parts(parts, body);

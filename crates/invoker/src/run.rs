@@ -3,6 +3,13 @@
 //! a whisk error record that says why), pick a container, `/init` it if cold, `/run`, classify
 //! the answer as OpenWhisk does, collect the logs, return the container to the pool (or
 //! destroy it after a container error or a timeout).
+//!
+//! Traced: the span `activation` continues the controller's context from the message
+//! (`trace_context`), beside a `queue wait` span from the controller's stamp to the start;
+//! inside it `container acquire`, `/init`, `directory register`, `/run`, `log collection`
+//! (and the service's `record write`). The action gets the `/run` span's context as
+//! `__OW_TRACE_ID` / `__OW_TRACEPARENT` (`TRACEPARENT` too, through the proxy); the record
+//! keeps the trace id in its `traceId` annotation.
 
 use crate::actions::Actions;
 use crate::container::{Container, ContainerError};
@@ -12,10 +19,12 @@ use crate::proxy::{CallError, ProxyClient, ProxyResponse};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 use whisk_core::entity::KeyValue;
 use whisk_core::limits::PAYLOAD_MAX_BYTES;
 use whisk_core::{kinds, now_ms, Action, Activation, ActivationId, ActivationResponse, StatusCode};
 use whisk_proto::ActivationMessage;
+use whisk_telemetry::Context as TraceContext;
 
 /// The error of an activation the kernel killed for memory (OpenWhisk's words).
 pub const MEMORY_EXHAUSTED: &str = "The action exhausted its memory and was aborted.";
@@ -78,11 +87,71 @@ pub struct Outcome {
     pub system_error: bool,
     /// Memory the activation held, MB.
     pub memory_mb: u64,
+    /// The activation's span (disabled when not exporting): the record write goes under it.
+    pub span: tracing::Span,
+}
+
+/// The span of the activation `msg` describes, continuing the controller's context `parent`.
+fn activation_span(msg: &ActivationMessage, parent: Option<&TraceContext>) -> tracing::Span {
+    let span = tracing::trace_span!(
+        "activation",
+        otel.kind = "consumer",
+        whisk.activation.id = %msg.activation_id,
+        whisk.namespace = %msg.namespace,
+        whisk.action = %msg.action_path,
+        whisk.container.cold = tracing::field::Empty,
+    );
+    whisk_telemetry::propagation::set_parent(&span, parent);
+    span
+}
+
+/// The `queue wait` span: from the controller's stamp to now.
+fn queue_wait(msg: &ActivationMessage, parent: &TraceContext) {
+    let now = std::time::SystemTime::now();
+    let accepted = std::time::UNIX_EPOCH + Duration::from_millis(msg.accepted_at_ms.max(0) as u64);
+    whisk_telemetry::propagation::record_span(
+        "queue wait",
+        parent,
+        accepted.min(now),
+        now,
+        vec![
+            whisk_telemetry::KeyValue::new("whisk.activation.id", msg.activation_id.clone()),
+            whisk_telemetry::KeyValue::new("whisk.namespace", msg.namespace.clone()),
+            whisk_telemetry::KeyValue::new("whisk.action", msg.action_path.clone()),
+        ],
+    );
+}
+
+/// The context the action continues: the current span's when exporting, else the caller's.
+fn action_context(parent: Option<&TraceContext>) -> Option<TraceContext> {
+    whisk_telemetry::current_context().or_else(|| parent.cloned())
 }
 
 impl Runner {
-    /// Runs the activation described by `msg`.
+    /// Runs the activation described by `msg` (see the module documentation for its spans).
     pub async fn run(&self, msg: &ActivationMessage) -> Outcome {
+        let parent = whisk_telemetry::propagation::from_map(&msg.trace_context);
+        if whisk_telemetry::exporting() {
+            if let Some(p) = &parent {
+                queue_wait(msg, p);
+            }
+        }
+        let span = activation_span(msg, parent.as_ref());
+        let mut outcome = self
+            .run_in(msg, parent.as_ref())
+            .instrument(span.clone())
+            .await;
+        if let Some(cx) = span.in_scope(|| action_context(parent.as_ref())) {
+            outcome.activation.annotations.push(KeyValue {
+                key: "traceId".into(),
+                value: json!(whisk_telemetry::trace_id(&cx)),
+            });
+        }
+        outcome.span = span;
+        outcome
+    }
+
+    async fn run_in(&self, msg: &ActivationMessage, parent: Option<&TraceContext>) -> Outcome {
         let id =
             ActivationId::parse(&msg.activation_id).unwrap_or_else(|_| ActivationId::generate());
         let (action, revision) = match self
@@ -160,6 +229,7 @@ impl Runner {
             let lease = match self
                 .pool
                 .acquire(&req, vec![("__OW_API_HOST".into(), self.api_host.clone())])
+                .instrument(tracing::trace_span!("container acquire"))
                 .await
             {
                 Ok(l) => l,
@@ -185,9 +255,11 @@ impl Runner {
             if lease.needs_init {
                 let body = init_body(&action, msg, &self.api_host);
                 let t0 = std::time::Instant::now();
+                tracing::Span::current().record("whisk.container.cold", true);
                 let r = self
                     .client
                     .call(addr, &lease.entry.secret, "/init", body, timeout, 64 * 1024)
+                    .instrument(tracing::trace_span!("/init", otel.kind = "client"))
                     .await;
                 init_time = Some(t0.elapsed().as_millis() as i64);
                 match r {
@@ -228,20 +300,25 @@ impl Runner {
         // Its lines are followable until its record is stored (`LiveTaps::end`); a shared
         // container's lines are told apart only at the end.
         if !lease.is_shared() {
-            self.live
-                .attach(id.as_str(), container.as_ref(), log_limit);
+            self.live.attach(id.as_str(), container.as_ref(), log_limit);
         }
         let response = match response {
             Some(r) => r,
             None => {
                 if let Some(i) = &instance {
                     let folder = &lease.entry.peers_dir;
-                    self.peers.attach(&msg.namespace, &i.group, folder).await;
-                    self.peers
-                        .register(&msg.namespace, &i.group, &i.id, container.ip(), id.as_str())
-                        .await;
+                    async {
+                        self.peers.attach(&msg.namespace, &i.group, folder).await;
+                        self.peers
+                            .register(&msg.namespace, &i.group, &i.id, container.ip(), id.as_str())
+                            .await;
+                    }
+                    .instrument(tracing::trace_span!("directory register", whisk.peer.group = %i.group, whisk.peer.instance = %i.id))
+                    .await;
                 }
-                let body = run_body(&action, msg, params, &id, instance.as_ref());
+                let run_span = tracing::trace_span!("/run", otel.kind = "client");
+                let trace = run_span.in_scope(|| action_context(parent));
+                let body = run_body(&action, msg, params, &id, instance.as_ref(), trace.as_ref());
                 let answer = self
                     .client
                     .call(
@@ -252,14 +329,19 @@ impl Runner {
                         timeout,
                         PAYLOAD_MAX_BYTES,
                     )
+                    .instrument(run_span)
                     .await;
                 if let Some(i) = &instance {
-                    self.peers
-                        .deregister(&msg.namespace, &i.group, &i.id, id.as_str())
-                        .await;
-                    self.peers
-                        .detach(&msg.namespace, &i.group, &lease.entry.peers_dir)
-                        .await;
+                    async {
+                        self.peers
+                            .deregister(&msg.namespace, &i.group, &i.id, id.as_str())
+                            .await;
+                        self.peers
+                            .detach(&msg.namespace, &i.group, &lease.entry.peers_dir)
+                            .await;
+                    }
+                    .instrument(tracing::trace_span!("directory deregister", whisk.peer.group = %i.group, whisk.peer.instance = %i.id))
+                    .await;
                 }
                 match answer {
                     Ok(resp) => classify(resp),
@@ -301,7 +383,10 @@ impl Runner {
         };
         // Concurrent activations share the container's output: each record takes the lines
         // read since the previous collection (see docs/model/extras.md).
-        let logs = container.logs(log_limit, log_wait).await;
+        let logs = container
+            .logs(log_limit, log_wait)
+            .instrument(tracing::trace_span!("log collection"))
+            .await;
         self.pool.finish(lease, req.key, reusable && !oom);
         let wait_time = (started - msg.accepted_at_ms).max(0);
         let activation = record(
@@ -311,6 +396,7 @@ impl Runner {
             activation,
             system_error: false,
             memory_mb: action.limits.memory,
+            span: tracing::Span::none(),
         }
     }
 
@@ -340,6 +426,7 @@ impl Runner {
             activation,
             system_error,
             memory_mb: action.limits.memory,
+            span: tracing::Span::none(),
         }
     }
 }
@@ -417,6 +504,7 @@ fn run_body(
     params: Map<String, Value>,
     id: &ActivationId,
     instance: Option<&whisk_core::peers::Instance>,
+    trace: Option<&TraceContext>,
 ) -> Vec<u8> {
     let deadline = now_ms() + action.limits.timeout as i64;
     let mut body = json!({
@@ -441,6 +529,11 @@ fn run_body(
     }
     if msg.gang_size > 0 {
         body["gang_size"] = Value::String(msg.gang_size.to_string());
+    }
+    // `__OW_TRACE_ID` and `__OW_TRACEPARENT`: a span the action makes continues the trace.
+    if let Some(cx) = trace {
+        body["trace_id"] = Value::String(whisk_telemetry::trace_id(cx));
+        body["traceparent"] = Value::String(whisk_telemetry::traceparent(cx));
     }
     serde_json::to_vec(&body).unwrap_or_default()
 }
@@ -499,6 +592,16 @@ fn record(
             value: json!("sequence"),
         });
     }
+    whisk_metrics::activation(&whisk_metrics::ActivationEvent {
+        initiator: &msg.namespace,
+        path: &msg.action_path,
+        kind: &action.exec.kind,
+        memory_mb: action.limits.memory,
+        status: response.status_code.into(),
+        wait_ms: wait_time,
+        init_ms: init_time,
+        duration_ms: end - start,
+    });
     Activation {
         namespace: msg.namespace.clone(),
         name: action.name.clone(),
@@ -603,13 +706,3 @@ mod tests {
         assert_eq!(classify(big).status_code, StatusCode::DeveloperError);
     }
 }
-    whisk_metrics::activation(&whisk_metrics::ActivationEvent {
-        initiator: &msg.namespace,
-        path: &msg.action_path,
-        kind: &action.exec.kind,
-        memory_mb: action.limits.memory,
-        status: response.status_code.into(),
-        wait_ms: wait_time,
-        init_ms: init_time,
-        duration_ms: end - start,
-    });

@@ -309,7 +309,10 @@ impl Invoker {
             live_logs: None,
         };
         // Followers get the end once the record is stored (they may read it then).
-        let put = self.journal.store(self.store.as_ref(), &outcome.activation);
+        let put = tracing::Instrument::instrument(
+            self.journal.store(self.store.as_ref(), &outcome.activation),
+            tracing::trace_span!(parent: &outcome.span, "record write"),
+        );
         let store = async {
             let stored = put.await;
             self.runner.live.end(&outcome.activation);
@@ -377,9 +380,9 @@ async fn commit(
 ) {
     if let Some(upto) = commits.done(partition, offset) {
         let mark = whisk_bus::Delivery {
-            payload: Default::default(),
             offset: upto,
             partition,
+            ..Default::default()
         };
         if let Err(e) = consumer.commit(&mark).await {
             tracing::warn!(error = %e, "commit failed");

@@ -2,7 +2,8 @@
 //!
 //! `/init`: `{"value": {"name", "main", "code", "binary", "env"}}`.
 //! `/run`: `{"value": {...}, "namespace", "action_name", ...}`; every key but
-//! `value` becomes the env var `__OW_<KEY>` for that run.
+//! `value` becomes the env var `__OW_<KEY>` for that run; `traceparent` (the invoker's `/run`
+//! span) is also `TRACEPARENT`, the name OpenTelemetry SDKs read a parent context from.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -100,7 +101,11 @@ pub fn parse_init(body: &[u8]) -> Result<InitRequest, ProxyError> {
     })
 }
 
-/// Parses a `/run` body; keys other than `value` become `__OW_<KEY>`.
+/// The environment variable OpenTelemetry SDKs read a parent context from.
+pub const TRACEPARENT_ENV: &str = "TRACEPARENT";
+
+/// Parses a `/run` body; keys other than `value` become `__OW_<KEY>` (`traceparent` also
+/// [`TRACEPARENT_ENV`]).
 pub fn parse_run(body: &[u8]) -> Result<RunRequest, ProxyError> {
     let outer = parse_object(body)?;
     let mut value = Value::Object(Map::new());
@@ -109,6 +114,9 @@ pub fn parse_run(body: &[u8]) -> Result<RunRequest, ProxyError> {
         if key == "value" {
             value = v;
         } else {
+            if key == "traceparent" {
+                env.insert(TRACEPARENT_ENV.to_string(), stringify(v.clone()));
+            }
             env.insert(format!("__OW_{}", key.to_ascii_uppercase()), stringify(v));
         }
     }
@@ -151,6 +159,16 @@ mod tests {
         assert_eq!(run.value, json!({"x": 1}));
         assert_eq!(run.env["__OW_ACTIVATION_ID"], json!("a1"));
         assert_eq!(run.env["__OW_DEADLINE"], json!("5"));
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let body =
+            json!({"value": {}, "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "traceparent": tp});
+        let run = parse_run(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            run.env["__OW_TRACE_ID"],
+            json!("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(run.env["__OW_TRACEPARENT"], json!(tp));
+        assert_eq!(run.env[TRACEPARENT_ENV], json!(tp));
         let line = run.to_line();
         assert_eq!(line.last(), Some(&b'\n'));
     }

@@ -10,6 +10,7 @@
 //! - [`node`]: Node.js, npm and the `openwhisk` npm client's conformance suite;
 //! - [`http`]: raw HTTP/1.1 clients for edge tests (slow writers, reading an answer's head);
 //! - [`fuzz`]: case counts and generators of the property tests (`tests/fuzz_*.rs`).
+//! - [`otlp`]: an OTLP/HTTP (JSON) receiver of exported trace spans.
 //!
 //! **Missing services.** A test that needs a service, tool or daemon that is not there fails,
 //! saying what is missing and how to get it ([`missing`]); it never passes (or skips) without
@@ -24,6 +25,7 @@ pub mod docker;
 pub mod fuzz;
 pub mod http;
 pub mod node;
+pub mod otlp;
 pub mod process;
 pub mod services;
 

@@ -227,10 +227,23 @@ impl KafkaConsumer {
 }
 
 fn owned(m: &BorrowedMessage<'_>) -> Delivery {
+    use rdkafka::message::Headers as _;
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                    (h.key.to_string(), value.into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Delivery {
         payload: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
         offset: m.offset(),
         partition: m.partition(),
+        headers,
     }
 }
 

@@ -50,7 +50,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 pub use config::KafkaConfig;
 pub use probe::{probe, ClusterInfo, KafkaHealth};
 
-use crate::{Bus, BusError, Consumer};
+use crate::{Bus, BusError, Consumer, Headers};
 
 /// A [`Bus`] over Kafka-protocol brokers.
 #[derive(Clone)]
@@ -138,8 +138,25 @@ impl KafkaBus {
         Ok(())
     }
 
-    async fn send(&self, topic: &str, payload: &Bytes) -> Result<(), KafkaError> {
-        let record: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic).payload(&payload[..]);
+    async fn send(
+        &self,
+        topic: &str,
+        payload: &Bytes,
+        headers: &Headers,
+    ) -> Result<(), KafkaError> {
+        let mut record: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic).payload(&payload[..]);
+        if !headers.is_empty() {
+            let owned = headers.iter().fold(
+                rdkafka::message::OwnedHeaders::new_with_capacity(headers.len()),
+                |hs, (key, value)| {
+                    hs.insert(rdkafka::message::Header {
+                        key,
+                        value: Some(value.as_bytes()),
+                    })
+                },
+            );
+            record = record.headers(owned);
+        }
         let queue_timeout = Duration::from_millis(self.inner.config.message_timeout_ms.into());
         self.inner
             .producer
@@ -169,6 +186,16 @@ impl Bus for KafkaBus {
     }
 
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
+        self.publish_with_headers(topic, payload, Headers::new())
+            .await
+    }
+
+    async fn publish_with_headers(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        headers: Headers,
+    ) -> Result<(), BusError> {
         validate_topic(topic)?;
         let max = self.inner.config.message_max_bytes;
         if payload.len() > max {
@@ -180,14 +207,14 @@ impl Bus for KafkaBus {
         if !self.inner.known.lock().contains(topic) {
             self.create_topic(topic).await?;
         }
-        let mut result = self.send(topic, &payload).await;
+        let mut result = self.send(topic, &payload, &headers).await;
         if let Err(e) = &result {
             if unknown_topic(e) {
                 // The broker lost the topic (a restart with memory storage): create it again.
                 tracing::warn!(topic, error = %e, "topic unknown to the broker; re-creating it");
                 self.inner.known.lock().remove(topic);
                 self.create_topic(topic).await?;
-                result = self.send(topic, &payload).await;
+                result = self.send(topic, &payload, &headers).await;
             }
         }
         result.map_err(|e| {

@@ -107,6 +107,7 @@ pub fn router(services: Services) -> Router {
         .with_state(services)
         .layer(from_fn(errors::normalize))
         .layer(from_fn(cors))
+        .layer(whisk_telemetry::http::TraceLayer)
 }
 
 const ALLOW_METHODS: &str = "GET, DELETE, POST, PUT, HEAD";

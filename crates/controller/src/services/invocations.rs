@@ -248,7 +248,14 @@ impl Invocations {
         let placement = Placement::of(inv.content.get(crate::balancer::PLACEMENT_PARAM));
         let Some(invoker) = me
             .invokers
-            .place_with(hash, memory_mb, blackbox, me.blackbox_fraction, gang, placement)
+            .place_with(
+                hash,
+                memory_mb,
+                blackbox,
+                me.blackbox_fraction,
+                gang,
+                placement,
+            )
             .instrument(tracing::trace_span!("placement"))
             .await
         else {

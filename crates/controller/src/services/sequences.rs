@@ -201,31 +201,40 @@ impl Sequences {
         let me = self.clone();
         let wait = top.wait;
         let run_id = id.clone();
-        self.inner.tasks.spawn(async move {
-            let accepted = now_ms();
-            let runner = Runner {
-                steps: steps.as_ref(),
-                identity: &top.identity,
-                store: me.inner.store.as_ref(),
-                max: me.inner.max,
-                accepted,
-                depth: AtomicUsize::new(0),
-            };
-            let record = if seq::is_sequence(top.component.doc()) {
-                runner
-                    .sequence(&top.component, run_id, Some(top.payload), None, 0)
-                    .await
-                    .0
-            } else {
-                let mut counts = Counts::default();
-                runner
-                    .composition(&top.component, run_id, Some(top.payload), None, &mut counts)
-                    .await
-            };
-            // As OpenWhisk, the topmost record is answered first, then stored.
-            let _ = tx.send(record.clone());
-            runner.store(&record).await;
-        });
+        let span = tracing::trace_span!(
+            "composition",
+            otel.name = if seq::is_sequence(top.component.doc()) { "sequence" } else { "conductor" },
+            whisk.activation.id = %id,
+            whisk.namespace = %top.identity.namespace,
+            whisk.action = %top.component.fqn,
+        );
+        self.inner
+            .tasks
+            .spawn(whisk_telemetry::propagation::carried(span, async move {
+                let accepted = now_ms();
+                let runner = Runner {
+                    steps: steps.as_ref(),
+                    identity: &top.identity,
+                    store: me.inner.store.as_ref(),
+                    max: me.inner.max,
+                    accepted,
+                    depth: AtomicUsize::new(0),
+                };
+                let record = if seq::is_sequence(top.component.doc()) {
+                    runner
+                        .sequence(&top.component, run_id, Some(top.payload), None, 0)
+                        .await
+                        .0
+                } else {
+                    let mut counts = Counts::default();
+                    runner
+                        .composition(&top.component, run_id, Some(top.payload), None, &mut counts)
+                        .await
+                };
+                // As OpenWhisk, the topmost record is answered first, then stored.
+                let _ = tx.send(record.clone());
+                runner.store(&record).await;
+            }));
         let Some(wait) = wait else {
             return Ok(Ran::Accepted(id));
         };
