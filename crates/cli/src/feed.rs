@@ -2,7 +2,8 @@
 //! creates the trigger (annotated `feed: /ns/pkg/action`, its `-p` parameters going to the
 //! feed rather than to the trigger), then invokes the feed action blocking with
 //! `{lifecycleEvent: CREATE, triggerName: /ns/trigger, authKey, ...params}` and deletes the
-//! trigger again when that fails; `trigger delete` first runs the feed's DELETE.
+//! trigger again when that fails; `trigger get` of a trigger with a feed runs the feed's READ
+//! and shows its activation; `trigger delete` first runs the feed's DELETE.
 
 use crate::client::Client;
 use crate::error::{ApiError, Failure};
@@ -106,6 +107,32 @@ pub async fn create(
             .into())
         }
     }
+}
+
+/// `trigger get` of `trigger` (its document `entity`) when it has a `feed` annotation, as wsk:
+/// the feed's READ, shown as a blocking invoke is (`ok: invoked FEED with id ID` and the
+/// activation). `false` when the trigger has no feed (the caller shows the trigger).
+pub async fn read(
+    client: &Client,
+    json_out: bool,
+    trigger: &QualifiedName,
+    entity: &Value,
+) -> anyhow::Result<bool> {
+    let Some(feed) = crate::output::annotation(entity, "feed").and_then(Value::as_str) else {
+        return Ok(false);
+    };
+    let feed_name = feed.to_string();
+    let feed = QualifiedName::parse(feed, &trigger.namespace)?;
+    let activation = configure(client, trigger, &feed, "READ", Map::new()).await?;
+    if !json_out {
+        let id = activation
+            .get("activationId")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        println!("ok: invoked {feed_name} with id {id}");
+    }
+    print_json(&activation);
+    Ok(true)
 }
 
 /// Before `trigger delete`: runs the feed's DELETE when the trigger has a `feed` annotation;

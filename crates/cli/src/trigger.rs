@@ -102,6 +102,9 @@ pub async fn run(client: &Client, json_out: bool, cmd: TriggerCommand) -> anyhow
                 .send(Method::GET, url, &[], None)
                 .await
                 .map_err(|e| e.failure(&format!("Unable to get trigger '{}'", qn.entity)))?;
+            if crate::feed::read(client, json_out, &qn, &resp.body).await? {
+                return Ok(());
+            }
             show(&resp.body, "trigger", &qn, &a, json_out)
         }
         TriggerCommand::Delete { name } => {

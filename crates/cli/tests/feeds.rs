@@ -100,11 +100,17 @@ async fn an_alarm_feed_with_the_cli_fires_a_rule_survives_a_restart_and_is_delet
         "{out}"
     );
     assert_eq!(lines[1], "ok: created trigger tick", "{out}");
+    // As wsk: `trigger get` of a feed trigger runs the feed's READ and shows its activation.
     let got = ok(&w(&host, &["trigger", "get", "tick"]));
+    let (head, body) = got.split_once('\n').unwrap_or_default();
     assert!(
-        got.contains("\"feed\"") && got.contains("/whisk.system/alarms/alarm"),
+        head.starts_with("ok: invoked /whisk.system/alarms/alarm with id "),
         "{got}"
     );
+    let read: serde_json::Value = serde_json::from_str(body).unwrap();
+    let result = &read["response"]["result"];
+    assert_eq!(result["config"]["cron"], "* * * * * *", "{read}");
+    assert_eq!(result["status"]["active"], true, "{read}");
     ok(&w(&host, &["rule", "create", "every", "tick", "tock"]));
     let fired = at_least(&api, "tock", 3).await;
     assert_eq!(fired[0]["response"]["result"]["n"], 1, "{:?}", fired[0]);
