@@ -1,12 +1,13 @@
 //! The process runtime: every container is a local action proxy process (`whisk-proxy`, or
 //! `whisk proxy`) bound to its own loopback address 127.x.y.z:8080, so that every instance has
 //! a distinct IP as it would in Docker (or to an address of `invoker.process.subnet`, a subnet
-//! routed to this host, so that instances on other hosts reach it). Each runs in a sandbox ([`crate::sandbox`]: its own
-//! namespaces under bubblewrap, an unprivileged uid, a clean environment) inside its own cgroup
-//! ([`crate::cgroup`]: `limits.memory`, a pids limit, frozen to pause, killed as a whole);
-//! out-of-memory kills are read from the cgroup ([`Container::oom_killed`]) and reported as a
-//! line appended to the next `logs()`, as in Docker. Every runtime family of
-//! `whisk_core::kinds::KINDS` runs here: the proxy picks its launcher from `--family`.
+//! routed to this host, so that instances on other hosts reach it). Each runs in a sandbox
+//! ([`crate::sandbox`]: its own namespaces under bubblewrap, an unprivileged uid, a clean
+//! environment) inside its own cgroup ([`crate::cgroup`]: `limits.memory`, a pids limit,
+//! frozen to pause, killed as a whole); out-of-memory kills are read from the cgroup
+//! ([`Container::oom_killed`]) and reported as a line appended to the next `logs()`, as in
+//! Docker. Every runtime family of `whisk_core::kinds::KINDS` runs here: the proxy picks its
+//! launcher from `--family`.
 //! A host that cannot sandbox is refused unless `invoker.process.single_tenant` says every
 //! action is trusted; then proxies run as plain process groups (pause = SIGSTOP).
 //!
