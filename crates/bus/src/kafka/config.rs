@@ -76,8 +76,9 @@ pub struct KafkaConfig {
     pub metadata_refresh_ms: u32,
     /// `latest_topic_prefixes`: a group without a committed offset starts at the end of a topic
     /// whose name starts with one of these (`auto.offset.reset=latest`), at the beginning of
-    /// every other topic (`earliest`). Default `["health", "feeds"]`: old pings and
-    /// feed announcements are stale (a feed provider lists the store anyway), while
+    /// every other topic (`earliest`). Default `["health", "feeds", "logFollow"]`: old pings,
+    /// feed announcements and live-log follow requests are stale (a feed provider lists the
+    /// store anyway; a follower asks again every second until answered), while
     /// `invoker<N>` and `completed<M>` must not lose what was published before the consumer
     /// joined (an invoker started after the controller placed work on it; a completion that
     /// raced the controller's first assignment).
@@ -121,7 +122,7 @@ impl Default for KafkaConfig {
             heartbeat_interval_ms: 2_000,
             fetch_wait_max_ms: 100,
             metadata_refresh_ms: 5_000,
-            latest_topic_prefixes: vec!["health".into(), "feeds".into()],
+            latest_topic_prefixes: vec!["health".into(), "feeds".into(), "logFollow".into()],
             prefetch_messages: 1000,
             message_max_bytes: MESSAGE_MAX_BYTES,
             commit_interval_ms: 100,
