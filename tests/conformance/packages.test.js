@@ -72,7 +72,7 @@ test('the /whisk.system catalog is public and invocable from the guest namespace
   for (const p of ['alarms', 'messaging', 'utils']) assert.ok(names.includes(p), `${p} in ${names}`)
   const utils = await ow.packages.get({ name: '/whisk.system/utils' })
   assert.equal(utils.publish, true)
-  assert.deepEqual(utils.actions.map(a => a.name).sort(), ['cat', 'date', 'echo', 'head', 'sort', 'split'])
+  assert.deepEqual(utils.actions.map(a => a.name).sort(), ['cat', 'date', 'echo', 'head', 'hosturl', 'namespace', 'smash', 'sort', 'split'])
 
   const echoed = await ow.actions.invoke({ name: '/whisk.system/utils/echo', params: { payload: 'hi' }, blocking: true, result: true })
   assert.deepEqual(echoed, { payload: 'hi' })
