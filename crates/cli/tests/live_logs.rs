@@ -24,6 +24,17 @@ def main(args):
     return {"done": True}
 "#;
 
+/// Prints past its 1 MB log limit at once, then runs on.
+const CHATTY: &str = r#"
+import time
+def main(args):
+    for i in range(2000):
+        print(str(i).rjust(600, "x"))
+    time.sleep(1.5)
+    print("after the limit")
+    return {"done": True}
+"#;
+
 /// One server-sent event as the follower saw it.
 #[derive(Debug, Clone, PartialEq)]
 enum Ev {
@@ -173,6 +184,41 @@ async fn live_logs_in_standalone() {
         Some(404)
     );
     api.record(&running, Duration::from_secs(30)).await;
+
+    // The log limit reached says so live, with the record's truncation line, while the
+    // action still runs; nothing after it.
+    let r = api
+        .req(reqwest::Method::PUT, "actions/chatty?overwrite=true")
+        .json(&json!({"exec": {"kind": "python:3", "code": CHATTY}, "limits": {"logs": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let id = api.start("chatty", json!({})).await;
+    let f = follow(&base, GUEST_KEY, &id, &api).await.unwrap();
+    let lines: Vec<&String> = f
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Line(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains("stderr: Logs were truncated because the total bytes size exceeds the limit of 1048576 bytes."),
+        "{last}"
+    );
+    assert!(lines.len() > 1000 && lines.len() < 2000, "{}", lines.len());
+    assert_eq!(f.running_at_first_line, Some(true));
+    // The record's lines, but the truncation line's own time.
+    let record = api.record(&id, Duration::from_secs(30)).await;
+    let stored = record["logs"].as_array().unwrap();
+    let n = lines.len();
+    assert_eq!(stored.len(), n);
+    assert_eq!(json!(lines[..n - 1]), json!(stored[..n - 1]));
+    let notice = |l: &str| l.split_once(' ').unwrap().1.to_string();
+    assert_eq!(notice(last), notice(stored[n - 1].as_str().unwrap()));
 
     // `whisk activation logs -f ID` prints each line as it comes: the first before the
     // record exists.

@@ -264,6 +264,125 @@ impl LiveTaps {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::ContainerError;
+    use async_trait::async_trait;
+    use whisk_bus::InProcessBus;
+    use whisk_core::{ActivationId, ActivationResponse};
+
+    /// Only what live logs use of a container: its collector.
+    struct Output(LogCollector);
+
+    #[async_trait]
+    impl Container for Output {
+        fn id(&self) -> &str {
+            "output"
+        }
+        fn ip(&self) -> std::net::IpAddr {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        }
+        fn addr(&self) -> std::net::SocketAddr {
+            ([127, 0, 0, 1], 9).into()
+        }
+        fn is_alive(&self) -> bool {
+            true
+        }
+        async fn suspend(&self) -> Result<(), ContainerError> {
+            Ok(())
+        }
+        async fn resume(&self) -> Result<(), ContainerError> {
+            Ok(())
+        }
+        async fn destroy(&self) {}
+        async fn logs(&self, limit_bytes: usize, wait: Duration) -> Vec<String> {
+            self.0.collect(limit_bytes, wait).await
+        }
+        fn log_collector(&self) -> Option<LogCollector> {
+            Some(self.0.clone())
+        }
+    }
+
+    async fn next(consumer: &mut Box<dyn whisk_bus::Consumer>) -> LiveLogsMessage {
+        let d = tokio::time::timeout(Duration::from_secs(5), consumer.recv())
+            .await
+            .expect("live lines")
+            .unwrap();
+        CompletionMessage::decode(d.payload.as_ref())
+            .unwrap()
+            .live_logs
+            .expect("live lines, not a completion")
+    }
+
+    /// A follower gets the lines so far at once, then later ones, then the rest of the
+    /// record with its status; another namespace's request gets nothing.
+    #[tokio::test]
+    async fn a_follower_gets_every_line_once_in_order_then_the_end() {
+        let bus = Arc::new(InProcessBus::new());
+        let mut inbox = bus.subscribe("completed7", "completed7").await.unwrap();
+        let mut mallory = bus.subscribe("completed8", "completed8").await.unwrap();
+        let taps = Arc::new(LiveTaps::new(bus.clone(), 3, Duration::from_millis(10)));
+        let id = ActivationId::generate();
+        let out = Output(LogCollector::new());
+        taps.start(id.as_str(), "guest");
+        let ask = |ns: &str, to: &str| LogFollowMessage {
+            activation_id: id.to_string(),
+            namespace: ns.into(),
+            reply_to: to.into(),
+        };
+        // Asked while its container is being made: "it runs here", no line.
+        taps.follow(&ask("guest", "completed7"));
+        let m = next(&mut inbox).await;
+        assert_eq!(
+            (m.from, m.lines.len(), m.ended, m.invoker_id),
+            (0, 0, false, 3)
+        );
+        out.0.push(0, "one");
+        taps.attach(id.as_str(), &out, 1 << 20);
+        out.0.push(1, "two");
+        taps.follow(&ask("mallory", "completed8"));
+        let mut lines = vec![];
+        while lines.len() < 2 {
+            let m = next(&mut inbox).await;
+            assert_eq!(m.from as usize, lines.len());
+            lines.extend(m.lines);
+        }
+        assert!(lines[0].ends_with(" stdout: one") && lines[1].ends_with(" stderr: two"));
+        out.0.push(0, "three");
+        out.0.close(0);
+        out.0.close(1);
+        let mut logs = out.logs(1 << 20, Duration::from_millis(10)).await;
+        logs.push("after the collection".into());
+        let record = Activation {
+            namespace: "guest".into(),
+            name: "a".into(),
+            version: "0.0.1".into(),
+            subject: "guest".into(),
+            activation_id: id.clone(),
+            start: 0,
+            end: 0,
+            duration: 0,
+            response: ActivationResponse::application_error(serde_json::json!({"error": "x"})),
+            logs: logs.clone(),
+            annotations: vec![],
+            publish: false,
+            cause: None,
+        };
+        taps.end(&record);
+        let mut rest = vec![];
+        loop {
+            let m = next(&mut inbox).await;
+            assert_eq!(m.from as usize, 2 + rest.len());
+            rest.extend(m.lines);
+            if m.ended {
+                assert_eq!(m.status, "application error");
+                break;
+            }
+        }
+        lines.extend(rest);
+        assert_eq!(lines, logs);
+        assert_eq!(taps.running(), 0);
+        let stranger = tokio::time::timeout(Duration::from_millis(50), mallory.recv()).await;
+        assert!(stranger.is_err(), "another namespace got lines");
+    }
 
     #[test]
     fn live_lines_stop_at_the_limit_with_the_records_words() {
