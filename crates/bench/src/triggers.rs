@@ -4,6 +4,10 @@
 //! action's activation record is stored (polled every millisecond), so both columns include
 //! the same polling; the bare `POST` of a fire (answered once the trigger's own record is
 //! stored) and a blocking invoke are shown for reference.
+//!
+//! "Started" rows time the moment the action's code runs: a `stamp` action returns
+//! `time.time()` from its `main`, and the row is that instant minus the moment the client sent
+//! the fire (or the invoke), both read from the same machine's clock (µs).
 
 use crate::load;
 use crate::rest::Rest;
@@ -15,6 +19,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const NOOP: &str = "def main(args):\n    return {}\n";
+const STAMP: &str = "import time\ndef main(args):\n    return {\"t\": time.time()}\n";
+
+/// Microseconds since the epoch, now.
+fn epoch_us() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+}
+
+/// How long after `sent` (µs since the epoch) the stamp action of `record` started.
+fn started_after(record: &Value, sent: f64) -> anyhow::Result<u64> {
+    let t = record["response"]["result"]["t"]
+        .as_f64()
+        .context("the stamp action returned no time")?;
+    Ok((t * 1e6 - sent).max(0.0) as u64)
+}
 
 /// Sizes of a run.
 pub struct Plan {
@@ -58,6 +78,26 @@ impl Rest {
         self.record(action).await.map(drop)
     }
 
+    /// Fires `t2` (whose rule starts the stamp action): how long until the action ran, µs.
+    async fn fire_to_start(&self) -> anyhow::Result<u64> {
+        let sent = epoch_us();
+        let id = self.start("triggers/t2").await?;
+        let trigger = self.record(&id).await?;
+        let line: Value =
+            serde_json::from_str(trigger["logs"][0].as_str().context("no rule line")?)?;
+        let action = line["activationId"]
+            .as_str()
+            .context("the rule did not invoke")?;
+        started_after(&self.record(action).await?, sent)
+    }
+
+    /// Invokes the stamp action non-blocking: how long until it ran, µs.
+    async fn invoke_to_start(&self) -> anyhow::Result<u64> {
+        let sent = epoch_us();
+        let id = self.start("actions/stamp").await?;
+        started_after(&self.record(&id).await?, sent)
+    }
+
     /// Invokes the noop and waits for its result.
     async fn invoke_blocking(&self) -> anyhow::Result<()> {
         let path = "actions/noop?blocking=true&result=true";
@@ -73,6 +113,29 @@ impl Rest {
     }
 }
 
+/// Runs `op` `total` times over `clients` loops like [`load::run`], recording the latency each
+/// operation reports (µs) rather than its own duration.
+async fn reported<F, Fut>(clients: usize, total: usize, rest: &Arc<Rest>, op: F) -> load::Measured
+where
+    F: Fn(Arc<Rest>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<u64>> + Send,
+{
+    let hist = Arc::new(parking_lot::Mutex::new(
+        hdrhistogram::Histogram::<u64>::new(3).expect("valid precision"),
+    ));
+    let (rest, h) = (rest.clone(), hist.clone());
+    let m = load::run(clients, total, move || {
+        let (rest, h) = (rest.clone(), h.clone());
+        async move {
+            let us = op(rest).await?;
+            h.lock().record(us.max(1)).map_err(anyhow::Error::from)
+        }
+    })
+    .await;
+    let hist = hist.lock().clone();
+    load::Measured { hist, ..m }
+}
+
 /// Runs the scenarios and prints the table.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -86,6 +149,14 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     rest.put("triggers/t", json!({})).await?;
     rest.put("rules/r", json!({"trigger": "/_/t", "action": "/_/noop"}))
         .await?;
+    let stamp = json!({"exec": {"kind": "python:3", "code": STAMP}});
+    rest.put("actions/stamp", stamp).await?;
+    rest.put("triggers/t2", json!({})).await?;
+    rest.put(
+        "rules/r2",
+        json!({"trigger": "/_/t2", "action": "/_/stamp"}),
+    )
+    .await?;
 
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
@@ -113,6 +184,33 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             .await
         };
         let blocking = measure!(invoke_blocking, plan.requests);
+        // Warm containers for the stamp action too (its rows must not time cold starts).
+        let stamp_warm = reported(clients, clients * 20, &rest, |r| async move {
+            r.invoke_to_start().await
+        })
+        .await;
+        anyhow::ensure!(
+            stamp_warm.errors == 0,
+            "warm-up invokes of the stamp failed"
+        );
+        let fire_started = reported(clients, plan.requests, &rest, |r| async move {
+            r.fire_to_start().await
+        })
+        .await;
+        let invoke_started = reported(clients, plan.requests, &rest, |r| async move {
+            r.invoke_to_start().await
+        })
+        .await;
+        rows.push(Row::measured(
+            "fire → the rule's action started",
+            clients,
+            &fire_started,
+        ));
+        rows.push(Row::measured(
+            "non-blocking invoke → the action started",
+            clients,
+            &invoke_started,
+        ));
         rows.push(Row::measured(
             "fire → the rule's action record stored",
             clients,
