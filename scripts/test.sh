@@ -25,7 +25,7 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 # The process runtime sandboxes every action with bubblewrap (crates/invoker/src/sandbox.rs).
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 # The ansible cluster test (scripts/cluster-test.sh) installs ansible from PyPI into a venv.
-/usr/bin/python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+/usr/bin/python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 # The web console's test drives Debian's headless Chromium (crates/console/tests/browser.rs).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # Prometheus scrapes every service in crates/cli/tests/metrics.rs (promtool checks /metrics).
