@@ -448,6 +448,7 @@ async function showActivation(id, running) {
       const r = await record(id).catch(() => null);
       if (r) {
         renderRecord(r);
+        if (state.tab === 'activations') loadActivations();
         return r;
       }
       await new Promise((res) => setTimeout(res, 250));
@@ -629,6 +630,8 @@ function chart(root, values, kind) {
     const step = nums.length > 1 ? w / (nums.length - 1) : 0;
     const pts = nums.map((v, i) => (i * step).toFixed(1) + ',' + (h - (v / max) * (h - 2)).toFixed(1)).join(' ');
     s.appendChild(svg('polyline', { points: pts, class: 'line' }));
+    const last = nums[nums.length - 1];
+    s.appendChild(svg('circle', { cx: ((nums.length - 1) * step).toFixed(1), cy: (h - (last / max) * (h - 2)).toFixed(1), r: 2.5, class: 'dot' }));
   }
   const label = svg('text', { x: 2, y: h + 12, class: 'label' });
   label.textContent = 'max ' + max + (nums.length ? ', last ' + nums[nums.length - 1] : '');

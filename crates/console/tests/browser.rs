@@ -171,13 +171,21 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// Clicks `selector`, trying again for a while when the page has just replaced the element
+/// (lists are re-rendered as they load).
 async fn click(page: &Page, selector: &str) {
-    page.find_element(selector)
-        .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
+    let deadline = Instant::now() + secs(5);
+    loop {
+        let error = match page.find_element(selector).await {
+            Ok(e) => match e.click().await {
+                Ok(_) => return,
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        assert!(Instant::now() < deadline, "clicking {selector}: {error}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,6 +396,7 @@ async fn the_console_in_headless_chromium() {
         secs(10),
     )
     .await;
+    shot(&edge, &out, "7-gateway-cluster-hidden").await;
     click(&edge, "[data-tab=\"groups\"]").await;
     wait_js(
         &edge,
@@ -396,7 +405,6 @@ async fn the_console_in_headless_chromium() {
         secs(10),
     )
     .await;
-    shot(&edge, &out, "7-gateway-cluster-hidden").await;
     let ca = reqwest::Certificate::from_pem(&std::fs::read(&platform.ca).unwrap()).unwrap();
     let tls = reqwest::Client::builder()
         .add_root_certificate(ca)
