@@ -67,16 +67,17 @@ pub fn eligible(n: usize, blackbox: bool, blackbox_fraction: f64) -> std::ops::R
 /// healthy one with room along the probe sequence; `None` when every healthy one is full or
 /// none is healthy.
 pub fn choose(slots: &[Slot], hash: u64, memory_mb: u64) -> Option<usize> {
-    let n = slots.len();
-    if n == 0 {
-        return None;
-    }
-    let steps = coprime_steps(n);
-    let home = (hash % n as u64) as usize;
-    let step = steps[(hash % steps.len() as u64) as usize];
-    (0..n)
-        .map(|i| (home + i * step) % n)
+    probe_order(slots.len(), hash)
         .find(|idx| slots[*idx].healthy && slots[*idx].free_mb >= memory_mb)
+}
+
+/// The indexes `0..n` in the probe order of `hash`: its home invoker, then steps co-prime
+/// with `n` (empty for n = 0).
+fn probe_order(n: usize, hash: u64) -> impl Iterator<Item = usize> {
+    let steps = coprime_steps(n);
+    let home = (hash % n.max(1) as u64) as usize;
+    let step = steps[(hash % steps.len() as u64) as usize];
+    (0..n).map(move |i| (home + i * step) % n)
 }
 
 /// Where an activation goes: its home invoker (OpenWhisk's sharding) or spread out.
@@ -105,15 +106,8 @@ impl Placement {
 /// Index of the healthy invoker with room for `memory_mb` and the most free memory; ties go to
 /// the earliest along the probe sequence of `hash`. `None` when every healthy one is full.
 pub fn spread(slots: &[Slot], hash: u64, memory_mb: u64) -> Option<usize> {
-    let n = slots.len();
-    if n == 0 {
-        return None;
-    }
-    let steps = coprime_steps(n);
-    let home = (hash % n as u64) as usize;
-    let step = steps[(hash % steps.len() as u64) as usize];
     let mut best: Option<usize> = None;
-    for idx in (0..n).map(|i| (home + i * step) % n) {
+    for idx in probe_order(slots.len(), hash) {
         let s = slots[idx];
         if s.healthy && s.free_mb >= memory_mb && best.is_none_or(|b| s.free_mb > slots[b].free_mb)
         {
@@ -236,14 +230,20 @@ mod tests {
         used.sort();
         assert_eq!(used, vec![0, 1, 2, 3]);
         // Equal room: the home invoker first, as `choose` would.
-        assert_eq!(spread(&slots(4, 1024), 5, 256), choose(&slots(4, 1024), 5, 256));
+        assert_eq!(
+            spread(&slots(4, 1024), 5, 256),
+            choose(&slots(4, 1024), 5, 256)
+        );
         s[2].healthy = false;
         s[0].free_mb = 100;
         assert_eq!(spread(&s, 5, 256), Some(1)); // 1 and 3 tie; 1 comes first from home 1
         s[3].free_mb = 1024;
         assert_eq!(spread(&s, 5, 256), Some(3));
         assert_eq!(spread(&slots(2, 100), 0, 256), None);
-        assert_eq!(Placement::of(Some(&serde_json::json!("spread"))), Placement::Spread);
+        assert_eq!(
+            Placement::of(Some(&serde_json::json!("spread"))),
+            Placement::Spread
+        );
         assert_eq!(Placement::of(Some(&serde_json::json!(1))), Placement::Home);
         assert_eq!(Placement::of(None), Placement::Home);
     }

@@ -120,7 +120,9 @@ impl ProcessConfig {
         let Some(net) = self.subnet.as_deref() else {
             return Ok((0x7f01_0000, 0x00fe_0000));
         };
-        let bad = || format!("invoker.process.subnet '{net}' is not an IPv4 subnet like 10.232.3.0/24 (prefix 8 to 30)");
+        let bad = || {
+            format!("invoker.process.subnet '{net}' is not an IPv4 subnet like 10.232.3.0/24 (prefix 8 to 30)")
+        };
         let (ip, len) = net.split_once('/').ok_or_else(bad)?;
         let ip: std::net::Ipv4Addr = ip.trim().parse().map_err(|_| bad())?;
         let len: u32 = len.trim().parse().map_err(|_| bad())?;
@@ -222,7 +224,13 @@ mod tests {
         assert_eq!(range(Some("10.232.3.0/24")), Ok((0x0ae8_0300, 256)));
         // Host bits are ignored.
         assert_eq!(range(Some("10.232.3.7/24")), Ok((0x0ae8_0300, 256)));
-        for bad in ["10.232.3.0", "10.232.3.0/31", "x/24", "10.232.3.0/abc", "::1/64"] {
+        for bad in [
+            "10.232.3.0",
+            "10.232.3.0/31",
+            "x/24",
+            "10.232.3.0/abc",
+            "::1/64",
+        ] {
             assert!(range(Some(bad)).is_err(), "{bad}");
         }
     }
