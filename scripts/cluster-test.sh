@@ -77,6 +77,11 @@ teardown() {
     ip netns del "$n" 2>/dev/null || true
   done
   ip netns del whisk-hub 2>/dev/null || true
+  # Cgroups of killed invokers' sandboxes (empty folders; `-e mode=clean` removes them too).
+  for d in /sys/fs/cgroup/whisk-node-* /sys/fs/cgroup/*/whisk-node-*; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  true
 }
 
 on_exit() {
@@ -93,6 +98,7 @@ on_exit() {
   exit $rc
 }
 trap on_exit EXIT
+trap 'exit 143' TERM INT # so that on_exit runs when the test is stopped
 
 teardown # leftovers of an interrupted run
 ip netns add whisk-hub
