@@ -382,10 +382,46 @@ impl SseEvents {
     }
 }
 
-/// What poll prints: an activation's header and its lines, from the list or a follower.
-enum Polled {
-    Header { name: String, id: String },
-    Line { id: String, line: String },
+/// A line of activation `id` for poll to print, from a follower.
+struct Polled {
+    id: String,
+    line: String,
+}
+
+/// Poll's output: each activation's lines under its header (`Activation: 'name' (id)`),
+/// repeated when another activation's lines came in between.
+#[derive(Default)]
+struct PollPrinter {
+    seen: HashSet<String>,
+    names: std::collections::HashMap<String, String>,
+    shown: Option<String>,
+}
+
+impl PollPrinter {
+    /// The id of activation (or record) `v` and prints its header when it is new.
+    fn first_sight(&mut self, v: &Value) -> Option<String> {
+        let id = v.get("activationId").and_then(Value::as_str)?;
+        if !self.seen.insert(id.to_string()) {
+            return None;
+        }
+        let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+        self.names.insert(id.to_string(), name.to_string());
+        self.header(id);
+        Some(id.to_string())
+    }
+
+    fn header(&mut self, id: &str) {
+        let name = self.names.get(id).map(String::as_str).unwrap_or("");
+        println!("\nActivation: '{name}' ({id})");
+        self.shown = Some(id.to_string());
+    }
+
+    fn line(&mut self, id: &str, line: &str) {
+        if self.shown.as_deref() != Some(id) {
+            self.header(id);
+        }
+        println!("{line}");
+    }
 }
 
 async fn poll(
@@ -406,31 +442,12 @@ async fn poll(
     let since = whisk_core::now_ms() - (since_seconds as i64).saturating_mul(1000);
     let began = Instant::now();
     let deadline = exit.map(|s| began + Duration::from_secs(s));
-    let mut seen = HashSet::new();
+    let mut out = PollPrinter::default();
     println!("Enter Ctrl-c to exit.");
     println!("Polling for activation logs");
-    // Followers of running activations send their lines here; one printer keeps each
-    // activation's lines under its header (repeated when another activation's lines came
-    // in between).
+    // Followers of running activations send their lines here, printed by this task.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Polled>();
     let mut followers = tokio::task::JoinSet::new();
-    let mut shown: Option<String> = None;
-    let mut names = std::collections::HashMap::new();
-    let mut print = |p: Polled, names: &mut std::collections::HashMap<String, String>| match p {
-        Polled::Header { name, id } => {
-            println!("\nActivation: '{name}' ({id})");
-            names.insert(id.clone(), name);
-            shown = Some(id);
-        }
-        Polled::Line { id, line } => {
-            if shown.as_deref() != Some(id.as_str()) {
-                let name = names.get(&id).cloned().unwrap_or_default();
-                println!("\nActivation: '{name}' ({id})");
-                shown = Some(id);
-            }
-            println!("{line}");
-        }
-    };
     loop {
         let mut filter = vec![];
         if let Some(q) = &qn {
@@ -442,29 +459,13 @@ async fn poll(
         query.extend(filter.iter().cloned());
         if let Ok(resp) = client.send(Method::GET, url, &query, None).await {
             for a in resp.body.as_array().cloned().unwrap_or_default() {
-                let Some(id) = a.get("activationId").and_then(Value::as_str) else {
+                let Some(id) = out.first_sight(&a) else {
                     continue;
                 };
-                if !seen.insert(id.to_string()) {
-                    continue;
-                }
-                let name = a.get("name").and_then(Value::as_str).unwrap_or("");
-                print(
-                    Polled::Header {
-                        name: name.to_string(),
-                        id: id.to_string(),
-                    },
-                    &mut names,
-                );
-                let (client, ns, id, tx) = (
-                    client.clone(),
-                    namespace.clone(),
-                    id.to_string(),
-                    tx.clone(),
-                );
+                let (client, ns, tx) = (client.clone(), namespace.clone(), tx.clone());
                 followers.spawn(async move {
                     let each = |line: String| {
-                        let _ = tx.send(Polled::Line {
+                        let _ = tx.send(Polled {
                             id: id.clone(),
                             line,
                         });
@@ -490,28 +491,10 @@ async fn poll(
             })?;
         let records = resp.body.as_array().cloned().unwrap_or_default();
         for record in records.iter().rev() {
-            let Some(id) = record.get("activationId").and_then(Value::as_str) else {
-                continue;
-            };
-            if !seen.insert(id.to_string()) {
-                continue;
-            }
-            let name = record.get("name").and_then(Value::as_str).unwrap_or("");
-            print(
-                Polled::Header {
-                    name: name.to_string(),
-                    id: id.to_string(),
-                },
-                &mut names,
-            );
-            for line in output::log_lines(record) {
-                print(
-                    Polled::Line {
-                        id: id.to_string(),
-                        line,
-                    },
-                    &mut names,
-                );
+            if let Some(id) = out.first_sight(record) {
+                for line in output::log_lines(record) {
+                    out.line(&id, &line);
+                }
             }
         }
         let pause = Duration::from_secs(1);
@@ -523,7 +506,7 @@ async fn poll(
         let until = tokio::time::Instant::now() + wait;
         loop {
             tokio::select! {
-                Some(p) = rx.recv() => print(p, &mut names),
+                Some(p) = rx.recv() => out.line(&p.id, &p.line),
                 Some(_) = followers.join_next() => {}
                 _ = tokio::time::sleep_until(until) => break,
             }
