@@ -56,6 +56,9 @@ struct Topic {
     committed: HashMap<String, i64>,
     groups: HashMap<String, Channel>,
     appended: u64,
+    /// The log's length: a failed append (a full disk) is cut back to it, so that a torn record
+    /// never hides the records appended after it.
+    len: u64,
 }
 
 impl DurableBus {
@@ -129,8 +132,11 @@ impl Topic {
         if let Some(&low) = committed.values().min() {
             kept = kept.split_off(&(low + 1));
         }
+        let log = rewrite(&path, &kept, &committed)?;
+        let len = log.metadata().map_err(|e| io(&path, e))?.len();
         Ok(Topic {
-            log: rewrite(&path, &kept, &committed)?,
+            log,
+            len,
             path,
             next: last + 1,
             kept,
@@ -155,13 +161,22 @@ impl Topic {
         rec.extend_from_slice(&len.to_le_bytes());
         rec.extend_from_slice(&offset.to_le_bytes());
         rec.extend_from_slice(body);
-        self.log.write_all(&rec).map_err(|e| io(&self.path, e))?;
+        if let Err(e) = self.log.write_all(&rec) {
+            // Part of the record may be on disk: cut it off, or it would end the log when read
+            // back, taking every later record with it.
+            if let Err(t) = self.log.set_len(self.len) {
+                tracing::error!(error = %t, log = %self.path.display(), "cutting a torn bus record failed");
+            }
+            return Err(io(&self.path, e));
+        }
+        self.len += rec.len() as u64;
         self.appended += rec.len() as u64;
         Ok(())
     }
 
     fn compact(&mut self) -> Result<(), BusError> {
         self.log = rewrite(&self.path, &self.kept, &self.committed)?;
+        self.len = self.log.metadata().map_err(|e| io(&self.path, e))?.len();
         self.appended = 0;
         Ok(())
     }

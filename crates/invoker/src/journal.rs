@@ -118,6 +118,9 @@ struct State {
     committed: HashMap<i32, i64>,
     /// Bytes appended since the last rewrite.
     appended: u64,
+    /// The file's length: a failed append (a full disk) is cut back to it, so that a torn line
+    /// never runs into the next one.
+    len: u64,
 }
 
 /// The started journal of one invoker (see the module docs).
@@ -168,6 +171,7 @@ impl Journal {
             .map(|s| (s.clone(), ended.get(&s.id).cloned()))
             .collect();
         let file = rewrite(&path, &open, &ended, &finished)?;
+        let len = file.metadata()?.len();
         Ok(Self {
             path,
             state: Mutex::new(State {
@@ -177,6 +181,7 @@ impl Journal {
                 finished,
                 committed: HashMap::new(),
                 appended: 0,
+                len,
             }),
             leftover: Mutex::new(leftover),
             shutdown,
@@ -362,6 +367,7 @@ impl Journal {
         st.committed = committed;
         match rewrite(&self.path, &st.open, &st.ended, &st.finished) {
             Ok(file) => {
+                st.len = file.metadata().map(|m| m.len()).unwrap_or(0);
                 st.file = file;
                 st.appended = 0;
             }
@@ -379,7 +385,13 @@ impl State {
         bytes.push(b'\n');
         if let Err(e) = self.file.write_all(&bytes) {
             tracing::error!(error = %e, "appending to the invoker journal failed");
+            // Part of the line may be on disk: cut it off, or the next line would run into it.
+            if let Err(e) = self.file.set_len(self.len) {
+                tracing::error!(error = %e, "cutting a torn journal line failed");
+            }
+            return;
         }
+        self.len += bytes.len() as u64;
         self.appended += bytes.len() as u64;
     }
 }

@@ -18,6 +18,8 @@
 //! invoker about one fsync of latency, not of throughput). A [`EmbeddedStore::temporary`] store
 //! skips the fsyncs (`Eventual`): it is deleted when dropped. [`Store::flush`] waits for the writes
 //! queued before it. Dropping the store commits what is queued and joins the writer thread.
+//! After a storage I/O failure (a full disk) the writer reopens the file, so the store serves
+//! again once the disk has room (see the `writer` module).
 
 mod health;
 mod writer;
@@ -26,11 +28,13 @@ pub use health::EmbeddedHealth;
 
 use crate::{ActivationQuery, EntityKind, Revisioned, Store, StoreError};
 use async_trait::async_trait;
+use parking_lot::RwLock;
 use redb::{Database, ReadTransaction, ReadableTable};
 use serde::Deserialize;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use whisk_core::{Activation, ActivationId, Identity};
 use writer::{Write, Writer};
 
@@ -46,11 +50,54 @@ mod tables {
     pub(super) const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
 }
 
+/// The open database, replaced when the writer reopens the file after an I/O failure.
+struct Db {
+    path: PathBuf,
+    current: RwLock<Option<Arc<Database>>>,
+}
+
+impl Db {
+    /// The open database; `Unavailable` while a reopen has not finished.
+    fn get(&self) -> Result<Arc<Database>, StoreError> {
+        self.current.read().clone().ok_or_else(|| {
+            StoreError::Unavailable("the database is being reopened after an I/O failure".into())
+        })
+    }
+
+    /// Closes the database and opens the file again (redb refuses every transaction after an
+    /// I/O failure until then). The file stays locked until the last read transaction of the
+    /// old handle ends, so this waits for that up to a second; `Err` leaves it closed, for
+    /// the next write to try again.
+    fn reopen(&self) -> Result<Arc<Database>, StoreError> {
+        let mut current = self.current.write();
+        drop(current.take());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            match Database::create(&self.path) {
+                Ok(db) => {
+                    let db = Arc::new(db);
+                    *current = Some(db.clone());
+                    return Ok(db);
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => {
+                    return Err(unavailable(
+                        format!("cannot reopen {}", self.path.display()),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+}
+
 /// A [`Store`] in a redb database file (see the module docs for the durability model).
 pub struct EmbeddedStore {
     // Dropped first: joins the writer thread after a final durable commit.
     writer: Writer,
-    db: Arc<Database>,
+    db: Arc<Db>,
     // Removed last, after the database is closed.
     _temp_dir: Option<tempfile::TempDir>,
 }
@@ -97,7 +144,10 @@ impl EmbeddedStore {
             txn.open_table(tables::IDENTITIES).map_err(redb_error)?;
         }
         txn.commit().map_err(redb_error)?;
-        let db = Arc::new(db);
+        let db = Arc::new(Db {
+            path: path.to_path_buf(),
+            current: RwLock::new(Some(Arc::new(db))),
+        });
         let durability = match temp_dir {
             Some(_) => redb::Durability::Eventual,
             None => redb::Durability::Immediate,
@@ -111,7 +161,7 @@ impl EmbeddedStore {
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {
-        self.db.begin_read().map_err(redb_error)
+        self.db.get()?.begin_read().map_err(redb_error)
     }
 
     /// Runs a scan off the async workers.

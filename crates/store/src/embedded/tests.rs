@@ -181,7 +181,7 @@ async fn undecodable_documents_are_corrupt() {
     let good = activation(&ns, &format!("{ns}/f"), 5);
     store.put_activation(&good).await.unwrap();
     let id = good.activation_id.as_str().to_string();
-    let txn = store.db.begin_write().unwrap();
+    let txn = store.db.get().unwrap().begin_write().unwrap();
     {
         let key = entity_key(EntityKind::Action, &format!("{ns}/x"));
         txn.open_table(tables::ENTITIES)

@@ -4,8 +4,13 @@
 //! durable (on disk, past a process kill or a power loss) before its caller gets the answer;
 //! under load one fsync serves a whole batch. A temporary store commits with `Eventual` (no
 //! fsync): it is deleted when dropped, so nothing of it could outlive a crash anyway.
+//!
+//! A storage I/O failure (a full disk) fails its batch, and redb then refuses every later
+//! transaction until the database is reopened; so after one the writer reopens the file (once
+//! the readers of the old handle are done) and the store serves again as soon as the disk has
+//! room, without a restart.
 
-use super::{inverted, tables, StoredActivationKey};
+use super::{inverted, tables, Db, StoredActivationKey};
 use crate::StoreError;
 use redb::{Database, Durability, ReadableTable, Table};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -79,7 +84,7 @@ impl Writer {
     /// Starts the thread; it owns a handle to `db` until the `Writer` is dropped.
     /// `durability` is `Immediate` for a store on disk; a temporary store (deleted when dropped:
     /// nothing of it outlives a crash) commits with `Eventual` and skips the fsyncs.
-    pub(super) fn start(db: Arc<Database>, durability: Durability) -> Result<Self, StoreError> {
+    pub(super) fn start(db: Arc<Db>, durability: Durability) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("whisk-store-writer".into())
@@ -117,7 +122,7 @@ impl Drop for Writer {
 }
 
 /// The thread's loop: take what is queued (up to [`MAX_BATCH`]), commit it, answer.
-fn run(db: &Database, rx: &Receiver<Request>, durability: Durability) {
+fn run(db: &Db, rx: &Receiver<Request>, durability: Durability) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -130,34 +135,63 @@ fn run(db: &Database, rx: &Receiver<Request>, durability: Durability) {
     }
 }
 
-/// Applies a batch in one durable transaction, then answers every request.
-fn commit_batch(db: &Database, batch: Vec<Request>, durability: Durability) {
+/// Applies a batch in one durable transaction, then answers every request; after a storage I/O
+/// failure, reopens the database for the next batch.
+fn commit_batch(db: &Db, batch: Vec<Request>, durability: Durability) {
     if batch.iter().all(|r| matches!(r.write, Write::Flush)) {
         for r in batch {
             let _ = r.reply.send(Ok(None));
         }
         return;
     }
-    match apply_all(db, &batch, durability) {
+    let result = match db.get() {
+        Ok(database) => apply_all(&database, &batch, durability),
+        // Closed by a reopen that could not finish: try again now.
+        Err(e) => match db.reopen() {
+            Ok(database) => apply_all(&database, &batch, durability),
+            Err(_) => Err(Failed {
+                message: e.to_string(),
+                io: false,
+            }),
+        },
+    };
+    match result {
         Ok(answers) => {
             for (r, a) in batch.into_iter().zip(answers) {
                 let _ = r.reply.send(a);
             }
         }
-        Err(msg) => {
-            tracing::warn!(error = %msg, "store write failed");
+        Err(failed) => {
+            tracing::warn!(error = %failed.message, "store write failed");
             for r in batch {
-                let _ = r.reply.send(Err(StoreError::Unavailable(msg.clone())));
+                let _ = r
+                    .reply
+                    .send(Err(StoreError::Unavailable(failed.message.clone())));
+            }
+            if failed.io {
+                match db.reopen() {
+                    Ok(_) => tracing::info!("the store was reopened after an I/O failure"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reopening the store failed; trying again at the next write")
+                    }
+                }
             }
         }
     }
+}
+
+/// Why a batch failed: the message, and whether it was a storage I/O failure (after which
+/// redb wants the database reopened).
+struct Failed {
+    message: String,
+    io: bool,
 }
 
 fn apply_all(
     db: &Database,
     batch: &[Request],
     durability: Durability,
-) -> Result<Vec<Reply>, String> {
+) -> Result<Vec<Reply>, Failed> {
     let mut txn = db.begin_write().map_err(failure)?;
     txn.set_durability(durability);
     let mut answers = Vec::with_capacity(batch.len());
@@ -185,7 +219,7 @@ struct Tables<'t> {
 
 impl Tables<'_> {
     /// Applies one write; `Err` only for storage failures (which abort the whole batch).
-    fn apply(&mut self, write: &Write) -> Result<Reply, String> {
+    fn apply(&mut self, write: &Write) -> Result<Reply, Failed> {
         match write {
             Write::Activation {
                 id,
@@ -264,8 +298,12 @@ impl Tables<'_> {
 }
 
 /// A storage failure, as the message every request of the failed batch gets.
-fn failure(e: impl Into<redb::Error>) -> String {
-    e.into().to_string()
+fn failure(e: impl Into<redb::Error>) -> Failed {
+    let e = e.into();
+    Failed {
+        io: matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo),
+        message: e.to_string(),
+    }
 }
 
 /// The `n` of a `"<n>-<hex>"` revision (0 when unreadable).
