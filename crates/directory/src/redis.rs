@@ -4,8 +4,13 @@
 //! Schema (`{g}` is a group: `esc(namespace):esc(group)`, where `esc` writes `%` as `%25` and
 //! `:` as `%3A`, so that every (namespace, group) has its own keys):
 //! - `whisk:dir:peers:{g}` — hash, instance id → peer as JSON.
-//! - `whisk:dir:version:{g}` — the group's version, `INCR`ed by every change, never deleted.
-//! - `whisk:dir:groups` — set of every `{g}` that ever had a peer.
+//! - `whisk:dir:version:{g}` — the group's version, `INCR`ed by every change; deleted with the
+//!   group's last peer.
+//! - `whisk:dir:floor` — the highest version a deleted group reached: a group created again
+//!   starts above it, so a group's version never goes back.
+//! - `whisk:dir:groups` — set of every `{g}` that has a peer now: at most `max_groups` of them,
+//!   of at most `max_group_peers` peers each (a register past either is refused, as the
+//!   in-memory backend refuses it).
 //! - `whisk:dir:invoker:{n}` — set of `{g}\n{id}`: the instances registered by invoker `n`.
 //! - `whisk:dir:leases` — sorted set, invoker id → lease deadline (Redis server time, epoch ms):
 //!   one clock for every directory.
@@ -33,6 +38,9 @@ use crate::error::DirectoryError;
 use crate::proto::{Peer, PeerMap};
 
 const GROUPS: &str = "whisk:dir:groups";
+const FLOOR: &str = "whisk:dir:floor";
+/// The error code of a register refused by the caps.
+const FULL: &str = "WHISKFULL";
 const LEASES: &str = "whisk:dir:leases";
 /// The pub/sub channel of change notifications.
 pub const CHANGES_CHANNEL: &str = "whisk:dir:changes";
@@ -43,10 +51,22 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 ";
 
-// KEYS: peers, version, groups, invoker index of the new peer, leases.
+// KEYS: peers, version, groups, invoker index of the new peer, leases, floor.
 // ARGV: id, peer json, {g}, invoker id, channel, origin, lease ms (started when the invoker
-// holds no live lease: no entry is ever outside a lease).
+// holds no live lease: no entry is ever outside a lease), max groups, max group peers.
 const REGISTER: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  local n = redis.call('HLEN', KEYS[1])
+  if n >= tonumber(ARGV[9]) then
+    return redis.error_reply('WHISKFULL group holds its most instances (' .. ARGV[9] .. ')')
+  end
+  if n == 0 and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[8]) then
+    return redis.error_reply('WHISKFULL the directory holds its most groups (' .. ARGV[8] .. '); the group cannot be created')
+  end
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[2], redis.call('GET', KEYS[6]) or '0')
+end
 local held = redis.call('ZSCORE', KEYS[5], ARGV[4])
 if not held or tonumber(held) <= now then
   redis.call('ZADD', KEYS[5], now + tonumber(ARGV[7]), ARGV[4])
@@ -66,22 +86,42 @@ redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\n' .. ARGV[3])
 return {v, redis.call('HGETALL', KEYS[1])}
 ";
 
+// forget(g, p, vk, v): once group `g` (peers key `p`, version key `vk`, at version `v`) is
+// empty, takes it out of the groups set and raises the floor to its version.
+const FORGET: &str = r"
+local function forget(g, p, vk, v)
+  if redis.call('HLEN', p) == 0 then
+    local floor = tonumber(redis.call('GET', 'whisk:dir:floor') or '0')
+    if v > floor then redis.call('SET', 'whisk:dir:floor', v) end
+    redis.call('SREM', 'whisk:dir:groups', g)
+    redis.call('DEL', vk)
+  end
+end
+";
+
 // KEYS: peers, version. ARGV: id, activation id ('' = any), {g}, channel, origin.
 const DEREGISTER: &str = r"
 local removed = 0
 local old = redis.call('HGET', KEYS[1], ARGV[1])
+local v = tonumber(redis.call('GET', KEYS[2]) or redis.call('GET', 'whisk:dir:floor') or '0')
 if old then
   local p = cjson.decode(old)
   if ARGV[2] == '' or p['activation_id'] == ARGV[2] then
     redis.call('HDEL', KEYS[1], ARGV[1])
     redis.call('SREM', 'whisk:dir:invoker:' .. tostring(p['invoker_id']), ARGV[3] .. '\n' .. ARGV[1])
-    redis.call('INCR', KEYS[2])
+    v = redis.call('INCR', KEYS[2])
+    forget(ARGV[3], KEYS[1], KEYS[2], v)
     redis.call('PUBLISH', ARGV[4], ARGV[5] .. '\n' .. ARGV[3])
     removed = 1
   end
 end
-local v = tonumber(redis.call('GET', KEYS[2]) or '0')
 return {removed, v, redis.call('HGETALL', KEYS[1])}
+";
+
+// KEYS: peers, groups. ARGV: {g}. Drops an empty group from the set (atomically: not one that
+// just got a peer).
+const PRUNE: &str = r"
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
 ";
 
 // KEYS: leases. ARGV: invoker id, ttl ms. A lease lapsed but not swept yet is renewed.
@@ -116,6 +156,7 @@ end
 local out = {}
 for _, g in ipairs(order) do
   local v = redis.call('INCR', 'whisk:dir:version:' .. g)
+  forget(g, 'whisk:dir:peers:' .. g, 'whisk:dir:version:' .. g, v)
   redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\n' .. g)
   table.insert(out, {g, v, redis.call('HGETALL', 'whisk:dir:peers:' .. g)})
 end
@@ -174,6 +215,8 @@ pub struct RedisBackend {
     deregister: Script,
     heartbeat: Script,
     expire: Script,
+    max_groups: usize,
+    max_group_peers: usize,
 }
 
 impl Drop for RedisBackend {
@@ -183,10 +226,15 @@ impl Drop for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Connects to `url` (`redis://host:port[/db]`) and subscribes to change notifications.
+    /// Connects to `url` (`redis://host:port[/db]`) and subscribes to change notifications;
+    /// the registry holds at most `max_groups` groups of at most `max_group_peers` peers.
     /// Fails with [`DirectoryError::Unavailable`] when Redis cannot be reached now; once
     /// connected, it reconnects by itself (calls fail with `Unavailable` meanwhile).
-    pub async fn connect(url: &str) -> Result<RedisBackend, DirectoryError> {
+    pub async fn connect(
+        url: &str,
+        max_groups: usize,
+        max_group_peers: usize,
+    ) -> Result<RedisBackend, DirectoryError> {
         let client = Client::open(url)
             .map_err(|e| DirectoryError::Invalid(format!("redis url {url:?}: {e}")))?;
         let cfg = ConnectionManagerConfig::new()
@@ -224,13 +272,18 @@ impl RedisBackend {
             events: Mutex::new(Some(rx)),
             stop,
             register: Script::new(&format!("{NOW_MS}{REGISTER}")),
-            deregister: Script::new(DEREGISTER),
+            deregister: Script::new(&format!("{FORGET}{DEREGISTER}")),
             heartbeat: Script::new(&format!("{NOW_MS}{HEARTBEAT}")),
-            expire: Script::new(&format!("{NOW_MS}{EXPIRE}")),
+            expire: Script::new(&format!("{NOW_MS}{FORGET}{EXPIRE}")),
+            max_groups: max_groups.max(1),
+            max_group_peers: max_group_peers.max(1),
         })
     }
 
     fn err(&self, e: RedisError) -> DirectoryError {
+        if e.code() == Some(FULL) {
+            return DirectoryError::Unavailable(e.detail().unwrap_or("full").to_string());
+        }
         if e.is_io_error()
             || e.is_timeout()
             || e.is_connection_dropped()
@@ -265,6 +318,7 @@ impl RegistryBackend for RedisBackend {
             .key(GROUPS)
             .key(format!("whisk:dir:invoker:{}", peer.invoker_id))
             .key(LEASES)
+            .key(FLOOR)
             .arg(&peer.id)
             .arg(json)
             .arg(&g)
@@ -272,6 +326,8 @@ impl RegistryBackend for RedisBackend {
             .arg(CHANGES_CHANNEL)
             .arg(&self.origin)
             .arg(lease.as_millis().max(1) as u64)
+            .arg(self.max_groups)
+            .arg(self.max_group_peers)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;
@@ -334,14 +390,16 @@ impl RegistryBackend for RedisBackend {
 
     async fn load(&self, key: &GroupKey) -> Result<PeerMap, DirectoryError> {
         let g = group_id(key);
-        let (flat, version): (Vec<String>, Option<u64>) = redis::pipe()
+        let (flat, version, floor): (Vec<String>, Option<u64>, Option<u64>) = redis::pipe()
             .atomic()
             .hgetall(format!("whisk:dir:peers:{g}"))
             .get(format!("whisk:dir:version:{g}"))
+            .get(FLOOR)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;
-        to_map(key, version.unwrap_or(0), flat)
+        // A deleted group reads as empty at the floor: never below a version it had.
+        to_map(key, version.or(floor).unwrap_or(0), flat)
     }
 
     async fn load_all(&self) -> Result<Vec<PeerMap>, DirectoryError> {
@@ -353,7 +411,20 @@ impl RegistryBackend for RedisBackend {
         let mut maps = Vec::with_capacity(ids.len());
         for g in ids {
             match parse_group_id(&g) {
-                Some(key) => maps.push(self.load(&key).await?),
+                Some(key) => {
+                    let map = self.load(&key).await?;
+                    if map.peers.is_empty() {
+                        // Left by a version that kept every group ever seen: not a group now.
+                        let _: Result<(), _> = Script::new(PRUNE)
+                            .key(format!("whisk:dir:peers:{g}"))
+                            .key(GROUPS)
+                            .arg(&g)
+                            .invoke_async(&mut self.conn.clone())
+                            .await;
+                        continue;
+                    }
+                    maps.push(map)
+                }
                 None => warn!(group = %g, "ignoring a malformed group id in redis"),
             }
         }

@@ -73,7 +73,12 @@ impl Registry {
         match config.backend {
             BackendKind::Memory => Ok(Registry::in_memory(options)),
             BackendKind::Redis => {
-                let backend = crate::redis::RedisBackend::connect(&config.redis_url).await?;
+                let backend = crate::redis::RedisBackend::connect(
+                    &config.redis_url,
+                    options.max_groups,
+                    options.max_group_peers,
+                )
+                .await?;
                 let registry = Registry::with_backend(Arc::new(backend), options);
                 let groups = registry.inner.backend.load_all().await?;
                 let peers: usize = groups.iter().map(|g| g.peers.len()).sum();

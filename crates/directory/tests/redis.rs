@@ -170,3 +170,72 @@ async fn redis_down_is_unavailable_then_recovers() {
     assert_eq!(ids(&until(&mut w, |m| m.version == 2).await), ["c", "d"]);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn redis_groups_and_their_instances_are_capped_and_emptied_groups_forgotten() {
+    let redis = Redis::start();
+    let config = whisk_directory::DirectoryConfig {
+        max_groups: 2,
+        max_group_peers: 2,
+        ..redis_config(&redis)
+    };
+    let r = Registry::open(&config).await.unwrap();
+    let unavailable = |e: DirectoryError, words: &str| match e {
+        DirectoryError::Unavailable(m) => assert!(m.contains(words), "{m}"),
+        other => panic!("not unavailable: {other:?}"),
+    };
+    r.register("ns", "g1", peer("a", "10.0.0.1", 1))
+        .await
+        .unwrap();
+    r.register("ns", "g2", peer("a", "10.0.0.1", 1))
+        .await
+        .unwrap();
+    let e = r
+        .register("ns", "g3", peer("a", "10.0.0.1", 1))
+        .await
+        .unwrap_err();
+    unavailable(e, "most groups (2)");
+    r.register("ns", "g1", peer("b", "10.0.0.2", 1))
+        .await
+        .unwrap();
+    let e = r
+        .register("ns", "g1", peer("c", "10.0.0.3", 1))
+        .await
+        .unwrap_err();
+    unavailable(e, "most instances (2)");
+    // Replacing an instance is not a new one.
+    r.register("ns", "g1", peer("b", "10.0.0.9", 1))
+        .await
+        .unwrap();
+    // Emptying g2 forgets it in Redis (no key left behind): room for g3.
+    let gone = r.deregister("ns", "g2", "a", "").await.unwrap();
+    assert!(gone.removed);
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let groups: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("whisk:dir:groups")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(groups, vec!["ns:g1".to_string()]);
+    let version: Option<u64> = redis::cmd("GET")
+        .arg("whisk:dir:version:ns:g2")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(version, None);
+    r.register("ns", "g3", peer("a", "10.0.0.1", 1))
+        .await
+        .unwrap();
+    // A forgotten group reads at the floor, and created again moves on from there.
+    assert!(r.snapshot("ns", "g2").await.unwrap().version >= gone.version);
+    r.deregister("ns", "g3", "a", "").await.unwrap();
+    let v = r
+        .register("ns", "g2", peer("z", "10.0.0.1", 1))
+        .await
+        .unwrap();
+    assert!(v > gone.version, "{v} after {}", gone.version);
+}
