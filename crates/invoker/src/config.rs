@@ -41,6 +41,9 @@ pub struct InvokerConfig {
     pub id: u32,
     /// Memory for action containers, MB.
     pub user_memory_mb: u64,
+    /// Most bytes of action documents (code included) the invoker's action cache keeps; the
+    /// least recently used go past it (0 keeps nothing: every activation reads the store).
+    pub action_cache_mb: u64,
     /// Prewarmed stems [default: [`StemCell::defaults`], from the table of runtime kinds].
     pub stem_cells: Vec<StemCell>,
     /// Idle containers are destroyed after this long unused.
@@ -154,6 +157,7 @@ impl Default for InvokerConfig {
         Self {
             id: 0,
             user_memory_mb: 16384,
+            action_cache_mb: crate::actions::DEFAULT_MAX_BYTES / (1024 * 1024),
             stem_cells: StemCell::defaults(),
             idle_timeout: Duration::from_secs(600),
             pause_grace: None,

@@ -135,7 +135,7 @@ impl Invoker {
             peers: peers.clone(),
             actions: Arc::new(crate::actions::Actions::new(
                 store.clone(),
-                crate::actions::DEFAULT_MAX_BYTES,
+                cfg.action_cache_mb.saturating_mul(1024 * 1024),
             )),
             live: live.clone(),
         };
