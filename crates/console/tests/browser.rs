@@ -33,6 +33,11 @@ def main(args):
     return {"lines": 6}
 "#;
 
+/// Says hello.
+const HELLO: &str = "def main(args):\n    print('hello')\n    return {'hello': True}\n";
+/// The W3C trace context a caller of `hello` sends (its trace id lands in the record).
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 /// A peer that stays alive a few seconds.
 const PEER: &str = r#"
 import time
@@ -111,10 +116,14 @@ async fn wait_js(page: &Page, what: &str, expr: &str, within: Duration) -> Value
             }
             Err(e) => Value::String(format!("evaluation failed: {e}")),
         };
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {within:?} (last value {last})"
-        );
+        if Instant::now() > deadline {
+            let at = page
+                .evaluate("location.href + ' | ' + document.title + ' | ' + (document.body ? document.body.innerText.slice(0, 300) : '')")
+                .await
+                .map(|v| v.into_value::<Value>().unwrap_or(Value::Null))
+                .unwrap_or(Value::Null);
+            panic!("{what}: not within {within:?} (last value {last}; page: {at})");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -140,7 +149,7 @@ async fn login(page: &Page) {
         page,
         "the login form",
         "!!document.getElementById('key')",
-        secs(10),
+        secs(30),
     )
     .await;
     page.find_element("#key")
@@ -204,6 +213,7 @@ async fn the_console_in_headless_chromium() {
     let http = reqwest::Client::new();
     put_action(&http, &platform.api, "talker", TALKER).await;
     put_action(&http, &platform.api, "peer", PEER).await;
+    put_action(&http, &platform.api, "hello", HELLO).await;
 
     // The page's answer: a strict CSP, and no key anywhere.
     let resp = http
@@ -315,6 +325,44 @@ async fn the_console_in_headless_chromium() {
     assert!(meta.as_str().unwrap().contains("success"), "{meta}");
     shot(&page, &out, "3-activation").await;
 
+    // An activation whose caller sent a traceparent: its record links to the trace UI.
+    let (user, pass) = GUEST_KEY.split_once(':').unwrap();
+    let traced: Value = http
+        .post(format!(
+            "{}/api/v1/namespaces/_/actions/hello?blocking=true",
+            platform.api
+        ))
+        .basic_auth(user, Some(pass))
+        .header("traceparent", TRACEPARENT)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = traced["activationId"].as_str().unwrap().to_string();
+    let row = format!("[data-activation=\"{id}\"]");
+    wait_js(
+        &page,
+        "the traced activation in the list",
+        &format!("!!document.querySelector('{row}')"),
+        secs(10),
+    )
+    .await;
+    click(&page, &row).await;
+    let href = wait_js(
+        &page,
+        "the trace link",
+        "(() => { const a = document.getElementById('trace-link'); return a ? a.href : null; })()",
+        secs(10),
+    )
+    .await;
+    assert_eq!(
+        href,
+        "http://127.0.0.1:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    shot(&page, &out, "3b-trace-link").await;
+
     // A gang of 4 peers: their group appears with 4 instances, then vanishes.
     click(&page, "[data-tab=\"actions\"]").await;
     wait_js(
@@ -382,8 +430,10 @@ async fn the_console_in_headless_chromium() {
 
     // Through the gateway (HTTPS, the public edge): the console and the namespace's data
     // pass, the cluster does not.
-    let edge = browser
-        .new_page(format!("{}/console", platform.https))
+    // A blank page first: its target is set up (certificate errors ignored: the gateway's
+    // certificate is the test platform's own CA's) before it navigates.
+    let edge = browser.new_page("about:blank").await.unwrap();
+    edge.goto(format!("{}/console", platform.https))
         .await
         .unwrap();
     login(&edge).await;

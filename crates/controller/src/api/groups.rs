@@ -36,7 +36,7 @@ use whisk_core::WhiskError;
 use whisk_directory_api::{PeerDirectory, PeerMap, PeerMapStream};
 
 /// How often a live stream lists the namespace's groups to find new ones.
-pub const POLL: Duration = Duration::from_secs(1);
+pub const POLL: Duration = Duration::from_millis(250);
 /// Most groups one live stream watches (the others follow the listing).
 pub const WATCHED_MAX: usize = 32;
 /// Most live streams one controller serves at once (more: 503).
