@@ -51,6 +51,18 @@ async fn until_event(
     }
 }
 
+/// `GET url` as guest, its JSON answer.
+async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url)
+        .basic_auth(GUEST.0, Some(GUEST.1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn groups(v: &serde_json::Value) -> Vec<(String, usize)> {
     v["groups"]
         .as_array()
@@ -86,15 +98,7 @@ async fn groups_are_listed_and_followed_for_their_namespace_only() {
     dir.register("mallory", "ring", peer("0", "127.0.9.1"))
         .await
         .unwrap();
-    let list: serde_json::Value = http
-        .get(&url)
-        .basic_auth(GUEST.0, Some(GUEST.1))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&http, &url).await;
     assert_eq!(list, serde_json::json!([]));
     for (path, status) in [
         ("/api/v1/namespaces/mallory/groups", 403),
@@ -146,15 +150,7 @@ async fn groups_are_listed_and_followed_for_their_namespace_only() {
     assert!(p["sinceMs"].as_i64().unwrap() > 0);
 
     // The list answers the same; then the group empties and leaves the stream.
-    let list: serde_json::Value = http
-        .get(&url)
-        .basic_auth(GUEST.0, Some(GUEST.1))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&http, &url).await;
     assert_eq!(list[0]["group"], "gang-x");
     assert_eq!(list.as_array().unwrap().len(), 1);
     for id in ["0", "1", "2", "3"] {
