@@ -15,7 +15,8 @@
 #    postdeploy (services as plain processes; the invokers' instances on their node's subnet
 #    10.232.N.0/24, local to node N and routed to it by the others).
 # 4. Checks (scripts/cluster_checks.py, in node-0's namespace): whisk status, the npm client
-#    conformance suite through node-0's gateway, myname0..3 on four invokers, ring and
+#    conformance suite through node-0's gateway, myname0..3 on four invokers (their maps, a ring
+#    and an allreduce among them), ring and
 #    allreduce across nodes, node-3 killed under load.
 # 5. `openwhisk.yml -e mode=clean`: no process left in any node, no folder left; then removes
 #    the namespaces and the cluster folder (kept on failure when WHISK_CLUSTER_KEEP=1).

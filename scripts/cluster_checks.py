@@ -166,6 +166,52 @@ def myname():
     step("myname0..3 on four invokers, each seeing all four in addrMap.txt", t)
 
 
+# The seed's instances exchanging messages: myname0..3 (invoked one by one, not a gang) pass a
+# token round a ring in the order of their names, then allreduce their positions.
+NAMED_RING = """import whisk_peers as wp
+def main(args):
+    n = int(args.get("n", 4))
+    wp.wait_for(n, timeout=30)
+    ids = sorted(wp.peers())
+    me = wp.me()
+    i = ids.index(me)
+    nxt = ids[(i + 1) % n]
+    if i == 0:
+        wp.send(nxt, b"0")
+        _, data = wp.recv(timeout=30)
+        token = int(data)
+    else:
+        _, data = wp.recv(timeout=30)
+        token = int(data) + i
+        wp.send(nxt, str(token).encode())
+    total = wp.allreduce(i, "sum", timeout=30)
+    wp.barrier()
+    return {"me": me, "token": token, "sum": total, "ip": wp.peers()[me][0]}
+"""
+
+
+def named_ring():
+    t = time.monotonic()
+    put_action("mring", None, code=NAMED_RING)
+    ids = []
+    for k in range(4):
+        s, b = http("POST", "actions/mring?blocking=false",
+                    {"instanceID": "myname%d" % k, "n": 4, "placement": "spread"})
+        check(s == 202, "invoke mring myname%d: %s %s" % (k, s, b))
+        ids.append(b["activationId"])
+    nodes = set()
+    for k, aid in enumerate(ids):
+        r = record(aid)
+        check(r["response"]["status"] == "success", "mring myname%d: %s" % (k, r))
+        res = r["response"]["result"]
+        check(res["sum"] == 6, "allreduce of myname%d: %s" % (k, res))
+        if k == 0:
+            check(res["token"] == 6, "the ring's token at myname0: %s" % res)
+        nodes.add(node_of(res["ip"]))
+    check(nodes == {1, 2, 3, 4}, "myname0..3 ran on nodes %s" % sorted(nodes))
+    step("myname0..3 on four nodes: a ring and an allreduce across nodes", t)
+
+
 def gangs():
     t = time.monotonic()
     put_action("ring", "functions/ring.py")
@@ -302,5 +348,6 @@ if __name__ == "__main__":
     status()
     conformance()
     myname()
+    named_ring()
     gangs()
     kill_node3()
