@@ -119,6 +119,7 @@ pub(crate) async fn start(
         peers = Some(peer_directory(settings, running.directory.as_ref())?);
     }
     let router = whisk_controller::api::groups::with_groups(ctl.router(), ctl.services(), peers);
+    let router = router.merge(whisk_metrics::router(crate::metrics::sources(running)));
     let shutdown = running.shutdown.clone();
     running.spawn_server(
         Role::Controller,
