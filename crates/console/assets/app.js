@@ -20,7 +20,7 @@ const state = {
   groups: null,     // AbortController of the peer-groups stream
   groupMaps: [],
   action: null,     // the action shown
-  cluster: { containers: [], memory: [] },
+  cluster: { containers: [], memory: [], placed: [], inflight: [], lastPlaced: null },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -600,6 +600,41 @@ async function loadCluster() {
   }
   chart($('chart-containers'), state.cluster.containers, 'line');
   chart($('chart-memory'), state.cluster.memory, 'line');
+  await loadMetrics();
+}
+
+// Sums of the controller's Prometheus samples by metric name (labels summed over).
+function metricSums(text) {
+  const sums = {};
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const v = Number(m[3]);
+    if (Number.isFinite(v)) sums[m[1]] = (sums[m[1]] || 0) + v;
+  }
+  return sums;
+}
+
+// Key metrics from the controller's own /metrics (operator only, like the invokers).
+async function loadMetrics() {
+  let sums;
+  try {
+    const resp = await fetch('/metrics', { cache: 'no-store', credentials: 'omit' });
+    if (!resp.ok) throw new HttpError(resp.status, resp.statusText);
+    sums = metricSums(await resp.text());
+  } catch (_) {
+    $('metric-charts').hidden = true;
+    return;
+  }
+  $('metric-charts').hidden = false;
+  const placed = sums['openwhisk_loadbalancer_activations_total'] || 0;
+  const c = state.cluster;
+  c.placed.push(c.lastPlaced === null ? 0 : Math.max(0, placed - c.lastPlaced));
+  c.lastPlaced = placed;
+  c.inflight.push(sums['openwhisk_loadbalancer_activations_inflight'] || 0);
+  for (const k of ['placed', 'inflight']) if (c[k].length > 60) c[k].shift();
+  chart($('chart-placed'), c.placed, 'bars');
+  chart($('chart-inflight'), c.inflight, 'line');
 }
 
 // ---- charts: small inline SVGs built from numbers only -----------------------------------

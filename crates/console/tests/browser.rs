@@ -422,7 +422,8 @@ async fn the_console_in_headless_chromium() {
         &page,
         "the invokers",
         "document.querySelectorAll('#invoker-table tbody tr').length >= 1 && \
-         document.querySelectorAll('#chart-containers svg').length === 1",
+         document.querySelectorAll('#chart-containers svg').length === 1 && \
+         document.querySelectorAll('#chart-placed svg, #chart-inflight svg').length === 2",
         secs(10),
     )
     .await;
