@@ -324,8 +324,23 @@ async function loadActivations() {
     body.appendChild(tr);
     return;
   }
+  // The activations this controller placed that still run (no record yet): live logs.
+  const running = await api(NS + '/activations?running=true').catch(() => []);
   const body = $('activation-table').tBodies[0];
   clear(body);
+  for (const a of Array.isArray(running) ? running.slice().reverse() : []) {
+    const tr = el('tr', null, 'running');
+    const name = el('td');
+    const b = el('button', String(a.name), 'link');
+    b.dataset.activation = String(a.activationId);
+    b.addEventListener('click', () => showActivation(String(a.activationId), true));
+    name.appendChild(b);
+    tr.appendChild(name);
+    tr.appendChild(el('td', 'running'));
+    tr.appendChild(el('td', a.start ? Math.max(0, Date.now() - Number(a.start)) + ' ms so far' : ''));
+    tr.appendChild(el('td', when(a.start)));
+    body.appendChild(tr);
+  }
   for (const a of list.slice(0, 50)) {
     const tr = el('tr');
     tr.className = 'status-' + a.statusCode;

@@ -406,6 +406,17 @@ async fn the_console_in_headless_chromium() {
     .await;
     assert_eq!(rows, json!(5), "a header and four instances");
     shot(&page, &out, "4-peer-group").await;
+    // Meanwhile the four run: the activations list shows them as running.
+    click(&page, "[data-tab=\"activations\"]").await;
+    wait_js(
+        &page,
+        "four running activations",
+        "document.querySelectorAll('#activation-table tr.running').length >= 4",
+        secs(10),
+    )
+    .await;
+    shot(&page, &out, "4b-running").await;
+    click(&page, "[data-tab=\"groups\"]").await;
     wait_js(
         &page,
         "the peer group gone",
