@@ -118,7 +118,12 @@ pub(crate) async fn start(
     if peers.is_none() && (running.directory.is_some() || settings.directory_url.is_some()) {
         peers = Some(peer_directory(settings, running.directory.as_ref())?);
     }
-    let router = whisk_controller::api::groups::with_groups(ctl.router(), ctl.services(), peers);
+    let router = whisk_controller::api::groups::with_groups(
+        ctl.router(),
+        ctl.services(),
+        peers,
+        running.shutdown.clone(),
+    );
     let router = router.merge(whisk_metrics::router(crate::metrics::sources(running)));
     let shutdown = running.shutdown.clone();
     running.spawn_server(

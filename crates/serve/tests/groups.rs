@@ -162,6 +162,17 @@ async fn groups_are_listed_and_followed_for_their_namespace_only() {
         "its end streamed {:?} after the last deregister",
         started.elapsed()
     );
-    drop(live);
+    // A stream still open does not hold up the shutdown, and ends with it.
+    let started = Instant::now();
     running.shutdown().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = live.chunk().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the stream outlived the shutdown");
 }

@@ -9,7 +9,8 @@
 //!   [...]}` (the same array) at once and after every change, and a `: keep-alive` comment
 //!   every 15 s. Changes inside a group are pushed by the directory's watch of that group (at
 //!   most [`WATCHED_MAX`] groups per stream); new groups are found by listing the namespace's
-//!   groups every [`POLL`]. The stream ends when the client goes away or the controller stops.
+//!   groups every [`POLL`]. The stream ends when the client goes away or the controller stops
+//!   (the `shutdown` token given to [`with_groups`]), so it never holds up a graceful shutdown.
 //!
 //! The controller has the directory only when the composition root hands it one ([`with_groups`]:
 //! a local directory or invoker, or `directory_url`); without it the route answers 503.
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::StreamMap;
+use tokio_util::sync::CancellationToken;
 use whisk_core::WhiskError;
 use whisk_directory_api::{PeerDirectory, PeerMap, PeerMapStream};
 
@@ -49,6 +51,7 @@ pub struct GroupsState {
     identities: Identities,
     directory: Option<Arc<dyn PeerDirectory>>,
     followers: Arc<Semaphore>,
+    shutdown: CancellationToken,
 }
 
 impl FromRef<GroupsState> for Identities {
@@ -57,16 +60,19 @@ impl FromRef<GroupsState> for Identities {
     }
 }
 
-/// `router` with the groups route added, reading `directory` (`None`: answered 503).
+/// `router` with the groups route added, reading `directory` (`None`: answered 503); live
+/// streams end when `shutdown` is cancelled.
 pub fn with_groups(
     router: Router,
     services: &Services,
     directory: Option<Arc<dyn PeerDirectory>>,
+    shutdown: CancellationToken,
 ) -> Router {
     let state = GroupsState {
         identities: services.identities.clone(),
         directory,
         followers: Arc::new(Semaphore::new(FOLLOWERS_MAX)),
+        shutdown,
     };
     let groups = Router::new()
         .route("/api/v1/namespaces/{ns}/groups", get(list))
@@ -99,7 +105,14 @@ pub async fn list(
     };
     let first = directory.groups(&ns).await.map_err(unavailable)?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
-    tokio::spawn(follow(directory, ns, first, tx, permit));
+    tokio::spawn(follow(
+        directory,
+        ns,
+        first,
+        tx,
+        permit,
+        state.shutdown.clone(),
+    ));
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
@@ -153,6 +166,7 @@ async fn follow(
     first: Vec<PeerMap>,
     tx: mpsc::Sender<Result<Bytes, Infallible>>,
     _permit: OwnedSemaphorePermit,
+    shutdown: CancellationToken,
 ) {
     let mut known: BTreeMap<String, PeerMap> =
         first.into_iter().map(|m| (m.group.clone(), m)).collect();
@@ -167,6 +181,7 @@ async fn follow(
     loop {
         let changed = tokio::select! {
             _ = tx.closed() => return,
+            _ = shutdown.cancelled() => return,
             _ = keep_alive.tick() => {
                 if tx.send(Ok(Bytes::from_static(b": keep-alive\n\n"))).await.is_err() {
                     return;
