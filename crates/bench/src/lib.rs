@@ -17,6 +17,7 @@
 //!   rate, container churn).
 //! - [`sequences`]: a sequence of 10 noops next to 10 single invokes.
 //! - [`triggers`]: a trigger fire through a rule to the noop next to a direct invoke.
+//! - [`traces`]: warm invokes with OpenTelemetry export off vs exporting every span.
 //! - [`soak`]: 100,000+ mixed activations through the distributed stack, RSS sampled.
 //! - [`stack`]: the distributed platform as child processes (controller, invokers, directory).
 //! - [`standalone`]: the standalone core's scenarios (warm invoke vs direct `/run`, cold starts).
@@ -37,5 +38,6 @@ pub mod soak;
 pub mod stack;
 pub mod standalone;
 pub mod table;
+pub mod traces;
 pub mod triggers;
 pub mod web;

@@ -16,7 +16,8 @@ struct Args {
     /// `web` (web action requests through the gateway vs blocking invokes).
     /// `soak` (`--activations` mixed activations through the distributed stack, RSS sampled;
     /// needs `scripts/services.sh up`).
-    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers", "packages", "sequences", "web", "soak"])]
+    /// `tracing` (warm invokes with OpenTelemetry export off vs exporting every span).
+    #[arg(value_parser = ["standalone", "peers", "distributed", "gateway", "sandbox", "docker", "feeds", "triggers", "packages", "sequences", "web", "soak", "tracing"])]
     scenarios: Vec<String>,
     /// Runtime of the standalone scenarios: process, docker, or both (side by side).
     #[arg(long, default_value = "process", value_parser = ["process", "docker", "both"])]
@@ -66,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
                 | "sequences"
                 | "web"
                 | "soak"
+                | "tracing"
         )) || args.scenarios.iter().any(|x| x == s)
     };
     if wants("standalone") {
@@ -134,6 +136,13 @@ async fn main() -> anyhow::Result<()> {
     if wants("web") {
         whisk_bench::web::run(&whisk_bench::web::Plan {
             requests: args.requests,
+        })
+        .await?;
+    }
+    if wants("tracing") {
+        whisk_bench::traces::run(&whisk_bench::traces::Plan {
+            requests: args.requests,
+            rounds: 5,
         })
         .await?;
     }

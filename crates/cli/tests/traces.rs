@@ -168,7 +168,7 @@ async fn one_trace_across_gateway_controller_and_invoker() {
     assert_eq!(invoke.attr("whisk.activation.id"), Some(id.as_str()));
     assert_eq!(invoke.attr("whisk.namespace"), Some("guest"));
     assert_eq!(invoke.attr("whisk.action"), Some("guest/echo"));
-    for child in ["placement", "publish", "wait"] {
+    for child in ["placement", "publish"] {
         let c = one(&spans, child, by("whisk-controller", child));
         assert_eq!(c.parent_span_id, invoke.span_id, "{child}");
     }

@@ -141,6 +141,9 @@ pub fn init(opts: Options) -> Telemetry {
         .with_tracked_inactivity(false)
         .with_level(false)
         .with_target(false)
+        // Contexts are read from the spans themselves (`current_context`), never from
+        // OpenTelemetry's thread-local one: no attach/detach on every poll of a traced future.
+        .with_context_activation(false)
         .with_filter(filter_fn(|m| {
             m.is_span() && m.target().starts_with("whisk")
         }));

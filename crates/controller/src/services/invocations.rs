@@ -203,8 +203,8 @@ impl Invocations {
 
     /// Runs `inv`: 429 when throttled, 503 when no invoker is healthy or the bus fails.
     ///
-    /// Traced as the span `invoke` (activation id, namespace, action) with `throttle`,
-    /// `placement`, `publish` and `wait` inside; the activation message carries the
+    /// Traced as the span `invoke` (activation id, namespace, action; it covers throttles
+    /// and the wait) with `placement` and `publish` inside; the activation message carries the
     /// `publish` span's context (or the caller's, passed through, when not exporting).
     pub async fn invoke(&self, inv: Invocation<'_>) -> Result<Invoked, WhiskError> {
         let span = tracing::trace_span!(
@@ -225,7 +225,6 @@ impl Invocations {
         let me = &self.inner;
         let ns = inv.identity.namespace.clone();
         if !inv.preadmitted {
-            let _throttle = tracing::trace_span!("throttle").entered();
             let limits = self.limits(inv.identity);
             me.throttles.admit(
                 &ns,
@@ -328,14 +327,10 @@ impl Invocations {
             return Ok(Invoked::Accepted(id));
         };
 
-        let waited = async {
-            tokio::select! {
-                r = tokio::time::timeout(inv.wait, rx) => r.ok().and_then(Result::ok).flatten(),
-                _ = me.shutdown.cancelled() => None,
-            }
-        }
-        .instrument(tracing::trace_span!("wait"))
-        .await;
+        let waited = tokio::select! {
+            r = tokio::time::timeout(inv.wait, rx) => r.ok().and_then(Result::ok).flatten(),
+            _ = me.shutdown.cancelled() => None,
+        };
         if let Some(activation) = waited {
             return Ok(Invoked::Completed(Box::new(activation)));
         }
