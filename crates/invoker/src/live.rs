@@ -384,6 +384,40 @@ mod tests {
         assert!(stranger.is_err(), "another namespace got lines");
     }
 
+    /// What live logs add to an activation nobody follows (filing, attaching, ending),
+    /// printed: `cargo test --release -p whisk-invoker --lib cost -- --nocapture`.
+    #[tokio::test]
+    async fn cost_of_an_activation_nobody_follows() {
+        let taps = LiveTaps::new(Arc::new(InProcessBus::new()), 0, LIVE_INTERVAL_DEFAULT);
+        let out = Output(LogCollector::new());
+        let ids: Vec<ActivationId> = (0..20_000).map(|_| ActivationId::generate()).collect();
+        let mut record = Activation {
+            namespace: "guest".into(),
+            name: "a".into(),
+            version: "0.0.1".into(),
+            subject: "guest".into(),
+            activation_id: ids[0].clone(),
+            start: 0,
+            end: 0,
+            duration: 0,
+            response: ActivationResponse::success(serde_json::json!({})),
+            logs: vec![],
+            annotations: vec![],
+            publish: false,
+            cause: None,
+        };
+        let t0 = std::time::Instant::now();
+        for id in &ids {
+            taps.start(id.as_str(), "guest");
+            taps.attach(id.as_str(), &out, 1 << 20);
+            record.activation_id = id.clone();
+            taps.end(&record);
+        }
+        let each = t0.elapsed() / ids.len() as u32;
+        eprintln!("live logs, an activation nobody follows: {each:?} (start + attach + end)");
+        assert_eq!(taps.running(), 0);
+    }
+
     #[test]
     fn live_lines_stop_at_the_limit_with_the_records_words() {
         let mut s = TapState {
