@@ -61,69 +61,33 @@ async fn three_invokers_over_kafka_and_couchdb() {
     let _directory = spawn_whisk(
         dir,
         "directory",
-        &s(&[
-            "directory",
-            "--listen",
-            &format!("127.0.0.1:{dir_port}"),
-            "--redis",
-            &redis,
-        ]),
+        &Roles::directory(&format!("127.0.0.1:{dir_port}"), &redis),
         &env,
     );
-    let controller_data = dir.join("controller").display().to_string();
-    let controller_args = s(&[
-        "controller",
-        "--kafka",
-        &kafka,
-        "--couchdb",
-        &couch,
-        "--listen",
-        &format!("127.0.0.1:{api_port}"),
-        "--data-dir",
-        &controller_data,
-    ]);
+    let roles = Roles {
+        kafka: kafka.clone(),
+        couch: couch.clone(),
+    };
+    let controller_args =
+        roles.controller(&format!("127.0.0.1:{api_port}"), &dir.join("controller"));
     let mut controller = spawn_whisk(dir, "controller", &controller_args, &env);
     let mut invokers: Vec<Proc> = (0..3)
         .map(|i| {
-            let data = dir.join(format!("i{i}"));
             spawn_whisk(
                 dir,
                 &format!("invoker{i}"),
-                &s(&[
-                    "invoker",
-                    "--id",
-                    &i.to_string(),
-                    "--kafka",
-                    &kafka,
-                    "--couchdb",
-                    &couch,
-                    "--directory",
-                    &format!("127.0.0.1:{dir_port}"),
-                    "--data-dir",
-                    &data.display().to_string(),
-                ]),
+                &roles.invoker(
+                    i,
+                    Some(&format!("127.0.0.1:{dir_port}")),
+                    &dir.join(format!("i{i}")),
+                ),
                 &env,
             )
         })
         .collect();
     let base = format!("http://127.0.0.1:{api_port}");
     // The feed provider of a deployment (the conformance suite's alarm fires through it).
-    let _feeds = spawn_whisk(
-        dir,
-        "feeds",
-        &s(&[
-            "feeds",
-            "--kafka",
-            &kafka,
-            "--couchdb",
-            &couch,
-            "--api-url",
-            &base,
-            "--id",
-            "feeds0",
-        ]),
-        &env,
-    );
+    let _feeds = spawn_whisk(dir, "feeds", &roles.feeds(&base, "feeds0"), &env);
     wait_invokers(&base, 3).await;
 
     // `whisk status` against the live services: everything up, each invoker with its memory.
@@ -406,20 +370,14 @@ async fn broker_restarted_under_load_loses_no_accepted_activation() {
         "WHISK_COUCHDB__DB_PREFIX".to_string(),
         "whisk_restart_".to_string(),
     )];
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let common = |role: &str| s(&[role, "--kafka", &kafka, "--couchdb", &couch]);
-    let mut controller_args = common("controller");
-    let controller_data = dir.join("controller").display().to_string();
-    controller_args.extend(s(&[
-        "--listen",
-        &format!("127.0.0.1:{api_port}"),
-        "--data-dir",
-        &controller_data,
-    ]));
+    let roles = Roles {
+        kafka: kafka.clone(),
+        couch: couch.clone(),
+    };
+    let controller_args =
+        roles.controller(&format!("127.0.0.1:{api_port}"), &dir.join("controller"));
     let _controller = spawn_whisk(dir, "controller", &controller_args, &env);
-    let mut invoker_args = common("invoker");
-    let data = dir.join("i0").display().to_string();
-    invoker_args.extend(s(&["--id", "0", "--data-dir", &data]));
+    let invoker_args = roles.invoker(0, None, &dir.join("i0"));
     let _invoker = spawn_whisk(dir, "invoker0", &invoker_args, &env);
     let base = format!("http://127.0.0.1:{api_port}");
     wait_invokers(&base, 1).await;

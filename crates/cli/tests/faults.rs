@@ -257,45 +257,24 @@ async fn the_fault_matrix_loses_nothing_and_runs_nothing_twice() {
             "whisk_faults_".to_string(),
         ),
     ];
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let directory = format!("127.0.0.1:{dir_port}");
     let mut args = HashMap::new();
     args.insert(
         "directory".to_string(),
-        s(&["directory", "--listen", &directory, "--redis", &redis]),
+        Roles::directory(&directory, &redis),
     );
-    let controller_data = dir.join("controller").display().to_string();
+    let roles = Roles {
+        kafka: kafka.clone(),
+        couch: couch.clone(),
+    };
     args.insert(
         "controller".to_string(),
-        s(&[
-            "controller",
-            "--kafka",
-            &kafka,
-            "--couchdb",
-            &couch,
-            "--listen",
-            &format!("127.0.0.1:{api_port}"),
-            "--data-dir",
-            &controller_data,
-        ]),
+        roles.controller(&format!("127.0.0.1:{api_port}"), &dir.join("controller")),
     );
     for i in 0..2 {
-        let data = dir.join(format!("i{i}")).display().to_string();
         args.insert(
             format!("invoker{i}"),
-            s(&[
-                "invoker",
-                "--id",
-                &i.to_string(),
-                "--kafka",
-                &kafka,
-                "--couchdb",
-                &couch,
-                "--directory",
-                &directory,
-                "--data-dir",
-                &data,
-            ]),
+            roles.invoker(i, Some(&directory), &dir.join(format!("i{i}"))),
         );
     }
     let mut stack = Stack {

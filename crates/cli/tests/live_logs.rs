@@ -347,40 +347,23 @@ async fn live_logs_across_controllers_over_kafka() {
         "WHISK_COUCHDB__DB_PREFIX".to_string(),
         "whisk_live_".to_string(),
     )];
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let roles = Roles {
+        kafka: kafka.clone(),
+        couch: couch.clone(),
+    };
     let mut bases = vec![];
     let mut procs = vec![];
     for i in 0..2 {
         let port = free_port();
-        let data = dir.join(format!("controller{i}")).display().to_string();
-        let args = s(&[
-            "controller",
-            "--kafka",
-            &kafka,
-            "--couchdb",
-            &couch,
-            "--listen",
+        let mut args = roles.controller(
             &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            &data,
-            "--id",
-            &i.to_string(),
-        ]);
+            &dir.join(format!("controller{i}")),
+        );
+        args.extend(["--id".to_string(), i.to_string()]);
         procs.push(spawn_whisk(dir, &format!("controller{i}"), &args, &env));
         bases.push(format!("http://127.0.0.1:{port}"));
     }
-    let data = dir.join("i0").display().to_string();
-    let args = s(&[
-        "invoker",
-        "--id",
-        "0",
-        "--kafka",
-        &kafka,
-        "--couchdb",
-        &couch,
-        "--data-dir",
-        &data,
-    ]);
+    let args = roles.invoker(0, None, &dir.join("i0"));
     procs.push(spawn_whisk(dir, "invoker0", &args, &env));
     for b in &bases {
         wait_invokers(b, 1).await;

@@ -74,7 +74,6 @@ async fn prometheus_scrapes_every_service() {
         e.push(("WHISK_METRICS_LISTEN".into(), format!("127.0.0.1:{port}")));
         e
     };
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let (dir_port, api_port, gw_port) = (free_port(), free_port(), free_port());
     let base = format!("http://127.0.0.1:{api_port}");
     // job name, scrape address
@@ -84,52 +83,30 @@ async fn prometheus_scrapes_every_service() {
     procs.push(spawn_whisk(
         dir,
         "directory",
-        &s(&[
-            "directory",
-            "--listen",
-            &format!("127.0.0.1:{dir_port}"),
-            "--redis",
-            &redis,
-        ]),
+        &Roles::directory(&format!("127.0.0.1:{dir_port}"), &redis),
         &with_metrics(directory_metrics),
     ));
     targets.push(("directory".into(), format!("127.0.0.1:{directory_metrics}")));
-    let controller_data = dir.join("controller").display().to_string();
+    let roles = Roles {
+        kafka: kafka.clone(),
+        couch: couch.clone(),
+    };
     procs.push(spawn_whisk(
         dir,
         "controller",
-        &s(&[
-            "controller",
-            "--kafka",
-            &kafka,
-            "--couchdb",
-            &couch,
-            "--listen",
-            &format!("127.0.0.1:{api_port}"),
-            "--data-dir",
-            &controller_data,
-        ]),
+        &roles.controller(&format!("127.0.0.1:{api_port}"), &dir.join("controller")),
         &env,
     ));
     for i in 0..2 {
         let port = free_port();
-        let data = dir.join(format!("i{i}")).display().to_string();
         procs.push(spawn_whisk(
             dir,
             &format!("invoker{i}"),
-            &s(&[
-                "invoker",
-                "--id",
-                &i.to_string(),
-                "--kafka",
-                &kafka,
-                "--couchdb",
-                &couch,
-                "--directory",
-                &format!("127.0.0.1:{dir_port}"),
-                "--data-dir",
-                &data,
-            ]),
+            &roles.invoker(
+                i,
+                Some(&format!("127.0.0.1:{dir_port}")),
+                &dir.join(format!("i{i}")),
+            ),
             &with_metrics(port),
         ));
         targets.push(("invoker".into(), format!("127.0.0.1:{port}")));
@@ -138,17 +115,7 @@ async fn prometheus_scrapes_every_service() {
     procs.push(spawn_whisk(
         dir,
         "feeds",
-        &s(&[
-            "feeds",
-            "--kafka",
-            &kafka,
-            "--couchdb",
-            &couch,
-            "--api-url",
-            &base,
-            "--id",
-            "feeds0",
-        ]),
+        &roles.feeds(&base, "feeds0"),
         &with_metrics(feeds_metrics),
     ));
     targets.push(("feeds".into(), format!("127.0.0.1:{feeds_metrics}")));
@@ -157,15 +124,7 @@ async fn prometheus_scrapes_every_service() {
     procs.push(spawn_whisk(
         dir,
         "gateway",
-        &s(&[
-            "gateway",
-            "--http",
-            &format!("127.0.0.1:{gw_port}"),
-            "--https",
-            "off",
-            "--backend",
-            &base,
-        ]),
+        &Roles::gateway(&format!("127.0.0.1:{gw_port}"), &base),
         &with_metrics(gateway_metrics),
     ));
     targets.push(("gateway".into(), format!("127.0.0.1:{gateway_metrics}")));

@@ -57,61 +57,34 @@ async fn one_trace_across_gateway_controller_and_invoker() {
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let directory = format!("127.0.0.1:{dir_port}");
     let _directory = spawn_whisk(
         dir,
         "directory",
-        &s(&["directory", "--listen", &directory, "--redis", &redis]),
+        &Roles::directory(&directory, &redis),
         &env,
     );
+    let roles = Roles {
+        kafka: kafka.clone(),
+        couch: couch.clone(),
+    };
     let _controller = spawn_whisk(
         dir,
         "controller",
-        &s(&[
-            "controller",
-            "--kafka",
-            &kafka,
-            "--couchdb",
-            &couch,
-            "--listen",
-            &format!("127.0.0.1:{api_port}"),
-            "--data-dir",
-            &dir.join("controller").display().to_string(),
-        ]),
+        &roles.controller(&format!("127.0.0.1:{api_port}"), &dir.join("controller")),
         &env,
     );
     let _invoker = spawn_whisk(
         dir,
         "invoker0",
-        &s(&[
-            "invoker",
-            "--id",
-            "0",
-            "--kafka",
-            &kafka,
-            "--couchdb",
-            &couch,
-            "--directory",
-            &directory,
-            "--data-dir",
-            &dir.join("i0").display().to_string(),
-        ]),
+        &roles.invoker(0, Some(&directory), &dir.join("i0")),
         &env,
     );
     let backend = format!("http://127.0.0.1:{api_port}");
     let _gateway = spawn_whisk(
         dir,
         "gateway",
-        &s(&[
-            "gateway",
-            "--http",
-            &format!("127.0.0.1:{gw_port}"),
-            "--https",
-            "off",
-            "--backend",
-            &backend,
-        ]),
+        &Roles::gateway(&format!("127.0.0.1:{gw_port}"), &backend),
         &env,
     );
     wait_invokers(&backend, 1).await;

@@ -42,6 +42,69 @@ pub fn spawn_whisk<S: AsRef<OsStr>>(
     Proc::spawn(name, &mut cmd, &log_dir.join(format!("{name}.log"))).with_grace(Duration::ZERO)
 }
 
+/// The command lines of the distributed roles over one broker and one CouchDB (the tests'
+/// services), so that every test starting separate processes spells them the same way.
+pub struct Roles {
+    /// Kafka bootstrap servers.
+    pub kafka: String,
+    /// CouchDB URL.
+    pub couch: String,
+}
+
+impl Roles {
+    fn role(&self, role: &str, rest: &[&str]) -> Vec<String> {
+        [role, "--kafka", &self.kafka, "--couchdb", &self.couch]
+            .iter()
+            .chain(rest)
+            .map(|a| a.to_string())
+            .collect()
+    }
+
+    /// `whisk directory` on `listen`, its state in Redis at `redis`.
+    pub fn directory(listen: &str, redis: &str) -> Vec<String> {
+        ["directory", "--listen", listen, "--redis", redis]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// `whisk controller` with its API on `listen` and its keys in `data`.
+    pub fn controller(&self, listen: &str, data: &Path) -> Vec<String> {
+        let data = data.display().to_string();
+        self.role("controller", &["--listen", listen, "--data-dir", &data])
+    }
+
+    /// `whisk invoker --id ID` registering its instances with `directory` (none: no peer
+    /// directory), its journal and container folders in `data`.
+    pub fn invoker(&self, id: u32, directory: Option<&str>, data: &Path) -> Vec<String> {
+        let (id, data) = (id.to_string(), data.display().to_string());
+        let mut rest = vec!["--id", &id, "--data-dir", &data];
+        if let Some(d) = directory {
+            rest.extend(["--directory", d]);
+        }
+        self.role("invoker", &rest)
+    }
+
+    /// `whisk gateway` on plain HTTP at `listen` in front of the controller at `backend`.
+    pub fn gateway(listen: &str, backend: &str) -> Vec<String> {
+        [
+            "gateway",
+            "--http",
+            listen,
+            "--https",
+            "off",
+            "--backend",
+            backend,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// `whisk feeds` firing through the API at `api`, with provider id `id`.
+    pub fn feeds(&self, api: &str, id: &str) -> Vec<String> {
+        self.role("feeds", &["--api-url", api, "--id", id])
+    }
+}
+
 /// A running `whisk standalone`.
 pub struct Server {
     proc: Proc,
