@@ -215,23 +215,11 @@ impl Invokers {
             .collect()
     }
 
-    /// Chooses an invoker with room for an activation and reserves `memory_mb` on it; `None`
-    /// when every healthy invoker is full or none is healthy. A `gang` member goes to a random
-    /// healthy invoker when all are full (its gang was admitted as a whole).
+    /// Chooses an invoker with room for an activation, by `how` (`Home`: OpenWhisk's sharding
+    /// rule; `Spread`: the emptiest invoker), and reserves `memory_mb` on it; `None` when every
+    /// healthy invoker is full or none is healthy. A `gang` member goes to a random healthy
+    /// invoker when all are full (its gang was admitted as a whole).
     pub fn schedule(
-        &self,
-        hash: u64,
-        memory_mb: u64,
-        blackbox: bool,
-        blackbox_fraction: f64,
-        gang: bool,
-    ) -> Option<u32> {
-        let how = balancer::Placement::Home;
-        self.schedule_with(hash, memory_mb, blackbox, blackbox_fraction, gang, how)
-    }
-
-    /// [`Invokers::schedule`] with a [`balancer::Placement`] (`Spread`: the emptiest invoker).
-    pub fn schedule_with(
         &self,
         hash: u64,
         memory_mb: u64,
@@ -273,24 +261,9 @@ impl Invokers {
         blackbox: bool,
         blackbox_fraction: f64,
         gang: bool,
-    ) -> Option<u32> {
-        let how = balancer::Placement::Home;
-        self.place_with(hash, memory_mb, blackbox, blackbox_fraction, gang, how)
-            .await
-    }
-
-    /// [`Invokers::place`] with a [`balancer::Placement`].
-    pub async fn place_with(
-        &self,
-        hash: u64,
-        memory_mb: u64,
-        blackbox: bool,
-        blackbox_fraction: f64,
-        gang: bool,
         how: balancer::Placement,
     ) -> Option<u32> {
-        let schedule =
-            || self.schedule_with(hash, memory_mb, blackbox, blackbox_fraction, gang, how);
+        let schedule = || self.schedule(hash, memory_mb, blackbox, blackbox_fraction, gang, how);
         if let Some(id) = schedule() {
             return Some(id);
         }
@@ -346,6 +319,8 @@ impl Invokers {
 mod tests {
     use super::*;
 
+    const HOME: balancer::Placement = balancer::Placement::Home;
+
     fn ping(id: u32, status: InvokerStatus) -> PingMessage {
         PingMessage {
             invoker_id: id,
@@ -359,7 +334,7 @@ mod tests {
     #[test]
     fn schedules_on_healthy_invokers_with_memory() {
         let inv = Invokers::new(Duration::from_secs(10));
-        assert_eq!(inv.schedule(0, 256, false, 1.0, false), None);
+        assert_eq!(inv.schedule(0, 256, false, 1.0, false, HOME), None);
         assert!(inv.on_ping(&ping(1, InvokerStatus::Healthy)));
         assert!(!inv.on_ping(&ping(MAX_INVOKERS, InvokerStatus::Healthy)));
         assert_eq!(inv.states(), vec![(0, "down"), (1, "up")]);
@@ -370,15 +345,15 @@ mod tests {
             ("invoker1/1", "up", 512)
         );
         assert_eq!(inv.room_for(256), 2);
-        assert_eq!(inv.schedule(0, 256, false, 1.0, false), Some(1));
-        assert_eq!(inv.schedule(0, 256, false, 1.0, false), Some(1));
+        assert_eq!(inv.schedule(0, 256, false, 1.0, false, HOME), Some(1));
+        assert_eq!(inv.schedule(0, 256, false, 1.0, false, HOME), Some(1));
         // full: refused, but a gang member still goes to the only healthy one
-        assert_eq!(inv.schedule(0, 256, false, 1.0, false), None);
+        assert_eq!(inv.schedule(0, 256, false, 1.0, false, HOME), None);
         assert_eq!(inv.room_for(256), 0);
-        assert_eq!(inv.schedule(0, 256, false, 1.0, true), Some(1));
+        assert_eq!(inv.schedule(0, 256, false, 1.0, true, HOME), Some(1));
         inv.release(1, 768);
         inv.on_ping(&ping(1, InvokerStatus::Unhealthy));
-        assert_eq!(inv.schedule(0, 256, false, 1.0, true), None);
+        assert_eq!(inv.schedule(0, 256, false, 1.0, true, HOME), None);
         assert_eq!(inv.healthy_count(), 0);
     }
 
@@ -389,23 +364,23 @@ mod tests {
                 .with_overload_queue(Duration::from_millis(300), 1),
         );
         inv.on_ping(&ping(0, InvokerStatus::Healthy));
-        assert_eq!(inv.place(0, 512, false, 1.0, false).await, Some(0));
+        assert_eq!(inv.place(0, 512, false, 1.0, false, HOME).await, Some(0));
         // Full: the first waits and gets the room released meanwhile; a second waiter is
         // beyond the queue and refused at once.
         let waiter = {
             let inv = inv.clone();
-            tokio::spawn(async move { inv.place(0, 256, false, 1.0, false).await })
+            tokio::spawn(async move { inv.place(0, 256, false, 1.0, false, HOME).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(inv.waiting(), 1);
-        assert_eq!(inv.place(0, 256, false, 1.0, false).await, None);
+        assert_eq!(inv.place(0, 256, false, 1.0, false, HOME).await, None);
         assert_eq!(inv.overloaded(), 1);
         inv.release(0, 512);
         assert_eq!(waiter.await.unwrap(), Some(0));
         // Full again: refused once the wait is over.
-        inv.schedule(0, 256, false, 1.0, false).unwrap();
+        inv.schedule(0, 256, false, 1.0, false, HOME).unwrap();
         let t0 = std::time::Instant::now();
-        assert_eq!(inv.place(0, 256, false, 1.0, false).await, None);
+        assert_eq!(inv.place(0, 256, false, 1.0, false, HOME).await, None);
         assert!(t0.elapsed() >= Duration::from_millis(250));
         assert_eq!((inv.overloaded(), inv.waiting()), (2, 0));
     }

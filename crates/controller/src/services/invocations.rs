@@ -247,7 +247,7 @@ impl Invocations {
         let placement = Placement::of(inv.content.get(crate::balancer::PLACEMENT_PARAM));
         let Some(invoker) = me
             .invokers
-            .place_with(
+            .place(
                 hash,
                 memory_mb,
                 blackbox,
