@@ -66,17 +66,17 @@ impl Db {
 
     /// Closes the database and opens the file again (redb refuses every transaction after an
     /// I/O failure until then). The file stays locked until the last read transaction of the
-    /// old handle ends, so this waits for that up to a second; `Err` leaves it closed, for
-    /// the next write to try again.
+    /// old handle ends, so this waits for that up to a second — without the lock: readers
+    /// meanwhile get `Unavailable` at once instead of blocking. `Err` leaves it closed, for the
+    /// next write to try again. Only the writer thread calls it.
     fn reopen(&self) -> Result<Arc<Database>, StoreError> {
-        let mut current = self.current.write();
-        drop(current.take());
+        drop(self.current.write().take());
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
             match Database::create(&self.path) {
                 Ok(db) => {
                     let db = Arc::new(db);
-                    *current = Some(db.clone());
+                    *self.current.write() = Some(db.clone());
                     return Ok(db);
                 }
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
