@@ -66,29 +66,27 @@ impl Rest {
         anyhow::bail!("activation {id} has no record")
     }
 
-    /// Fires `t` and waits for the record of the action its rule started.
-    async fn fire_to_action(&self) -> anyhow::Result<()> {
-        let id = self.start("triggers/t").await?;
-        let trigger = self.record(&id).await?;
+    /// Fires `trigger` and waits for the record of the action its one rule started.
+    async fn fired_action_record(&self, trigger: &str) -> anyhow::Result<Value> {
+        let id = self.start(&format!("triggers/{trigger}")).await?;
+        let record = self.record(&id).await?;
         let line: Value =
-            serde_json::from_str(trigger["logs"][0].as_str().context("no rule line")?)?;
+            serde_json::from_str(record["logs"][0].as_str().context("no rule line")?)?;
         let action = line["activationId"]
             .as_str()
             .context("the rule did not invoke")?;
-        self.record(action).await.map(drop)
+        self.record(action).await
+    }
+
+    /// Fires `t` and waits for the record of the action its rule started.
+    async fn fire_to_action(&self) -> anyhow::Result<()> {
+        self.fired_action_record("t").await.map(drop)
     }
 
     /// Fires `t2` (whose rule starts the stamp action): how long until the action ran, µs.
     async fn fire_to_start(&self) -> anyhow::Result<u64> {
         let sent = epoch_us();
-        let id = self.start("triggers/t2").await?;
-        let trigger = self.record(&id).await?;
-        let line: Value =
-            serde_json::from_str(trigger["logs"][0].as_str().context("no rule line")?)?;
-        let action = line["activationId"]
-            .as_str()
-            .context("the rule did not invoke")?;
-        started_after(&self.record(action).await?, sent)
+        started_after(&self.fired_action_record("t2").await?, sent)
     }
 
     /// Invokes the stamp action non-blocking: how long until it ran, µs.
