@@ -18,54 +18,15 @@ fn registry(max_groups: usize, max_group_peers: usize, max_watchers: usize) -> R
     })
 }
 
-fn unavailable(e: DirectoryError, words: &str) {
-    match e {
-        DirectoryError::Unavailable(m) => assert!(m.contains(words), "{m}"),
-        other => panic!("not unavailable: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn groups_and_their_instances_are_capped_and_emptied_groups_forgotten() {
     let r = registry(2, 2, 100);
-    r.register("ns", "g1", peer("a", "10.0.0.1", 1))
-        .await
-        .unwrap();
-    r.register("ns", "g2", peer("a", "10.0.0.1", 1))
-        .await
-        .unwrap();
+    fill_two_groups_of_two(&r).await;
     assert_eq!(r.groups(), Some(2));
-    let e = r
-        .register("ns", "g3", peer("a", "10.0.0.1", 1))
-        .await
-        .unwrap_err();
-    unavailable(e, "most groups (2)");
-    // Instances per group: a third is refused, replacing one is not.
-    r.register("ns", "g1", peer("b", "10.0.0.2", 1))
-        .await
-        .unwrap();
-    let e = r
-        .register("ns", "g1", peer("c", "10.0.0.3", 1))
-        .await
-        .unwrap_err();
-    unavailable(e, "most instances (2)");
-    r.register("ns", "g1", peer("b", "10.0.0.9", 1))
-        .await
-        .unwrap();
-    // Emptying g2 forgets it: room for g3.
-    let gone = r.deregister("ns", "g2", "a", "").await.unwrap();
-    assert!(gone.removed);
+    // Emptying g2 forgets it: room for g3, and g2 again moves its version on.
+    let gone = empty_g2(&r).await;
     assert_eq!(r.groups(), Some(1));
-    r.register("ns", "g3", peer("a", "10.0.0.1", 1))
-        .await
-        .unwrap();
-    // g2 again: its version moves on from where it was forgotten.
-    r.deregister("ns", "g3", "a", "").await.unwrap();
-    let v = r
-        .register("ns", "g2", peer("z", "10.0.0.1", 1))
-        .await
-        .unwrap();
-    assert!(v > gone.version, "{v} after {}", gone.version);
+    reuse_forgotten_room(&r, gone).await;
 }
 
 #[tokio::test]

@@ -180,36 +180,9 @@ async fn redis_groups_and_their_instances_are_capped_and_emptied_groups_forgotte
         ..redis_config(&redis)
     };
     let r = Registry::open(&config).await.unwrap();
-    let unavailable = |e: DirectoryError, words: &str| match e {
-        DirectoryError::Unavailable(m) => assert!(m.contains(words), "{m}"),
-        other => panic!("not unavailable: {other:?}"),
-    };
-    r.register("ns", "g1", peer("a", "10.0.0.1", 1))
-        .await
-        .unwrap();
-    r.register("ns", "g2", peer("a", "10.0.0.1", 1))
-        .await
-        .unwrap();
-    let e = r
-        .register("ns", "g3", peer("a", "10.0.0.1", 1))
-        .await
-        .unwrap_err();
-    unavailable(e, "most groups (2)");
-    r.register("ns", "g1", peer("b", "10.0.0.2", 1))
-        .await
-        .unwrap();
-    let e = r
-        .register("ns", "g1", peer("c", "10.0.0.3", 1))
-        .await
-        .unwrap_err();
-    unavailable(e, "most instances (2)");
-    // Replacing an instance is not a new one.
-    r.register("ns", "g1", peer("b", "10.0.0.9", 1))
-        .await
-        .unwrap();
+    fill_two_groups_of_two(&r).await;
     // Emptying g2 forgets it in Redis (no key left behind): room for g3.
-    let gone = r.deregister("ns", "g2", "a", "").await.unwrap();
-    assert!(gone.removed);
+    let gone = empty_g2(&r).await;
     let mut conn = redis::Client::open(redis.url())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -227,15 +200,7 @@ async fn redis_groups_and_their_instances_are_capped_and_emptied_groups_forgotte
         .await
         .unwrap();
     assert_eq!(version, None);
-    r.register("ns", "g3", peer("a", "10.0.0.1", 1))
-        .await
-        .unwrap();
     // A forgotten group reads at the floor, and created again moves on from there.
-    assert!(r.snapshot("ns", "g2").await.unwrap().version >= gone.version);
-    r.deregister("ns", "g3", "a", "").await.unwrap();
-    let v = r
-        .register("ns", "g2", peer("z", "10.0.0.1", 1))
-        .await
-        .unwrap();
-    assert!(v > gone.version, "{v} after {}", gone.version);
+    assert!(r.snapshot("ns", "g2").await.unwrap().version >= gone);
+    reuse_forgotten_room(&r, gone).await;
 }

@@ -219,3 +219,60 @@ pub async fn conformance(dir: &dyn PeerDirectory, ns: &str) {
         "{e:?}"
     );
 }
+
+/// `e` is `Unavailable` with a message containing `words`.
+pub fn unavailable(e: whisk_directory::DirectoryError, words: &str) {
+    match e {
+        whisk_directory::DirectoryError::Unavailable(m) => assert!(m.contains(words), "{m}"),
+        other => panic!("not unavailable: {other:?}"),
+    }
+}
+
+/// The caps of a registry of at most 2 groups of 2 instances, whatever its backend: groups g1
+/// and g2 of namespace `ns` made, a third group refused, g1 filled (a third instance refused,
+/// replacing one is not a new one).
+pub async fn fill_two_groups_of_two(r: &Registry) {
+    r.register("ns", "g1", peer("a", "10.0.0.1", 1))
+        .await
+        .unwrap();
+    r.register("ns", "g2", peer("a", "10.0.0.1", 1))
+        .await
+        .unwrap();
+    let e = r
+        .register("ns", "g3", peer("a", "10.0.0.1", 1))
+        .await
+        .unwrap_err();
+    unavailable(e, "most groups (2)");
+    r.register("ns", "g1", peer("b", "10.0.0.2", 1))
+        .await
+        .unwrap();
+    let e = r
+        .register("ns", "g1", peer("c", "10.0.0.3", 1))
+        .await
+        .unwrap_err();
+    unavailable(e, "most instances (2)");
+    r.register("ns", "g1", peer("b", "10.0.0.9", 1))
+        .await
+        .unwrap();
+}
+
+/// After [`fill_two_groups_of_two`]: empties g2; answers the version it reached.
+pub async fn empty_g2(r: &Registry) -> u64 {
+    let gone = r.deregister("ns", "g2", "a", "").await.unwrap();
+    assert!(gone.removed);
+    gone.version
+}
+
+/// After [`empty_g2`]: the forgotten group left room for g3, and g2 made again moves its version
+/// on from `gone` (it never goes back).
+pub async fn reuse_forgotten_room(r: &Registry, gone: u64) {
+    r.register("ns", "g3", peer("a", "10.0.0.1", 1))
+        .await
+        .unwrap();
+    r.deregister("ns", "g3", "a", "").await.unwrap();
+    let v = r
+        .register("ns", "g2", peer("z", "10.0.0.1", 1))
+        .await
+        .unwrap();
+    assert!(v > gone, "{v} after {gone}");
+}
