@@ -114,19 +114,11 @@ pub async fn run(client: &Client, json_out: bool, cmd: ActivationCommand) -> any
             follow: true,
         } => {
             let id = resolve(client, &ns, which).await?;
-            let show = |line: String| {
-                println!(
-                    "{}",
-                    if strip {
-                        output::strip_log_line(&line)
-                    } else {
-                        &line
-                    }
-                )
-            };
-            follow_logs(client, &ns, &id, show)
-                .await
-                .map_err(|e| e.failure(&format!("Unable to get logs for activation '{id}'")))?;
+            follow_logs(client, &ns, &id, |line: String| {
+                print_log_line(&line, strip)
+            })
+            .await
+            .map_err(|e| e.failure(&format!("Unable to get logs for activation '{id}'")))?;
             Ok(())
         }
         ActivationCommand::Logs {
@@ -147,14 +139,7 @@ pub async fn run(client: &Client, json_out: bool, cmd: ActivationCommand) -> any
                 print_json(&body);
             } else {
                 for line in output::log_lines(&body) {
-                    println!(
-                        "{}",
-                        if strip {
-                            output::strip_log_line(&line)
-                        } else {
-                            &line
-                        }
-                    );
+                    print_log_line(&line, strip);
                 }
             }
             Ok(())
@@ -302,6 +287,18 @@ fn print_summary(record: &Value) {
 
 /// Follows activation `id`'s live logs: `line` gets each line as the activation prints it
 /// (or its stored lines when it had ended); returns the status the activation ended with.
+/// Prints one log line as `activation logs` shows it (`--strip`: the message alone).
+fn print_log_line(line: &str, strip: bool) {
+    println!(
+        "{}",
+        if strip {
+            output::strip_log_line(line)
+        } else {
+            line
+        }
+    );
+}
+
 async fn follow_logs(
     client: &Client,
     ns: &str,
